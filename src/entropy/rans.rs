@@ -1,0 +1,244 @@
+//! Static rANS with `LANES` interleaved 32-bit states and 16-bit renormalisation.
+//!
+//! State invariant: every state lies in `[RANS_L, RANS_L << 16)` between symbols. With a
+//! frequency scale of at most 15 bits, decoding one symbol shrinks a state by at most 15 bits, so
+//! exactly zero or one 16-bit word brings it back into range: the decoder never loops.
+//!
+//! Why interleave: one rANS state is a serial dependency chain (multiply, add, compare). Eight
+//! independent states let an out-of-order core overlap eight chains, which is where most of the
+//! decode speed comes from. Symbol `i` always belongs to lane `i % LANES`.
+//!
+//! Stream layout (what `RansEncoder::finish` writes): the final encoder states, `LANES` x u32 LE,
+//! then the renormalisation words, u16 LE, in the order the decoder consumes them. The encoder
+//! starts every lane at `RANS_L`, so a decoder that consumed its input exactly must end with every
+//! lane at `RANS_L` and no word left over: a free integrity check that `RansDecoder::finish` makes.
+
+use super::table::FreqTable;
+use crate::error::{Error, Result};
+
+pub const LANES: usize = 8;
+pub const RANS_L: u32 = 1 << 16;
+/// Bytes taken by the final states at the head of every stream.
+pub const STATE_BYTES: usize = LANES * 4;
+
+#[derive(Clone, Copy, Default, Debug)]
+pub struct EncSymbol {
+    /// A state at or above this bound must shed 16 bits before this symbol is encoded.
+    pub x_max: u64,
+    pub freq: u32,
+    pub cum: u32,
+}
+
+/// Per-symbol encoder parameters of a frequency table.
+pub struct EncTable {
+    pub scale: u32,
+    pub syms: Vec<EncSymbol>,
+}
+
+impl EncTable {
+    pub fn new(t: &FreqTable) -> EncTable {
+        let cum = t.cumulative();
+        let syms = t
+            .freq
+            .iter()
+            .zip(cum)
+            .map(|(&freq, cum)| EncSymbol { x_max: (freq as u64) << (32 - t.scale), freq, cum })
+            .collect();
+        EncTable { scale: t.scale, syms }
+    }
+}
+
+/// Encodes symbols in *reverse* order (last symbol first), as rANS requires.
+pub struct RansEncoder {
+    states: [u32; LANES],
+    words: Vec<u16>,
+}
+
+impl RansEncoder {
+    pub fn with_capacity(words: usize) -> Self {
+        RansEncoder { states: [RANS_L; LANES], words: Vec::with_capacity(words) }
+    }
+
+    /// Encodes one symbol on `lane`. The symbol must have a non-zero frequency.
+    #[inline(always)]
+    pub fn put(&mut self, lane: usize, s: EncSymbol, scale: u32) {
+        debug_assert!(s.freq > 0);
+        let mut x = self.states[lane];
+        if x as u64 >= s.x_max {
+            self.words.push(x as u16);
+            x >>= 16;
+        }
+        self.states[lane] = ((x / s.freq) << scale) + (x % s.freq) + s.cum;
+    }
+
+    /// Appends the finished stream (states, then words in decoding order) to `out`.
+    pub fn finish(self, out: &mut Vec<u8>) {
+        out.reserve(STATE_BYTES + 2 * self.words.len());
+        for s in self.states {
+            out.extend_from_slice(&s.to_le_bytes());
+        }
+        for &w in self.words.iter().rev() {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+}
+
+/// Reads the states of a stream and hands out its renormalisation words with bounds checks.
+pub struct RansDecoder<'a> {
+    pub states: [u32; LANES],
+    /// The renormalisation words, two bytes each.
+    pub words: &'a [u8],
+    /// Byte offset of the next unread word in `words`.
+    pub pos: usize,
+}
+
+impl<'a> RansDecoder<'a> {
+    pub fn new(stream: &'a [u8]) -> Result<Self> {
+        if stream.len() < STATE_BYTES || (stream.len() - STATE_BYTES) % 2 != 0 {
+            return Err(Error::CorruptData);
+        }
+        let mut states = [0u32; LANES];
+        for (i, s) in states.iter_mut().enumerate() {
+            let b = &stream[4 * i..4 * i + 4];
+            *s = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            if !(RANS_L..=u32::MAX).contains(s) {
+                return Err(Error::CorruptData);
+            }
+        }
+        Ok(RansDecoder { states, words: &stream[STATE_BYTES..], pos: 0 })
+    }
+
+    /// Number of words not yet read.
+    #[inline(always)]
+    pub fn words_left(&self) -> usize {
+        (self.words.len() - self.pos) / 2
+    }
+
+    /// Bounds-checked renormalisation of one lane (the slow, obviously correct path).
+    #[inline(always)]
+    pub fn renorm_checked(&mut self, lane: usize) -> Result<()> {
+        let x = self.states[lane];
+        if x < RANS_L {
+            let b = self.words.get(self.pos..self.pos + 2).ok_or(Error::CorruptData)?;
+            self.states[lane] = (x << 16) | u16::from_le_bytes([b[0], b[1]]) as u32;
+            self.pos += 2;
+        }
+        Ok(())
+    }
+
+    /// Checks that decoding ended exactly where encoding began.
+    pub fn finish(&self) -> Result<()> {
+        if self.pos != self.words.len() || self.states.iter().any(|&s| s != RANS_L) {
+            return Err(Error::CorruptData);
+        }
+        Ok(())
+    }
+}
+
+/// Decoding table for a generic alphabet: one entry per slot of `[0, 1 << scale)`.
+/// Entry layout: bits 0..16 frequency, 16..32 `slot - cum`, 32..48 symbol.
+///
+/// Packing all three into one u64 means one load per decoded symbol.
+pub struct DecTable {
+    pub scale: u32,
+    pub entries: Vec<u64>,
+}
+
+impl DecTable {
+    /// `value_of(sym)` is the 16-bit value stored for a symbol: the symbol itself for generic
+    /// streams, or a pre-shifted partial output word for codecs that can use one.
+    pub fn new(t: &FreqTable, value_of: impl Fn(usize) -> u16) -> DecTable {
+        let mut entries = Vec::with_capacity(1 << t.scale);
+        for (sym, &f) in t.freq.iter().enumerate() {
+            let v = value_of(sym) as u64;
+            for k in 0..f {
+                entries.push(f as u64 | (k as u64) << 16 | v << 32);
+            }
+        }
+        debug_assert_eq!(entries.len(), 1 << t.scale);
+        DecTable { scale: t.scale, entries }
+    }
+
+    /// Decodes one symbol from state `x` (before renormalisation), returning its stored value.
+    #[inline(always)]
+    pub fn step(&self, x: &mut u32) -> u16 {
+        let mask = (1u32 << self.scale) - 1;
+        // SAFETY of the index: `x & mask < 1 << scale == entries.len()`, checked by the slice index.
+        let e = self.entries[(*x & mask) as usize];
+        *x = (e & 0xFFFF) as u32 * (*x >> self.scale) + ((e >> 16) & 0xFFFF) as u32;
+        (e >> 32) as u16
+    }
+}
+
+/// Order-0 coding of a whole symbol stream with a given table (used for side streams and tests).
+pub fn encode_symbols(symbols: &[u16], table: &FreqTable, out: &mut Vec<u8>) -> Result<()> {
+    let enc = EncTable::new(table);
+    let mut e = RansEncoder::with_capacity(symbols.len() / 2 + 16);
+    for (i, &s) in symbols.iter().enumerate().rev() {
+        let sym = *enc.syms.get(s as usize).ok_or(Error::InvalidArgument)?;
+        if sym.freq == 0 {
+            return Err(Error::InvalidArgument);
+        }
+        e.put(i % LANES, sym, enc.scale);
+    }
+    e.finish(out);
+    Ok(())
+}
+
+/// Decodes `out.len()` symbols written by `encode_symbols` with the same table.
+pub fn decode_symbols(stream: &[u8], table: &DecTable, out: &mut [u16]) -> Result<()> {
+    let mut d = RansDecoder::new(stream)?;
+    for (i, o) in out.iter_mut().enumerate() {
+        let lane = i % LANES;
+        *o = table.step(&mut d.states[lane]);
+        d.renorm_checked(lane)?;
+    }
+    d.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> u64 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed >> 33
+    }
+
+    #[test]
+    fn roundtrip_skewed_and_uniform() {
+        let mut seed = 7;
+        for &(n, alphabet, skew) in &[(0usize, 4usize, 1u64), (1, 4, 1), (13, 2, 1), (100_000, 256, 1), (100_000, 300, 8), (5_000, 1, 1)] {
+            let syms: Vec<u16> = (0..n)
+                .map(|_| {
+                    let mut v = lcg(&mut seed) % alphabet as u64;
+                    for _ in 1..skew {
+                        v = v.min(lcg(&mut seed) % alphabet as u64);
+                    }
+                    v as u16
+                })
+                .collect();
+            let mut counts = vec![0u64; alphabet];
+            for &s in &syms {
+                counts[s as usize] += 1;
+            }
+            if n == 0 {
+                counts[0] = 1;
+            }
+            for scale in [10, 12, 15] {
+                let t = FreqTable::from_counts(&counts, scale).unwrap();
+                let mut buf = Vec::new();
+                encode_symbols(&syms, &t, &mut buf).unwrap();
+                let dt = DecTable::new(&t, |s| s as u16);
+                let mut back = vec![0u16; n];
+                decode_symbols(&buf, &dt, &mut back).unwrap();
+                assert_eq!(back, syms);
+                // A truncated stream never decodes successfully.
+                if buf.len() > STATE_BYTES {
+                    let r = decode_symbols(&buf[..buf.len() - 2], &dt, &mut back);
+                    assert!(r.is_err());
+                }
+            }
+        }
+    }
+}

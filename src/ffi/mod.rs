@@ -1,0 +1,210 @@
+//! The C ABI: thin wrappers over the Rust API. Nothing in the crate calls into this module.
+//!
+//! Conventions (see `include/weightzip.h`): every fallible function returns `wz_status`; buffers
+//! come as `(dst, dst_capacity, src, src_size)` in zstd's order; kinds are passed as integers and
+//! unknown values are rejected; outputs are written only on success. Every function is safe to
+//! call from several threads at once: the library keeps no global mutable state.
+//!
+//! The safety contract for all pointers is stated once, in `guard`.
+
+#![allow(non_camel_case_types)]
+#![allow(clippy::missing_safety_doc)] // the contract is stated once, in `guard`
+
+mod guard;
+pub mod status;
+
+use std::ffi::{c_char, c_void};
+
+use guard::{guard, guard_value, in_slice, out_slice, read_versioned, write_versioned};
+pub use status::wz_status;
+
+use crate::codec::Kind;
+use crate::error::Error;
+use crate::frame::{self, Options};
+
+/// Library version, major part. Matches Cargo.toml (a test checks).
+pub const WZ_VERSION_MAJOR: u32 = 0;
+/// Library version, minor part.
+pub const WZ_VERSION_MINOR: u32 = 1;
+/// Library version, patch part.
+pub const WZ_VERSION_PATCH: u32 = 0;
+/// `WZ_VERSION_MAJOR * 10000 + WZ_VERSION_MINOR * 100 + WZ_VERSION_PATCH`, as `wz_version()` returns.
+pub const WZ_VERSION_NUMBER: u32 = 100;
+/// On-disk frame format version this library writes (and the newest it reads).
+pub const WZ_FORMAT_VERSION: u32 = 1;
+/// Bytes of a frame that `wz_frame_get_info` needs: the fixed header.
+pub const WZ_FRAME_HEADER_SIZE: u32 = 48;
+
+/// Data kind: little-endian bfloat16 values (an even number of bytes).
+pub const WZ_KIND_BF16: u32 = 1;
+
+/// Options for compression and decompression. Initialise with `wz_options_init`, then change
+/// fields. `struct_size` lets the struct grow: the library reads only the fields the caller's
+/// version of the header has. Passing NULL wherever options are taken means all defaults.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wz_options {
+    /// `sizeof(wz_options)` as the caller compiled it; set by `wz_options_init`.
+    pub struct_size: u32,
+    /// Worker threads; 0 (the default) uses every available core. Output never depends on it.
+    pub threads: u32,
+    /// Compression only: bytes of input per independently decodable chunk; 0 (the default)
+    /// means 256 KiB. Must be between 64 KiB and 1 GiB and a multiple of the element size.
+    pub chunk_size: u32,
+    /// Reserved; must be 0.
+    pub reserved: u32,
+}
+
+const OPTIONS_DEFAULT: wz_options =
+    wz_options { struct_size: std::mem::size_of::<wz_options>() as u32, threads: 0, chunk_size: 0, reserved: 0 };
+
+/// What a frame's header says, filled by `wz_frame_get_info`. Set `struct_size` to
+/// `sizeof(wz_frame_info)` before the call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wz_frame_info {
+    /// `sizeof(wz_frame_info)` as the caller compiled it; the caller sets it.
+    pub struct_size: u32,
+    /// Data kind (`WZ_KIND_*`).
+    pub kind: u32,
+    /// Format version the frame was written with.
+    pub format_version: u32,
+    /// Number of independently decodable chunks.
+    pub chunk_count: u32,
+    /// Size of the original data in bytes: the exact `dst_size` `wz_decompress` needs.
+    pub original_size: u64,
+    /// Total size of the frame in bytes.
+    pub frame_size: u64,
+    /// Bytes of original data per chunk (the last chunk may be shorter).
+    pub chunk_size: u32,
+    /// Reserved; written as 0.
+    pub reserved: u32,
+}
+
+fn options(opts: &wz_options) -> Result<Options, Error> {
+    if opts.reserved != 0 {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(Options { threads: opts.threads, chunk_size: opts.chunk_size, progress: None })
+}
+
+/// Library version as a number: `major * 10000 + minor * 100 + patch`.
+#[no_mangle]
+pub extern "C" fn wz_version() -> u32 {
+    guard_value(0, || WZ_VERSION_MAJOR * 10000 + WZ_VERSION_MINOR * 100 + WZ_VERSION_PATCH)
+}
+
+/// Library version as a static NUL-terminated string, e.g. "0.1.0".
+#[no_mangle]
+pub extern "C" fn wz_version_string() -> *const c_char {
+    guard_value(std::ptr::null(), || concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char)
+}
+
+/// Format version this library writes (`WZ_FORMAT_VERSION` of the build).
+#[no_mangle]
+pub extern "C" fn wz_format_version() -> u32 {
+    guard_value(0, || WZ_FORMAT_VERSION)
+}
+
+/// A static NUL-terminated description of a status code. Never NULL; unknown codes get a
+/// description too. The string must not be freed.
+#[no_mangle]
+pub extern "C" fn wz_status_str(status: u32) -> *const c_char {
+    guard_value(c"internal error".as_ptr(), || status::status_cstr(status))
+}
+
+/// Largest compressed size for `src_size` input bytes of any kind, or 0 if that does not fit in
+/// `size_t`. Same value as the macro `WZ_COMPRESS_BOUND(src_size)`.
+#[no_mangle]
+pub extern "C" fn wz_compress_bound(src_size: usize) -> usize {
+    guard_value(0, || frame::compress_bound(src_size).unwrap_or(0))
+}
+
+/// Sets `*opts` to the defaults, including `struct_size`.
+#[no_mangle]
+pub unsafe extern "C" fn wz_options_init(opts: *mut wz_options) -> wz_status {
+    guard(|| {
+        if opts.is_null() {
+            return Err(Error::NullPointer);
+        }
+        opts.write_unaligned(OPTIONS_DEFAULT);
+        Ok(())
+    })
+}
+
+/// Compresses `src_size` bytes of data of `kind` (`WZ_KIND_*`) into one frame in `dst`.
+///
+/// On success writes the frame's size to `*dst_size` and returns `WZ_STATUS_OK`. A `dst_capacity`
+/// of `wz_compress_bound(src_size)` always suffices; a smaller one may give
+/// `WZ_STATUS_DST_TOO_SMALL`, in which case `dst` is not written. Output bytes depend only on the
+/// input, the kind and `chunk_size`, never on the thread count. `opts` may be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn wz_compress(
+    dst: *mut c_void,
+    dst_capacity: usize,
+    src: *const c_void,
+    src_size: usize,
+    kind: u32,
+    opts: *const wz_options,
+    dst_size: *mut usize,
+) -> wz_status {
+    guard(|| {
+        if dst_size.is_null() {
+            return Err(Error::NullPointer);
+        }
+        let kind = Kind::from_u32(kind)?;
+        let opts = options(&read_versioned(opts, OPTIONS_DEFAULT)?)?;
+        let src = in_slice(src as *const u8, src_size)?;
+        let dst = out_slice(dst as *mut u8, dst_capacity)?;
+        let frame = frame::compress(kind, src, &opts)?;
+        let out = dst.get_mut(..frame.len()).ok_or(Error::DstTooSmall)?;
+        out.copy_from_slice(&frame);
+        *dst_size = frame.len();
+        Ok(())
+    })
+}
+
+/// Decompresses the frame `src[0..src_size]` into `dst`. `dst_size` must equal the frame's
+/// original size exactly (`wz_frame_get_info` tells it): smaller gives `WZ_STATUS_DST_TOO_SMALL`,
+/// larger `WZ_STATUS_DST_SIZE_MISMATCH`. Every chunk is checked against its checksum; on any error
+/// `dst` is zero-filled, so corrupt data is never returned. `opts` may be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn wz_decompress(
+    dst: *mut c_void,
+    dst_size: usize,
+    src: *const c_void,
+    src_size: usize,
+    opts: *const wz_options,
+) -> wz_status {
+    guard(|| {
+        let opts = options(&read_versioned(opts, OPTIONS_DEFAULT)?)?;
+        let src = in_slice(src as *const u8, src_size)?;
+        let dst = out_slice(dst as *mut u8, dst_size)?;
+        frame::decompress_into(src, dst, &opts)
+    })
+}
+
+/// Reads a frame's fixed header (the first `WZ_FRAME_HEADER_SIZE` bytes suffice) into `*info`
+/// without decoding anything. The header has its own checksum, so the values are trustworthy
+/// when this returns `WZ_STATUS_OK`. Set `info->struct_size` before the call.
+#[no_mangle]
+pub unsafe extern "C" fn wz_frame_get_info(src: *const c_void, src_size: usize, info: *mut wz_frame_info) -> wz_status {
+    guard(|| {
+        if info.is_null() {
+            return Err(Error::NullPointer);
+        }
+        let src = in_slice(src as *const u8, src_size)?;
+        let fi = frame::read_info(src)?;
+        let out = wz_frame_info {
+            struct_size: 0,
+            kind: fi.kind.id(),
+            format_version: fi.format_version as u32,
+            chunk_count: fi.chunk_count,
+            original_size: fi.original_size,
+            frame_size: fi.frame_size,
+            chunk_size: fi.chunk_size,
+            reserved: 0,
+        };
+        write_versioned(info, &out)
+    })
+}

@@ -1,0 +1,345 @@
+//! The frame: the container for one compressed stream. Byte layout in `docs/FORMAT.md`.
+//!
+//! A frame is a fixed 48-byte header (with its own checksum, so the kind and size can be trusted
+//! without reading further), the model, the chunk table, a checksum over model and table, and the
+//! chunk payloads. Chunks decode independently given the model, which is what lets decoding use
+//! every core and lets a reader seek.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::codec::{bf16, Kind, Method};
+use crate::error::{Error, Result};
+use crate::parallel;
+
+pub const MAGIC: [u8; 4] = [0x89, b'W', b'Z', b'F'];
+pub const FORMAT_VERSION: u16 = 1;
+pub const HEADER_LEN: usize = 48;
+pub const CHUNK_ENTRY_LEN: usize = 16;
+pub const CHECK_LEN: usize = 8;
+pub const MIN_CHUNK_SIZE: u32 = 64 << 10;
+pub const MAX_CHUNK_SIZE: u32 = 1 << 30;
+pub const DEFAULT_CHUNK_SIZE: u32 = 256 << 10;
+/// Upper bound on a model section: a table for 4096 symbols takes at most a few KiB.
+pub const MAX_MODEL_SIZE: u32 = 1 << 20;
+
+const CHUNK_RAW: u8 = 0;
+const CHUNK_CODED: u8 = 1;
+
+/// Options shared by compression and decompression.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Worker threads; 0 uses every available core. Output bytes never depend on it.
+    pub threads: u32,
+    /// Bytes of input per chunk (compression only); 0 selects `DEFAULT_CHUNK_SIZE`.
+    pub chunk_size: u32,
+    /// If set, incremented by the original size of every chunk once it is done.
+    pub progress: Option<Arc<AtomicU64>>,
+}
+
+impl Options {
+    pub fn with_threads(threads: u32) -> Options {
+        Options { threads, ..Options::default() }
+    }
+
+    fn tick(&self, bytes: usize) {
+        if let Some(p) = &self.progress {
+            p.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What the fixed header of a frame says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameInfo {
+    pub format_version: u16,
+    pub kind: Kind,
+    pub method: Method,
+    pub original_size: u64,
+    pub chunk_size: u32,
+    pub chunk_count: u32,
+    pub model_size: u32,
+    pub payload_size: u64,
+    /// Total bytes of the frame, header to last payload byte.
+    pub frame_size: u64,
+}
+
+/// Largest frame `compress` can produce for `n` input bytes (the stored frame, with the chunk
+/// table at the smallest chunk size). Same formula as the C macro `WZ_COMPRESS_BOUND`.
+pub fn compress_bound(n: usize) -> Option<usize> {
+    let entries = n / MIN_CHUNK_SIZE as usize + 1;
+    n.checked_add(64)?.checked_add(entries.checked_mul(CHUNK_ENTRY_LEN)?)
+}
+
+fn le_u16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// Reads and validates the fixed header. Needs only the first `HEADER_LEN` bytes.
+pub fn read_info(src: &[u8]) -> Result<FrameInfo> {
+    if src.len() < 4 {
+        return Err(if MAGIC.starts_with(src) { Error::Truncated } else { Error::BadMagic });
+    }
+    if src[..4] != MAGIC {
+        return Err(Error::BadMagic);
+    }
+    if src.len() < HEADER_LEN {
+        return Err(Error::Truncated);
+    }
+    let h = &src[..HEADER_LEN];
+    if xxh3_64(&h[..40]) != le_u64(h, 40) {
+        return Err(Error::CorruptHeader);
+    }
+    let format_version = le_u16(h, 4);
+    if format_version != FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion);
+    }
+    let kind = Kind::from_u32(h[6] as u32)?;
+    let method = Method::from_u8(h[7])?;
+    let original_size = le_u64(h, 8);
+    let chunk_size = le_u32(h, 16);
+    let chunk_count = le_u32(h, 20);
+    let model_size = le_u32(h, 24);
+    let reserved = le_u32(h, 28);
+    let payload_size = le_u64(h, 32);
+    let consistent = method.valid_for(kind)
+        && reserved == 0
+        && (MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size)
+        && chunk_size as usize % kind.element_size() == 0
+        && original_size % kind.element_size() as u64 == 0
+        && original_size.div_ceil(chunk_size as u64) == chunk_count as u64
+        && model_size <= MAX_MODEL_SIZE
+        && (method != Method::Stored || model_size == 0);
+    if !consistent {
+        return Err(Error::CorruptHeader);
+    }
+    let frame_size = (HEADER_LEN as u64 + model_size as u64 + CHECK_LEN as u64)
+        .checked_add(chunk_count as u64 * CHUNK_ENTRY_LEN as u64)
+        .and_then(|v| v.checked_add(payload_size))
+        .ok_or(Error::CorruptHeader)?;
+    Ok(FrameInfo {
+        format_version,
+        kind,
+        method,
+        original_size,
+        chunk_size,
+        chunk_count,
+        model_size,
+        payload_size,
+        frame_size,
+    })
+}
+
+struct ChunkEntry {
+    stored_size: u32,
+    coded: bool,
+    checksum: u64,
+}
+
+/// Compresses `src` as a frame of `kind`.
+pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
+    let es = kind.element_size();
+    if src.len() % es != 0 {
+        return Err(Error::BadLength);
+    }
+    let chunk_size = if opts.chunk_size == 0 { DEFAULT_CHUNK_SIZE } else { opts.chunk_size };
+    if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size) || chunk_size as usize % es != 0 {
+        return Err(Error::InvalidArgument);
+    }
+    let cs = chunk_size as usize;
+    let chunk_count = u32::try_from(src.len().div_ceil(cs)).map_err(|_| Error::TooLarge)?;
+    let chunks: Vec<&[u8]> = src.chunks(cs).collect();
+
+    // Model: one histogram over the whole input, counted per chunk in parallel and summed in
+    // chunk order (integer sums, so the result is the same at any thread count).
+    let model = match kind {
+        Kind::Bf16 if !src.is_empty() => {
+            let mut hists: Vec<(&[u8], Vec<u64>)> = chunks.iter().map(|c| (*c, Vec::new())).collect();
+            parallel::for_each_mut(&mut hists, opts.threads, |_, (c, h)| {
+                *h = vec![0u64; bf16::SYMBOLS];
+                bf16::histogram(c, h);
+                Ok(())
+            })?;
+            let mut counts = vec![0u64; bf16::SYMBOLS];
+            for (_, h) in &hists {
+                for (a, b) in counts.iter_mut().zip(h) {
+                    *a += b;
+                }
+            }
+            let m = bf16::Model::from_counts(&counts)?;
+            let model_bytes = m.serialize();
+            let est = m.cost_bits(&counts) / 8.0 + model_bytes.len() as f64;
+            if est < src.len() as f64 {
+                Some((m, model_bytes))
+            } else {
+                None
+            }
+        }
+        Kind::Bf16 => None,
+    };
+
+    let (method, model_bytes) = match &model {
+        Some((_, b)) => (Method::Bf16Hist, b.as_slice()),
+        None => (Method::Stored, &[][..]),
+    };
+    let enc = model.as_ref().map(|(m, _)| m.encoder());
+
+    // Encode chunks independently; a chunk that does not shrink is stored raw.
+    let mut coded: Vec<(&[u8], Vec<u8>, bool)> = chunks.iter().map(|c| (*c, Vec::new(), false)).collect();
+    parallel::for_each_mut(&mut coded, opts.threads, |_, (c, out, is_coded)| {
+        if let Some(enc) = &enc {
+            bf16::encode_chunk(enc, c, out)?;
+            *is_coded = out.len() < c.len();
+        }
+        opts.tick(c.len());
+        Ok(())
+    })?;
+
+    let payload_size: u64 = coded.iter().map(|(c, o, k)| if *k { o.len() } else { c.len() } as u64).sum();
+    let total = HEADER_LEN + model_bytes.len() + CHUNK_ENTRY_LEN * chunks.len() + CHECK_LEN + payload_size as usize;
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.push(kind.id() as u8);
+    out.push(method as u8);
+    out.extend_from_slice(&(src.len() as u64).to_le_bytes());
+    out.extend_from_slice(&chunk_size.to_le_bytes());
+    out.extend_from_slice(&chunk_count.to_le_bytes());
+    out.extend_from_slice(&(model_bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&payload_size.to_le_bytes());
+    let hc = xxh3_64(&out[..40]);
+    out.extend_from_slice(&hc.to_le_bytes());
+    let meta_start = out.len();
+    out.extend_from_slice(model_bytes);
+    for (c, o, k) in &coded {
+        let size = if *k { o.len() } else { c.len() } as u32;
+        out.extend_from_slice(&size.to_le_bytes());
+        out.push(if *k { CHUNK_CODED } else { CHUNK_RAW });
+        out.extend_from_slice(&[0u8; 3]);
+        out.extend_from_slice(&xxh3_64(c).to_le_bytes());
+    }
+    let mc = xxh3_64(&out[meta_start..]);
+    out.extend_from_slice(&mc.to_le_bytes());
+    for (c, o, k) in &coded {
+        out.extend_from_slice(if *k { o } else { c });
+    }
+    debug_assert_eq!(out.len(), total);
+    Ok(out)
+}
+
+/// A validated view of a whole frame, ready to decode.
+struct Parsed<'a> {
+    info: FrameInfo,
+    model: &'a [u8],
+    entries: Vec<ChunkEntry>,
+    payload: &'a [u8],
+}
+
+fn parse(src: &[u8]) -> Result<Parsed<'_>> {
+    let info = read_info(src)?;
+    let model_end = HEADER_LEN + info.model_size as usize;
+    let table_end = model_end + CHUNK_ENTRY_LEN * info.chunk_count as usize;
+    let meta_end = table_end + CHECK_LEN;
+    if src.len() < meta_end {
+        return Err(Error::Truncated);
+    }
+    if xxh3_64(&src[HEADER_LEN..table_end]) != le_u64(src, table_end) {
+        return Err(Error::CorruptHeader);
+    }
+    let mut entries = Vec::with_capacity(info.chunk_count as usize);
+    let mut sum = 0u64;
+    for (i, e) in src[model_end..table_end].chunks_exact(CHUNK_ENTRY_LEN).enumerate() {
+        let stored_size = le_u32(e, 0);
+        let coded = match e[4] {
+            CHUNK_RAW => false,
+            CHUNK_CODED if info.method != Method::Stored => true,
+            _ => return Err(Error::CorruptHeader),
+        };
+        let orig = chunk_len(&info, i);
+        if e[5..8] != [0, 0, 0] || (!coded && stored_size as u64 != orig) {
+            return Err(Error::CorruptHeader);
+        }
+        sum += stored_size as u64;
+        entries.push(ChunkEntry { stored_size, coded, checksum: le_u64(e, 8) });
+    }
+    if sum != info.payload_size {
+        return Err(Error::CorruptHeader);
+    }
+    if (src.len() as u64) < info.frame_size {
+        return Err(Error::Truncated);
+    }
+    if src.len() as u64 > info.frame_size {
+        return Err(Error::TrailingData);
+    }
+    Ok(Parsed { info, model: &src[HEADER_LEN..model_end], entries, payload: &src[meta_end..] })
+}
+
+fn chunk_len(info: &FrameInfo, i: usize) -> u64 {
+    let start = i as u64 * info.chunk_size as u64;
+    (info.original_size - start).min(info.chunk_size as u64)
+}
+
+/// Decompresses one whole frame into `dst`, whose length must equal the original size.
+/// On error `dst` is zeroed, so no partly decoded data can be mistaken for a result.
+pub fn decompress_into(src: &[u8], dst: &mut [u8], opts: &Options) -> Result<()> {
+    let p = parse(src)?;
+    if (dst.len() as u64) < p.info.original_size {
+        return Err(Error::DstTooSmall);
+    }
+    if dst.len() as u64 > p.info.original_size {
+        return Err(Error::DstSizeMismatch);
+    }
+    let r = decode_chunks(&p, dst, opts);
+    if r.is_err() {
+        dst.fill(0);
+    }
+    r
+}
+
+fn decode_chunks(p: &Parsed, dst: &mut [u8], opts: &Options) -> Result<()> {
+    let dec = match p.info.method {
+        Method::Stored => None,
+        Method::Bf16Hist => Some(bf16::Model::parse(p.model)?.decoder()),
+    };
+    let mut jobs: Vec<(&mut [u8], &[u8], &ChunkEntry)> = Vec::with_capacity(p.entries.len());
+    let mut rest = p.payload;
+    for (out, e) in dst.chunks_mut(p.info.chunk_size as usize).zip(&p.entries) {
+        let (this, tail) = rest.split_at(e.stored_size as usize);
+        rest = tail;
+        jobs.push((out, this, e));
+    }
+    parallel::for_each_mut(&mut jobs, opts.threads, |_, (out, src, e)| {
+        if e.coded {
+            let dec = dec.as_ref().ok_or(Error::CorruptHeader)?;
+            bf16::decode_chunk(dec, src, out)?;
+        } else {
+            out.copy_from_slice(src);
+        }
+        if xxh3_64(out) != e.checksum {
+            return Err(Error::CorruptData);
+        }
+        opts.tick(out.len());
+        Ok(())
+    })
+}
+
+/// Decompresses one whole frame into a new vector.
+pub fn decompress(src: &[u8], opts: &Options) -> Result<Vec<u8>> {
+    // Validate the whole frame before allocating what its header claims.
+    let p = parse(src)?;
+    let n = usize::try_from(p.info.original_size).map_err(|_| Error::TooLarge)?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(n).map_err(|_| Error::OutOfMemory)?;
+    out.resize(n, 0);
+    decode_chunks(&p, &mut out, opts)?;
+    Ok(out)
+}
