@@ -21,7 +21,7 @@ pub const CHUNK_ENTRY_LEN: usize = 16;
 pub const CHECK_LEN: usize = 8;
 pub const MIN_CHUNK_SIZE: u32 = 64 << 10;
 pub const MAX_CHUNK_SIZE: u32 = 1 << 30;
-pub const DEFAULT_CHUNK_SIZE: u32 = 256 << 10;
+pub const DEFAULT_CHUNK_SIZE: u32 = 1 << 20;
 /// Upper bound on a model section: a table for 4096 symbols takes at most a few KiB.
 pub const MAX_MODEL_SIZE: u32 = 1 << 20;
 

@@ -3,12 +3,14 @@
 //! Data flows one way: input bytes → per-kind codec (`codec`) → entropy coder (`entropy`) →
 //! frame (`frame`), and back. The C ABI (`ffi`) is a thin layer over this Rust API.
 
+pub mod baseline;
 pub mod codec;
 pub mod entropy;
 pub mod error;
 pub mod ffi;
 pub mod frame;
 mod parallel;
+pub mod safetensors;
 pub mod stats;
 
 pub use codec::Kind;

@@ -4,9 +4,12 @@
 //! frequency scale of at most 15 bits, decoding one symbol shrinks a state by at most 15 bits, so
 //! exactly zero or one 16-bit word brings it back into range: the decoder never loops.
 //!
-//! Why interleave: one rANS state is a serial dependency chain (multiply, add, compare). Eight
-//! independent states let an out-of-order core overlap eight chains, which is where most of the
-//! decode speed comes from. Symbol `i` always belongs to lane `i % LANES`.
+//! Why interleave: one rANS state is a serial dependency chain (table load, multiply, add,
+//! compare). Independent states let the core overlap chains. 32 lanes is what the SIMD decoders
+//! need: four vectors of eight 32-bit states, so four table gathers are in flight at once while
+//! each waits out its latency; a scalar decoder simply walks the lanes in order. Symbol `i` always
+//! belongs to lane `i % LANES`, and within a group of `LANES` symbols renormalisation words are
+//! consumed in lane order, so scalar and SIMD decoders read the same stream.
 //!
 //! Stream layout (what `RansEncoder::finish` writes): the final encoder states, `LANES` x u32 LE,
 //! then the renormalisation words, u16 LE, in the order the decoder consumes them. The encoder
@@ -16,7 +19,7 @@
 use super::table::FreqTable;
 use crate::error::{Error, Result};
 
-pub const LANES: usize = 8;
+pub const LANES: usize = 32;
 pub const RANS_L: u32 = 1 << 16;
 /// Bytes taken by the final states at the head of every stream.
 pub const STATE_BYTES: usize = LANES * 4;

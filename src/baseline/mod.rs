@@ -1,0 +1,3 @@
+//! Baselines that benchmarks run next to weightzip on the same bytes: zstd at any level.
+
+pub mod zstd;

@@ -1,0 +1,48 @@
+//! A minimal safe wrapper over zstd-sys, for baselines only (weightzip's own formats do not use it).
+
+use std::ffi::c_void;
+
+use zstd_sys as z;
+
+use crate::error::{Error, Result};
+
+fn check(code: usize) -> Result<usize> {
+    if unsafe { z::ZSTD_isError(code) } != 0 {
+        Err(Error::CorruptData)
+    } else {
+        Ok(code)
+    }
+}
+
+/// Compresses `src` at `level` with `workers` threads (0 or 1: zstd's single-threaded path).
+pub fn compress(src: &[u8], level: i32, workers: u32) -> Result<Vec<u8>> {
+    unsafe {
+        let cap = z::ZSTD_compressBound(src.len());
+        let mut out = vec![0u8; cap];
+        let cctx = z::ZSTD_createCCtx();
+        if cctx.is_null() {
+            return Err(Error::OutOfMemory);
+        }
+        let r = (|| {
+            check(z::ZSTD_CCtx_setParameter(cctx, z::ZSTD_cParameter::ZSTD_c_compressionLevel, level))?;
+            if workers > 1 {
+                check(z::ZSTD_CCtx_setParameter(cctx, z::ZSTD_cParameter::ZSTD_c_nbWorkers, workers as i32))?;
+            }
+            check(z::ZSTD_compress2(cctx, out.as_mut_ptr() as *mut c_void, cap, src.as_ptr() as *const c_void, src.len()))
+        })();
+        z::ZSTD_freeCCtx(cctx);
+        out.truncate(r?);
+        Ok(out)
+    }
+}
+
+/// Decompresses a zstd frame of known original size into `dst`.
+pub fn decompress_into(src: &[u8], dst: &mut [u8]) -> Result<()> {
+    let n = check(unsafe {
+        z::ZSTD_decompress(dst.as_mut_ptr() as *mut c_void, dst.len(), src.as_ptr() as *const c_void, src.len())
+    })?;
+    if n != dst.len() {
+        return Err(Error::CorruptData);
+    }
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! `weightzip bench`: weightzip and its baselines on the same tensors, in the same run.
+//!
+//! Every method codes each tensor as its own frame (as an archive does), and is timed over all
+//! tensors together; times are medians over repetitions, because the machine is shared and noisy.
+
+use std::time::Instant;
+
+use serde_json::json;
+use weightzip::baseline::zstd;
+use weightzip::{frame, stats, Kind, Options};
+
+pub struct Tensor<'a> {
+    pub name: String,
+    pub data: &'a [u8],
+}
+
+pub struct MethodResult {
+    pub name: String,
+    pub compressed: u64,
+    /// MB/s at 1 thread and at `threads` threads (None where the method has no such mode).
+    pub comp_1t: f64,
+    pub comp_nt: Option<f64>,
+    pub decomp_1t: f64,
+    pub decomp_nt: Option<f64>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Median seconds of `reps` runs of `f`.
+fn time(reps: usize, mut f: impl FnMut()) -> f64 {
+    median((0..reps.max(1)).map(|_| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64()
+    }).collect())
+}
+
+fn mbps(bytes: u64, secs: f64) -> f64 {
+    bytes as f64 / 1e6 / secs.max(1e-9)
+}
+
+pub fn run(kind: Kind, tensors: &[Tensor], threads: u32, reps: usize) -> Result<(Vec<MethodResult>, serde_json::Value), String> {
+    let total: u64 = tensors.iter().map(|t| t.data.len() as u64).sum();
+    let nt = weightzip_threads(threads);
+    let mut results = Vec::new();
+
+    // weightzip
+    let o1 = Options::with_threads(1);
+    let on = Options::with_threads(nt);
+    let frames: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|t| frame::compress(kind, t.data, &on))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("compress: {e}"))?;
+    for (t, f) in tensors.iter().zip(&frames) {
+        let back = frame::decompress(f, &on).map_err(|e| format!("decompress {}: {e}", t.name))?;
+        if back != t.data {
+            return Err(format!("roundtrip mismatch on {}", t.name));
+        }
+        // Thread count must not change the bytes.
+        if frame::compress(kind, t.data, &o1).map_err(|e| e.to_string())? != *f {
+            return Err(format!("output depends on thread count on {}", t.name));
+        }
+    }
+    let mut bufs: Vec<Vec<u8>> = tensors.iter().map(|t| vec![0u8; t.data.len()]).collect();
+    let ctime = |o: &Options| time(reps, || {
+        for t in tensors {
+            std::hint::black_box(frame::compress(kind, t.data, o).unwrap());
+        }
+    });
+    let (c1, cn) = (ctime(&o1), ctime(&on));
+    let mut dtime = |o: &Options| time(reps, || {
+        for (f, b) in frames.iter().zip(bufs.iter_mut()) {
+            frame::decompress_into(f, b, o).unwrap();
+        }
+    });
+    let (d1, dn) = (dtime(&o1), dtime(&on));
+    results.push(MethodResult {
+        name: "weightzip".into(),
+        compressed: frames.iter().map(|f| f.len() as u64).sum(),
+        comp_1t: mbps(total, c1),
+        comp_nt: Some(mbps(total, cn)),
+        decomp_1t: mbps(total, d1),
+        decomp_nt: Some(mbps(total, dn)),
+    });
+
+    // zstd at -3 and -19 on the raw bytes. zstd has a multi-threaded compressor but no
+    // multi-threaded decoder, so its decode speed is reported at one thread only.
+    for level in [3, 19] {
+        let creps = if level >= 19 { 1 } else { reps };
+        let zf: Vec<Vec<u8>> = tensors.iter().map(|t| zstd::compress(t.data, level, 1)).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+        let c1 = time(creps, || {
+            for t in tensors {
+                std::hint::black_box(zstd::compress(t.data, level, 1).unwrap());
+            }
+        });
+        let cn = time(creps, || {
+            for t in tensors {
+                std::hint::black_box(zstd::compress(t.data, level, nt).unwrap());
+            }
+        });
+        let d1 = time(reps, || {
+            for (f, b) in zf.iter().zip(bufs.iter_mut()) {
+                zstd::decompress_into(f, b).unwrap();
+            }
+        });
+        for (t, b) in tensors.iter().zip(&bufs) {
+            if b.as_slice() != t.data {
+                return Err(format!("zstd roundtrip mismatch on {}", t.name));
+            }
+        }
+        results.push(MethodResult {
+            name: format!("zstd -{level}"),
+            compressed: zf.iter().map(|f| f.len() as u64).sum(),
+            comp_1t: mbps(total, c1),
+            comp_nt: Some(mbps(total, cn)),
+            decomp_1t: mbps(total, d1),
+            decomp_nt: None,
+        });
+    }
+
+    // Entropy bounds, byte-weighted over tensors: a tensor of n bytes "costs" n / R bytes.
+    let mut marg_bytes = 0.0;
+    let mut model_bytes = 0.0;
+    let mut joint_bytes = 0.0;
+    for t in tensors {
+        let s = stats::bf16_stats(t.data);
+        marg_bytes += s.values as f64 * (s.h_high + s.h_low) / 8.0;
+        model_bytes += s.values as f64 * s.h_model / 8.0;
+        joint_bytes += s.values as f64 * s.h_joint_exp_mant / 8.0;
+    }
+    let r = |b: f64| if b > 0.0 { total as f64 / b } else { f64::INFINITY };
+    let json = json!({
+        "kind": kind.name(),
+        "tensors": tensors.len(),
+        "bytes": total,
+        "threads": nt,
+        "reps": reps,
+        "r_marginal": r(marg_bytes),
+        "r_model_entropy": r(model_bytes),
+        "r_joint_exp_mantissa_entropy": r(joint_bytes),
+        "methods": results.iter().map(|m| json!({
+            "name": m.name,
+            "compressed_bytes": m.compressed,
+            "ratio": total as f64 / m.compressed as f64,
+            "compress_mbps_1t": m.comp_1t,
+            "compress_mbps_nt": m.comp_nt,
+            "decompress_mbps_1t": m.decomp_1t,
+            "decompress_mbps_nt": m.decomp_nt,
+        })).collect::<Vec<_>>(),
+    });
+    Ok((results, json))
+}
+
+pub fn weightzip_threads(threads: u32) -> u32 {
+    if threads == 0 {
+        std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
+    } else {
+        threads
+    }
+}
+
+pub fn print_table(json: &serde_json::Value) {
+    let f = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
+    println!(
+        "{} tensors, {} bytes of {}; R_marginal = {:.4}; entropy of weightzip's model = {:.4}; H(exp)+H(sign,mant|exp) = {:.4}",
+        json["tensors"], json["bytes"], json["kind"].as_str().unwrap_or(""),
+        json["r_marginal"].as_f64().unwrap_or(0.0),
+        json["r_model_entropy"].as_f64().unwrap_or(0.0),
+        json["r_joint_exp_mantissa_entropy"].as_f64().unwrap_or(0.0)
+    );
+    let nt = &json["threads"];
+    println!(
+        "{:<10} {:>8} {:>12} {:>10} {:>12} {:>10}   (MB/s of original bytes, median of {} runs)",
+        "method", "ratio", "comp 1t", format!("comp {nt}t"), "decomp 1t", format!("decomp {nt}t"), json["reps"]
+    );
+    for m in json["methods"].as_array().into_iter().flatten() {
+        println!(
+            "{:<10} {:>8.4} {:>12} {:>10} {:>12} {:>10}",
+            m["name"].as_str().unwrap_or(""),
+            m["ratio"].as_f64().unwrap_or(0.0),
+            f(&m["compress_mbps_1t"]),
+            f(&m["compress_mbps_nt"]),
+            f(&m["decompress_mbps_1t"]),
+            f(&m["decompress_mbps_nt"]),
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! File handling for the CLI: memory-mapped inputs, atomic outputs that never clobber an input,
+//! and the progress bar for long work.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use memmap2::Mmap;
+
+/// An input file, memory-mapped (or empty: mapping a zero-length file is not allowed).
+pub struct Input {
+    map: Option<Mmap>,
+}
+
+impl Input {
+    pub fn open(path: &Path) -> Result<Input, String> {
+        let f = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let len = f.metadata().map_err(|e| format!("cannot stat {}: {e}", path.display()))?.len();
+        if len == 0 {
+            return Ok(Input { map: None });
+        }
+        // SAFETY: the map is read-only; a concurrent writer could change the bytes under us,
+        // which at worst makes the result wrong (checksums catch it on decode), never unsound
+        // for our byte-slice reads.
+        let map = unsafe { Mmap::map(&f) }.map_err(|e| format!("cannot map {}: {e}", path.display()))?;
+        Ok(Input { map: Some(map) })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+}
+
+/// Refuses to write `out` when it is one of `inputs` or (without `force`) already exists.
+pub fn check_output(out: &Path, inputs: &[&Path], force: bool) -> Result<(), String> {
+    if let Ok(om) = fs::metadata(out) {
+        use std::os::unix::fs::MetadataExt;
+        for i in inputs {
+            if let Ok(im) = fs::metadata(i) {
+                if im.dev() == om.dev() && im.ino() == om.ino() {
+                    return Err(format!("refusing to overwrite the input file {}", out.display()));
+                }
+            }
+        }
+        if !force {
+            return Err(format!("{} already exists (use --force to overwrite)", out.display()));
+        }
+    }
+    Ok(())
+}
+
+/// Writes `data` to `out` atomically: a temporary file in the same directory, fsync, rename.
+/// On any failure the temporary file is removed and `out` is untouched.
+pub fn write_atomic(out: &Path, data: &[u8]) -> Result<(), String> {
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = out.file_name().ok_or_else(|| format!("invalid output path {}", out.display()))?;
+    let tmp: PathBuf = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let r = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        fs::rename(&tmp, out)
+    })();
+    r.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        format!("cannot write {}: {e}", out.display())
+    })
+}
+
+/// Runs `work` with a progress counter; draws a bar on a terminal when the work is large.
+pub fn with_progress<T>(label: &str, total: u64, work: impl FnOnce(Arc<AtomicU64>) -> T) -> T {
+    let counter = Arc::new(AtomicU64::new(0));
+    let show = total >= (64 << 20) && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if !show {
+        return work(counter);
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(label.to_string());
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let r = std::thread::scope(|s| {
+        let (c, d, b) = (counter.clone(), done.clone(), bar.clone());
+        s.spawn(move || {
+            while !d.load(Ordering::Relaxed) {
+                b.set_position(c.load(Ordering::Relaxed));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let r = work(counter.clone());
+        done.store(true, Ordering::Relaxed);
+        r
+    });
+    bar.finish_and_clear();
+    r
+}

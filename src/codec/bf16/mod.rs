@@ -1,0 +1,351 @@
+//! The bf16 codec: a log-scale histogram model of |x| with the low bits stored raw.
+//!
+//! A bf16 value is `s eeeeeeee mmmmmmm` (sign, 8-bit exponent, 7-bit mantissa). We split it into
+//!
+//! * a 12-bit symbol `eeeeeeee mmmm` (exponent and the top four mantissa bits), coded with rANS, and
+//! * a raw nibble `s mmm` (sign and the low three mantissa bits), packed two per byte.
+//!
+//! Why this split: the symbol is the index of a histogram bin of |x| with 16 bins per octave, so one
+//! order-0 table over it captures both the exponent distribution *and* the mantissa's dependence on
+//! the exponent (inside the outer octaves of a bell-shaped weight distribution the density falls
+//! steeply, so small mantissas are more likely). Measured on all-MiniLM-L6-v2 this keeps all but
+//! 0.0004 bits/value of the joint model H(exponent) + H(sign, mantissa | exponent), while the sign
+//! (measured 0.9998 bits) and the low mantissa bits are close enough to uniform that coding them
+//! would cost more table than it saves. The table is smooth, so its levels delta-code cheaply
+//! (see `entropy::table`), and decoding costs one rANS step and one nibble per value.
+
+use crate::entropy::bits::{BitReader, BitWriter};
+use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES, RANS_L};
+use crate::entropy::table::FreqTable;
+use crate::error::{Error, Result};
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+pub mod simd;
+
+/// Number of distinct symbols: 8 exponent bits and 4 mantissa bits.
+pub const SYMBOLS: usize = 1 << 12;
+/// Frequency precision. 14 bits keep the normalisation loss far below 0.005 bit/symbol for the
+/// few hundred symbols real tensors use, with a 128 KiB decode table that stays in L2.
+pub const SCALE: u32 = 15;
+
+#[inline(always)]
+fn symbol_of(v: u16) -> usize {
+    ((v >> 3) & 0xFFF) as usize
+}
+
+#[inline(always)]
+fn nibble_of(v: u16) -> u8 {
+    (((v >> 12) & 8) | (v & 7)) as u8
+}
+
+#[inline(always)]
+fn join(base: u16, nibble: u32) -> u16 {
+    base | (((nibble & 8) as u16) << 12) | (nibble & 7) as u16
+}
+
+/// Adds the symbol histogram of `src` (little-endian bf16) to `counts`.
+pub fn histogram(src: &[u8], counts: &mut [u64]) {
+    debug_assert_eq!(counts.len(), SYMBOLS);
+    for v in src.chunks_exact(2) {
+        counts[symbol_of(u16::from_le_bytes([v[0], v[1]]))] += 1;
+    }
+}
+
+/// The escape symbol: stands for any symbol too rare to be worth a table entry; the symbol itself
+/// follows in the chunk's escape list.
+pub const ESC: usize = SYMBOLS;
+
+/// Escape thresholds the encoder tries: symbols seen at most this often are escaped.
+const ESC_THRESHOLDS: [u64; 10] = [0, 1, 2, 3, 4, 6, 8, 12, 16, 24];
+
+/// Bits an escaped symbol costs in the escape list (a u16 each).
+const ESC_BITS: f64 = 16.0;
+
+/// The coding model of one frame: a frequency table over the 12-bit symbols plus `ESC`.
+///
+/// Why escapes: every symbol in a table needs a frequency of at least 1 in `1 << SCALE`. A tensor
+/// has tens of symbols seen only a handful of times in a million, and giving each of them
+/// 1/32768 takes probability from everything else: measured on MiniLM this costs 0.004 bit per
+/// value. Escaping them costs a few bytes each instead, so the encoder picks the threshold that
+/// minimises the total.
+pub struct Model {
+    pub table: FreqTable,
+}
+
+impl Model {
+    pub fn from_counts(counts: &[u64]) -> Result<Model> {
+        debug_assert_eq!(counts.len(), SYMBOLS);
+        let mut best: Option<(f64, FreqTable)> = None;
+        for &t in &ESC_THRESHOLDS {
+            let mut merged = Vec::with_capacity(SYMBOLS + 1);
+            let mut esc = 0u64;
+            for &c in counts {
+                if c <= t {
+                    esc += c;
+                    merged.push(0);
+                } else {
+                    merged.push(c);
+                }
+            }
+            merged.push(esc);
+            let Ok(table) = FreqTable::from_counts(&merged, SCALE) else { continue };
+            let mut w = BitWriter::new();
+            table.write(&mut w);
+            let cost = table.cost_bits(&merged) + esc as f64 * ESC_BITS + 8.0 * w.finish().len() as f64;
+            if best.as_ref().is_none_or(|(b, _)| cost < *b) {
+                best = Some((cost, table));
+            }
+        }
+        let (_, table) = best.ok_or(Error::InvalidArgument)?;
+        Ok(Model { table })
+    }
+
+    pub fn serialize(&self) -> Vec<u8> {
+        let mut w = BitWriter::new();
+        self.table.write(&mut w);
+        w.finish()
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<Model> {
+        let mut r = BitReader::new(bytes);
+        let table = FreqTable::read(&mut r, SYMBOLS + 1)?;
+        if r.bytes_consumed() != bytes.len() || table.scale != SCALE {
+            return Err(Error::CorruptModel);
+        }
+        Ok(Model { table })
+    }
+
+    /// Estimated payload bits of data with histogram `counts` (over the 12-bit symbols).
+    pub fn cost_bits(&self, counts: &[u64]) -> f64 {
+        let n: u64 = counts.iter().sum();
+        let esc_f = self.table.freq[ESC] as f64;
+        let scale = SCALE as f64;
+        let sym_bits: f64 = counts
+            .iter()
+            .zip(&self.table.freq)
+            .filter(|(&c, _)| c > 0)
+            .map(|(&c, &f)| {
+                let bits = if f > 0 { scale - (f as f64).log2() } else { scale - esc_f.log2() + ESC_BITS };
+                c as f64 * bits
+            })
+            .sum();
+        sym_bits + 4.0 * n as f64
+    }
+
+    pub fn encoder(&self) -> EncTable {
+        EncTable::new(&self.table)
+    }
+
+    pub fn decoder(&self) -> Decoder {
+        Decoder::new(&self.table)
+    }
+}
+
+/// Encodes one chunk of little-endian bf16 (even length). Layout: raw nibbles (two per byte, the
+/// first value in the low nibble); the escape count (u32 LE) and the escaped symbols (u16 LE each,
+/// in value order); then the rANS stream.
+pub fn encode_chunk(enc: &EncTable, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    debug_assert!(src.len() % 2 == 0);
+    let n = src.len() / 2;
+    let start = out.len();
+    out.resize(start + n.div_ceil(2), 0);
+    let nib = &mut out[start..];
+    let mut escapes = Vec::new();
+    for (i, v) in src.chunks_exact(2).enumerate() {
+        let v = u16::from_le_bytes([v[0], v[1]]);
+        nib[i / 2] |= nibble_of(v) << (4 * (i & 1));
+        if enc.syms[symbol_of(v)].freq == 0 {
+            escapes.push(symbol_of(v) as u16);
+        }
+    }
+    let esc = enc.syms[ESC];
+    if !escapes.is_empty() && esc.freq == 0 {
+        return Err(Error::InvalidArgument); // the model was not built from this data
+    }
+    out.extend_from_slice(&(escapes.len() as u32).to_le_bytes());
+    for e in &escapes {
+        out.extend_from_slice(&e.to_le_bytes());
+    }
+    let mut e = RansEncoder::with_capacity(n * 11 / 16 + 16);
+    for (i, v) in src.chunks_exact(2).enumerate().rev() {
+        let s = enc.syms[symbol_of(u16::from_le_bytes([v[0], v[1]]))];
+        e.put(i % LANES, if s.freq == 0 { esc } else { s }, enc.scale);
+    }
+    e.finish(out);
+    Ok(())
+}
+
+/// Value-table entry of the escape symbol.
+const ESC_MARK: u16 = 1;
+
+/// The escaped symbols of a chunk, read in order.
+struct Escapes<'a> {
+    list: &'a [u8],
+    pos: usize,
+}
+
+impl Escapes<'_> {
+    /// The output bits of the next escaped symbol.
+    #[inline]
+    fn next(&mut self) -> Result<u16> {
+        let b = self.list.get(self.pos..self.pos + 2).ok_or(Error::CorruptData)?;
+        self.pos += 2;
+        let sym = u16::from_le_bytes([b[0], b[1]]);
+        if sym as usize >= SYMBOLS {
+            return Err(Error::CorruptData);
+        }
+        Ok(sym << 3)
+    }
+}
+
+/// The decoding table of a model: one u64 per slot of `[0, 1 << SCALE)` holding the symbol's
+/// frequency (bits 0..16), `slot - cum` (bits 16..32) and the symbol's output bits (bits 32..48:
+/// `symbol << 3`, or `ESC_MARK`).
+///
+/// Why one wide entry rather than two narrow tables: on the x86 cores we measured, a gather costs
+/// about one element per cycle whatever the element size, so fetching everything a lane needs in
+/// one 64-bit element nearly halves the decoder's gather work (measured +40% decode speed).
+pub struct Decoder {
+    entries: Vec<u64>,
+    simd: simd::Level,
+}
+
+impl Decoder {
+    fn new(t: &FreqTable) -> Decoder {
+        let mut entries = Vec::with_capacity(1 << SCALE);
+        for (sym, &f) in t.freq.iter().enumerate() {
+            // Bits 0..3 of an output word come from the nibble, so bit 0 is free to mark `ESC`.
+            let v = if sym == ESC { ESC_MARK } else { (sym as u16) << 3 };
+            for k in 0..f {
+                entries.push(f as u64 | (k as u64) << 16 | (v as u64) << 32);
+            }
+        }
+        debug_assert_eq!(entries.len(), 1 << SCALE);
+        Decoder { entries, simd: simd::detect() }
+    }
+
+    /// Uses at most the given kernel (tests compare every kernel the CPU has with the scalar one).
+    pub fn with_level(mut self, level: simd::Level) -> Decoder {
+        self.simd = self.simd.min(level);
+        self
+    }
+
+    /// Decodes one rANS step on a state, returning the output bits of the symbol.
+    #[inline(always)]
+    fn step(&self, x: &mut u32) -> u16 {
+        let e = self.entries[(*x & ((1 << SCALE) - 1)) as usize];
+        *x = (e & 0xFFFF) as u32 * (*x >> SCALE) + ((e >> 16) & 0xFFFF) as u32;
+        (e >> 32) as u16
+    }
+}
+
+/// Decodes one chunk written by `encode_chunk` into `dst` (whose length fixes the value count).
+pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
+    debug_assert!(dst.len() % 2 == 0);
+    let n = dst.len() / 2;
+    let nib_len = n.div_ceil(2);
+    let count_end = nib_len.checked_add(4).ok_or(Error::CorruptData)?;
+    let count = src.get(nib_len..count_end).ok_or(Error::CorruptData)?;
+    let esc_count = u32::from_le_bytes([count[0], count[1], count[2], count[3]]) as usize;
+    if esc_count > n {
+        return Err(Error::CorruptData);
+    }
+    let esc_end = count_end + 2 * esc_count;
+    if src.len() < esc_end {
+        return Err(Error::CorruptData);
+    }
+    let nib = &src[..nib_len];
+    let mut esc = Escapes { list: &src[count_end..esc_end], pos: 0 };
+    let mut d = RansDecoder::new(&src[esc_end..])?;
+
+    // Fast paths: whole groups of LANES values while every lane can renormalise unchecked.
+    let mut done = 0;
+    if dec.simd != simd::Level::Scalar {
+        done = simd::decode_groups(dec, &mut d, &mut esc, nib, dst)?;
+    }
+    for (out, nb) in dst[2 * done..].chunks_exact_mut(2 * LANES).zip(nib[done / 2..].chunks_exact(LANES / 2)) {
+        if d.words_left() < LANES {
+            break;
+        }
+        let words = &d.words[d.pos..d.pos + 2 * LANES];
+        let mut used = 0;
+        for lane in 0..LANES {
+            let mut x = d.states[lane];
+            let mut base = dec.step(&mut x);
+            if base == ESC_MARK {
+                base = esc.next()?;
+            }
+            let v = join(base, (nb[lane / 2] >> (4 * (lane & 1))) as u32);
+            out[2 * lane..2 * lane + 2].copy_from_slice(&v.to_le_bytes());
+            // Branch-free renormalisation: the branch would be taken about two times in three, at random.
+            let need = x < RANS_L;
+            let w = u16::from_le_bytes([words[used], words[used + 1]]) as u32;
+            d.states[lane] = if need { (x << 16) | w } else { x };
+            used += 2 * need as usize;
+        }
+        d.pos += used;
+        done += LANES;
+    }
+
+    // Tail: the obviously correct, fully checked path.
+    for i in done..n {
+        let lane = i % LANES;
+        let mut base = dec.step(&mut d.states[lane]);
+        d.renorm_checked(lane)?;
+        if base == ESC_MARK {
+            base = esc.next()?;
+        }
+        let v = join(base, (nib[i / 2] >> (4 * (i & 1))) as u32);
+        dst[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes());
+    }
+    if esc.pos != esc.list.len() {
+        return Err(Error::CorruptData);
+    }
+    d.finish()
+}
+
+/// Patches the lanes of group `g` that decoded `ESC` (bit i of `escaped` = lane i), in lane
+/// order, from the escape list. Shared by the SIMD kernels; rare, so kept simple.
+fn patch_escapes(mut escaped: u64, g: usize, esc: &mut Escapes, nib: &[u8], dst: &mut [u8]) -> Result<()> {
+    while escaped != 0 {
+        let lane = escaped.trailing_zeros() as usize;
+        escaped &= escaped - 1;
+        let i = g * LANES + lane;
+        let v = join(esc.next()?, (nib[i / 2] >> (4 * (i & 1))) as u32);
+        dst[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_and_join_cover_every_bit_pattern() {
+        for v in 0..=u16::MAX {
+            assert_eq!(join((symbol_of(v) as u16) << 3, nibble_of(v) as u32), v);
+        }
+    }
+
+    #[test]
+    fn every_bit_pattern_roundtrips() {
+        // NaNs, infinities, subnormals and both zeros included.
+        let src: Vec<u8> = (0..=u16::MAX).rev().flat_map(|v| v.to_le_bytes()).collect();
+        let mut counts = vec![0u64; SYMBOLS];
+        histogram(&src, &mut counts);
+        let m = Model::from_counts(&counts).unwrap();
+        let m = Model::parse(&m.serialize()).unwrap();
+        let mut buf = Vec::new();
+        encode_chunk(&m.encoder(), &src, &mut buf).unwrap();
+        for level in [simd::Level::Scalar, simd::Level::Avx2, simd::Level::Avx512] {
+            let dec = m.decoder().with_level(level);
+            let mut back = vec![0u8; src.len()];
+            decode_chunk(&dec, &buf, &mut back).unwrap();
+            assert_eq!(back, src);
+        }
+    }
+}
