@@ -21,7 +21,7 @@ pub const CHUNK_ENTRY_LEN: usize = 16;
 pub const CHECK_LEN: usize = 8;
 pub const MIN_CHUNK_SIZE: u32 = 64 << 10;
 pub const MAX_CHUNK_SIZE: u32 = 1 << 30;
-pub const DEFAULT_CHUNK_SIZE: u32 = 1 << 20;
+pub const DEFAULT_CHUNK_SIZE: u32 = 512 << 10;
 /// Upper bound on a model section: a table for 4096 symbols takes at most a few KiB.
 pub const MAX_MODEL_SIZE: u32 = 1 << 20;
 
@@ -141,7 +141,22 @@ pub fn read_info(src: &[u8]) -> Result<FrameInfo> {
 struct ChunkEntry {
     stored_size: u32,
     coded: bool,
+    /// Index of the model a coded chunk uses.
+    model: u8,
     checksum: u64,
+}
+
+/// One chunk's result: its original bytes, and its coded bytes with the model index when coding
+/// made it smaller.
+struct ChunkOut<'a> {
+    raw: &'a [u8],
+    coded: Option<(Vec<u8>, u8)>,
+}
+
+impl ChunkOut<'_> {
+    fn stored_len(&self) -> usize {
+        self.coded.as_ref().map_or(self.raw.len(), |(c, _)| c.len())
+    }
 }
 
 /// Compresses `src` as a frame of `kind`.
@@ -158,53 +173,22 @@ pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
     let chunk_count = u32::try_from(src.len().div_ceil(cs)).map_err(|_| Error::TooLarge)?;
     let chunks: Vec<&[u8]> = src.chunks(cs).collect();
 
-    // Model: one histogram over the whole input, counted per chunk in parallel and summed in
-    // chunk order (integer sums, so the result is the same at any thread count).
-    let model = match kind {
-        Kind::Bf16 if !src.is_empty() => {
-            let mut hists: Vec<(&[u8], Vec<u64>)> = chunks.iter().map(|c| (*c, Vec::new())).collect();
-            parallel::for_each_mut(&mut hists, opts.threads, |_, (c, h)| {
-                *h = vec![0u64; bf16::SYMBOLS];
-                bf16::histogram(c, h);
-                Ok(())
-            })?;
-            let mut counts = vec![0u64; bf16::SYMBOLS];
-            for (_, h) in &hists {
-                for (a, b) in counts.iter_mut().zip(h) {
-                    *a += b;
-                }
-            }
-            let m = bf16::Model::from_counts(&counts)?;
-            let model_bytes = m.serialize();
-            let est = m.cost_bits(&counts) / 8.0 + model_bytes.len() as f64;
-            if est < src.len() as f64 {
-                Some((m, model_bytes))
-            } else {
-                None
-            }
-        }
+    let coded = match kind {
+        Kind::Bf16 if !src.is_empty() => Some(code_bf16(&chunks, opts)?),
         Kind::Bf16 => None,
     };
-
-    let (method, model_bytes) = match &model {
-        Some((_, b)) => (Method::Bf16Hist, b.as_slice()),
-        None => (Method::Stored, &[][..]),
-    };
-    let enc = model.as_ref().map(|(m, _)| m.encoder());
-
-    // Encode chunks independently; a chunk that does not shrink is stored raw.
-    let mut coded: Vec<(&[u8], Vec<u8>, bool)> = chunks.iter().map(|c| (*c, Vec::new(), false)).collect();
-    parallel::for_each_mut(&mut coded, opts.threads, |_, (c, out, is_coded)| {
-        if let Some(enc) = &enc {
-            bf16::encode_chunk(enc, c, out)?;
-            *is_coded = out.len() < c.len();
+    // The coded frame is used only when it is smaller than the stored one, which keeps every
+    // frame within `compress_bound`.
+    let stored = frame_len(0, chunks.len(), src.len());
+    let (method, model, outs) = match coded {
+        Some((model, outs)) if frame_len(model.len(), outs.len(), outs.iter().map(ChunkOut::stored_len).sum()) < stored => {
+            (Method::Bf16Hist, model, outs)
         }
-        opts.tick(c.len());
-        Ok(())
-    })?;
+        _ => (Method::Stored, Vec::new(), chunks.iter().map(|c| ChunkOut { raw: c, coded: None }).collect()),
+    };
 
-    let payload_size: u64 = coded.iter().map(|(c, o, k)| if *k { o.len() } else { c.len() } as u64).sum();
-    let total = HEADER_LEN + model_bytes.len() + CHUNK_ENTRY_LEN * chunks.len() + CHECK_LEN + payload_size as usize;
+    let payload_size: u64 = outs.iter().map(|o| o.stored_len() as u64).sum();
+    let total = frame_len(model.len(), outs.len(), payload_size as usize);
     let mut out = Vec::with_capacity(total);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -213,27 +197,57 @@ pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
     out.extend_from_slice(&(src.len() as u64).to_le_bytes());
     out.extend_from_slice(&chunk_size.to_le_bytes());
     out.extend_from_slice(&chunk_count.to_le_bytes());
-    out.extend_from_slice(&(model_bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(model.len() as u32).to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&payload_size.to_le_bytes());
     let hc = xxh3_64(&out[..40]);
     out.extend_from_slice(&hc.to_le_bytes());
     let meta_start = out.len();
-    out.extend_from_slice(model_bytes);
-    for (c, o, k) in &coded {
-        let size = if *k { o.len() } else { c.len() } as u32;
-        out.extend_from_slice(&size.to_le_bytes());
-        out.push(if *k { CHUNK_CODED } else { CHUNK_RAW });
-        out.extend_from_slice(&[0u8; 3]);
-        out.extend_from_slice(&xxh3_64(c).to_le_bytes());
+    out.extend_from_slice(&model);
+    for o in &outs {
+        out.extend_from_slice(&(o.stored_len() as u32).to_le_bytes());
+        match &o.coded {
+            Some((_, m)) => out.extend_from_slice(&[CHUNK_CODED, *m, 0, 0]),
+            None => out.extend_from_slice(&[CHUNK_RAW, 0, 0, 0]),
+        }
+        out.extend_from_slice(&xxh3_64(o.raw).to_le_bytes());
     }
     let mc = xxh3_64(&out[meta_start..]);
     out.extend_from_slice(&mc.to_le_bytes());
-    for (c, o, k) in &coded {
-        out.extend_from_slice(if *k { o } else { c });
+    for o in &outs {
+        out.extend_from_slice(o.coded.as_ref().map_or(o.raw, |(c, _)| c));
     }
     debug_assert_eq!(out.len(), total);
     Ok(out)
+}
+
+fn frame_len(model: usize, chunks: usize, payload: usize) -> usize {
+    HEADER_LEN + model + CHUNK_ENTRY_LEN * chunks + CHECK_LEN + payload
+}
+
+/// bf16: per-chunk histograms (in parallel), the model plan, then every chunk coded with its
+/// model; a chunk that does not shrink stays raw.
+fn code_bf16<'a>(chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<ChunkOut<'a>>)> {
+    let mut hists: Vec<(&[u8], Vec<u64>)> = chunks.iter().map(|c| (*c, Vec::new())).collect();
+    parallel::for_each_mut(&mut hists, opts.threads, |_, (c, h)| {
+        *h = vec![0u64; bf16::SYMBOLS];
+        bf16::histogram(c, h);
+        Ok(())
+    })?;
+    let hists: Vec<Vec<u64>> = hists.into_iter().map(|(_, h)| h).collect();
+    let (models, assign) = bf16::plan(&hists)?;
+    let encs: Vec<_> = models.iter().map(|m| m.encoder()).collect();
+    let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None }).collect();
+    parallel::for_each_mut(&mut outs, opts.threads, |i, o| {
+        let mut buf = Vec::new();
+        bf16::encode_chunk(&encs[assign[i] as usize], o.raw, &mut buf)?;
+        if buf.len() < o.raw.len() {
+            o.coded = Some((buf, assign[i]));
+        }
+        opts.tick(o.raw.len());
+        Ok(())
+    })?;
+    Ok((bf16::write_models(&models), outs))
 }
 
 /// A validated view of a whole frame, ready to decode.
@@ -265,11 +279,11 @@ fn parse(src: &[u8]) -> Result<Parsed<'_>> {
             _ => return Err(Error::CorruptHeader),
         };
         let orig = chunk_len(&info, i);
-        if e[5..8] != [0, 0, 0] || (!coded && stored_size as u64 != orig) {
+        if e[6..8] != [0, 0] || (!coded && (stored_size as u64 != orig || e[5] != 0)) {
             return Err(Error::CorruptHeader);
         }
         sum += stored_size as u64;
-        entries.push(ChunkEntry { stored_size, coded, checksum: le_u64(e, 8) });
+        entries.push(ChunkEntry { stored_size, coded, model: e[5], checksum: le_u64(e, 8) });
     }
     if sum != info.payload_size {
         return Err(Error::CorruptHeader);
@@ -306,10 +320,13 @@ pub fn decompress_into(src: &[u8], dst: &mut [u8], opts: &Options) -> Result<()>
 }
 
 fn decode_chunks(p: &Parsed, dst: &mut [u8], opts: &Options) -> Result<()> {
-    let dec = match p.info.method {
-        Method::Stored => None,
-        Method::Bf16Hist => Some(bf16::Model::parse(p.model)?.decoder()),
+    let models = match p.info.method {
+        Method::Stored => Vec::new(),
+        Method::Bf16Hist => bf16::read_models(p.model)?,
     };
+    if p.entries.iter().any(|e| e.coded && e.model as usize >= models.len()) {
+        return Err(Error::CorruptHeader);
+    }
     let mut jobs: Vec<(&mut [u8], &[u8], &ChunkEntry)> = Vec::with_capacity(p.entries.len());
     let mut rest = p.payload;
     for (out, e) in dst.chunks_mut(p.info.chunk_size as usize).zip(&p.entries) {
@@ -317,9 +334,15 @@ fn decode_chunks(p: &Parsed, dst: &mut [u8], opts: &Options) -> Result<()> {
         rest = tail;
         jobs.push((out, this, e));
     }
-    parallel::for_each_mut(&mut jobs, opts.threads, |_, (out, src, e)| {
+    // Each thread keeps the decoding table of its last chunk: neighbouring chunks often share a
+    // model, and a table costs as much to build as a few thousand values cost to decode.
+    let no_table = || None::<(u8, bf16::Decoder)>;
+    parallel::for_each_mut_with(&mut jobs, opts.threads, no_table, |table, _, (out, src, e)| {
         if e.coded {
-            let dec = dec.as_ref().ok_or(Error::CorruptHeader)?;
+            if table.as_ref().is_none_or(|(m, _)| *m != e.model) {
+                *table = Some((e.model, models[e.model as usize].decoder()));
+            }
+            let (_, dec) = table.as_ref().expect("set above");
             bf16::decode_chunk(dec, src, out)?;
         } else {
             out.copy_from_slice(src);

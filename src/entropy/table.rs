@@ -86,24 +86,22 @@ impl FreqTable {
         if present == 0 || present > m || levels.iter().any(|&l| l > MAX_LEVEL) {
             return Err(Error::CorruptModel);
         }
-        let weights: Vec<u128> = levels.iter().map(|&l| if l == 0 { 0 } else { level_weight(l) }).collect();
-        let total: u128 = weights.iter().sum();
-        let mut freq: Vec<u32> = weights
+        // Weights relative to the heaviest level, so all arithmetic fits in u64: the heaviest
+        // weight is below 2^41, the sum of 2^16 of them below 2^57, and w * 2M below 2^58.
+        let top = *levels.iter().max().unwrap_or(&1);
+        let shift = (level_weight(top).ilog2() + 1).saturating_sub(41);
+        let weight = |l: u32| if l == 0 { 0 } else { (level_weight(l) >> shift) as u64 };
+        let total: u64 = levels.iter().map(|&l| weight(l)).sum();
+        let mut freq: Vec<u32> = levels
             .iter()
-            .map(|&w| {
-                if w == 0 {
-                    0
-                } else {
-                    let f = (2 * w * m as u128 + total) / (2 * total);
-                    f.max(1) as u32
-                }
-            })
+            .map(|&l| if l == 0 { 0 } else { ((2 * weight(l) * m + total) / (2 * total)).max(1) as u32 })
             .collect();
         let sum: i64 = freq.iter().map(|&f| f as i64).sum();
         let mut diff = m as i64 - sum;
         if diff != 0 {
+            // Heaviest first (by level, which orders weights), ties by symbol: deterministic.
             let mut order: Vec<usize> = (0..freq.len()).filter(|&i| freq[i] != 0).collect();
-            order.sort_by(|&a, &b| weights[b].cmp(&weights[a]).then(a.cmp(&b)));
+            order.sort_unstable_by(|&a, &b| levels[b].cmp(&levels[a]).then(a.cmp(&b)));
             while diff != 0 {
                 let mut changed = false;
                 for &i in &order {

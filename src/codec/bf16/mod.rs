@@ -14,7 +14,6 @@
 //! would cost more table than it saves. The table is smooth, so its levels delta-code cheaply
 //! (see `entropy::table`), and decoding costs one rANS step and one nibble per value.
 
-use crate::entropy::bits::{BitReader, BitWriter};
 use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES, RANS_L};
 use crate::entropy::table::FreqTable;
 use crate::error::{Error, Result};
@@ -24,11 +23,14 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 pub mod simd;
+mod model;
+
+pub use model::{plan, read_models, write_models, Model, ESC};
 
 /// Number of distinct symbols: 8 exponent bits and 4 mantissa bits.
 pub const SYMBOLS: usize = 1 << 12;
-/// Frequency precision. 14 bits keep the normalisation loss far below 0.005 bit/symbol for the
-/// few hundred symbols real tensors use, with a 128 KiB decode table that stays in L2.
+/// Frequency precision: 15 bits, with escapes for rare symbols (see `model`), keep the coding
+/// loss near 0.002 bit/value on real tensors; the decode table is 256 KiB and stays in L2.
 pub const SCALE: u32 = 15;
 
 #[inline(always)]
@@ -54,105 +56,20 @@ pub fn histogram(src: &[u8], counts: &mut [u64]) {
     }
 }
 
-/// The escape symbol: stands for any symbol too rare to be worth a table entry; the symbol itself
-/// follows in the chunk's escape list.
-pub const ESC: usize = SYMBOLS;
-
-/// Escape thresholds the encoder tries: symbols seen at most this often are escaped.
-const ESC_THRESHOLDS: [u64; 10] = [0, 1, 2, 3, 4, 6, 8, 12, 16, 24];
-
-/// Bits an escaped symbol costs in the escape list (a u16 each).
-const ESC_BITS: f64 = 16.0;
-
-/// The coding model of one frame: a frequency table over the 12-bit symbols plus `ESC`.
-///
-/// Why escapes: every symbol in a table needs a frequency of at least 1 in `1 << SCALE`. A tensor
-/// has tens of symbols seen only a handful of times in a million, and giving each of them
-/// 1/32768 takes probability from everything else: measured on MiniLM this costs 0.004 bit per
-/// value. Escaping them costs a few bytes each instead, so the encoder picks the threshold that
-/// minimises the total.
-pub struct Model {
-    pub table: FreqTable,
-}
-
-impl Model {
-    pub fn from_counts(counts: &[u64]) -> Result<Model> {
-        debug_assert_eq!(counts.len(), SYMBOLS);
-        let mut best: Option<(f64, FreqTable)> = None;
-        for &t in &ESC_THRESHOLDS {
-            let mut merged = Vec::with_capacity(SYMBOLS + 1);
-            let mut esc = 0u64;
-            for &c in counts {
-                if c <= t {
-                    esc += c;
-                    merged.push(0);
-                } else {
-                    merged.push(c);
-                }
-            }
-            merged.push(esc);
-            let Ok(table) = FreqTable::from_counts(&merged, SCALE) else { continue };
-            let mut w = BitWriter::new();
-            table.write(&mut w);
-            let cost = table.cost_bits(&merged) + esc as f64 * ESC_BITS + 8.0 * w.finish().len() as f64;
-            if best.as_ref().is_none_or(|(b, _)| cost < *b) {
-                best = Some((cost, table));
-            }
-        }
-        let (_, table) = best.ok_or(Error::InvalidArgument)?;
-        Ok(Model { table })
-    }
-
-    pub fn serialize(&self) -> Vec<u8> {
-        let mut w = BitWriter::new();
-        self.table.write(&mut w);
-        w.finish()
-    }
-
-    pub fn parse(bytes: &[u8]) -> Result<Model> {
-        let mut r = BitReader::new(bytes);
-        let table = FreqTable::read(&mut r, SYMBOLS + 1)?;
-        if r.bytes_consumed() != bytes.len() || table.scale != SCALE {
-            return Err(Error::CorruptModel);
-        }
-        Ok(Model { table })
-    }
-
-    /// Estimated payload bits of data with histogram `counts` (over the 12-bit symbols).
-    pub fn cost_bits(&self, counts: &[u64]) -> f64 {
-        let n: u64 = counts.iter().sum();
-        let esc_f = self.table.freq[ESC] as f64;
-        let scale = SCALE as f64;
-        let sym_bits: f64 = counts
-            .iter()
-            .zip(&self.table.freq)
-            .filter(|(&c, _)| c > 0)
-            .map(|(&c, &f)| {
-                let bits = if f > 0 { scale - (f as f64).log2() } else { scale - esc_f.log2() + ESC_BITS };
-                c as f64 * bits
-            })
-            .sum();
-        sym_bits + 4.0 * n as f64
-    }
-
-    pub fn encoder(&self) -> EncTable {
-        EncTable::new(&self.table)
-    }
-
-    pub fn decoder(&self) -> Decoder {
-        Decoder::new(&self.table)
-    }
+/// Nibble bytes that travel in the rANS lane payloads rather than in the nibble section: two
+/// per lane, taken from the end of the nibbles, as many as there are (see `entropy::rans`).
+fn carried_nibble_bytes(nib_len: usize) -> usize {
+    2 * LANES.min(nib_len / 2)
 }
 
 /// Encodes one chunk of little-endian bf16 (even length). Layout: raw nibbles (two per byte, the
-/// first value in the low nibble); the escape count (u32 LE) and the escaped symbols (u16 LE each,
-/// in value order); then the rANS stream.
+/// first value in the low nibble) except the last `carried_nibble_bytes`, which ride in the rANS
+/// lane payloads; the escape count (u32 LE) and the escaped symbols (u16 LE each, in value
+/// order); then the rANS stream.
 pub fn encode_chunk(enc: &EncTable, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
     debug_assert!(src.len() % 2 == 0);
     let n = src.len() / 2;
-    let start = out.len();
-    out.resize(start + n.div_ceil(2), 0);
-    let nib = &mut out[start..];
+    let mut nib = vec![0u8; n.div_ceil(2)];
     let mut escapes = Vec::new();
     for (i, v) in src.chunks_exact(2).enumerate() {
         let v = u16::from_le_bytes([v[0], v[1]]);
@@ -165,11 +82,17 @@ pub fn encode_chunk(enc: &EncTable, src: &[u8], out: &mut Vec<u8>) -> Result<()>
     if !escapes.is_empty() && esc.freq == 0 {
         return Err(Error::InvalidArgument); // the model was not built from this data
     }
+    let stored = nib.len() - carried_nibble_bytes(nib.len());
+    let mut payload = [0u16; LANES];
+    for (p, b) in payload.iter_mut().zip(nib[stored..].chunks_exact(2)) {
+        *p = u16::from_le_bytes([b[0], b[1]]);
+    }
+    out.extend_from_slice(&nib[..stored]);
     out.extend_from_slice(&(escapes.len() as u32).to_le_bytes());
     for e in &escapes {
         out.extend_from_slice(&e.to_le_bytes());
     }
-    let mut e = RansEncoder::with_capacity(n * 11 / 16 + 16);
+    let mut e = RansEncoder::with_payload(n * 11 / 16 + 16, payload);
     for (i, v) in src.chunks_exact(2).enumerate().rev() {
         let s = enc.syms[symbol_of(u16::from_le_bytes([v[0], v[1]]))];
         e.put(i % LANES, if s.freq == 0 { esc } else { s }, enc.scale);
@@ -213,17 +136,35 @@ pub struct Decoder {
     simd: simd::Level,
 }
 
+thread_local! {
+    /// The last decoding table this thread dropped, kept for reuse: a 256 KiB table freshly
+    /// allocated per frame costs page faults that, for a tensor of a few hundred KiB, take
+    /// longer than building the table (measured: 20% of the decode time of a 384x384 tensor).
+    static SPARE_TABLE: std::cell::Cell<Vec<u64>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        let t = std::mem::take(&mut self.entries);
+        let _ = SPARE_TABLE.try_with(|s| s.set(t));
+    }
+}
+
 impl Decoder {
     fn new(t: &FreqTable) -> Decoder {
-        let mut entries = Vec::with_capacity(1 << SCALE);
-        for (sym, &f) in t.freq.iter().enumerate() {
+        let mut entries = SPARE_TABLE.try_with(|s| s.take()).unwrap_or_default();
+        entries.resize(1 << SCALE, 0);
+        let mut at = 0;
+        for (sym, &f) in t.freq.iter().enumerate().filter(|(_, &f)| f != 0) {
             // Bits 0..3 of an output word come from the nibble, so bit 0 is free to mark `ESC`.
             let v = if sym == ESC { ESC_MARK } else { (sym as u16) << 3 };
-            for k in 0..f {
-                entries.push(f as u64 | (k as u64) << 16 | (v as u64) << 32);
+            let base = f as u64 | (v as u64) << 32;
+            for (k, e) in entries[at..at + f as usize].iter_mut().enumerate() {
+                *e = base | (k as u64) << 16;
             }
+            at += f as usize;
         }
-        debug_assert_eq!(entries.len(), 1 << SCALE);
+        debug_assert_eq!(at, 1 << SCALE);
         Decoder { entries, simd: simd::detect() }
     }
 
@@ -247,21 +188,22 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
     debug_assert!(dst.len() % 2 == 0);
     let n = dst.len() / 2;
     let nib_len = n.div_ceil(2);
-    let count_end = nib_len.checked_add(4).ok_or(Error::CorruptData)?;
-    let count = src.get(nib_len..count_end).ok_or(Error::CorruptData)?;
+    let stored = nib_len - carried_nibble_bytes(nib_len);
+    let count = src.get(stored..stored + 4).ok_or(Error::CorruptData)?;
     let esc_count = u32::from_le_bytes([count[0], count[1], count[2], count[3]]) as usize;
     if esc_count > n {
         return Err(Error::CorruptData);
     }
-    let esc_end = count_end + 2 * esc_count;
+    let esc_end = stored + 4 + 2 * esc_count;
     if src.len() < esc_end {
         return Err(Error::CorruptData);
     }
-    let nib = &src[..nib_len];
-    let mut esc = Escapes { list: &src[count_end..esc_end], pos: 0 };
+    let nib = &src[..stored];
+    let mut esc = Escapes { list: &src[stored + 4..esc_end], pos: 0 };
     let mut d = RansDecoder::new(&src[esc_end..])?;
 
-    // Fast paths: whole groups of LANES values while every lane can renormalise unchecked.
+    // Fast paths: whole groups of LANES values while every lane can renormalise unchecked and
+    // the group's nibbles are in the nibble section.
     let mut done = 0;
     if dec.simd != simd::Level::Scalar {
         done = simd::decode_groups(dec, &mut d, &mut esc, nib, dst)?;
@@ -270,27 +212,33 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
         if d.words_left() < LANES {
             break;
         }
+        // All lanes' steps first, then renormalisation: the word offsets form a short chain of
+        // adds instead of a chain through every lane's table load.
+        let mut base = [0u16; LANES];
+        for (lane, b) in base.iter_mut().enumerate() {
+            *b = dec.step(&mut d.states[lane]);
+        }
         let words = &d.words[d.pos..d.pos + 2 * LANES];
         let mut used = 0;
-        for lane in 0..LANES {
-            let mut x = d.states[lane];
-            let mut base = dec.step(&mut x);
-            if base == ESC_MARK {
-                base = esc.next()?;
-            }
-            let v = join(base, (nb[lane / 2] >> (4 * (lane & 1))) as u32);
-            out[2 * lane..2 * lane + 2].copy_from_slice(&v.to_le_bytes());
-            // Branch-free renormalisation: the branch would be taken about two times in three, at random.
-            let need = x < RANS_L;
+        for x in d.states.iter_mut() {
+            let need = *x < RANS_L;
             let w = u16::from_le_bytes([words[used], words[used + 1]]) as u32;
-            d.states[lane] = if need { (x << 16) | w } else { x };
+            *x = if need { (*x << 16) | w } else { *x };
             used += 2 * need as usize;
         }
         d.pos += used;
+        for (lane, b) in base.iter_mut().enumerate() {
+            if *b == ESC_MARK {
+                *b = esc.next()?;
+            }
+            let v = join(*b, (nb[lane / 2] >> (4 * (lane & 1))) as u32);
+            out[2 * lane..2 * lane + 2].copy_from_slice(&v.to_le_bytes());
+        }
         done += LANES;
     }
 
-    // Tail: the obviously correct, fully checked path.
+    // Tail: the obviously correct, fully checked path. Values whose nibbles ride in the lane
+    // payloads get them once decoding is complete.
     for i in done..n {
         let lane = i % LANES;
         let mut base = dec.step(&mut d.states[lane]);
@@ -298,13 +246,20 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
         if base == ESC_MARK {
             base = esc.next()?;
         }
-        let v = join(base, (nib[i / 2] >> (4 * (i & 1))) as u32);
-        dst[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes());
+        let nibble = nib.get(i / 2).map_or(0, |b| (b >> (4 * (i & 1))) as u32);
+        dst[2 * i..2 * i + 2].copy_from_slice(&join(base, nibble).to_le_bytes());
     }
     if esc.pos != esc.list.len() {
         return Err(Error::CorruptData);
     }
-    d.finish()
+    let payload = d.finish()?;
+    let carried: Vec<u8> = payload.iter().flat_map(|p| p.to_le_bytes()).collect();
+    for i in 2 * stored..n {
+        let nibble = (carried[i / 2 - stored] >> (4 * (i & 1))) as u32;
+        let v = u16::from_le_bytes([dst[2 * i], dst[2 * i + 1]]) | join(0, nibble);
+        dst[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes());
+    }
+    Ok(())
 }
 
 /// Patches the lanes of group `g` that decoded `ESC` (bit i of `escaped` = lane i), in lane
@@ -338,7 +293,7 @@ mod tests {
         let mut counts = vec![0u64; SYMBOLS];
         histogram(&src, &mut counts);
         let m = Model::from_counts(&counts).unwrap();
-        let m = Model::parse(&m.serialize()).unwrap();
+        let m = read_models(&write_models(&[m])).unwrap().remove(0);
         let mut buf = Vec::new();
         encode_chunk(&m.encoder(), &src, &mut buf).unwrap();
         for level in [simd::Level::Scalar, simd::Level::Avx2, simd::Level::Avx512] {
