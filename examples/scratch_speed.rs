@@ -23,5 +23,12 @@ fn main() {
         weightzip::baseline::zstd::decompress_into(&zf, &mut out).unwrap();
         z = z.min(s.elapsed().as_secs_f64());
     }
-    println!("{} {} bytes ratio {:.4}: decode best {:.0} MB/s; zstd-3 {:.0} MB/s", t.name, d.len(), d.len() as f64 / f.len() as f64, d.len() as f64 / 1e6 / best, d.len() as f64/1e6/z);
+    println!(
+        "{} {} bytes ratio {:.4}: decode best {:.0} MB/s; zstd-3 {:.0} MB/s",
+        t.name,
+        d.len(),
+        d.len() as f64 / f.len() as f64,
+        d.len() as f64 / 1e6 / best,
+        d.len() as f64 / 1e6 / z
+    );
 }

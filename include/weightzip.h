@@ -105,7 +105,7 @@ typedef struct wz_options {
   uint32_t threads;
   /*
    Compression only: bytes of input per independently decodable chunk; 0 (the default)
-   means 256 KiB. Must be between 64 KiB and 1 GiB and a multiple of the element size.
+   means 512 KiB. Must be between 64 KiB and 1 GiB and a multiple of the element size.
    */
   uint32_t chunk_size;
   /*
@@ -208,8 +208,10 @@ wz_status wz_compress(void *dst,
 /*
  Decompresses the frame `src[0..src_size]` into `dst`. `dst_size` must equal the frame's
  original size exactly (`wz_frame_get_info` tells it): smaller gives `WZ_STATUS_DST_TOO_SMALL`,
- larger `WZ_STATUS_DST_SIZE_MISMATCH`. Every chunk is checked against its checksum; on any error
- `dst` is zero-filled, so corrupt data is never returned. `opts` may be NULL.
+ larger `WZ_STATUS_DST_SIZE_MISMATCH`. Every chunk is checked against its checksum. Errors found
+ before decoding starts (arguments, header, sizes) leave `dst` untouched; an error found while
+ decoding (`WZ_STATUS_CORRUPT_*`) zero-fills `dst`, so corrupt data is never returned.
+ `opts` may be NULL.
  */
 wz_status wz_decompress(void *dst,
                         size_t dst_size,

@@ -21,7 +21,7 @@ pub const CHUNK_ENTRY_LEN: usize = 16;
 pub const CHECK_LEN: usize = 8;
 pub const MIN_CHUNK_SIZE: u32 = 64 << 10;
 pub const MAX_CHUNK_SIZE: u32 = 1 << 30;
-pub const DEFAULT_CHUNK_SIZE: u32 = 512 << 10;
+pub const DEFAULT_CHUNK_SIZE: u32 = 256 << 10;
 /// Upper bound on a model section: a table for 4096 symbols takes at most a few KiB.
 pub const MAX_MODEL_SIZE: u32 = 1 << 20;
 
@@ -41,7 +41,10 @@ pub struct Options {
 
 impl Options {
     pub fn with_threads(threads: u32) -> Options {
-        Options { threads, ..Options::default() }
+        Options {
+            threads,
+            ..Options::default()
+        }
     }
 
     fn tick(&self, bytes: usize) {
@@ -70,7 +73,8 @@ pub struct FrameInfo {
 /// table at the smallest chunk size). Same formula as the C macro `WZ_COMPRESS_BOUND`.
 pub fn compress_bound(n: usize) -> Option<usize> {
     let entries = n / MIN_CHUNK_SIZE as usize + 1;
-    n.checked_add(64)?.checked_add(entries.checked_mul(CHUNK_ENTRY_LEN)?)
+    n.checked_add(64)?
+        .checked_add(entries.checked_mul(CHUNK_ENTRY_LEN)?)
 }
 
 fn le_u16(b: &[u8], at: usize) -> u16 {
@@ -86,7 +90,11 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
 /// Reads and validates the fixed header. Needs only the first `HEADER_LEN` bytes.
 pub fn read_info(src: &[u8]) -> Result<FrameInfo> {
     if src.len() < 4 {
-        return Err(if MAGIC.starts_with(src) { Error::Truncated } else { Error::BadMagic });
+        return Err(if MAGIC.starts_with(src) {
+            Error::Truncated
+        } else {
+            Error::BadMagic
+        });
     }
     if src[..4] != MAGIC {
         return Err(Error::BadMagic);
@@ -165,7 +173,11 @@ pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
     if src.len() % es != 0 {
         return Err(Error::BadLength);
     }
-    let chunk_size = if opts.chunk_size == 0 { DEFAULT_CHUNK_SIZE } else { opts.chunk_size };
+    let chunk_size = if opts.chunk_size == 0 {
+        DEFAULT_CHUNK_SIZE
+    } else {
+        opts.chunk_size
+    };
     if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size) || chunk_size as usize % es != 0 {
         return Err(Error::InvalidArgument);
     }
@@ -181,10 +193,26 @@ pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
     // frame within `compress_bound`.
     let stored = frame_len(0, chunks.len(), src.len());
     let (method, model, outs) = match coded {
-        Some((model, outs)) if frame_len(model.len(), outs.len(), outs.iter().map(ChunkOut::stored_len).sum()) < stored => {
+        Some((model, outs))
+            if frame_len(
+                model.len(),
+                outs.len(),
+                outs.iter().map(ChunkOut::stored_len).sum(),
+            ) < stored =>
+        {
             (Method::Bf16Hist, model, outs)
         }
-        _ => (Method::Stored, Vec::new(), chunks.iter().map(|c| ChunkOut { raw: c, coded: None }).collect()),
+        _ => (
+            Method::Stored,
+            Vec::new(),
+            chunks
+                .iter()
+                .map(|c| ChunkOut {
+                    raw: c,
+                    coded: None,
+                })
+                .collect(),
+        ),
     };
 
     let payload_size: u64 = outs.iter().map(|o| o.stored_len() as u64).sum();
@@ -237,7 +265,13 @@ fn code_bf16<'a>(chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<Ch
     let hists: Vec<Vec<u64>> = hists.into_iter().map(|(_, h)| h).collect();
     let (models, assign) = bf16::plan(&hists)?;
     let encs: Vec<_> = models.iter().map(|m| m.encoder()).collect();
-    let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None }).collect();
+    let mut outs: Vec<ChunkOut> = chunks
+        .iter()
+        .map(|c| ChunkOut {
+            raw: c,
+            coded: None,
+        })
+        .collect();
     parallel::for_each_mut(&mut outs, opts.threads, |i, o| {
         let mut buf = Vec::new();
         bf16::encode_chunk(&encs[assign[i] as usize], o.raw, &mut buf)?;
@@ -271,7 +305,10 @@ fn parse(src: &[u8]) -> Result<Parsed<'_>> {
     }
     let mut entries = Vec::with_capacity(info.chunk_count as usize);
     let mut sum = 0u64;
-    for (i, e) in src[model_end..table_end].chunks_exact(CHUNK_ENTRY_LEN).enumerate() {
+    for (i, e) in src[model_end..table_end]
+        .chunks_exact(CHUNK_ENTRY_LEN)
+        .enumerate()
+    {
         let stored_size = le_u32(e, 0);
         let coded = match e[4] {
             CHUNK_RAW => false,
@@ -283,7 +320,12 @@ fn parse(src: &[u8]) -> Result<Parsed<'_>> {
             return Err(Error::CorruptHeader);
         }
         sum += stored_size as u64;
-        entries.push(ChunkEntry { stored_size, coded, model: e[5], checksum: le_u64(e, 8) });
+        entries.push(ChunkEntry {
+            stored_size,
+            coded,
+            model: e[5],
+            checksum: le_u64(e, 8),
+        });
     }
     if sum != info.payload_size {
         return Err(Error::CorruptHeader);
@@ -294,7 +336,12 @@ fn parse(src: &[u8]) -> Result<Parsed<'_>> {
     if src.len() as u64 > info.frame_size {
         return Err(Error::TrailingData);
     }
-    Ok(Parsed { info, model: &src[HEADER_LEN..model_end], entries, payload: &src[meta_end..] })
+    Ok(Parsed {
+        info,
+        model: &src[HEADER_LEN..model_end],
+        entries,
+        payload: &src[meta_end..],
+    })
 }
 
 fn chunk_len(info: &FrameInfo, i: usize) -> u64 {
@@ -324,7 +371,10 @@ fn decode_chunks(p: &Parsed, dst: &mut [u8], opts: &Options) -> Result<()> {
         Method::Stored => Vec::new(),
         Method::Bf16Hist => bf16::read_models(p.model)?,
     };
-    if p.entries.iter().any(|e| e.coded && e.model as usize >= models.len()) {
+    if p.entries
+        .iter()
+        .any(|e| e.coded && e.model as usize >= models.len())
+    {
         return Err(Error::CorruptHeader);
     }
     let mut jobs: Vec<(&mut [u8], &[u8], &ChunkEntry)> = Vec::with_capacity(p.entries.len());
@@ -337,22 +387,27 @@ fn decode_chunks(p: &Parsed, dst: &mut [u8], opts: &Options) -> Result<()> {
     // Each thread keeps the decoding table of its last chunk: neighbouring chunks often share a
     // model, and a table costs as much to build as a few thousand values cost to decode.
     let no_table = || None::<(u8, bf16::Decoder)>;
-    parallel::for_each_mut_with(&mut jobs, opts.threads, no_table, |table, _, (out, src, e)| {
-        if e.coded {
-            if table.as_ref().is_none_or(|(m, _)| *m != e.model) {
-                *table = Some((e.model, models[e.model as usize].decoder()));
+    parallel::for_each_mut_with(
+        &mut jobs,
+        opts.threads,
+        no_table,
+        |table, _, (out, src, e)| {
+            if e.coded {
+                if table.as_ref().is_none_or(|(m, _)| *m != e.model) {
+                    *table = Some((e.model, models[e.model as usize].decoder()));
+                }
+                let (_, dec) = table.as_ref().expect("set above");
+                bf16::decode_chunk(dec, src, out)?;
+            } else {
+                out.copy_from_slice(src);
             }
-            let (_, dec) = table.as_ref().expect("set above");
-            bf16::decode_chunk(dec, src, out)?;
-        } else {
-            out.copy_from_slice(src);
-        }
-        if xxh3_64(out) != e.checksum {
-            return Err(Error::CorruptData);
-        }
-        opts.tick(out.len());
-        Ok(())
-    })
+            if xxh3_64(out) != e.checksum {
+                return Err(Error::CorruptData);
+            }
+            opts.tick(out.len());
+            Ok(())
+        },
+    )
 }
 
 /// Decompresses one whole frame into a new vector.

@@ -42,7 +42,11 @@ pub fn bf16_stats(data: &[u8]) -> Bf16Stats {
         .chunks(256)
         .map(|row| {
             let n: u64 = row.iter().sum();
-            if values == 0 { 0.0 } else { n as f64 / values as f64 * entropy_bits(row) }
+            if values == 0 {
+                0.0
+            } else {
+                n as f64 / values as f64 * entropy_bits(row)
+            }
         })
         .sum();
     let h_model = entropy_bits(&sym) + 4.0;
@@ -58,5 +62,9 @@ pub fn bf16_stats(data: &[u8]) -> Bf16Stats {
 }
 
 fn ratio(bits: f64) -> f64 {
-    if bits > 0.0 { 16.0 / bits } else { f64::INFINITY }
+    if bits > 0.0 {
+        16.0 / bits
+    } else {
+        f64::INFINITY
+    }
 }

@@ -38,8 +38,8 @@ impl BitWriter {
         let v1 = v as u64 + 1;
         let len = 63 - v1.leading_zeros(); // number of bits after the leading one
         self.put(0, len); // `len` zeros announce the length
-        // then the value itself, MSB (the leading one) first is not needed for LSB-first IO:
-        // write the leading one followed by the low `len` bits.
+                          // then the value itself, MSB (the leading one) first is not needed for LSB-first IO:
+                          // write the leading one followed by the low `len` bits.
         self.put(1, 1);
         self.put((v1 & ((1u64 << len) - 1)) as u32, len);
     }
@@ -48,6 +48,11 @@ impl BitWriter {
     pub fn put_signed(&mut self, v: i32) {
         let z = ((v << 1) ^ (v >> 31)) as u32;
         self.put_exp_golomb(z);
+    }
+
+    /// Bits written so far.
+    pub fn bits_written(&self) -> u64 {
+        8 * self.out.len() as u64 + self.nbits as u64
     }
 
     pub fn finish(mut self) -> Vec<u8> {
@@ -68,24 +73,64 @@ pub struct BitReader<'a> {
 
 impl<'a> BitReader<'a> {
     pub fn new(data: &'a [u8]) -> Self {
-        BitReader { data, pos: 0, acc: 0, nbits: 0 }
+        BitReader {
+            data,
+            pos: 0,
+            acc: 0,
+            nbits: 0,
+        }
     }
 
-    pub fn get(&mut self, n: u32) -> Result<u32> {
-        debug_assert!(n <= 32);
-        while self.nbits < n {
-            let b = *self.data.get(self.pos).ok_or(Error::CorruptModel)?;
+    /// Tops the accumulator up to at least 57 bits, or to the end of the data.
+    #[inline]
+    fn refill(&mut self) {
+        while self.nbits <= 56 {
+            let Some(&b) = self.data.get(self.pos) else {
+                break;
+            };
             self.pos += 1;
             self.acc |= (b as u64) << self.nbits;
             self.nbits += 8;
         }
-        let v = if n == 0 { 0 } else { (self.acc & ((1u64 << n) - 1)) as u32 };
+    }
+
+    pub fn get(&mut self, n: u32) -> Result<u32> {
+        debug_assert!(n <= 32);
+        if self.nbits < n {
+            self.refill();
+            if self.nbits < n {
+                return Err(Error::CorruptModel);
+            }
+        }
+        let v = if n == 0 {
+            0
+        } else {
+            (self.acc & ((1u64 << n) - 1)) as u32
+        };
         self.acc >>= n;
         self.nbits -= n;
         Ok(v)
     }
 
     pub fn get_exp_golomb(&mut self) -> Result<u32> {
+        // LSB-first layout: `len` zeros, a one, then the low `len` bits of value + 1. Tables are
+        // parsed for every frame decoded, so the common short codes take one step.
+        if self.nbits < 33 {
+            self.refill();
+        }
+        let avail = if self.nbits == 64 {
+            self.acc
+        } else {
+            self.acc & ((1u64 << self.nbits) - 1)
+        };
+        let len = avail.trailing_zeros();
+        if len < 32 && 2 * len < self.nbits {
+            let v1 = ((self.acc >> (len + 1)) & ((1u64 << len) - 1)) | (1u64 << len);
+            self.acc >>= 2 * len + 1;
+            self.nbits -= 2 * len + 1;
+            return u32::try_from(v1 - 1).map_err(|_| Error::CorruptModel);
+        }
+        // Long codes (values of 2^28 and more) and the end of the data: bit by bit.
         let mut len = 0u32;
         while self.get(1)? == 0 {
             len += 1;
@@ -93,9 +138,12 @@ impl<'a> BitReader<'a> {
                 return Err(Error::CorruptModel);
             }
         }
-        let rest = self.get(len)? as u64;
-        let v1 = (1u64 << len) | rest;
-        u32::try_from(v1 - 1).map_err(|_| Error::CorruptModel)
+        let rest = if len == 32 {
+            (self.get(16)? as u64) | (self.get(16)? as u64) << 16
+        } else {
+            self.get(len)? as u64
+        };
+        u32::try_from(((1u64 << len) | rest) - 1).map_err(|_| Error::CorruptModel)
     }
 
     pub fn get_signed(&mut self) -> Result<i32> {
@@ -105,7 +153,7 @@ impl<'a> BitReader<'a> {
 
     /// Bytes consumed so far, counting a partly read byte as consumed.
     pub fn bytes_consumed(&self) -> usize {
-        self.pos
+        self.pos - (self.nbits / 8) as usize
     }
 }
 
@@ -115,7 +163,19 @@ mod tests {
 
     #[test]
     fn exp_golomb_roundtrip() {
-        let vals: Vec<i32> = vec![0, 1, -1, 2, -2, 100, -100, 65535, -65536, i32::MAX / 2, i32::MIN / 2];
+        let vals: Vec<i32> = vec![
+            0,
+            1,
+            -1,
+            2,
+            -2,
+            100,
+            -100,
+            65535,
+            -65536,
+            i32::MAX / 2,
+            i32::MIN / 2,
+        ];
         let mut w = BitWriter::new();
         for &v in &vals {
             w.put_signed(v);

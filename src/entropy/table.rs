@@ -20,10 +20,14 @@ pub const MIN_SCALE: u32 = 8;
 pub const MAX_SCALE: u32 = 15;
 
 /// round(2^(j/8) * 2^20) for j in 0..8: the fractional part of a level's weight.
-const OCTAVE_STEPS: [u64; 8] = [1048576, 1143480, 1246974, 1359835, 1482910, 1617125, 1763488, 1923097];
+const OCTAVE_STEPS: [u64; 8] = [
+    1048576, 1143480, 1246974, 1359835, 1482910, 1617125, 1763488, 1923097,
+];
 
 /// round(2^((j+0.5)/8) * 2^20): the geometric midpoints between neighbouring steps.
-const MID_STEPS: [u64; 8] = [1095000, 1194106, 1302182, 1420040, 1548564, 1688722, 1841564, 2008240];
+const MID_STEPS: [u64; 8] = [
+    1095000, 1194106, 1302182, 1420040, 1548564, 1688722, 1841564, 2008240,
+];
 
 /// Weight of a level (level >= 1): 2^((level-1)/8) scaled by 2^20, as an exact integer.
 fn level_weight(level: u32) -> u128 {
@@ -90,18 +94,43 @@ impl FreqTable {
         // weight is below 2^41, the sum of 2^16 of them below 2^57, and w * 2M below 2^58.
         let top = *levels.iter().max().unwrap_or(&1);
         let shift = (level_weight(top).ilog2() + 1).saturating_sub(41);
-        let weight = |l: u32| if l == 0 { 0 } else { (level_weight(l) >> shift) as u64 };
+        let weight = |l: u32| {
+            if l == 0 {
+                0
+            } else {
+                (level_weight(l) >> shift) as u64
+            }
+        };
         let total: u64 = levels.iter().map(|&l| weight(l)).sum();
         let mut freq: Vec<u32> = levels
             .iter()
-            .map(|&l| if l == 0 { 0 } else { ((2 * weight(l) * m + total) / (2 * total)).max(1) as u32 })
+            .map(|&l| {
+                if l == 0 {
+                    0
+                } else {
+                    ((2 * weight(l) * m + total) / (2 * total)).max(1) as u32
+                }
+            })
             .collect();
         let sum: i64 = freq.iter().map(|&f| f as i64).sum();
         let mut diff = m as i64 - sum;
         if diff != 0 {
             // Heaviest first (by level, which orders weights), ties by symbol: deterministic.
-            let mut order: Vec<usize> = (0..freq.len()).filter(|&i| freq[i] != 0).collect();
-            order.sort_unstable_by(|&a, &b| levels[b].cmp(&levels[a]).then(a.cmp(&b)));
+            // A counting sort by level: a table is rebuilt for every frame decoded, and a
+            // comparison sort of a few hundred symbols cost more than the rest of the rebuild.
+            let mut start = vec![0usize; MAX_LEVEL as usize + 2];
+            for &l in levels.iter().filter(|&&l| l != 0) {
+                start[(MAX_LEVEL - l) as usize + 1] += 1;
+            }
+            for i in 1..start.len() {
+                start[i] += start[i - 1];
+            }
+            let mut order = vec![0usize; present as usize];
+            for (i, &l) in levels.iter().enumerate().filter(|(_, &l)| l != 0) {
+                let slot = &mut start[(MAX_LEVEL - l) as usize];
+                order[*slot] = i;
+                *slot += 1;
+            }
             while diff != 0 {
                 let mut changed = false;
                 for &i in &order {
@@ -123,7 +152,11 @@ impl FreqTable {
                 }
             }
         }
-        Ok(FreqTable { scale, freq, levels })
+        Ok(FreqTable {
+            scale,
+            freq,
+            levels,
+        })
     }
 
     pub fn alphabet(&self) -> usize {
@@ -151,45 +184,83 @@ impl FreqTable {
             .sum()
     }
 
-    /// Writes the scale, the range of present symbols and the delta-coded levels.
+    /// Writes the scale, then the present symbols as alternating runs: a run of present symbols
+    /// (its length, then each level as the difference from the previous present level), a run
+    /// of absent ones (its length), and so on up to the last present symbol.
+    ///
+    /// Why runs: a weight histogram is dense over the exponents a tensor uses and empty between
+    /// them and the few isolated values (zeros, tiny values) far away; coding each absent symbol
+    /// in the gap, even at one bit, cost more than the levels themselves.
     pub fn write(&self, w: &mut BitWriter) {
-        let abits = alphabet_bits(self.levels.len());
-        let lo = self.levels.iter().position(|&l| l != 0).unwrap_or(0);
-        let hi = self.levels.iter().rposition(|&l| l != 0).unwrap_or(0);
         w.put(self.scale - MIN_SCALE, 3);
-        w.put(lo as u32, abits);
-        w.put(hi as u32, abits);
-        let mut prev = 0i32;
-        for &l in &self.levels[lo..=hi] {
-            w.put_signed(l as i32 - prev);
-            prev = l as i32;
-        }
+        write_levels(&self.levels, w);
     }
 
     /// Reads a table written by `write` for an alphabet of `alphabet` symbols.
     pub fn read(r: &mut BitReader, alphabet: usize) -> Result<FreqTable> {
         let abits = alphabet_bits(alphabet);
         let scale = r.get(3)? + MIN_SCALE;
-        let lo = r.get(abits)? as usize;
-        let hi = r.get(abits)? as usize;
-        if lo > hi || hi >= alphabet {
-            return Err(Error::CorruptModel);
-        }
+        let mut i = r.get(abits)? as usize;
         let mut levels = vec![0u32; alphabet];
         let mut prev = 0i64;
-        for l in &mut levels[lo..=hi] {
-            let v = prev + r.get_signed()? as i64;
-            if !(0..=MAX_LEVEL as i64).contains(&v) {
-                return Err(Error::CorruptModel);
+        loop {
+            let run = r.get_exp_golomb()? as usize + 1;
+            let end = i
+                .checked_add(run)
+                .filter(|&e| e <= alphabet)
+                .ok_or(Error::CorruptModel)?;
+            for l in &mut levels[i..end] {
+                let v = prev + r.get_signed()? as i64;
+                if !(1..=MAX_LEVEL as i64).contains(&v) {
+                    return Err(Error::CorruptModel);
+                }
+                *l = v as u32;
+                prev = v;
             }
-            *l = v as u32;
-            prev = v;
-        }
-        if levels[lo] == 0 || levels[hi] == 0 {
-            return Err(Error::CorruptModel);
+            i = end;
+            let gap = r.get_exp_golomb()? as usize;
+            if gap == 0 {
+                break;
+            }
+            i = i
+                .checked_add(gap)
+                .filter(|&e| e < alphabet)
+                .ok_or(Error::CorruptModel)?;
         }
         Self::from_levels(levels, scale)
     }
+}
+
+/// Bits `FreqTable::write` takes for these levels (for planning, without normalising).
+pub fn levels_bits(levels: &[u32]) -> u64 {
+    let mut w = BitWriter::new();
+    write_levels(levels, &mut w);
+    3 + w.bits_written()
+}
+
+fn write_levels(levels: &[u32], w: &mut BitWriter) {
+    let abits = alphabet_bits(levels.len());
+    let hi = levels.iter().rposition(|&l| l != 0).unwrap_or(0);
+    let mut i = levels.iter().position(|&l| l != 0).unwrap_or(0);
+    w.put(i as u32, abits);
+    let mut prev = 0i32;
+    loop {
+        let run = levels[i..=hi].iter().take_while(|&&l| l != 0).count();
+        w.put_exp_golomb(run as u32 - 1);
+        for &l in &levels[i..i + run] {
+            w.put_signed(l as i32 - prev);
+            prev = l as i32;
+        }
+        i += run;
+        if i > hi {
+            break;
+        }
+        // A gap is at least one symbol long, so a gap of 0 can mark the end (one bit).
+        let gap = levels[i..].iter().take_while(|&&l| l == 0).count();
+        w.put_exp_golomb(gap as u32);
+        i += gap;
+    }
+    w.put_exp_golomb(0);
 }
 
 fn alphabet_bits(alphabet: usize) -> u32 {
@@ -204,10 +275,14 @@ pub fn entropy_bits(counts: &[u64]) -> f64 {
         return 0.0;
     }
     let t = total as f64;
-    counts.iter().filter(|&&c| c > 0).map(|&c| {
-        let p = c as f64 / t;
-        -p * p.log2()
-    }).sum()
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / t;
+            -p * p.log2()
+        })
+        .sum()
 }
 
 #[cfg(test)]
@@ -231,13 +306,24 @@ mod tests {
             prev = l;
             let w = level_weight(l) as f64 / (1u64 << 20) as f64;
             let rel = (w / c as f64).log2().abs();
-            assert!(rel <= 0.5 / LEVELS_PER_OCTAVE as f64 + 1e-3, "count {c} level {l}");
+            assert!(
+                rel <= 0.5 / LEVELS_PER_OCTAVE as f64 + 1e-3,
+                "count {c} level {l}"
+            );
         }
     }
 
     #[test]
     fn normalises_to_exact_total_and_roundtrips() {
-        let counts: Vec<u64> = (0..300u64).map(|i| if i % 7 == 3 { 0 } else { (i * 37 % 101) * (i + 1) + 1 }).collect();
+        let counts: Vec<u64> = (0..300u64)
+            .map(|i| {
+                if i % 7 == 3 {
+                    0
+                } else {
+                    (i * 37 % 101) * (i + 1) + 1
+                }
+            })
+            .collect();
         for scale in MIN_SCALE + 1..=MAX_SCALE {
             let t = FreqTable::from_counts(&counts, scale).unwrap();
             assert_eq!(t.freq.iter().map(|&f| f as u64).sum::<u64>(), 1 << scale);

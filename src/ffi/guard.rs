@@ -77,7 +77,11 @@ pub unsafe fn read_versioned<T: Copy>(ptr: *const T, init: T) -> Result<T> {
     }
     let mut v = init;
     let n = size.min(ours);
-    std::ptr::copy_nonoverlapping(bytes.as_ptr().add(4), (&mut v as *mut T as *mut u8).add(4), n - 4);
+    std::ptr::copy_nonoverlapping(
+        bytes.as_ptr().add(4),
+        (&mut v as *mut T as *mut u8).add(4),
+        n - 4,
+    );
     Ok(v)
 }
 
@@ -91,6 +95,10 @@ pub unsafe fn write_versioned<T: Copy>(ptr: *mut T, v: &T) -> Result<()> {
         return Err(Error::InvalidArgument);
     }
     let n = size.min(std::mem::size_of::<T>());
-    std::ptr::copy_nonoverlapping((v as *const T as *const u8).add(4), (ptr as *mut u8).add(4), n - 4);
+    std::ptr::copy_nonoverlapping(
+        (v as *const T as *const u8).add(4),
+        (ptr as *mut u8).add(4),
+        n - 4,
+    );
     Ok(())
 }

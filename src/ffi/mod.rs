@@ -49,14 +49,18 @@ pub struct wz_options {
     /// Worker threads; 0 (the default) uses every available core. Output never depends on it.
     pub threads: u32,
     /// Compression only: bytes of input per independently decodable chunk; 0 (the default)
-    /// means 256 KiB. Must be between 64 KiB and 1 GiB and a multiple of the element size.
+    /// means 512 KiB. Must be between 64 KiB and 1 GiB and a multiple of the element size.
     pub chunk_size: u32,
     /// Reserved; must be 0.
     pub reserved: u32,
 }
 
-const OPTIONS_DEFAULT: wz_options =
-    wz_options { struct_size: std::mem::size_of::<wz_options>() as u32, threads: 0, chunk_size: 0, reserved: 0 };
+const OPTIONS_DEFAULT: wz_options = wz_options {
+    struct_size: std::mem::size_of::<wz_options>() as u32,
+    threads: 0,
+    chunk_size: 0,
+    reserved: 0,
+};
 
 /// What a frame's header says, filled by `wz_frame_get_info`. Set `struct_size` to
 /// `sizeof(wz_frame_info)` before the call.
@@ -85,19 +89,27 @@ fn options(opts: &wz_options) -> Result<Options, Error> {
     if opts.reserved != 0 {
         return Err(Error::InvalidArgument);
     }
-    Ok(Options { threads: opts.threads, chunk_size: opts.chunk_size, progress: None })
+    Ok(Options {
+        threads: opts.threads,
+        chunk_size: opts.chunk_size,
+        progress: None,
+    })
 }
 
 /// Library version as a number: `major * 10000 + minor * 100 + patch`.
 #[no_mangle]
 pub extern "C" fn wz_version() -> u32 {
-    guard_value(0, || WZ_VERSION_MAJOR * 10000 + WZ_VERSION_MINOR * 100 + WZ_VERSION_PATCH)
+    guard_value(0, || {
+        WZ_VERSION_MAJOR * 10000 + WZ_VERSION_MINOR * 100 + WZ_VERSION_PATCH
+    })
 }
 
 /// Library version as a static NUL-terminated string, e.g. "0.1.0".
 #[no_mangle]
 pub extern "C" fn wz_version_string() -> *const c_char {
-    guard_value(std::ptr::null(), || concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char)
+    guard_value(std::ptr::null(), || {
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+    })
 }
 
 /// Format version this library writes (`WZ_FORMAT_VERSION` of the build).
@@ -166,8 +178,10 @@ pub unsafe extern "C" fn wz_compress(
 
 /// Decompresses the frame `src[0..src_size]` into `dst`. `dst_size` must equal the frame's
 /// original size exactly (`wz_frame_get_info` tells it): smaller gives `WZ_STATUS_DST_TOO_SMALL`,
-/// larger `WZ_STATUS_DST_SIZE_MISMATCH`. Every chunk is checked against its checksum; on any error
-/// `dst` is zero-filled, so corrupt data is never returned. `opts` may be NULL.
+/// larger `WZ_STATUS_DST_SIZE_MISMATCH`. Every chunk is checked against its checksum. Errors found
+/// before decoding starts (arguments, header, sizes) leave `dst` untouched; an error found while
+/// decoding (`WZ_STATUS_CORRUPT_*`) zero-fills `dst`, so corrupt data is never returned.
+/// `opts` may be NULL.
 #[no_mangle]
 pub unsafe extern "C" fn wz_decompress(
     dst: *mut c_void,
@@ -188,7 +202,11 @@ pub unsafe extern "C" fn wz_decompress(
 /// without decoding anything. The header has its own checksum, so the values are trustworthy
 /// when this returns `WZ_STATUS_OK`. Set `info->struct_size` before the call.
 #[no_mangle]
-pub unsafe extern "C" fn wz_frame_get_info(src: *const c_void, src_size: usize, info: *mut wz_frame_info) -> wz_status {
+pub unsafe extern "C" fn wz_frame_get_info(
+    src: *const c_void,
+    src_size: usize,
+    info: *mut wz_frame_info,
+) -> wz_status {
     guard(|| {
         if info.is_null() {
             return Err(Error::NullPointer);

@@ -31,18 +31,27 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Median seconds of `reps` runs of `f`.
 fn time(reps: usize, mut f: impl FnMut()) -> f64 {
-    median((0..reps.max(1)).map(|_| {
-        let t = Instant::now();
-        f();
-        t.elapsed().as_secs_f64()
-    }).collect())
+    median(
+        (0..reps.max(1))
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
 }
 
 fn mbps(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / 1e6 / secs.max(1e-9)
 }
 
-pub fn run(kind: Kind, tensors: &[Tensor], threads: u32, reps: usize) -> Result<(Vec<MethodResult>, serde_json::Value), String> {
+pub fn run(
+    kind: Kind,
+    tensors: &[Tensor],
+    threads: u32,
+    reps: usize,
+) -> Result<(Vec<MethodResult>, serde_json::Value), String> {
     let total: u64 = tensors.iter().map(|t| t.data.len() as u64).sum();
     let nt = weightzip_threads(threads);
     let mut results = Vec::new();
@@ -66,17 +75,21 @@ pub fn run(kind: Kind, tensors: &[Tensor], threads: u32, reps: usize) -> Result<
         }
     }
     let mut bufs: Vec<Vec<u8>> = tensors.iter().map(|t| vec![0u8; t.data.len()]).collect();
-    let ctime = |o: &Options| time(reps, || {
-        for t in tensors {
-            std::hint::black_box(frame::compress(kind, t.data, o).unwrap());
-        }
-    });
+    let ctime = |o: &Options| {
+        time(reps, || {
+            for t in tensors {
+                std::hint::black_box(frame::compress(kind, t.data, o).unwrap());
+            }
+        })
+    };
     let (c1, cn) = (ctime(&o1), ctime(&on));
-    let mut dtime = |o: &Options| time(reps, || {
-        for (f, b) in frames.iter().zip(bufs.iter_mut()) {
-            frame::decompress_into(f, b, o).unwrap();
-        }
-    });
+    let mut dtime = |o: &Options| {
+        time(reps, || {
+            for (f, b) in frames.iter().zip(bufs.iter_mut()) {
+                frame::decompress_into(f, b, o).unwrap();
+            }
+        })
+    };
     let (d1, dn) = (dtime(&o1), dtime(&on));
     results.push(MethodResult {
         name: "weightzip".into(),
@@ -91,7 +104,11 @@ pub fn run(kind: Kind, tensors: &[Tensor], threads: u32, reps: usize) -> Result<
     // multi-threaded decoder, so its decode speed is reported at one thread only.
     for level in [3, 19] {
         let creps = if level >= 19 { 1 } else { reps };
-        let zf: Vec<Vec<u8>> = tensors.iter().map(|t| zstd::compress(t.data, level, 1)).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+        let zf: Vec<Vec<u8>> = tensors
+            .iter()
+            .map(|t| zstd::compress(t.data, level, 1))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
         let c1 = time(creps, || {
             for t in tensors {
                 std::hint::black_box(zstd::compress(t.data, level, 1).unwrap());
@@ -132,7 +149,13 @@ pub fn run(kind: Kind, tensors: &[Tensor], threads: u32, reps: usize) -> Result<
         model_bytes += s.values as f64 * s.h_model / 8.0;
         joint_bytes += s.values as f64 * s.h_joint_exp_mant / 8.0;
     }
-    let r = |b: f64| if b > 0.0 { total as f64 / b } else { f64::INFINITY };
+    let r = |b: f64| {
+        if b > 0.0 {
+            total as f64 / b
+        } else {
+            f64::INFINITY
+        }
+    };
     let json = json!({
         "kind": kind.name(),
         "tensors": tensors.len(),
@@ -157,14 +180,20 @@ pub fn run(kind: Kind, tensors: &[Tensor], threads: u32, reps: usize) -> Result<
 
 pub fn weightzip_threads(threads: u32) -> u32 {
     if threads == 0 {
-        std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1)
     } else {
         threads
     }
 }
 
 pub fn print_table(json: &serde_json::Value) {
-    let f = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
+    let f = |v: &serde_json::Value| {
+        v.as_f64()
+            .map(|x| format!("{x:.1}"))
+            .unwrap_or_else(|| "-".into())
+    };
     println!(
         "{} tensors, {} bytes of {}; R_marginal = {:.4}; entropy of weightzip's model = {:.4}; H(exp)+H(sign,mant|exp) = {:.4}",
         json["tensors"], json["bytes"], json["kind"].as_str().unwrap_or(""),
@@ -175,7 +204,13 @@ pub fn print_table(json: &serde_json::Value) {
     let nt = &json["threads"];
     println!(
         "{:<10} {:>8} {:>12} {:>10} {:>12} {:>10}   (MB/s of original bytes, median of {} runs)",
-        "method", "ratio", "comp 1t", format!("comp {nt}t"), "decomp 1t", format!("decomp {nt}t"), json["reps"]
+        "method",
+        "ratio",
+        "comp 1t",
+        format!("comp {nt}t"),
+        "decomp 1t",
+        format!("decomp {nt}t"),
+        json["reps"]
     );
     for m in json["methods"].as_array().into_iter().flatten() {
         println!(

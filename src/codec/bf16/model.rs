@@ -4,7 +4,7 @@
 use super::{Decoder, SCALE, SYMBOLS};
 use crate::entropy::bits::{BitReader, BitWriter};
 use crate::entropy::rans::EncTable;
-use crate::entropy::table::{count_to_level, FreqTable};
+use crate::entropy::table::{count_to_level, levels_bits, FreqTable};
 use crate::error::{Error, Result};
 
 /// The escape symbol: stands for any symbol too rare to be worth a table entry; the symbol itself
@@ -44,10 +44,13 @@ impl Model {
                 }
             }
             merged.push(esc);
-            let Ok(table) = FreqTable::from_counts(&merged, SCALE) else { continue };
+            let Ok(table) = FreqTable::from_counts(&merged, SCALE) else {
+                continue;
+            };
             let mut w = BitWriter::new();
             table.write(&mut w);
-            let cost = table.cost_bits(&merged) + esc as f64 * ESC_BITS + 8.0 * w.finish().len() as f64;
+            let cost =
+                table.cost_bits(&merged) + esc as f64 * ESC_BITS + 8.0 * w.finish().len() as f64;
             if best.as_ref().is_none_or(|(b, _)| cost < *b) {
                 best = Some((cost, table));
             }
@@ -66,7 +69,11 @@ impl Model {
             .zip(&self.table.freq)
             .filter(|(&c, _)| c > 0)
             .map(|(&c, &f)| {
-                let bits = if f > 0 { scale - (f as f64).log2() } else { scale - esc_f.log2() + ESC_BITS };
+                let bits = if f > 0 {
+                    scale - (f as f64).log2()
+                } else {
+                    scale - esc_f.log2() + ESC_BITS
+                };
                 c as f64 * bits
             })
             .sum();
@@ -103,8 +110,16 @@ pub fn plan(chunk_hists: &[Vec<u64>]) -> Result<(Vec<Model>, Vec<u8>)> {
         alive: bool,
     }
     let n = chunk_hists.len();
-    let mut runs: Vec<Run> =
-        chunk_hists.iter().enumerate().map(|(i, h)| Run { end: i + 1, hist: h.clone(), bits: estimate_bits(h), alive: true }).collect();
+    let mut runs: Vec<Run> = chunk_hists
+        .iter()
+        .enumerate()
+        .map(|(i, h)| Run {
+            end: i + 1,
+            hist: h.clone(),
+            bits: estimate_bits(h),
+            alive: true,
+        })
+        .collect();
     // Runs are identified by their first chunk; `next[i]` is the run after run i.
     let mut next: Vec<usize> = (1..=n).collect();
     let mut prev: Vec<Option<usize>> = (0..n).map(|i| i.checked_sub(1)).collect();
@@ -119,7 +134,12 @@ pub fn plan(chunk_hists: &[Vec<u64>]) -> Result<(Vec<Model>, Vec<u8>)> {
     let mut heap = BinaryHeap::new();
     for i in 0..n.saturating_sub(1) {
         let (_, bits) = merged(&runs[i], &runs[i + 1]);
-        heap.push((key(runs[i].bits + runs[i + 1].bits - bits), std::cmp::Reverse(i), 0u32, 0u32));
+        heap.push((
+            key(runs[i].bits + runs[i + 1].bits - bits),
+            std::cmp::Reverse(i),
+            0u32,
+            0u32,
+        ));
     }
     let mut count = n;
     while let Some((saving, std::cmp::Reverse(a), va, vb)) = heap.pop() {
@@ -144,12 +164,22 @@ pub fn plan(chunk_hists: &[Vec<u64>]) -> Result<(Vec<Model>, Vec<u8>)> {
         count -= 1;
         if let Some(p) = prev[a] {
             let (_, bits) = merged(&runs[p], &runs[a]);
-            heap.push((key(runs[p].bits + runs[a].bits - bits), std::cmp::Reverse(p), version[p], version[a]));
+            heap.push((
+                key(runs[p].bits + runs[a].bits - bits),
+                std::cmp::Reverse(p),
+                version[p],
+                version[a],
+            ));
         }
         if next[a] < n {
             let c = next[a];
             let (_, bits) = merged(&runs[a], &runs[c]);
-            heap.push((key(runs[a].bits + runs[c].bits - bits), std::cmp::Reverse(a), version[a], version[c]));
+            heap.push((
+                key(runs[a].bits + runs[c].bits - bits),
+                std::cmp::Reverse(a),
+                version[a],
+                version[c],
+            ));
         }
     }
     let mut models = Vec::new();
@@ -167,24 +197,20 @@ pub fn plan(chunk_hists: &[Vec<u64>]) -> Result<(Vec<Model>, Vec<u8>)> {
 }
 
 /// Bits to code histogram `h` with a table of its own: order-0 entropy, the raw nibbles, and the
-/// table's levels as `FreqTable::write` would send them. An estimate for planning only.
+/// table's levels as `FreqTable::write` sends them. An estimate for planning only.
 fn estimate_bits(h: &[u64]) -> f64 {
     let n: u64 = h.iter().sum();
     if n == 0 {
         return 0.0;
     }
     let nf = n as f64;
-    let data: f64 = h.iter().filter(|&&c| c > 0).map(|&c| c as f64 * (nf / c as f64).log2()).sum();
-    let mut table = 32.0;
-    let mut prev = 0i64;
-    let lo = h.iter().position(|&c| c > 0).unwrap_or(0);
-    let hi = h.iter().rposition(|&c| c > 0).unwrap_or(0);
-    for &c in &h[lo..=hi] {
-        let l = count_to_level(c) as i64;
-        let z = (2 * (l - prev).unsigned_abs()) as f64 + 1.0;
-        table += 2.0 * z.log2().floor() + 1.0;
-        prev = l;
-    }
+    let data: f64 = h
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| c as f64 * (nf / c as f64).log2())
+        .sum();
+    let levels: Vec<u32> = h.iter().map(|&c| count_to_level(c)).collect();
+    let table = levels_bits(&levels) as f64;
     data + 4.0 * nf + table
 }
 

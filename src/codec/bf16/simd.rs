@@ -43,7 +43,13 @@ fn cpu_level() -> Level {
 }
 
 /// Decodes as many whole groups as the kernel of `dec.simd` allows; returns the values done.
-pub(super) fn decode_groups(dec: &Decoder, d: &mut RansDecoder, esc: &mut Escapes, nib: &[u8], dst: &mut [u8]) -> Result<usize> {
+pub(super) fn decode_groups(
+    dec: &Decoder,
+    d: &mut RansDecoder,
+    esc: &mut Escapes,
+    nib: &[u8],
+    dst: &mut [u8],
+) -> Result<usize> {
     match dec.simd {
         // SAFETY: `dec.simd` is never above `detect()` (see `Decoder::with_level`).
         #[cfg(target_arch = "x86_64")]

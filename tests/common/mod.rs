@@ -1,0 +1,165 @@
+//! Helpers shared by the integration tests: the real-data fixtures and a fixed-seed generator.
+//!
+//! Each test crate includes this module with `mod common;`; not every crate uses every helper.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use weightzip::safetensors;
+
+/// Absolute path of a file under `tests/data`.
+pub fn data_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+pub const RAW_FIXTURE: &str = "minilm-l6-ffn01.bf16";
+pub const ST_FIXTURE: &str = "minilm-l6-layer0-bf16.safetensors";
+
+/// The raw bf16 fixture (real all-MiniLM-L6-v2 weights), read once.
+pub fn raw_fixture() -> &'static [u8] {
+    static RAW: OnceLock<Vec<u8>> = OnceLock::new();
+    RAW.get_or_init(|| {
+        let b = std::fs::read(data_path(RAW_FIXTURE)).expect("read raw fixture");
+        assert!(
+            !b.is_empty() && b.len() % 2 == 0,
+            "raw fixture must be a non-empty even-length bf16 stream"
+        );
+        b
+    })
+}
+
+/// The safetensors fixture file, read once.
+pub fn st_file() -> &'static [u8] {
+    static ST: OnceLock<Vec<u8>> = OnceLock::new();
+    ST.get_or_init(|| std::fs::read(data_path(ST_FIXTURE)).expect("read safetensors fixture"))
+}
+
+/// A named real tensor.
+pub struct Tensor {
+    pub name: String,
+    pub data: &'static [u8],
+}
+
+/// The BF16 tensors of the safetensors fixture, in file order.
+pub fn st_tensors() -> Vec<Tensor> {
+    let file = st_file();
+    let list = safetensors::read_tensors(file).expect("parse safetensors fixture");
+    let v: Vec<Tensor> = list
+        .iter()
+        .filter(|t| t.dtype == "BF16")
+        .map(|t| Tensor {
+            name: t.name.clone(),
+            data: &file[t.offset as usize..(t.offset + t.len) as usize],
+        })
+        .collect();
+    assert_eq!(v.len(), 19, "the safetensors fixture holds 19 BF16 tensors");
+    v
+}
+
+/// Every real tensor of both fixtures: the raw stream first, then the safetensors tensors.
+pub fn all_tensors() -> Vec<Tensor> {
+    let mut v = vec![Tensor {
+        name: RAW_FIXTURE.to_string(),
+        data: raw_fixture(),
+    }];
+    v.extend(st_tensors());
+    v
+}
+
+/// Fixed-seed 64-bit LCG (Knuth's MMIX constants); the high bits are used.
+#[derive(Clone)]
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn new(seed: u64) -> Lcg {
+        Lcg(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        // Mix the high half into the low half: the low bits of a power-of-two LCG are weak.
+        let x = self.0;
+        x ^ (x >> 29) ^ (x >> 43)
+    }
+    pub fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+    /// Uniform-ish in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((self.next_u32() as u64) * n) >> 32
+    }
+    pub fn below_usize(&mut self, n: usize) -> usize {
+        assert!(n > 0);
+        if n as u64 <= u32::MAX as u64 {
+            self.below(n as u64) as usize
+        } else {
+            (self.next_u64() % n as u64) as usize
+        }
+    }
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut v = Vec::with_capacity(n + 8);
+        while v.len() < n {
+            v.extend_from_slice(&self.next_u64().to_le_bytes());
+        }
+        v.truncate(n);
+        v
+    }
+    /// Fisher-Yates shuffle.
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below_usize(i + 1);
+            v.swap(i, j);
+        }
+    }
+}
+
+/// A fresh, empty directory under the system temp dir, removed on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!(
+            "weightzip-test-{tag}-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+    /// Names of the entries in the directory, sorted.
+    pub fn entries(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&self.path)
+            .expect("read temp dir")
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
