@@ -578,3 +578,45 @@ fn compress_bound_formula() {
         prev = b;
     }
 }
+
+#[test]
+fn more_distinct_chunks_than_models_fit_in_a_frame() {
+    // A frame holds at most 256 models (a chunk names its model in one byte): 300 chunks with
+    // very different histograms force the planner to merge beyond what saves bits.
+    let cs = MIN_CHUNK_SIZE as usize;
+    let raw = raw_fixture();
+    let mut src = Vec::with_capacity(300 * cs);
+    for i in 0..300usize {
+        // Real values scaled by a per-chunk power of two (exponent shift): same shape, different
+        // symbols. Every 7th chunk is a constant, every 11th holds real data unchanged.
+        let shift = (i % 40) as u16;
+        let part = &raw[(i * cs) % (raw.len() - cs)..][..cs];
+        for v in part.chunks_exact(2) {
+            let v = u16::from_le_bytes([v[0], v[1]]);
+            let w = if i % 7 == 0 {
+                0x3F80 + i as u16
+            } else if i % 11 == 0 {
+                v
+            } else {
+                let e = ((v >> 7) & 0xFF).saturating_sub(shift).max(1);
+                (v & 0x807F) | (e << 7)
+            };
+            src.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+    let f = roundtrip(&src, &opts(0, MIN_CHUNK_SIZE), "300 distinct chunks");
+    let info = read_info(&f).unwrap();
+    assert_eq!(info.chunk_count, 300);
+    assert_eq!(info.method, Method::Bf16Hist);
+    assert!(f.len() < src.len());
+    // The model indices of the coded chunks: the planner had to stop at 256 models.
+    let table = HEADER_LEN + info.model_size as usize;
+    let models = (0..300)
+        .map(|i| &f[table + frame::CHUNK_ENTRY_LEN * i..][..frame::CHUNK_ENTRY_LEN])
+        .filter(|e| e[4] == 1)
+        .map(|e| e[5] as usize + 1)
+        .max()
+        .unwrap();
+    println!("300 distinct chunks use {models} models");
+    assert_eq!(models, 256, "the planner should be forced to exactly the 256-model cap");
+}

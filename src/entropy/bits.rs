@@ -152,6 +152,12 @@ impl<'a> BitReader<'a> {
     }
 
     /// Bytes consumed so far, counting a partly read byte as consumed.
+    /// Whether the bits left in the current byte (padding) are all zero.
+    pub fn padding_is_zero(&self) -> bool {
+        let partial = self.nbits % 8;
+        partial == 0 || self.acc & ((1u64 << partial) - 1) == 0
+    }
+
     pub fn bytes_consumed(&self) -> usize {
         self.pos - (self.nbits / 8) as usize
     }

@@ -239,7 +239,7 @@ pub fn read_models(bytes: &[u8]) -> Result<Vec<Model>> {
         }
         models.push(Model { table });
     }
-    if r.bytes_consumed() != bytes.len() {
+    if r.bytes_consumed() != bytes.len() || !r.padding_is_zero() {
         return Err(Error::CorruptModel);
     }
     Ok(models)

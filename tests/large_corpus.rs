@@ -1,0 +1,39 @@
+//! Opt-in tests on the large real corpora, which are fetched at run time and never committed:
+//!
+//!     scripts/fetch_corpora.sh corpus minilm
+//!     WZ_CORPUS_DIR=corpus cargo test --release --test large_corpus -- --ignored --nocapture
+//!
+//! Run explicitly, a missing corpus is a failure, not a skip.
+
+use std::path::PathBuf;
+
+use weightzip::{compress, decompress, safetensors, stats, Kind, Options};
+
+fn corpus(name: &str) -> Vec<u8> {
+    let dir = std::env::var("WZ_CORPUS_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/corpus").into());
+    let path = PathBuf::from(dir).join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run scripts/fetch_corpora.sh first", path.display()))
+}
+
+/// All 103 tensors of all-MiniLM-L6-v2 as bf16: every one roundtrips, and the byte-weighted
+/// ratio beats the byte-marginal bound by at least 1%.
+#[test]
+#[ignore = "needs the MiniLM corpus: scripts/fetch_corpora.sh"]
+fn minilm_bf16_all_tensors() {
+    let file = corpus("all-minilm-l6-v2-bf16.safetensors");
+    let tensors: Vec<_> = safetensors::read_tensors(&file).unwrap().into_iter().filter(|t| t.dtype == "BF16").collect();
+    assert_eq!(tensors.len(), 103);
+    let (mut total, mut coded, mut marginal) = (0f64, 0f64, 0f64);
+    for t in &tensors {
+        let data = &file[t.offset as usize..(t.offset + t.len) as usize];
+        let frame = compress(Kind::Bf16, data, &Options::default()).unwrap();
+        assert_eq!(decompress(&frame, &Options::default()).unwrap(), data, "{}", t.name);
+        let s = stats::bf16_stats(data);
+        total += data.len() as f64;
+        coded += frame.len() as f64;
+        marginal += data.len() as f64 / s.r_marginal;
+    }
+    let (ratio, r_marginal) = (total / coded, total / marginal);
+    println!("MiniLM bf16, 103 tensors: ratio {ratio:.4}, byte-weighted R_marginal {r_marginal:.4}, ratio / R_marginal {:.4}", ratio / r_marginal);
+    assert!(ratio >= 1.010 * r_marginal, "ratio {ratio:.4} < 1.010 x R_marginal {r_marginal:.4}");
+}
