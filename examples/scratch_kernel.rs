@@ -6,11 +6,7 @@ fn main() {
     let ts = weightzip::safetensors::read_tensors(&bytes).unwrap();
     let t = ts.iter().find(|t| t.name.contains("word_emb")).unwrap();
     let d = &bytes[t.offset as usize..(t.offset + t.len) as usize];
-    let o = weightzip::Options {
-        threads: 1,
-        chunk_size: 32 << 20,
-        progress: None,
-    };
+    let o = weightzip::Options { threads: 1, chunk_size: 32 << 20, progress: None };
     let f = weightzip::compress(weightzip::Kind::Bf16, d, &o).unwrap();
     let mut out = vec![0u8; d.len()];
     let mut best = f64::MAX;

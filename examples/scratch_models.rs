@@ -8,8 +8,7 @@ fn main() {
         let f = weightzip::compress(weightzip::Kind::Bf16, d, &Default::default()).unwrap();
         let info = weightzip::read_info(&f).unwrap();
         if info.model_size > 0 {
-            let m =
-                weightzip::codec::bf16::read_models(&f[48..48 + info.model_size as usize]).unwrap();
+            let m = weightzip::codec::bf16::read_models(&f[48..48 + info.model_size as usize]).unwrap();
             models += m.len();
             chunks += info.chunk_count;
             frames += 1;

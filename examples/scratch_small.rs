@@ -3,10 +3,7 @@ fn main() {
     let path = std::env::args().nth(1).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let ts = weightzip::safetensors::read_tensors(&bytes).unwrap();
-    let t = ts
-        .iter()
-        .find(|t| t.name.contains("layer.0.attention.self.query.weight"))
-        .unwrap();
+    let t = ts.iter().find(|t| t.name.contains("layer.0.attention.self.query.weight")).unwrap();
     let d = &bytes[t.offset as usize..(t.offset + t.len) as usize];
     let o = weightzip::Options::with_threads(1);
     let f = weightzip::compress(weightzip::Kind::Bf16, d, &o).unwrap();
@@ -15,8 +12,5 @@ fn main() {
     for _ in 0..20000 {
         weightzip::decompress_into(&f, &mut out, &o).unwrap();
     }
-    println!(
-        "{:.0} MB/s",
-        d.len() as f64 * 20000.0 / 1e6 / s.elapsed().as_secs_f64()
-    );
+    println!("{:.0} MB/s", d.len() as f64 * 20000.0 / 1e6 / s.elapsed().as_secs_f64());
 }

@@ -9,17 +9,11 @@ fn main() {
     for _ in 0..2000 {
         std::hint::black_box(m.decoder());
     }
-    println!(
-        "decoder build {:.1} us",
-        s.elapsed().as_secs_f64() / 2000.0 * 1e6
-    );
+    println!("decoder build {:.1} us", s.elapsed().as_secs_f64() / 2000.0 * 1e6);
     let bytes = bf16::write_models(&[m]);
     let s = Instant::now();
     for _ in 0..2000 {
         std::hint::black_box(bf16::read_models(&bytes).unwrap());
     }
-    println!(
-        "model parse {:.1} us",
-        s.elapsed().as_secs_f64() / 2000.0 * 1e6
-    );
+    println!("model parse {:.1} us", s.elapsed().as_secs_f64() / 2000.0 * 1e6);
 }

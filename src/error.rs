@@ -88,9 +88,7 @@ impl Error {
             Error::UnknownKind => c"unknown data kind",
             Error::BadLength => c"input length is not a whole number of elements of its kind",
             Error::DstTooSmall => c"destination buffer is too small",
-            Error::DstSizeMismatch => {
-                c"destination buffer size differs from the frame's original size"
-            }
+            Error::DstSizeMismatch => c"destination buffer size differs from the frame's original size",
             Error::BadMagic => c"not a weightzip frame (bad magic)",
             Error::UnsupportedVersion => c"frame format version is not supported by this library",
             Error::Truncated => c"input is truncated",

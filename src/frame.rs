@@ -41,10 +41,7 @@ pub struct Options {
 
 impl Options {
     pub fn with_threads(threads: u32) -> Options {
-        Options {
-            threads,
-            ..Options::default()
-        }
+        Options { threads, ..Options::default() }
     }
 
     fn tick(&self, bytes: usize) {
@@ -73,8 +70,7 @@ pub struct FrameInfo {
 /// table at the smallest chunk size). Same formula as the C macro `WZ_COMPRESS_BOUND`.
 pub fn compress_bound(n: usize) -> Option<usize> {
     let entries = n / MIN_CHUNK_SIZE as usize + 1;
-    n.checked_add(64)?
-        .checked_add(entries.checked_mul(CHUNK_ENTRY_LEN)?)
+    n.checked_add(64)?.checked_add(entries.checked_mul(CHUNK_ENTRY_LEN)?)
 }
 
 fn le_u16(b: &[u8], at: usize) -> u16 {
@@ -90,11 +86,7 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
 /// Reads and validates the fixed header. Needs only the first `HEADER_LEN` bytes.
 pub fn read_info(src: &[u8]) -> Result<FrameInfo> {
     if src.len() < 4 {
-        return Err(if MAGIC.starts_with(src) {
-            Error::Truncated
-        } else {
-            Error::BadMagic
-        });
+        return Err(if MAGIC.starts_with(src) { Error::Truncated } else { Error::BadMagic });
     }
     if src[..4] != MAGIC {
         return Err(Error::BadMagic);
@@ -159,6 +151,8 @@ struct ChunkEntry {
 struct ChunkOut<'a> {
     raw: &'a [u8],
     coded: Option<(Vec<u8>, u8)>,
+    /// XXH3-64 of `raw`, computed in the parallel phase.
+    check: u64,
 }
 
 impl ChunkOut<'_> {
@@ -173,11 +167,7 @@ pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
     if src.len() % es != 0 {
         return Err(Error::BadLength);
     }
-    let chunk_size = if opts.chunk_size == 0 {
-        DEFAULT_CHUNK_SIZE
-    } else {
-        opts.chunk_size
-    };
+    let chunk_size = if opts.chunk_size == 0 { DEFAULT_CHUNK_SIZE } else { opts.chunk_size };
     if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size) || chunk_size as usize % es != 0 {
         return Err(Error::InvalidArgument);
     }
@@ -194,25 +184,18 @@ pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
     let stored = frame_len(0, chunks.len(), src.len());
     let (method, model, outs) = match coded {
         Some((model, outs))
-            if frame_len(
-                model.len(),
-                outs.len(),
-                outs.iter().map(ChunkOut::stored_len).sum(),
-            ) < stored =>
+            if frame_len(model.len(), outs.len(), outs.iter().map(ChunkOut::stored_len).sum()) < stored =>
         {
             (Method::Bf16Hist, model, outs)
         }
-        _ => (
-            Method::Stored,
-            Vec::new(),
-            chunks
-                .iter()
-                .map(|c| ChunkOut {
-                    raw: c,
-                    coded: None,
-                })
-                .collect(),
-        ),
+        _ => {
+            let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None, check: 0 }).collect();
+            parallel::for_each_mut(&mut outs, opts.threads, |_, o| {
+                o.check = xxh3_64(o.raw);
+                Ok(())
+            })?;
+            (Method::Stored, Vec::new(), outs)
+        }
     };
 
     let payload_size: u64 = outs.iter().map(|o| o.stored_len() as u64).sum();
@@ -238,7 +221,7 @@ pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
             Some((_, m)) => out.extend_from_slice(&[CHUNK_CODED, *m, 0, 0]),
             None => out.extend_from_slice(&[CHUNK_RAW, 0, 0, 0]),
         }
-        out.extend_from_slice(&xxh3_64(o.raw).to_le_bytes());
+        out.extend_from_slice(&o.check.to_le_bytes());
     }
     let mc = xxh3_64(&out[meta_start..]);
     out.extend_from_slice(&mc.to_le_bytes());
@@ -265,14 +248,9 @@ fn code_bf16<'a>(chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<Ch
     let hists: Vec<Vec<u64>> = hists.into_iter().map(|(_, h)| h).collect();
     let (models, assign) = bf16::plan(&hists)?;
     let encs: Vec<_> = models.iter().map(|m| m.encoder()).collect();
-    let mut outs: Vec<ChunkOut> = chunks
-        .iter()
-        .map(|c| ChunkOut {
-            raw: c,
-            coded: None,
-        })
-        .collect();
+    let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None, check: 0 }).collect();
     parallel::for_each_mut(&mut outs, opts.threads, |i, o| {
+        o.check = xxh3_64(o.raw);
         let mut buf = Vec::new();
         bf16::encode_chunk(&encs[assign[i] as usize], o.raw, &mut buf)?;
         if buf.len() < o.raw.len() {
@@ -287,7 +265,7 @@ fn code_bf16<'a>(chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<Ch
 /// A validated view of a whole frame, ready to decode.
 struct Parsed<'a> {
     info: FrameInfo,
-    model: &'a [u8],
+    models: Vec<bf16::Model>,
     entries: Vec<ChunkEntry>,
     payload: &'a [u8],
 }
@@ -305,10 +283,7 @@ fn parse(src: &[u8]) -> Result<Parsed<'_>> {
     }
     let mut entries = Vec::with_capacity(info.chunk_count as usize);
     let mut sum = 0u64;
-    for (i, e) in src[model_end..table_end]
-        .chunks_exact(CHUNK_ENTRY_LEN)
-        .enumerate()
-    {
+    for (i, e) in src[model_end..table_end].chunks_exact(CHUNK_ENTRY_LEN).enumerate() {
         let stored_size = le_u32(e, 0);
         let coded = match e[4] {
             CHUNK_RAW => false,
@@ -316,16 +291,14 @@ fn parse(src: &[u8]) -> Result<Parsed<'_>> {
             _ => return Err(Error::CorruptHeader),
         };
         let orig = chunk_len(&info, i);
-        if e[6..8] != [0, 0] || (!coded && (stored_size as u64 != orig || e[5] != 0)) {
+        // A coded chunk cannot be smaller than its raw parts: this bounds what a frame can make
+        // a decoder allocate by a small multiple of the frame's own size.
+        let too_small = coded && (stored_size as u64) < bf16::min_coded_len(orig);
+        if e[6..8] != [0, 0] || (!coded && (stored_size as u64 != orig || e[5] != 0)) || too_small {
             return Err(Error::CorruptHeader);
         }
         sum += stored_size as u64;
-        entries.push(ChunkEntry {
-            stored_size,
-            coded,
-            model: e[5],
-            checksum: le_u64(e, 8),
-        });
+        entries.push(ChunkEntry { stored_size, coded, model: e[5], checksum: le_u64(e, 8) });
     }
     if sum != info.payload_size {
         return Err(Error::CorruptHeader);
@@ -336,12 +309,14 @@ fn parse(src: &[u8]) -> Result<Parsed<'_>> {
     if src.len() as u64 > info.frame_size {
         return Err(Error::TrailingData);
     }
-    Ok(Parsed {
-        info,
-        model: &src[HEADER_LEN..model_end],
-        entries,
-        payload: &src[meta_end..],
-    })
+    let models = match info.method {
+        Method::Stored => Vec::new(),
+        Method::Bf16Hist => bf16::read_models(&src[HEADER_LEN..model_end])?,
+    };
+    if entries.iter().any(|e| e.coded && e.model as usize >= models.len()) {
+        return Err(Error::CorruptHeader);
+    }
+    Ok(Parsed { info, models, entries, payload: &src[meta_end..] })
 }
 
 fn chunk_len(info: &FrameInfo, i: usize) -> u64 {
@@ -350,7 +325,8 @@ fn chunk_len(info: &FrameInfo, i: usize) -> u64 {
 }
 
 /// Decompresses one whole frame into `dst`, whose length must equal the original size.
-/// On error `dst` is zeroed, so no partly decoded data can be mistaken for a result.
+/// Errors found while validating the frame leave `dst` untouched; an error found while decoding
+/// zeroes it, so no partly decoded data can be mistaken for a result.
 pub fn decompress_into(src: &[u8], dst: &mut [u8], opts: &Options) -> Result<()> {
     let p = parse(src)?;
     if (dst.len() as u64) < p.info.original_size {
@@ -367,16 +343,7 @@ pub fn decompress_into(src: &[u8], dst: &mut [u8], opts: &Options) -> Result<()>
 }
 
 fn decode_chunks(p: &Parsed, dst: &mut [u8], opts: &Options) -> Result<()> {
-    let models = match p.info.method {
-        Method::Stored => Vec::new(),
-        Method::Bf16Hist => bf16::read_models(p.model)?,
-    };
-    if p.entries
-        .iter()
-        .any(|e| e.coded && e.model as usize >= models.len())
-    {
-        return Err(Error::CorruptHeader);
-    }
+    let models = &p.models;
     let mut jobs: Vec<(&mut [u8], &[u8], &ChunkEntry)> = Vec::with_capacity(p.entries.len());
     let mut rest = p.payload;
     for (out, e) in dst.chunks_mut(p.info.chunk_size as usize).zip(&p.entries) {
@@ -387,27 +354,22 @@ fn decode_chunks(p: &Parsed, dst: &mut [u8], opts: &Options) -> Result<()> {
     // Each thread keeps the decoding table of its last chunk: neighbouring chunks often share a
     // model, and a table costs as much to build as a few thousand values cost to decode.
     let no_table = || None::<(u8, bf16::Decoder)>;
-    parallel::for_each_mut_with(
-        &mut jobs,
-        opts.threads,
-        no_table,
-        |table, _, (out, src, e)| {
-            if e.coded {
-                if table.as_ref().is_none_or(|(m, _)| *m != e.model) {
-                    *table = Some((e.model, models[e.model as usize].decoder()));
-                }
-                let (_, dec) = table.as_ref().expect("set above");
-                bf16::decode_chunk(dec, src, out)?;
-            } else {
-                out.copy_from_slice(src);
+    parallel::for_each_mut_with(&mut jobs, opts.threads, no_table, |table, _, (out, src, e)| {
+        if e.coded {
+            if table.as_ref().is_none_or(|(m, _)| *m != e.model) {
+                *table = Some((e.model, models[e.model as usize].decoder()));
             }
-            if xxh3_64(out) != e.checksum {
-                return Err(Error::CorruptData);
-            }
-            opts.tick(out.len());
-            Ok(())
-        },
-    )
+            let (_, dec) = table.as_ref().expect("set above");
+            bf16::decode_chunk(dec, src, out)?;
+        } else {
+            out.copy_from_slice(src);
+        }
+        if xxh3_64(out) != e.checksum {
+            return Err(Error::CorruptData);
+        }
+        opts.tick(out.len());
+        Ok(())
+    })
 }
 
 /// Decompresses one whole frame into a new vector.

@@ -15,6 +15,4 @@ pub mod stats;
 
 pub use codec::Kind;
 pub use error::{Error, Result};
-pub use frame::{
-    compress, compress_bound, decompress, decompress_into, read_info, FrameInfo, Options,
-};
+pub use frame::{compress, compress_bound, decompress, decompress_into, read_info, FrameInfo, Options};

@@ -39,19 +39,14 @@ pub fn read_tensors(file: &[u8]) -> Result<Vec<TensorInfo>> {
     }
     let data_start = 8 + n;
     let data_len = file.len() as u64 - data_start;
-    let json: serde_json::Value =
-        serde_json::from_slice(&file[8..data_start as usize]).map_err(|_| bad())?;
+    let json: serde_json::Value = serde_json::from_slice(&file[8..data_start as usize]).map_err(|_| bad())?;
     let obj = json.as_object().ok_or(bad())?;
     let mut out = Vec::with_capacity(obj.len());
     for (name, v) in obj {
         if name == "__metadata__" {
             continue;
         }
-        let dtype = v
-            .get("dtype")
-            .and_then(|d| d.as_str())
-            .ok_or(bad())?
-            .to_string();
+        let dtype = v.get("dtype").and_then(|d| d.as_str()).ok_or(bad())?.to_string();
         let shape: Vec<u64> = v
             .get("shape")
             .and_then(|s| s.as_array())
@@ -59,36 +54,21 @@ pub fn read_tensors(file: &[u8]) -> Result<Vec<TensorInfo>> {
             .iter()
             .map(|d| d.as_u64().ok_or(bad()))
             .collect::<Result<_>>()?;
-        let offs = v
-            .get("data_offsets")
-            .and_then(|o| o.as_array())
-            .ok_or(bad())?;
+        let offs = v.get("data_offsets").and_then(|o| o.as_array()).ok_or(bad())?;
         if offs.len() != 2 {
             return Err(bad());
         }
-        let (b, e) = (
-            offs[0].as_u64().ok_or(bad())?,
-            offs[1].as_u64().ok_or(bad())?,
-        );
+        let (b, e) = (offs[0].as_u64().ok_or(bad())?, offs[1].as_u64().ok_or(bad())?);
         if b > e || e > data_len {
             return Err(bad());
         }
-        let elems = shape
-            .iter()
-            .try_fold(1u64, |a, &d| a.checked_mul(d))
-            .ok_or(bad())?;
+        let elems = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).ok_or(bad())?;
         if let Some(sz) = dtype_size(&dtype) {
             if elems.checked_mul(sz) != Some(e - b) {
                 return Err(bad());
             }
         }
-        out.push(TensorInfo {
-            name: name.clone(),
-            dtype,
-            shape,
-            offset: data_start + b,
-            len: e - b,
-        });
+        out.push(TensorInfo { name: name.clone(), dtype, shape, offset: data_start + b, len: e - b });
     }
     out.sort_by(|a, b| a.offset.cmp(&b.offset).then(a.name.cmp(&b.name)));
     for w in out.windows(2) {

@@ -19,28 +19,17 @@ fn st(s: wz_status) -> u32 {
 }
 
 fn status_name(code: u32) -> String {
-    unsafe { CStr::from_ptr(wz_status_str(code)) }
-        .to_string_lossy()
-        .into_owned()
+    unsafe { CStr::from_ptr(wz_status_str(code)) }.to_string_lossy().into_owned()
 }
 
 fn default_opts() -> wz_options {
-    let mut o = wz_options {
-        struct_size: 0,
-        threads: 99,
-        chunk_size: 99,
-        reserved: 99,
-    };
+    let mut o = wz_options { struct_size: 0, threads: 99, chunk_size: 99, reserved: 99 };
     assert_eq!(st(unsafe { wz_options_init(&mut o) }), OK);
     o
 }
 
 fn opts(threads: u32, chunk_size: u32) -> wz_options {
-    wz_options {
-        threads,
-        chunk_size,
-        ..default_opts()
-    }
+    wz_options { threads, chunk_size, ..default_opts() }
 }
 
 /// wz_compress into a fresh buffer of `wz_compress_bound` bytes.
@@ -61,12 +50,7 @@ fn c_compress(src: &[u8], o: *const wz_options) -> Result<Vec<u8>, u32> {
         )
     };
     if st(s) != OK {
-        assert_eq!(
-            size,
-            usize::MAX,
-            "*dst_size written on failure ({})",
-            status_name(st(s))
-        );
+        assert_eq!(size, usize::MAX, "*dst_size written on failure ({})", status_name(st(s)));
         return Err(st(s));
     }
     assert!(size <= cap);
@@ -76,13 +60,7 @@ fn c_compress(src: &[u8], o: *const wz_options) -> Result<Vec<u8>, u32> {
 
 fn c_decompress(frame: &[u8], dst: &mut [u8], o: *const wz_options) -> u32 {
     st(unsafe {
-        wz_decompress(
-            dst.as_mut_ptr() as *mut c_void,
-            dst.len(),
-            frame.as_ptr() as *const c_void,
-            frame.len(),
-            o,
-        )
+        wz_decompress(dst.as_mut_ptr() as *mut c_void, dst.len(), frame.as_ptr() as *const c_void, frame.len(), o)
     })
 }
 
@@ -119,10 +97,7 @@ fn status_strings_are_distinct_static_and_non_empty() {
         let s = status_name(code);
         assert!(!s.is_empty(), "status {code}");
         assert_ne!(s, "unknown status code", "status {code}");
-        assert!(
-            seen.insert(s.clone()),
-            "status {code} repeats the string {s:?}"
-        );
+        assert!(seen.insert(s.clone()), "status {code} repeats the string {s:?}");
         // The same static string every time.
         assert_eq!(wz_status_str(code), p, "status {code}");
     }
@@ -137,13 +112,8 @@ fn versions() {
     assert_eq!(wz_version(), WZ_VERSION_NUMBER);
     assert_eq!(wz_format_version(), WZ_FORMAT_VERSION);
     assert_eq!(WZ_FORMAT_VERSION, frame::FORMAT_VERSION as u32);
-    let s = unsafe { CStr::from_ptr(wz_version_string()) }
-        .to_str()
-        .unwrap();
-    assert_eq!(
-        s,
-        format!("{WZ_VERSION_MAJOR}.{WZ_VERSION_MINOR}.{WZ_VERSION_PATCH}")
-    );
+    let s = unsafe { CStr::from_ptr(wz_version_string()) }.to_str().unwrap();
+    assert_eq!(s, format!("{WZ_VERSION_MAJOR}.{WZ_VERSION_MINOR}.{WZ_VERSION_PATCH}"));
     assert_eq!(WZ_KIND_BF16, Kind::Bf16.id());
     assert_eq!(WZ_FRAME_HEADER_SIZE as usize, frame::HEADER_LEN);
 }
@@ -152,31 +122,10 @@ fn versions() {
 
 #[test]
 fn compress_bound_matches_the_rust_bound() {
-    for n in [
-        0usize,
-        1,
-        2,
-        63,
-        64,
-        65535,
-        65536,
-        65537,
-        1 << 20,
-        4_718_592,
-        1 << 40,
-        usize::MAX / 2,
-    ] {
-        assert_eq!(
-            wz_compress_bound(n),
-            frame::compress_bound(n).unwrap(),
-            "n = {n}"
-        );
+    for n in [0usize, 1, 2, 63, 64, 65535, 65536, 65537, 1 << 20, 4_718_592, 1 << 40, usize::MAX / 2] {
+        assert_eq!(wz_compress_bound(n), frame::compress_bound(n).unwrap(), "n = {n}");
         // The C macro: n + 64 + 16 * (n / 65536 + 1).
-        assert_eq!(
-            wz_compress_bound(n),
-            n + 64 + 16 * (n / 65536 + 1),
-            "n = {n}"
-        );
+        assert_eq!(wz_compress_bound(n), n + 64 + 16 * (n / 65536 + 1), "n = {n}");
     }
     assert_eq!(wz_compress_bound(usize::MAX), 0);
     assert_eq!(wz_compress_bound(usize::MAX - 64), 0);
@@ -214,48 +163,21 @@ fn null_pointers() {
             null_mut(),
         );
         assert_eq!(s, wz_status::WZ_STATUS_NULL_POINTER);
-        let s = wz_compress(
-            dst.as_mut_ptr() as *mut c_void,
-            dst.len(),
-            null(),
-            2,
-            WZ_KIND_BF16,
-            null(),
-            &mut size,
-        );
+        let s = wz_compress(dst.as_mut_ptr() as *mut c_void, dst.len(), null(), 2, WZ_KIND_BF16, null(), &mut size);
         assert_eq!(s, wz_status::WZ_STATUS_NULL_POINTER);
-        let s = wz_compress(
-            null_mut(),
-            1000,
-            src.as_ptr() as *const c_void,
-            src.len(),
-            WZ_KIND_BF16,
-            null(),
-            &mut size,
-        );
+        let s =
+            wz_compress(null_mut(), 1000, src.as_ptr() as *const c_void, src.len(), WZ_KIND_BF16, null(), &mut size);
         assert_eq!(s, wz_status::WZ_STATUS_NULL_POINTER);
         assert_eq!(size, 0, "*dst_size written on failure");
 
         // wz_decompress: src NULL with a size; dst NULL with a size.
         let mut out = vec![0u8; src.len()];
         assert_eq!(
-            wz_decompress(
-                out.as_mut_ptr() as *mut c_void,
-                out.len(),
-                null(),
-                frame.len(),
-                null()
-            ),
+            wz_decompress(out.as_mut_ptr() as *mut c_void, out.len(), null(), frame.len(), null()),
             wz_status::WZ_STATUS_NULL_POINTER
         );
         assert_eq!(
-            wz_decompress(
-                null_mut(),
-                src.len(),
-                frame.as_ptr() as *const c_void,
-                frame.len(),
-                null()
-            ),
+            wz_decompress(null_mut(), src.len(), frame.as_ptr() as *const c_void, frame.len(), null()),
             wz_status::WZ_STATUS_NULL_POINTER
         );
 
@@ -265,16 +187,10 @@ fn null_pointers() {
             wz_status::WZ_STATUS_NULL_POINTER
         );
         let mut info = info_with_size(std::mem::size_of::<wz_frame_info>() as u32);
-        assert_eq!(
-            wz_frame_get_info(null(), 48, &mut info),
-            wz_status::WZ_STATUS_NULL_POINTER
-        );
+        assert_eq!(wz_frame_get_info(null(), 48, &mut info), wz_status::WZ_STATUS_NULL_POINTER);
 
         // wz_options_init
-        assert_eq!(
-            wz_options_init(null_mut()),
-            wz_status::WZ_STATUS_NULL_POINTER
-        );
+        assert_eq!(wz_options_init(null_mut()), wz_status::WZ_STATUS_NULL_POINTER);
     }
 }
 
@@ -284,58 +200,27 @@ fn null_with_size_zero_is_an_empty_buffer() {
         // Compress nothing from NULL.
         let mut dst = vec![0u8; wz_compress_bound(0)];
         let mut size = usize::MAX;
-        let s = wz_compress(
-            dst.as_mut_ptr() as *mut c_void,
-            dst.len(),
-            null(),
-            0,
-            WZ_KIND_BF16,
-            null(),
-            &mut size,
-        );
+        let s = wz_compress(dst.as_mut_ptr() as *mut c_void, dst.len(), null(), 0, WZ_KIND_BF16, null(), &mut size);
         assert_eq!(s, wz_status::WZ_STATUS_OK);
         assert!(size > 0 && size <= dst.len());
         let frame = &dst[..size];
         let mut info = info_with_size(std::mem::size_of::<wz_frame_info>() as u32);
-        assert_eq!(
-            wz_frame_get_info(frame.as_ptr() as *const c_void, frame.len(), &mut info),
-            wz_status::WZ_STATUS_OK
-        );
+        assert_eq!(wz_frame_get_info(frame.as_ptr() as *const c_void, frame.len(), &mut info), wz_status::WZ_STATUS_OK);
         assert_eq!(info.original_size, 0);
         assert_eq!(info.frame_size, size as u64);
         assert_eq!(info.chunk_count, 0);
         // Decompress into NULL of size 0.
         assert_eq!(
-            wz_decompress(
-                null_mut(),
-                0,
-                frame.as_ptr() as *const c_void,
-                frame.len(),
-                null()
-            ),
+            wz_decompress(null_mut(), 0, frame.as_ptr() as *const c_void, frame.len(), null()),
             wz_status::WZ_STATUS_OK
         );
         // NULL src of size 0 is an empty (truncated) frame, not a NULL pointer error.
-        assert_eq!(
-            wz_decompress(null_mut(), 0, null(), 0, null()),
-            wz_status::WZ_STATUS_TRUNCATED
-        );
-        assert_eq!(
-            wz_frame_get_info(null(), 0, &mut info),
-            wz_status::WZ_STATUS_TRUNCATED
-        );
+        assert_eq!(wz_decompress(null_mut(), 0, null(), 0, null()), wz_status::WZ_STATUS_TRUNCATED);
+        assert_eq!(wz_frame_get_info(null(), 0, &mut info), wz_status::WZ_STATUS_TRUNCATED);
         // A NULL dst of capacity 0 is just too small.
         let src = [0u8; 4];
         let mut size = 7usize;
-        let s = wz_compress(
-            null_mut(),
-            0,
-            src.as_ptr() as *const c_void,
-            4,
-            WZ_KIND_BF16,
-            null(),
-            &mut size,
-        );
+        let s = wz_compress(null_mut(), 0, src.as_ptr() as *const c_void, 4, WZ_KIND_BF16, null(), &mut size);
         assert_eq!(s, wz_status::WZ_STATUS_DST_TOO_SMALL);
         assert_eq!(size, 7);
     }
@@ -454,16 +339,9 @@ fn chunk_size_of(frame: &[u8]) -> u32 {
 #[test]
 fn options_struct_size_versioning() {
     let src = &raw_fixture()[..200_000];
-    let reference_64k = weightzip::compress(
-        Kind::Bf16,
-        src,
-        &Options {
-            threads: 1,
-            chunk_size: MIN_CHUNK_SIZE,
-            progress: None,
-        },
-    )
-    .unwrap();
+    let reference_64k =
+        weightzip::compress(Kind::Bf16, src, &Options { threads: 1, chunk_size: MIN_CHUNK_SIZE, progress: None })
+            .unwrap();
     let reference_default = weightzip::compress(Kind::Bf16, src, &Options::default()).unwrap();
 
     // Full struct.
@@ -473,11 +351,7 @@ fn options_struct_size_versioning() {
     // Older, smaller structs: the missing fields take their defaults, whatever the bytes after
     // the caller's struct hold (they belong to someone else).
     let o = RawOpts::new(12, &[1, MIN_CHUNK_SIZE, 0xDEAD], &[]); // no `reserved`
-    assert_eq!(
-        c_compress(src, o.ptr()).unwrap(),
-        reference_64k,
-        "struct_size 12 ignores `reserved`"
-    );
+    assert_eq!(c_compress(src, o.ptr()).unwrap(), reference_64k, "struct_size 12 ignores `reserved`");
     let o = RawOpts::new(8, &[2, 12345, 0xDEAD], &[]); // threads only; garbage chunk size ignored
     let f = c_compress(src, o.ptr()).unwrap();
     assert_eq!(chunk_size_of(&f), DEFAULT_CHUNK_SIZE);
@@ -487,17 +361,9 @@ fn options_struct_size_versioning() {
 
     // Newer, larger structs: unknown trailing fields must be zero.
     let o = RawOpts::new(32, &[1, MIN_CHUNK_SIZE, 0], &[0u8; 16]);
-    assert_eq!(
-        c_compress(src, o.ptr()).unwrap(),
-        reference_64k,
-        "larger struct with zero tail"
-    );
+    assert_eq!(c_compress(src, o.ptr()).unwrap(), reference_64k, "larger struct with zero tail");
     let o = RawOpts::new(17, &[1, MIN_CHUNK_SIZE, 0], &[0]);
-    assert_eq!(
-        c_compress(src, o.ptr()).unwrap(),
-        reference_64k,
-        "one zero byte more"
-    );
+    assert_eq!(c_compress(src, o.ptr()).unwrap(), reference_64k, "one zero byte more");
     for at in [0usize, 7, 15] {
         let mut tail = [0u8; 16];
         tail[at] = 1;
@@ -512,11 +378,7 @@ fn options_struct_size_versioning() {
     // Nonsense sizes and reserved fields.
     for size in [0u32, 1, 2, 3] {
         let o = RawOpts::new(size, &[1, MIN_CHUNK_SIZE, 0], &[]);
-        assert_eq!(
-            c_compress(src, o.ptr()),
-            Err(wz_status::WZ_STATUS_INVALID_ARGUMENT as u32),
-            "struct_size {size}"
-        );
+        assert_eq!(c_compress(src, o.ptr()), Err(wz_status::WZ_STATUS_INVALID_ARGUMENT as u32), "struct_size {size}");
     }
     for reserved in [1u32, 0x8000_0000] {
         let o = RawOpts::new(16, &[1, MIN_CHUNK_SIZE, reserved], &[]);
@@ -527,19 +389,9 @@ fn options_struct_size_versioning() {
         );
     }
     // Out-of-range chunk sizes.
-    for cs in [
-        2u32,
-        1000,
-        MIN_CHUNK_SIZE - 2,
-        MIN_CHUNK_SIZE + 1,
-        (1 << 30) + 2,
-    ] {
+    for cs in [2u32, 1000, MIN_CHUNK_SIZE - 2, MIN_CHUNK_SIZE + 1, (1 << 30) + 2] {
         let o = opts(1, cs);
-        assert_eq!(
-            c_compress(src, &o),
-            Err(wz_status::WZ_STATUS_INVALID_ARGUMENT as u32),
-            "chunk_size {cs}"
-        );
+        assert_eq!(c_compress(src, &o), Err(wz_status::WZ_STATUS_INVALID_ARGUMENT as u32), "chunk_size {cs}");
     }
 }
 
@@ -549,51 +401,24 @@ fn decompress_options_versioning() {
     let mut out = vec![0u8; src.len()];
     for (case, o, want) in [
         ("full", RawOpts::new(16, &[2, 0, 0], &[]), OK),
-        (
-            "threads only",
-            RawOpts::new(8, &[1, 0xFFFF, 0xFFFF], &[]),
-            OK,
-        ),
-        (
-            "size only",
-            RawOpts::new(4, &[0xFFFF, 0xFFFF, 0xFFFF], &[]),
-            OK,
-        ),
-        (
-            "larger, zero tail",
-            RawOpts::new(24, &[2, 0, 0], &[0; 8]),
-            OK,
-        ),
+        ("threads only", RawOpts::new(8, &[1, 0xFFFF, 0xFFFF], &[]), OK),
+        ("size only", RawOpts::new(4, &[0xFFFF, 0xFFFF, 0xFFFF], &[]), OK),
+        ("larger, zero tail", RawOpts::new(24, &[2, 0, 0], &[0; 8]), OK),
         (
             "larger, non-zero tail",
             RawOpts::new(24, &[2, 0, 0], &[0, 0, 0, 9, 0, 0, 0, 0]),
             wz_status::WZ_STATUS_INVALID_ARGUMENT as u32,
         ),
-        (
-            "struct_size 0",
-            RawOpts::new(0, &[2, 0, 0], &[]),
-            wz_status::WZ_STATUS_INVALID_ARGUMENT as u32,
-        ),
-        (
-            "struct_size 3",
-            RawOpts::new(3, &[2, 0, 0], &[]),
-            wz_status::WZ_STATUS_INVALID_ARGUMENT as u32,
-        ),
-        (
-            "reserved 1",
-            RawOpts::new(16, &[2, 0, 1], &[]),
-            wz_status::WZ_STATUS_INVALID_ARGUMENT as u32,
-        ),
+        ("struct_size 0", RawOpts::new(0, &[2, 0, 0], &[]), wz_status::WZ_STATUS_INVALID_ARGUMENT as u32),
+        ("struct_size 3", RawOpts::new(3, &[2, 0, 0], &[]), wz_status::WZ_STATUS_INVALID_ARGUMENT as u32),
+        ("reserved 1", RawOpts::new(16, &[2, 0, 1], &[]), wz_status::WZ_STATUS_INVALID_ARGUMENT as u32),
     ] {
         out.fill(0xCC);
         assert_eq!(c_decompress(&frame, &mut out, o.ptr()), want, "{case}");
         if want == OK {
             assert_eq!(out, src, "{case}");
         } else {
-            assert!(
-                out.iter().all(|&b| b == 0xCC),
-                "{case}: dst written although the options were rejected"
-            );
+            assert!(out.iter().all(|&b| b == 0xCC), "{case}: dst written although the options were rejected");
         }
     }
 }
@@ -622,16 +447,10 @@ struct RawInfo {
 const CANARY: u8 = 0xCC;
 
 fn get_info_raw(frame: &[u8], struct_size: u32) -> (u32, RawInfo) {
-    let mut r = RawInfo {
-        bytes: [CANARY; 96],
-    };
+    let mut r = RawInfo { bytes: [CANARY; 96] };
     r.bytes[..4].copy_from_slice(&struct_size.to_le_bytes());
     let s = unsafe {
-        wz_frame_get_info(
-            frame.as_ptr() as *const c_void,
-            frame.len(),
-            r.bytes.as_mut_ptr() as *mut wz_frame_info,
-        )
+        wz_frame_get_info(frame.as_ptr() as *const c_void, frame.len(), r.bytes.as_mut_ptr() as *mut wz_frame_info)
     };
     (st(s), r)
 }
@@ -645,30 +464,18 @@ fn frame_get_info_full_struct() {
         unsafe { wz_frame_get_info(frame.as_ptr() as *const c_void, frame.len(), &mut info) },
         wz_status::WZ_STATUS_OK
     );
-    assert_eq!(
-        info.struct_size, 40,
-        "struct_size is the caller's and stays"
-    );
+    assert_eq!(info.struct_size, 40, "struct_size is the caller's and stays");
     assert_eq!(info.kind, WZ_KIND_BF16);
     assert_eq!(info.format_version, WZ_FORMAT_VERSION);
     assert_eq!(info.original_size, src.len() as u64);
     assert_eq!(info.frame_size, frame.len() as u64);
     assert_eq!(info.chunk_size, DEFAULT_CHUNK_SIZE);
-    assert_eq!(
-        info.chunk_count as usize,
-        src.len().div_ceil(DEFAULT_CHUNK_SIZE as usize)
-    );
+    assert_eq!(info.chunk_count as usize, src.len().div_ceil(DEFAULT_CHUNK_SIZE as usize));
     assert_eq!(info.reserved, 0);
     // The header alone suffices.
     let mut h = info_with_size(40);
     assert_eq!(
-        unsafe {
-            wz_frame_get_info(
-                frame.as_ptr() as *const c_void,
-                WZ_FRAME_HEADER_SIZE as usize,
-                &mut h,
-            )
-        },
+        unsafe { wz_frame_get_info(frame.as_ptr() as *const c_void, WZ_FRAME_HEADER_SIZE as usize, &mut h,) },
         wz_status::WZ_STATUS_OK
     );
     assert_eq!(h.original_size, info.original_size);
@@ -683,16 +490,8 @@ fn frame_get_info_writes_only_within_struct_size() {
         let (s, r) = get_info_raw(&frame, size);
         assert_eq!(s, OK, "struct_size {size}");
         let n = (size as usize).min(40);
-        assert_eq!(
-            &r.bytes[..4],
-            &size.to_le_bytes(),
-            "struct_size {size}: size field changed"
-        );
-        assert_eq!(
-            &r.bytes[4..n],
-            &full.bytes[4..n],
-            "struct_size {size}: fields differ from the full struct's"
-        );
+        assert_eq!(&r.bytes[..4], &size.to_le_bytes(), "struct_size {size}: size field changed");
+        assert_eq!(&r.bytes[4..n], &full.bytes[4..n], "struct_size {size}: fields differ from the full struct's");
         assert!(
             r.bytes[n..].iter().all(|&b| b == CANARY),
             "struct_size {size}: wrote past the caller's struct (or past our own)"
@@ -708,22 +507,11 @@ fn frame_get_info_writes_only_within_struct_size() {
     // Invalid sizes and failures write nothing.
     for size in [0u32, 1, 3] {
         let (s, r) = get_info_raw(&frame, size);
-        assert_eq!(
-            s,
-            wz_status::WZ_STATUS_INVALID_ARGUMENT as u32,
-            "struct_size {size}"
-        );
-        assert!(
-            r.bytes[4..].iter().all(|&b| b == CANARY),
-            "struct_size {size}: written on failure"
-        );
+        assert_eq!(s, wz_status::WZ_STATUS_INVALID_ARGUMENT as u32, "struct_size {size}");
+        assert!(r.bytes[4..].iter().all(|&b| b == CANARY), "struct_size {size}: written on failure");
     }
     for (case, bad, want) in [
-        (
-            "truncated header",
-            frame[..47].to_vec(),
-            wz_status::WZ_STATUS_TRUNCATED,
-        ),
+        ("truncated header", frame[..47].to_vec(), wz_status::WZ_STATUS_TRUNCATED),
         (
             "bad magic",
             {
@@ -745,10 +533,7 @@ fn frame_get_info_writes_only_within_struct_size() {
     ] {
         let (s, r) = get_info_raw(&bad, 40);
         assert_eq!(s, want as u32, "{case}");
-        assert!(
-            r.bytes[4..].iter().all(|&b| b == CANARY),
-            "{case}: info written on failure"
-        );
+        assert!(r.bytes[4..].iter().all(|&b| b == CANARY), "{case}: info written on failure");
     }
 }
 
@@ -774,10 +559,7 @@ fn compress_into_a_too_small_buffer() {
         };
         assert_eq!(s, wz_status::WZ_STATUS_DST_TOO_SMALL, "capacity {cap}");
         assert_eq!(size, 777, "capacity {cap}: *dst_size written on failure");
-        assert!(
-            dst.iter().all(|&b| b == CANARY),
-            "capacity {cap}: dst written on failure"
-        );
+        assert!(dst.iter().all(|&b| b == CANARY), "capacity {cap}: dst written on failure");
     }
     // Exactly the frame size is enough, and nothing past it is touched.
     let mut dst = vec![CANARY; frame.len() + 16];
@@ -808,20 +590,14 @@ fn full_roundtrip_of_the_fixture_through_the_c_api() {
         let o = opts(threads, 0);
         let f = c_compress(raw, &o).unwrap();
         assert!(f.len() < raw.len(), "real weights must shrink");
-        assert!(
-            f == rust_frame,
-            "threads {threads}: C frame differs from the Rust API's"
-        );
+        assert!(f == rust_frame, "threads {threads}: C frame differs from the Rust API's");
         frames.push(f);
     }
     // NULL options are the defaults.
     assert!(c_compress(raw, null()).unwrap() == rust_frame);
     let f = &frames[0];
     let mut info = info_with_size(40);
-    assert_eq!(
-        unsafe { wz_frame_get_info(f.as_ptr() as *const c_void, f.len(), &mut info) },
-        wz_status::WZ_STATUS_OK
-    );
+    assert_eq!(unsafe { wz_frame_get_info(f.as_ptr() as *const c_void, f.len(), &mut info) }, wz_status::WZ_STATUS_OK);
     assert_eq!(info.original_size, raw.len() as u64);
     for threads in [1u32, 2] {
         let o = opts(threads, 0);
@@ -846,19 +622,10 @@ fn decompress_errors_and_destination_contents() {
     ] {
         let mut out = vec![CANARY; len.max(1)];
         let s = unsafe {
-            wz_decompress(
-                out.as_mut_ptr() as *mut c_void,
-                len,
-                frame.as_ptr() as *const c_void,
-                frame.len(),
-                null(),
-            )
+            wz_decompress(out.as_mut_ptr() as *mut c_void, len, frame.as_ptr() as *const c_void, frame.len(), null())
         };
         assert_eq!(s, want, "dst {len}");
-        assert!(
-            out.iter().all(|&b| b == CANARY),
-            "dst {len}: written although the size is wrong"
-        );
+        assert!(out.iter().all(|&b| b == CANARY), "dst {len}: written although the size is wrong");
     }
     // Header-level defects: dst untouched.
     for (case, bad, want) in [
@@ -871,11 +638,7 @@ fn decompress_errors_and_destination_contents() {
             },
             wz_status::WZ_STATUS_BAD_MAGIC,
         ),
-        (
-            "truncated",
-            frame[..frame.len() - 1].to_vec(),
-            wz_status::WZ_STATUS_TRUNCATED,
-        ),
+        ("truncated", frame[..frame.len() - 1].to_vec(), wz_status::WZ_STATUS_TRUNCATED),
         (
             "trailing",
             {
@@ -906,14 +669,8 @@ fn decompress_errors_and_destination_contents() {
         bad[at] ^= 0x40;
         let mut out = vec![CANARY; n];
         let o = opts(threads, 0);
-        assert_eq!(
-            c_decompress(&bad, &mut out, &o),
-            wz_status::WZ_STATUS_CORRUPT_DATA as u32
-        );
-        assert!(
-            out.iter().all(|&b| b == 0),
-            "threads {threads}: dst not zero-filled after CORRUPT_DATA"
-        );
+        assert_eq!(c_decompress(&bad, &mut out, &o), wz_status::WZ_STATUS_CORRUPT_DATA as u32);
+        assert!(out.iter().all(|&b| b == 0), "threads {threads}: dst not zero-filled after CORRUPT_DATA");
     }
 }
 
@@ -941,10 +698,8 @@ fn concurrent_calls_from_several_threads() {
 #[test]
 fn documented_default_chunk_size_matches_the_library() {
     // C users learn the default from the header's comment on `wz_options::chunk_size`.
-    let h = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("include/weightzip.h"),
-    )
-    .unwrap();
+    let h =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("include/weightzip.h")).unwrap();
     let words: Vec<&str> = h.split_whitespace().collect();
     let at = words
         .windows(4)

@@ -16,9 +16,7 @@ static MAKE_LOCK: Mutex<()> = Mutex::new(());
 
 fn lock() -> MutexGuard<'static, ()> {
     // A test that failed while holding the lock poisons it; the build dir is still usable.
-    MAKE_LOCK
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    MAKE_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn root() -> &'static Path {
@@ -40,10 +38,7 @@ fn target_dir() -> PathBuf {
 
 /// The value of an environment variable naming a tool, or `default`.
 fn tool(var: &str, default: &str) -> String {
-    std::env::var(var)
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| default.to_string())
+    std::env::var(var).ok().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| default.to_string())
 }
 
 /// Fails the test with a clear message unless `program --version` runs. (Tool variables such as
@@ -64,9 +59,7 @@ fn require_tool(program: &str, purpose: &str) {
 fn ld_library_path_without_target() -> Option<OsString> {
     let current = std::env::var_os("LD_LIBRARY_PATH")?;
     let target = target_dir();
-    let kept: Vec<PathBuf> = std::env::split_paths(&current)
-        .filter(|p| !p.starts_with(&target))
-        .collect();
+    let kept: Vec<PathBuf> = std::env::split_paths(&current).filter(|p| !p.starts_with(&target)).collect();
     std::env::join_paths(kept).ok()
 }
 
@@ -81,9 +74,7 @@ fn describe(what: &str, out: &Output) -> String {
 
 /// Runs `cmd`, fails the test (showing stdout and stderr) unless it exits 0, returns stdout.
 fn run_ok(what: &str, cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: could not start: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: could not start: {e}"));
     if !out.status.success() {
         panic!("{}", describe(&format!("{what} failed"), &out));
     }
@@ -95,10 +86,7 @@ fn make(target: &str) -> String {
     require_tool(&tool("MAKE", "make"), "run c_examples/Makefile");
     require_tool(&tool("CC", "cc"), "compile the C example");
     let mut cmd = Command::new(tool("MAKE", "make"));
-    cmd.current_dir(root())
-        .arg("-C")
-        .arg("c_examples")
-        .arg(target);
+    cmd.current_dir(root()).arg("-C").arg("c_examples").arg(target);
     match ld_library_path_without_target() {
         Some(p) => cmd.env("LD_LIBRARY_PATH", p),
         None => cmd.env_remove("LD_LIBRARY_PATH"),
@@ -108,14 +96,8 @@ fn make(target: &str) -> String {
 
 /// Asserts that `stdout` has one line ending in "OK" per run of the example.
 fn assert_ok_lines(what: &str, stdout: &str, at_least: usize) {
-    let ok = stdout
-        .lines()
-        .filter(|l| l.trim_end().ends_with(" OK"))
-        .count();
-    assert!(
-        ok >= at_least,
-        "{what}: expected at least {at_least} line(s) ending in \"OK\", stdout:\n{stdout}"
-    );
+    let ok = stdout.lines().filter(|l| l.trim_end().ends_with(" OK")).count();
+    assert!(ok >= at_least, "{what}: expected at least {at_least} line(s) ending in \"OK\", stdout:\n{stdout}");
 }
 
 #[test]
@@ -124,10 +106,7 @@ fn c_roundtrip_runs() {
     let stdout = make("run");
     assert_ok_lines("make run", &stdout, 1);
     let size = std::fs::metadata(fixture()).expect("fixture").len();
-    assert!(
-        stdout.contains(&format!("{size} bytes")),
-        "make run: summary lacks the input size {size}:\n{stdout}"
-    );
+    assert!(stdout.contains(&format!("{size} bytes")), "make run: summary lacks the input size {size}:\n{stdout}");
 }
 
 #[test]
@@ -142,30 +121,20 @@ fn header_compiles_as_c99_and_cxx11() {
     let _g = lock();
     require_tool(&tool("CXX", "c++"), "compile weightzip.h as C++11");
     let stdout = make("header-check");
-    assert!(
-        stdout.contains("OK"),
-        "make header-check printed no OK:\n{stdout}"
-    );
+    assert!(stdout.contains("OK"), "make header-check printed no OK:\n{stdout}");
 }
 
 /// Builds the library (through the Makefile, so cargo is invoked the same way) and returns the
 /// environment the Python bindings need to find it.
 fn python_env() -> (String, PathBuf) {
     let python = tool("PYTHON3", "python3");
-    require_tool(
-        &python,
-        "run the Python bindings in c_examples/weightzip.py",
-    );
+    require_tool(&python, "run the Python bindings in c_examples/weightzip.py");
     {
         let _g = lock();
         make("lib");
     }
     let lib = target_dir().join("release/libweightzip.so");
-    assert!(
-        lib.is_file(),
-        "{} does not exist after `make -C c_examples lib`",
-        lib.display()
-    );
+    assert!(lib.is_file(), "{} does not exist after `make -C c_examples lib`", lib.display());
     (python, lib)
 }
 
@@ -225,10 +194,7 @@ fn python_bindings_roundtrip() {
             .arg(fixture())
             .arg(env!("CARGO_PKG_VERSION")),
     );
-    assert!(
-        stdout.contains("OK"),
-        "python test printed no OK:\n{stdout}"
-    );
+    assert!(stdout.contains("OK"), "python test printed no OK:\n{stdout}");
 }
 
 #[test]

@@ -39,35 +39,20 @@ fn stderr(o: &Output) -> String {
 
 #[track_caller]
 fn assert_success(o: &Output, what: &str) {
-    assert!(
-        o.status.success(),
-        "{what}: exit {:?}\nstdout: {}\nstderr: {}",
-        o.status,
-        stdout(o),
-        stderr(o)
-    );
+    assert!(o.status.success(), "{what}: exit {:?}\nstdout: {}\nstderr: {}", o.status, stdout(o), stderr(o));
 }
 
 /// Asserts a failing exit with a message on stderr that contains `needle`.
 #[track_caller]
 fn assert_failure(o: &Output, what: &str, needle: &str) {
-    assert!(
-        !o.status.success(),
-        "{what}: expected failure, got success\nstdout: {}\nstderr: {}",
-        stdout(o),
-        stderr(o)
-    );
+    assert!(!o.status.success(), "{what}: expected failure, got success\nstdout: {}\nstderr: {}", stdout(o), stderr(o));
     let err = stderr(o);
     assert!(!err.trim().is_empty(), "{what}: no message on stderr");
-    assert!(
-        err.to_lowercase().contains(&needle.to_lowercase()),
-        "{what}: stderr {err:?} does not mention {needle:?}"
-    );
+    assert!(err.to_lowercase().contains(&needle.to_lowercase()), "{what}: stderr {err:?} does not mention {needle:?}");
 }
 
 fn json(o: &Output, what: &str) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{what}: stdout is not JSON ({e}): {}", stdout(o)))
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{what}: stdout is not JSON ({e}): {}", stdout(o)))
 }
 
 /// Copies the raw fixture into the temp dir (so no test can touch the original).
@@ -88,11 +73,7 @@ fn compress_decompress_verify_roundtrip() {
 
     let o = run(&["compress", "--kind", "bf16", p(&input), "-o", p(&frame)]);
     assert_success(&o, "compress");
-    assert!(
-        stderr(&o).contains("ratio"),
-        "compress reports its ratio: {}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("ratio"), "compress reports its ratio: {}", stderr(&o));
     let f = std::fs::read(&frame).unwrap();
     assert!(f.len() < raw_fixture().len());
     // The CLI writes exactly what the library makes.
@@ -101,14 +82,8 @@ fn compress_decompress_verify_roundtrip() {
         "CLI frame differs from the library's"
     );
 
-    assert_success(
-        &run(&["decompress", p(&frame), "-o", p(&back)]),
-        "decompress",
-    );
-    assert!(
-        std::fs::read(&back).unwrap() == raw_fixture(),
-        "decompressed bytes differ"
-    );
+    assert_success(&run(&["decompress", p(&frame), "-o", p(&back)]), "decompress");
+    assert!(std::fs::read(&back).unwrap() == raw_fixture(), "decompressed bytes differ");
 
     let o = run(&["verify", p(&frame), p(&input)]);
     assert_success(&o, "verify IN ORIGINAL");
@@ -117,47 +92,24 @@ fn compress_decompress_verify_roundtrip() {
 
     // Options: thread count and chunk size.
     let frame2 = dir.join("in64k.wz");
-    let o = run(&[
-        "compress",
-        "--kind",
-        "bf16",
-        "--threads",
-        "1",
-        "--chunk-size",
-        "65536",
-        p(&input),
-        "-o",
-        p(&frame2),
-    ]);
+    let o =
+        run(&["compress", "--kind", "bf16", "--threads", "1", "--chunk-size", "65536", p(&input), "-o", p(&frame2)]);
     assert_success(&o, "compress --threads 1 --chunk-size 65536");
     let f2 = std::fs::read(&frame2).unwrap();
     let lib = weightzip::compress(
         Kind::Bf16,
         raw_fixture(),
-        &Options {
-            threads: 2,
-            chunk_size: MIN_CHUNK_SIZE,
-            progress: None,
-        },
+        &Options { threads: 2, chunk_size: MIN_CHUNK_SIZE, progress: None },
     )
     .unwrap();
     assert!(f2 == lib);
-    assert_eq!(
-        weightzip::read_info(&f2).unwrap().chunk_size,
-        MIN_CHUNK_SIZE
-    );
+    assert_eq!(weightzip::read_info(&f2).unwrap().chunk_size, MIN_CHUNK_SIZE);
     let back2 = dir.join("back2.bf16");
-    assert_success(
-        &run(&["decompress", "--threads", "2", p(&frame2), "-o", p(&back2)]),
-        "decompress --threads 2",
-    );
+    assert_success(&run(&["decompress", "--threads", "2", p(&frame2), "-o", p(&back2)]), "decompress --threads 2");
     assert!(std::fs::read(&back2).unwrap() == raw_fixture());
 
     // Nothing but the expected files (no temporaries left behind).
-    assert_eq!(
-        dir.entries(),
-        vec!["back.bf16", "back2.bf16", "in.bf16", "in.wz", "in64k.wz"]
-    );
+    assert_eq!(dir.entries(), vec!["back.bf16", "back2.bf16", "in.bf16", "in.wz", "in64k.wz"]);
 }
 
 #[test]
@@ -167,31 +119,13 @@ fn every_decode_kernel_verifies_the_same_frame() {
     let input = fixture_copy(&dir);
     let frame = dir.join("in.wz");
     assert_success(
-        &run(&[
-            "compress",
-            "--kind",
-            "bf16",
-            "--chunk-size",
-            "65536",
-            p(&input),
-            "-o",
-            p(&frame),
-        ]),
+        &run(&["compress", "--kind", "bf16", "--chunk-size", "65536", p(&input), "-o", p(&frame)]),
         "compress",
     );
     for level in ["scalar", "avx2", "avx512"] {
         for threads in ["1", "2"] {
-            let o = run_cmd(wz().env("WZ_SIMD", level).args([
-                "verify",
-                "--threads",
-                threads,
-                p(&frame),
-                p(&input),
-            ]));
-            assert_success(
-                &o,
-                &format!("verify with WZ_SIMD={level}, threads {threads}"),
-            );
+            let o = run_cmd(wz().env("WZ_SIMD", level).args(["verify", "--threads", threads, p(&frame), p(&input)]));
+            assert_success(&o, &format!("verify with WZ_SIMD={level}, threads {threads}"));
         }
     }
 }
@@ -203,20 +137,9 @@ fn empty_input_roundtrips() {
     std::fs::write(&input, b"").unwrap();
     let frame = dir.join("empty.wz");
     let back = dir.join("back.bf16");
-    assert_success(
-        &run(&["compress", "--kind", "bf16", p(&input), "-o", p(&frame)]),
-        "compress empty",
-    );
-    assert_eq!(
-        weightzip::read_info(&std::fs::read(&frame).unwrap())
-            .unwrap()
-            .original_size,
-        0
-    );
-    assert_success(
-        &run(&["decompress", p(&frame), "-o", p(&back)]),
-        "decompress empty",
-    );
+    assert_success(&run(&["compress", "--kind", "bf16", p(&input), "-o", p(&frame)]), "compress empty");
+    assert_eq!(weightzip::read_info(&std::fs::read(&frame).unwrap()).unwrap().original_size, 0);
+    assert_success(&run(&["decompress", p(&frame), "-o", p(&back)]), "decompress empty");
     assert_eq!(std::fs::read(&back).unwrap(), Vec::<u8>::new());
     assert_success(&run(&["verify", p(&frame), p(&input)]), "verify empty");
 }
@@ -226,10 +149,7 @@ fn verify_json() {
     let dir = TempDir::new("cli-verify-json");
     let input = fixture_copy(&dir);
     let frame = dir.join("in.wz");
-    assert_success(
-        &run(&["compress", "--kind", "bf16", p(&input), "-o", p(&frame)]),
-        "compress",
-    );
+    assert_success(&run(&["compress", "--kind", "bf16", p(&input), "-o", p(&frame)]), "compress");
     let flen = std::fs::metadata(&frame).unwrap().len();
 
     let o = run(&["verify", "--json", p(&frame), p(&input)]);
@@ -237,10 +157,7 @@ fn verify_json() {
     let j = json(&o, "verify --json");
     assert_eq!(j["ok"], serde_json::Value::Bool(true), "{j}");
     assert_eq!(j["kind"], "bf16");
-    assert_eq!(
-        j["original_size"].as_u64(),
-        Some(raw_fixture().len() as u64)
-    );
+    assert_eq!(j["original_size"].as_u64(), Some(raw_fixture().len() as u64));
     assert_eq!(j["frame_size"].as_u64(), Some(flen));
     assert_eq!(j["matches_original"], serde_json::Value::Bool(true));
     assert!(j["chunks"].as_u64().unwrap() >= 1);
@@ -256,20 +173,11 @@ fn verify_json() {
 
 #[test]
 fn stats_json_on_the_raw_fixture() {
-    let o = run(&[
-        "stats",
-        "--kind",
-        "bf16",
-        "--json",
-        p(&data_path(RAW_FIXTURE)),
-    ]);
+    let o = run(&["stats", "--kind", "bf16", "--json", p(&data_path(RAW_FIXTURE))]);
     assert_success(&o, "stats --json");
     let j = json(&o, "stats --json");
     for field in ["h_high", "h_low", "r_marginal", "h_model"] {
-        assert!(
-            j[field].is_f64(),
-            "field {field} missing or not a number: {j}"
-        );
+        assert!(j[field].is_f64(), "field {field} missing or not a number: {j}");
     }
     let r = j["r_marginal"].as_f64().unwrap();
     println!("stats on {RAW_FIXTURE}: {j}");
@@ -291,32 +199,16 @@ fn stats_json_on_the_raw_fixture() {
 
 #[test]
 fn stats_on_the_safetensors_fixture() {
-    let o = run(&[
-        "stats",
-        "--kind",
-        "bf16",
-        "--json",
-        p(&data_path(ST_FIXTURE)),
-    ]);
+    let o = run(&["stats", "--kind", "bf16", "--json", p(&data_path(ST_FIXTURE))]);
     assert_success(&o, "stats --json on safetensors");
     let j = json(&o, "stats on safetensors");
     let total: usize = st_tensors().iter().map(|t| t.data.len()).sum();
-    assert_eq!(
-        j["values"].as_u64(),
-        Some(total as u64 / 2),
-        "all BF16 tensors, not the header: {j}"
-    );
+    assert_eq!(j["values"].as_u64(), Some(total as u64 / 2), "all BF16 tensors, not the header: {j}");
     let r = j["r_marginal"].as_f64().unwrap();
     assert!((1.3..=1.7).contains(&r), "r_marginal {r}");
-    let all: Vec<u8> = st_tensors()
-        .iter()
-        .flat_map(|t| t.data.iter().copied())
-        .collect();
+    let all: Vec<u8> = st_tensors().iter().flat_map(|t| t.data.iter().copied()).collect();
     assert!((r - weightzip::stats::bf16_stats(&all).r_marginal).abs() < 1e-9);
-    assert_success(
-        &run(&["stats", p(&data_path(ST_FIXTURE))]),
-        "stats (text) on safetensors",
-    );
+    assert_success(&run(&["stats", p(&data_path(ST_FIXTURE))]), "stats (text) on safetensors");
 }
 
 // Failures -------------------------------------------------------------------------------------
@@ -327,10 +219,7 @@ fn missing_input() {
     let missing = dir.join("nope.bf16");
     let out = dir.join("out");
     for (what, args) in [
-        (
-            "compress",
-            vec!["compress", "--kind", "bf16", p(&missing), "-o", p(&out)],
-        ),
+        ("compress", vec!["compress", "--kind", "bf16", p(&missing), "-o", p(&out)]),
         ("decompress", vec!["decompress", p(&missing), "-o", p(&out)]),
         ("verify", vec!["verify", p(&missing)]),
         ("stats", vec!["stats", p(&missing)]),
@@ -338,24 +227,13 @@ fn missing_input() {
     ] {
         let o = run(&args);
         assert_failure(&o, &format!("{what} of a missing file"), "nope.bf16");
-        assert!(
-            dir.entries().is_empty(),
-            "{what}: left files behind: {:?}",
-            dir.entries()
-        );
+        assert!(dir.entries().is_empty(), "{what}: left files behind: {:?}", dir.entries());
     }
     // verify with a missing ORIGINAL.
     let input = fixture_copy(&dir);
     let frame = dir.join("in.wz");
-    assert_success(
-        &run(&["compress", "--kind", "bf16", p(&input), "-o", p(&frame)]),
-        "compress",
-    );
-    assert_failure(
-        &run(&["verify", p(&frame), p(&missing)]),
-        "verify against a missing original",
-        "nope.bf16",
-    );
+    assert_success(&run(&["compress", "--kind", "bf16", p(&input), "-o", p(&frame)]), "compress");
+    assert_failure(&run(&["verify", p(&frame), p(&missing)]), "verify against a missing original", "nope.bf16");
 }
 
 #[test]
@@ -366,16 +244,8 @@ fn odd_length_input() {
     let out = dir.join("odd.wz");
     let o = run(&["compress", "--kind", "bf16", p(&input), "-o", p(&out)]);
     assert_failure(&o, "compress odd length", "whole number");
-    assert_failure(
-        &run(&["stats", p(&input)]),
-        "stats odd length",
-        "whole number",
-    );
-    assert_eq!(
-        dir.entries(),
-        vec!["odd.bf16"],
-        "no output, no temporary file"
-    );
+    assert_failure(&run(&["stats", p(&input)]), "stats odd length", "whole number");
+    assert_eq!(dir.entries(), vec!["odd.bf16"], "no output, no temporary file");
 }
 
 #[test]
@@ -386,11 +256,7 @@ fn unknown_kind() {
     for kind in ["fp8", "BF16", ""] {
         let o = run(&["compress", "--kind", kind, p(&input), "-o", p(&out)]);
         assert_failure(&o, &format!("compress --kind {kind:?}"), "unknown kind");
-        assert_failure(
-            &run(&["stats", "--kind", kind, p(&input)]),
-            &format!("stats --kind {kind:?}"),
-            "unknown kind",
-        );
+        assert_failure(&run(&["stats", "--kind", kind, p(&input)]), &format!("stats --kind {kind:?}"), "unknown kind");
     }
     assert_eq!(dir.entries(), vec!["in.bf16"]);
 }
@@ -400,10 +266,7 @@ fn corrupted_frames() {
     let dir = TempDir::new("cli-corrupt");
     let input = fixture_copy(&dir);
     let frame = dir.join("in.wz");
-    assert_success(
-        &run(&["compress", "--kind", "bf16", p(&input), "-o", p(&frame)]),
-        "compress",
-    );
+    assert_success(&run(&["compress", "--kind", "bf16", p(&input), "-o", p(&frame)]), "compress");
     let good = std::fs::read(&frame).unwrap();
     let mut rng = Lcg::new(1);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
@@ -445,42 +308,19 @@ fn corrupted_frames() {
             },
             "trailing",
         ),
-        (
-            "not a frame at all",
-            raw_fixture()[..1000].to_vec(),
-            "magic",
-        ),
+        ("not a frame at all", raw_fixture()[..1000].to_vec(), "magic"),
     ];
     for (case, bytes, needle) in cases {
         let bad = dir.join("bad.wz");
         std::fs::write(&bad, &bytes).unwrap();
         let out = dir.join("out.bf16");
-        assert_failure(
-            &run(&["decompress", p(&bad), "-o", p(&out)]),
-            &format!("decompress ({case})"),
-            needle,
-        );
-        assert!(
-            !out.exists(),
-            "{case}: output created by a failed decompress"
-        );
-        assert_failure(
-            &run(&["verify", p(&bad)]),
-            &format!("verify ({case})"),
-            needle,
-        );
-        assert_failure(
-            &run(&["verify", p(&bad), p(&input)]),
-            &format!("verify ({case}) ORIGINAL"),
-            needle,
-        );
+        assert_failure(&run(&["decompress", p(&bad), "-o", p(&out)]), &format!("decompress ({case})"), needle);
+        assert!(!out.exists(), "{case}: output created by a failed decompress");
+        assert_failure(&run(&["verify", p(&bad)]), &format!("verify ({case})"), needle);
+        assert_failure(&run(&["verify", p(&bad), p(&input)]), &format!("verify ({case}) ORIGINAL"), needle);
         let o = run(&["verify", "--json", p(&bad)]);
         assert!(!o.status.success(), "verify --json ({case}) succeeded");
-        assert_eq!(
-            dir.entries(),
-            vec!["bad.wz", "in.bf16", "in.wz"],
-            "{case}: stray files"
-        );
+        assert_eq!(dir.entries(), vec!["bad.wz", "in.bf16", "in.wz"], "{case}: stray files");
     }
 }
 
@@ -489,20 +329,14 @@ fn verify_against_a_different_original() {
     let dir = TempDir::new("cli-verify-diff");
     let input = fixture_copy(&dir);
     let frame = dir.join("in.wz");
-    assert_success(
-        &run(&["compress", "--kind", "bf16", p(&input), "-o", p(&frame)]),
-        "compress",
-    );
+    assert_success(&run(&["compress", "--kind", "bf16", p(&input), "-o", p(&frame)]), "compress");
     // One value changed, a shorter file, an empty file.
     let other = dir.join("other.bf16");
     let mut changed = raw_fixture().to_vec();
     changed[12345] ^= 1;
     for (case, bytes) in [
         ("one bit changed", changed),
-        (
-            "one value shorter",
-            raw_fixture()[..raw_fixture().len() - 2].to_vec(),
-        ),
+        ("one value shorter", raw_fixture()[..raw_fixture().len() - 2].to_vec()),
         ("empty", Vec::new()),
     ] {
         std::fs::write(&other, &bytes).unwrap();
@@ -512,10 +346,7 @@ fn verify_against_a_different_original() {
             "does not match",
         );
         let o = run(&["verify", "--json", p(&frame), p(&other)]);
-        assert!(
-            !o.status.success(),
-            "verify --json against a different original ({case}) succeeded"
-        );
+        assert!(!o.status.success(), "verify --json against a different original ({case}) succeeded");
     }
 }
 
@@ -542,11 +373,7 @@ fn refuses_to_overwrite_without_force() {
     std::fs::write(&out, b"precious").unwrap();
     let o = run(&["compress", "--kind", "bf16", p(&input), "-o", p(&out)]);
     assert_failure(&o, "compress onto an existing file", "--force");
-    assert_eq!(
-        std::fs::read(&out).unwrap(),
-        b"precious",
-        "existing output changed without --force"
-    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious", "existing output changed without --force");
 
     for flag in ["--force", "-f"] {
         std::fs::write(&out, b"precious").unwrap();
@@ -561,16 +388,9 @@ fn refuses_to_overwrite_without_force() {
     // Same rules for decompress.
     let back = dir.join("back.bf16");
     std::fs::write(&back, b"precious").unwrap();
-    assert_failure(
-        &run(&["decompress", p(&out), "-o", p(&back)]),
-        "decompress onto an existing file",
-        "--force",
-    );
+    assert_failure(&run(&["decompress", p(&out), "-o", p(&back)]), "decompress onto an existing file", "--force");
     assert_eq!(std::fs::read(&back).unwrap(), b"precious");
-    assert_success(
-        &run(&["decompress", "--force", p(&out), "-o", p(&back)]),
-        "decompress --force",
-    );
+    assert_success(&run(&["decompress", "--force", p(&out), "-o", p(&back)]), "decompress --force");
     assert!(std::fs::read(&back).unwrap() == raw_fixture());
     assert_eq!(dir.entries(), vec!["back.bf16", "in.bf16", "out.wz"]);
 }
@@ -594,28 +414,18 @@ fn refuses_to_write_onto_its_input() {
             }
             args.extend([p(&input), "-o", p(target)]);
             let o = run(&args);
-            assert_failure(
-                &o,
-                &format!("compress -o {} (force {force})", target.display()),
-                "input",
-            );
+            assert_failure(&o, &format!("compress -o {} (force {force})", target.display()), "input");
             assert!(std::fs::read(&input).unwrap() == original, "input changed");
         }
     }
     // decompress -o its own input frame.
     let frame = dir.join("in.wz");
-    assert_success(
-        &run(&["compress", "--kind", "bf16", p(&input), "-o", p(&frame)]),
-        "compress",
-    );
+    assert_success(&run(&["compress", "--kind", "bf16", p(&input), "-o", p(&frame)]), "compress");
     let fbytes = std::fs::read(&frame).unwrap();
     let o = run(&["decompress", "--force", p(&frame), "-o", p(&frame)]);
     assert_failure(&o, "decompress -o its input --force", "input");
     assert!(std::fs::read(&frame).unwrap() == fbytes, "frame changed");
-    assert_eq!(
-        dir.entries(),
-        vec!["hard.bf16", "in.bf16", "in.wz", "link.bf16"]
-    );
+    assert_eq!(dir.entries(), vec!["hard.bf16", "in.bf16", "in.wz", "link.bf16"]);
 }
 
 // Help -----------------------------------------------------------------------------------------
@@ -643,45 +453,27 @@ fn help_for_every_subcommand() {
         .nth(1)
         .unwrap_or_else(|| panic!("compress --help documents the default chunk size: {h}"));
     let n: u32 = tail.split(')').next().unwrap().parse().expect("a number");
-    assert_eq!(
-        n,
-        weightzip::frame::DEFAULT_CHUNK_SIZE,
-        "compress --help says the default chunk size is {n}"
-    );
+    assert_eq!(n, weightzip::frame::DEFAULT_CHUNK_SIZE, "compress --help says the default chunk size is {n}");
     let o = run(&["--version"]);
     assert_success(&o, "--version");
     assert!(stdout(&o).contains(env!("CARGO_PKG_VERSION")));
     // No subcommand, or an unknown one, is a usage error.
     assert!(!run(&[]).status.success());
     assert!(!run(&["frobnicate"]).status.success());
-    assert!(
-        !run(&["compress", "--kind", "bf16"]).status.success(),
-        "missing input and -o"
-    );
+    assert!(!run(&["compress", "--kind", "bf16"]).status.success(), "missing input and -o");
 }
 
 // Bench ----------------------------------------------------------------------------------------
 
 #[test]
 fn bench_json_on_the_fixture() {
-    let o = run(&[
-        "bench",
-        "--kind",
-        "bf16",
-        "--reps",
-        "1",
-        "--json",
-        p(&data_path(RAW_FIXTURE)),
-    ]);
+    let o = run(&["bench", "--kind", "bf16", "--reps", "1", "--json", p(&data_path(RAW_FIXTURE))]);
     assert_success(&o, "bench --json");
     let j = json(&o, "bench --json");
     assert_eq!(j["bytes"].as_u64(), Some(raw_fixture().len() as u64));
     let methods = j["methods"].as_array().expect("methods array");
     let ratio = |name: &str| -> f64 {
-        let m = methods
-            .iter()
-            .find(|m| m["name"] == name)
-            .unwrap_or_else(|| panic!("method {name} missing: {j}"));
+        let m = methods.iter().find(|m| m["name"] == name).unwrap_or_else(|| panic!("method {name} missing: {j}"));
         let r = m["ratio"].as_f64().unwrap();
         // serde_json's default float parser may be off by an ulp: compare with a tolerance.
         let c = m["compressed_bytes"].as_u64().expect("compressed_bytes");
@@ -690,15 +482,12 @@ fn bench_json_on_the_fixture() {
         r
     };
     let (w, z3, z19) = (ratio("weightzip"), ratio("zstd -3"), ratio("zstd -19"));
-    println!("bench on {RAW_FIXTURE}: weightzip {w:.4}, zstd -3 {z3:.4}, zstd -19 {z19:.4}, R_marginal {}", j["r_marginal"]);
-    assert!(
-        w > z3 && w > z19,
-        "weightzip {w} must beat zstd -3 {z3} and zstd -19 {z19}"
+    println!(
+        "bench on {RAW_FIXTURE}: weightzip {w:.4}, zstd -3 {z3:.4}, zstd -19 {z19:.4}, R_marginal {}",
+        j["r_marginal"]
     );
-    assert!(
-        w > j["r_marginal"].as_f64().unwrap(),
-        "weightzip beats the byte-marginal bound on real weights"
-    );
+    assert!(w > z3 && w > z19, "weightzip {w} must beat zstd -3 {z3} and zstd -19 {z19}");
+    assert!(w > j["r_marginal"].as_f64().unwrap(), "weightzip beats the byte-marginal bound on real weights");
 }
 
 #[test]

@@ -9,9 +9,7 @@ use std::sync::OnceLock;
 
 use common::{raw_fixture, Lcg};
 use weightzip::codec::Method;
-use weightzip::frame::{
-    CHECK_LEN, CHUNK_ENTRY_LEN, HEADER_LEN, MAX_CHUNK_SIZE, MAX_MODEL_SIZE, MIN_CHUNK_SIZE,
-};
+use weightzip::frame::{CHECK_LEN, CHUNK_ENTRY_LEN, HEADER_LEN, MAX_CHUNK_SIZE, MAX_MODEL_SIZE, MIN_CHUNK_SIZE};
 use weightzip::{compress, decompress, decompress_into, read_info, Error, Kind, Options};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -58,27 +56,14 @@ fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let src = raw_fixture()[..1 << 20].to_vec();
-        let frame = compress(
-            Kind::Bf16,
-            &src,
-            &Options {
-                threads: 0,
-                chunk_size: MIN_CHUNK_SIZE,
-                progress: None,
-            },
-        )
-        .unwrap();
+        let frame =
+            compress(Kind::Bf16, &src, &Options { threads: 0, chunk_size: MIN_CHUNK_SIZE, progress: None }).unwrap();
         let info = read_info(&frame).unwrap();
         assert_eq!(info.method, Method::Bf16Hist);
         assert_eq!(info.chunk_count, 16);
         assert!(info.model_size > 8);
         assert_eq!(decompress(&frame, &one_thread()).unwrap(), src);
-        Fixture {
-            src,
-            model_size: info.model_size as usize,
-            chunks: info.chunk_count as usize,
-            frame,
-        }
+        Fixture { src, model_size: info.model_size as usize, chunks: info.chunk_count as usize, frame }
     })
 }
 
@@ -87,16 +72,8 @@ fn stored_frame() -> &'static (Vec<u8>, Vec<u8>) {
     static F: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
     F.get_or_init(|| {
         let src = Lcg::new(99).bytes(200_000);
-        let frame = compress(
-            Kind::Bf16,
-            &src,
-            &Options {
-                threads: 1,
-                chunk_size: MIN_CHUNK_SIZE,
-                progress: None,
-            },
-        )
-        .unwrap();
+        let frame =
+            compress(Kind::Bf16, &src, &Options { threads: 1, chunk_size: MIN_CHUNK_SIZE, progress: None }).unwrap();
         assert_eq!(read_info(&frame).unwrap().method, Method::Stored);
         (src, frame)
     })
@@ -129,10 +106,7 @@ fn reseal_table(f: &mut [u8]) -> bool {
     }
     let model = get_u32(f, OFF_MODEL_SIZE) as usize;
     let count = get_u32(f, OFF_CHUNK_COUNT) as usize;
-    let Some(end) = count
-        .checked_mul(CHUNK_ENTRY_LEN)
-        .and_then(|t| t.checked_add(HEADER_LEN + model))
-    else {
+    let Some(end) = count.checked_mul(CHUNK_ENTRY_LEN).and_then(|t| t.checked_add(HEADER_LEN + model)) else {
         return false;
     };
     if end.checked_add(CHECK_LEN).is_none_or(|e| e > f.len()) {
@@ -155,17 +129,11 @@ fn expect_err(case: &str, bad: &[u8], want: Error) {
             Ok(v) => panic!(
                 "{case}: decompress returned Ok ({} bytes, {} the original) instead of {want:?}",
                 v.len(),
-                if v == f.src {
-                    "equal to"
-                } else {
-                    "DIFFERENT from"
-                }
+                if v == f.src { "equal to" } else { "DIFFERENT from" }
             ),
             Err(e) => assert_eq!(e, want, "{case}: decompress (threads {threads})"),
         }
-        let n = read_info(bad)
-            .map(|i| i.original_size as usize)
-            .unwrap_or(f.src.len());
+        let n = read_info(bad).map(|i| i.original_size as usize).unwrap_or(f.src.len());
         if n > 64 << 20 {
             continue; // a crafted size: no buffer of that size is needed to check the error
         }
@@ -177,10 +145,15 @@ fn expect_err(case: &str, bad: &[u8], want: Error) {
         let untouched = dst.iter().all(|&b| b == 0xA5);
         let zeroed = dst.iter().all(|&b| b == 0);
         match want {
-            Error::CorruptData | Error::CorruptModel => assert!(zeroed, "{case}: destination not zero-filled after {want:?}"),
+            Error::CorruptData | Error::CorruptModel => {
+                assert!(zeroed, "{case}: destination not zero-filled after {want:?}")
+            }
             // Found while parsing (untouched) or, for a model index, once decoding began (zeroed).
             Error::CorruptHeader => assert!(untouched || zeroed, "{case}: destination partly written after {want:?}"),
-            _ => assert!(untouched, "{case}: destination written although the error ({want:?}) was found before decoding"),
+            _ => assert!(
+                untouched,
+                "{case}: destination written although the error ({want:?}) was found before decoding"
+            ),
         }
     }
 }
@@ -201,37 +174,13 @@ fn frame_with(edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
 
 #[test]
 fn bad_magic() {
-    expect_info_err(
-        "first magic byte changed",
-        &frame_with(|f| f[0] = 0x88),
-        Error::BadMagic,
-    );
-    expect_info_err(
-        "magic W -> w",
-        &frame_with(|f| f[1] = b'w'),
-        Error::BadMagic,
-    );
-    expect_info_err(
-        "last magic byte changed",
-        &frame_with(|f| f[3] = b'G'),
-        Error::BadMagic,
-    );
-    expect_info_err(
-        "zip file",
-        &frame_with(|f| f[..4].copy_from_slice(b"PK\x03\x04")),
-        Error::BadMagic,
-    );
-    expect_info_err(
-        "zstd frame",
-        &frame_with(|f| f[..4].copy_from_slice(&[0x28, 0xB5, 0x2F, 0xFD])),
-        Error::BadMagic,
-    );
+    expect_info_err("first magic byte changed", &frame_with(|f| f[0] = 0x88), Error::BadMagic);
+    expect_info_err("magic W -> w", &frame_with(|f| f[1] = b'w'), Error::BadMagic);
+    expect_info_err("last magic byte changed", &frame_with(|f| f[3] = b'G'), Error::BadMagic);
+    expect_info_err("zip file", &frame_with(|f| f[..4].copy_from_slice(b"PK\x03\x04")), Error::BadMagic);
+    expect_info_err("zstd frame", &frame_with(|f| f[..4].copy_from_slice(&[0x28, 0xB5, 0x2F, 0xFD])), Error::BadMagic);
     expect_info_err("one non-magic byte", &[0x00], Error::BadMagic);
-    expect_info_err(
-        "three bytes, third wrong",
-        &[0x89, b'W', b'X'],
-        Error::BadMagic,
-    );
+    expect_info_err("three bytes, third wrong", &[0x89, b'W', b'X'], Error::BadMagic);
     expect_info_err("all zeros", &[0u8; 100], Error::BadMagic);
 }
 
@@ -249,10 +198,7 @@ fn truncated_frames() {
         ("48 bytes (header only)", 48),
         ("mid-model", HEADER_LEN + fx.model_size / 2),
         ("model end", fx.model_end()),
-        (
-            "mid-chunk-table",
-            fx.model_end() + CHUNK_ENTRY_LEN * fx.chunks / 2 + 3,
-        ),
+        ("mid-chunk-table", fx.model_end() + CHUNK_ENTRY_LEN * fx.chunks / 2 + 3),
         ("table end (no checksum)", fx.table_end()),
         ("mid-table-checksum", fx.table_end() + 4),
         ("payload start", fx.payload_start()),
@@ -264,35 +210,21 @@ fn truncated_frames() {
             expect_info_err(case, &f[..len], Error::Truncated);
         } else {
             // The header is intact: read_info succeeds, decoding does not.
-            assert!(
-                read_info(&f[..len]).is_ok(),
-                "{case}: read_info needs only the header"
-            );
+            assert!(read_info(&f[..len]).is_ok(), "{case}: read_info needs only the header");
             expect_err(case, &f[..len], Error::Truncated);
         }
     }
     // Every prefix length, cheaply: never Ok.
     for len in 0..f.len() {
-        assert!(
-            decompress(&f[..len], &one_thread()).is_err(),
-            "prefix of {len} bytes decoded"
-        );
+        assert!(decompress(&f[..len], &one_thread()).is_err(), "prefix of {len} bytes decoded");
     }
 }
 
 #[test]
 fn trailing_data() {
     let f = fixture();
-    expect_err(
-        "one trailing zero byte",
-        &frame_with(|v| v.push(0)),
-        Error::TrailingData,
-    );
-    expect_err(
-        "one trailing 0xFF byte",
-        &frame_with(|v| v.push(0xFF)),
-        Error::TrailingData,
-    );
+    expect_err("one trailing zero byte", &frame_with(|v| v.push(0)), Error::TrailingData);
+    expect_err("one trailing 0xFF byte", &frame_with(|v| v.push(0xFF)), Error::TrailingData);
     let mut two = f.frame.clone();
     two.extend_from_slice(&f.frame);
     expect_err("two frames back to back", &two, Error::TrailingData);
@@ -307,18 +239,10 @@ fn header_bit_flips_at_every_offset() {
         for bit in 0..8 {
             let mut bad = f.clone();
             bad[at] ^= 1 << bit;
-            let want = if at < 4 {
-                Error::BadMagic
-            } else {
-                Error::CorruptHeader
-            };
+            let want = if at < 4 { Error::BadMagic } else { Error::CorruptHeader };
             let case = format!("header byte {at} bit {bit}");
             assert_eq!(read_info(&bad).map(|_| ()), Err(want), "{case}: read_info");
-            assert_eq!(
-                decompress(&bad, &one_thread()).map(|_| ()),
-                Err(want),
-                "{case}: decompress"
-            );
+            assert_eq!(decompress(&bad, &one_thread()).map(|_| ()), Err(want), "{case}: decompress");
         }
         // The full matrix (both entry points, destination checks) once per byte.
         let mut bad = f.clone();
@@ -326,22 +250,14 @@ fn header_bit_flips_at_every_offset() {
         expect_err(
             &format!("header byte {at} flipped"),
             &bad,
-            if at < 4 {
-                Error::BadMagic
-            } else {
-                Error::CorruptHeader
-            },
+            if at < 4 { Error::BadMagic } else { Error::CorruptHeader },
         );
     }
 }
 
 #[test]
 fn header_checksum_replaced() {
-    expect_info_err(
-        "header checksum zeroed",
-        &frame_with(|f| put_u64(f, OFF_HCHECK, 0)),
-        Error::CorruptHeader,
-    );
+    expect_info_err("header checksum zeroed", &frame_with(|f| put_u64(f, OFF_HCHECK, 0)), Error::CorruptHeader);
     expect_info_err(
         "header checksum of other bytes",
         &frame_with(|f| {
@@ -374,33 +290,21 @@ fn resealing_an_unchanged_header_is_a_no_op() {
 #[test]
 fn unsupported_version_with_valid_checksum() {
     for v in [0u16, 2, 3, 0x0100, u16::MAX] {
-        expect_info_err(
-            &format!("version {v}"),
-            &resealed(|f| put_u16(f, OFF_VERSION, v)),
-            Error::UnsupportedVersion,
-        );
+        expect_info_err(&format!("version {v}"), &resealed(|f| put_u16(f, OFF_VERSION, v)), Error::UnsupportedVersion);
     }
 }
 
 #[test]
 fn unknown_kind_with_valid_checksum() {
     for k in [0u8, 2, 3, 0x7F, 0xFF] {
-        expect_info_err(
-            &format!("kind {k}"),
-            &resealed(|f| f[OFF_KIND] = k),
-            Error::UnknownKind,
-        );
+        expect_info_err(&format!("kind {k}"), &resealed(|f| f[OFF_KIND] = k), Error::UnknownKind);
     }
 }
 
 #[test]
 fn unknown_method_with_valid_checksum() {
     for m in [2u8, 3, 0xFF] {
-        expect_info_err(
-            &format!("method {m}"),
-            &resealed(|f| f[OFF_METHOD] = m),
-            Error::CorruptHeader,
-        );
+        expect_info_err(&format!("method {m}"), &resealed(|f| f[OFF_METHOD] = m), Error::CorruptHeader);
     }
     // Method "stored" while the header announces a model.
     expect_info_err(
@@ -416,65 +320,23 @@ fn inconsistent_sizes_with_valid_header_checksum() {
     let n = fx.src.len() as u64;
     let count = fx.chunks as u32;
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        (
-            "chunk count + 1",
-            resealed(|f| put_u32(f, OFF_CHUNK_COUNT, count + 1)),
-        ),
-        (
-            "chunk count - 1",
-            resealed(|f| put_u32(f, OFF_CHUNK_COUNT, count - 1)),
-        ),
-        (
-            "chunk count 0",
-            resealed(|f| put_u32(f, OFF_CHUNK_COUNT, 0)),
-        ),
-        (
-            "chunk count max",
-            resealed(|f| put_u32(f, OFF_CHUNK_COUNT, u32::MAX)),
-        ),
+        ("chunk count + 1", resealed(|f| put_u32(f, OFF_CHUNK_COUNT, count + 1))),
+        ("chunk count - 1", resealed(|f| put_u32(f, OFF_CHUNK_COUNT, count - 1))),
+        ("chunk count 0", resealed(|f| put_u32(f, OFF_CHUNK_COUNT, 0))),
+        ("chunk count max", resealed(|f| put_u32(f, OFF_CHUNK_COUNT, u32::MAX))),
         ("chunk size 0", resealed(|f| put_u32(f, OFF_CHUNK_SIZE, 0))),
-        (
-            "chunk size below minimum",
-            resealed(|f| put_u32(f, OFF_CHUNK_SIZE, MIN_CHUNK_SIZE - 2)),
-        ),
-        (
-            "chunk size odd",
-            resealed(|f| put_u32(f, OFF_CHUNK_SIZE, MIN_CHUNK_SIZE + 1)),
-        ),
-        (
-            "chunk size above maximum",
-            resealed(|f| put_u32(f, OFF_CHUNK_SIZE, MAX_CHUNK_SIZE + 2)),
-        ),
-        (
-            "chunk size doubled, count unchanged",
-            resealed(|f| put_u32(f, OFF_CHUNK_SIZE, 2 * MIN_CHUNK_SIZE)),
-        ),
-        (
-            "original size odd",
-            resealed(|f| put_u64(f, OFF_ORIG, n - 1)),
-        ),
-        (
-            "original size one chunk larger",
-            resealed(|f| put_u64(f, OFF_ORIG, n + MIN_CHUNK_SIZE as u64)),
-        ),
+        ("chunk size below minimum", resealed(|f| put_u32(f, OFF_CHUNK_SIZE, MIN_CHUNK_SIZE - 2))),
+        ("chunk size odd", resealed(|f| put_u32(f, OFF_CHUNK_SIZE, MIN_CHUNK_SIZE + 1))),
+        ("chunk size above maximum", resealed(|f| put_u32(f, OFF_CHUNK_SIZE, MAX_CHUNK_SIZE + 2))),
+        ("chunk size doubled, count unchanged", resealed(|f| put_u32(f, OFF_CHUNK_SIZE, 2 * MIN_CHUNK_SIZE))),
+        ("original size odd", resealed(|f| put_u64(f, OFF_ORIG, n - 1))),
+        ("original size one chunk larger", resealed(|f| put_u64(f, OFF_ORIG, n + MIN_CHUNK_SIZE as u64))),
         ("original size 0", resealed(|f| put_u64(f, OFF_ORIG, 0))),
-        (
-            "original size huge",
-            resealed(|f| put_u64(f, OFF_ORIG, u64::MAX - 1)),
-        ),
+        ("original size huge", resealed(|f| put_u64(f, OFF_ORIG, u64::MAX - 1))),
         ("reserved 1", resealed(|f| put_u32(f, OFF_RESERVED, 1))),
-        (
-            "reserved high bit",
-            resealed(|f| put_u32(f, OFF_RESERVED, 0x8000_0000)),
-        ),
-        (
-            "model size above maximum",
-            resealed(|f| put_u32(f, OFF_MODEL_SIZE, MAX_MODEL_SIZE + 1)),
-        ),
-        (
-            "payload size overflows the frame size",
-            resealed(|f| put_u64(f, OFF_PAYLOAD, u64::MAX - 10)),
-        ),
+        ("reserved high bit", resealed(|f| put_u32(f, OFF_RESERVED, 0x8000_0000))),
+        ("model size above maximum", resealed(|f| put_u32(f, OFF_MODEL_SIZE, MAX_MODEL_SIZE + 1))),
+        ("payload size overflows the frame size", resealed(|f| put_u64(f, OFF_PAYLOAD, u64::MAX - 10))),
     ];
     for (case, bad) in &cases {
         expect_info_err(case, bad, Error::CorruptHeader);
@@ -519,10 +381,7 @@ fn inconsistent_sizes_with_valid_header_checksum() {
         ),
     ];
     for (case, bad) in &later {
-        assert!(
-            read_info(bad).is_ok(),
-            "{case}: the header alone is consistent"
-        );
+        assert!(read_info(bad).is_ok(), "{case}: the header alone is consistent");
         expect_err(case, bad, Error::CorruptHeader);
     }
 }
@@ -532,21 +391,13 @@ fn original_size_changed_within_the_last_chunk() {
     // Header stays consistent (same chunk count), the last chunk's length changes: a coded last
     // chunk then decodes to a different length and fails; it must never succeed.
     let fx = fixture();
-    assert_eq!(
-        fx.src.len() % MIN_CHUNK_SIZE as usize,
-        0,
-        "the last chunk is full, so the size can only shrink"
-    );
+    assert_eq!(fx.src.len() % MIN_CHUNK_SIZE as usize, 0, "the last chunk is full, so the size can only shrink");
     for delta in [-2i64, -64, -(MIN_CHUNK_SIZE as i64) + 2] {
         let bad = resealed(|f| put_u64(f, OFF_ORIG, (fx.src.len() as i64 + delta) as u64));
         let info = read_info(&bad).expect("header consistent");
         assert_eq!(info.chunk_count as usize, fx.chunks);
         let r = decompress(&bad, &one_thread());
-        assert!(
-            matches!(r, Err(Error::CorruptData)),
-            "original size {delta:+}: {:?}",
-            r.map(|v| v.len())
-        );
+        assert!(matches!(r, Err(Error::CorruptData)), "original size {delta:+}: {:?}", r.map(|v| v.len()));
     }
 }
 
@@ -564,10 +415,7 @@ fn flips_in_model_and_chunk_table_fail_the_table_checksum() {
             Err(Error::CorruptHeader),
             "byte {at} (model/table/checksum) flipped"
         );
-        assert!(
-            read_info(&bad).is_ok(),
-            "byte {at}: the fixed header is unaffected"
-        );
+        assert!(read_info(&bad).is_ok(), "byte {at}: the fixed header is unaffected");
     }
     let mut bad = fx.frame.clone();
     bad[HEADER_LEN] ^= 0xFF;
@@ -589,21 +437,15 @@ fn table_edit(edit: impl FnOnce(&mut Vec<u8>, &Fixture)) -> Vec<u8> {
 #[test]
 fn chunk_entries_with_valid_table_checksum() {
     let fx = fixture();
-    let coded: Vec<usize> = (0..fx.chunks)
-        .filter(|&i| fx.frame[fx.entry(i) + 4] == 1)
-        .collect();
+    let coded: Vec<usize> = (0..fx.chunks).filter(|&i| fx.frame[fx.entry(i) + 4] == 1).collect();
     assert!(coded.len() >= 2, "the fixture needs coded chunks");
     let c = coded[0];
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        (
-            "model index 255",
-            table_edit(|f, fx| f[fx.entry(c) + 5] = 255),
-        ),
+        ("model index 255", table_edit(|f, fx| f[fx.entry(c) + 5] = 255)),
         (
             "model index = model count",
             table_edit(|f, fx| {
-                let n_models =
-                    (0..fx.chunks).map(|i| f[fx.entry(i) + 5]).max().unwrap() as usize + 1;
+                let n_models = (0..fx.chunks).map(|i| f[fx.entry(i) + 5]).max().unwrap() as usize + 1;
                 f[fx.entry(c) + 5] = n_models as u8;
             }),
         ),
@@ -614,23 +456,11 @@ fn chunk_entries_with_valid_table_checksum() {
                 put_u32(f, fx.entry(c), s + 1);
             }),
         ),
-        (
-            "stored size huge",
-            table_edit(|f, fx| put_u32(f, fx.entry(c), u32::MAX)),
-        ),
+        ("stored size huge", table_edit(|f, fx| put_u32(f, fx.entry(c), u32::MAX))),
         ("chunk flag 2", table_edit(|f, fx| f[fx.entry(c) + 4] = 2)),
-        (
-            "chunk flag 0xFF",
-            table_edit(|f, fx| f[fx.entry(c) + 4] = 0xFF),
-        ),
-        (
-            "entry reserved byte 6",
-            table_edit(|f, fx| f[fx.entry(c) + 6] = 1),
-        ),
-        (
-            "entry reserved byte 7",
-            table_edit(|f, fx| f[fx.entry(c) + 7] = 0x80),
-        ),
+        ("chunk flag 0xFF", table_edit(|f, fx| f[fx.entry(c) + 4] = 0xFF)),
+        ("entry reserved byte 6", table_edit(|f, fx| f[fx.entry(c) + 6] = 1)),
+        ("entry reserved byte 7", table_edit(|f, fx| f[fx.entry(c) + 7] = 0x80)),
         (
             "coded chunk marked raw (stored size != chunk size)",
             table_edit(|f, fx| {
@@ -651,21 +481,13 @@ fn chunk_entries_with_valid_table_checksum() {
         put_u32(f, a, sa - 2);
         put_u32(f, b, sb + 2);
     });
-    expect_err(
-        "two bytes moved between chunk payloads",
-        &shifted,
-        Error::CorruptData,
-    );
+    expect_err("two bytes moved between chunk payloads", &shifted, Error::CorruptData);
     let wrong_sum = table_edit(|f, fx| {
         let at = fx.entry(coded[1]) + 8;
         let v = u64::from_le_bytes(f[at..at + 8].try_into().unwrap());
         put_u64(f, at, v ^ 1);
     });
-    expect_err(
-        "chunk checksum in the table wrong",
-        &wrong_sum,
-        Error::CorruptData,
-    );
+    expect_err("chunk checksum in the table wrong", &wrong_sum, Error::CorruptData);
     let swapped = table_edit(|f, fx| {
         // Swap the entries of two coded chunks (payloads stay in place).
         let (a, b) = (fx.entry(coded[0]), fx.entry(coded[1]));
@@ -675,11 +497,7 @@ fn chunk_entries_with_valid_table_checksum() {
         f[b..b + CHUNK_ENTRY_LEN].copy_from_slice(&ea);
     });
     let r = decompress(&swapped, &one_thread());
-    assert!(
-        matches!(r, Err(Error::CorruptData)),
-        "swapped entries: {:?}",
-        r.map(|v| v.len())
-    );
+    assert!(matches!(r, Err(Error::CorruptData)), "swapped entries: {:?}", r.map(|v| v.len()));
 }
 
 #[test]
@@ -706,25 +524,15 @@ fn stored_frame_table_defects() {
         ),
     ];
     for (case, bad) in &cases {
-        assert_eq!(
-            decompress(bad, &one_thread()).map(|_| ()),
-            Err(Error::CorruptHeader),
-            "{case}"
-        );
+        assert_eq!(decompress(bad, &one_thread()).map(|_| ()), Err(Error::CorruptHeader), "{case}");
     }
     // A payload flip in a raw chunk is caught by the chunk checksum.
     let mut bad = frame.clone();
     let at = frame.len() - 1000;
     bad[at] ^= 4;
     let mut dst = vec![0xA5u8; src.len()];
-    assert_eq!(
-        decompress_into(&bad, &mut dst, &one_thread()),
-        Err(Error::CorruptData)
-    );
-    assert!(
-        dst.iter().all(|&b| b == 0),
-        "destination zero-filled after CorruptData"
-    );
+    assert_eq!(decompress_into(&bad, &mut dst, &one_thread()), Err(Error::CorruptData));
+    assert!(dst.iter().all(|&b| b == 0), "destination zero-filled after CorruptData");
     assert_eq!(decompress(frame, &one_thread()).unwrap(), *src);
 }
 
@@ -743,10 +551,7 @@ fn model_defects_with_valid_table_checksum() {
         let mut dst = vec![0xA5u8; fx.src.len()];
         let r2 = decompress_into(&bad, &mut dst, &one_thread());
         assert_eq!(r2, r.map(|_| ()));
-        assert!(
-            dst.iter().all(|&b| b == 0),
-            "model filled with {fill:#x}: destination zero-filled"
-        );
+        assert!(dst.iter().all(|&b| b == 0), "model filled with {fill:#x}: destination zero-filled");
     }
     // Single bit flips in the model with a recomputed checksum: never a panic, and never Ok with
     // other bytes. (Ok with the original bytes is fine: a flip in the padding bits of the last
@@ -757,10 +562,7 @@ fn model_defects_with_valid_table_checksum() {
             let r = catch_unwind(AssertUnwindSafe(|| decompress(&bad, &one_thread())));
             match r {
                 Err(_) => panic!("model byte {at} bit {bit} (resealed): decompress panicked"),
-                Ok(Ok(v)) => assert!(
-                    v == fx.src,
-                    "model byte {at} bit {bit} (resealed): Ok with DIFFERENT bytes"
-                ),
+                Ok(Ok(v)) => assert!(v == fx.src, "model byte {at} bit {bit} (resealed): Ok with DIFFERENT bytes"),
                 Ok(Err(e)) => assert!(
                     matches!(e, Error::CorruptModel | Error::CorruptData),
                     "model byte {at} bit {bit} (resealed): unexpected {e:?}"
@@ -790,21 +592,13 @@ fn payload_flips_are_corrupt_data() {
     for &o in &offsets {
         let mut bad = fx.frame.clone();
         bad[o] ^= 1 << (o % 8);
-        assert_eq!(
-            decompress(&bad, &one_thread()).map(|_| ()),
-            Err(Error::CorruptData),
-            "payload byte {o} flipped"
-        );
+        assert_eq!(decompress(&bad, &one_thread()).map(|_| ()), Err(Error::CorruptData), "payload byte {o} flipped");
     }
     // The full check (both threads, decompress_into zero-fill) on a few of them.
     for &o in offsets.iter().take(20) {
         let mut bad = fx.frame.clone();
         bad[o] ^= 0x80;
-        expect_err(
-            &format!("payload byte {o} high bit"),
-            &bad,
-            Error::CorruptData,
-        );
+        expect_err(&format!("payload byte {o} high bit"), &bad, Error::CorruptData);
     }
 }
 
@@ -818,11 +612,7 @@ fn zeroed_and_swapped_payload_regions_are_corrupt_data() {
     let mut ones = fx.frame.clone();
     let end = ones.len();
     ones[end - 500..].fill(0xFF);
-    expect_err(
-        "last 500 payload bytes set to 0xFF",
-        &ones,
-        Error::CorruptData,
-    );
+    expect_err("last 500 payload bytes set to 0xFF", &ones, Error::CorruptData);
 }
 
 // Destination sizes ----------------------------------------------------------------------------
@@ -840,15 +630,8 @@ fn destination_size_must_be_exact() {
         (2 * n, Error::DstSizeMismatch),
     ] {
         let mut dst = vec![0xA5u8; len];
-        assert_eq!(
-            decompress_into(&fx.frame, &mut dst, &one_thread()),
-            Err(want),
-            "dst of {len} bytes for {n}"
-        );
-        assert!(
-            dst.iter().all(|&b| b == 0xA5),
-            "dst of {len} bytes: written although the size is wrong"
-        );
+        assert_eq!(decompress_into(&fx.frame, &mut dst, &one_thread()), Err(want), "dst of {len} bytes for {n}");
+        assert!(dst.iter().all(|&b| b == 0xA5), "dst of {len} bytes: written although the size is wrong");
     }
     let mut dst = vec![0u8; n];
     decompress_into(&fx.frame, &mut dst, &one_thread()).unwrap();
@@ -864,14 +647,8 @@ fn corrupt_data_zero_fills_the_destination() {
     bad[last] ^= 0x21;
     for threads in [1, 2, 0] {
         let mut dst = vec![0xA5u8; fx.src.len()];
-        assert_eq!(
-            decompress_into(&bad, &mut dst, &Options::with_threads(threads)),
-            Err(Error::CorruptData)
-        );
-        assert!(
-            dst.iter().all(|&b| b == 0),
-            "threads {threads}: destination not zero-filled"
-        );
+        assert_eq!(decompress_into(&bad, &mut dst, &Options::with_threads(threads)), Err(Error::CorruptData));
+        assert!(dst.iter().all(|&b| b == 0), "threads {threads}: destination not zero-filled");
     }
 }
 
@@ -936,17 +713,12 @@ fn check_mutant(src: &[u8], bad: &[u8]) -> Option<String> {
     match r {
         Err(_) => return Some("decompress panicked".into()),
         Ok(Ok(v)) if v != src => {
-            return Some(format!(
-                "decompress returned Ok with different bytes ({} bytes)",
-                v.len()
-            ))
+            return Some(format!("decompress returned Ok with different bytes ({} bytes)", v.len()))
         }
         _ => {}
     }
     let mut dst = vec![0u8; src.len()];
-    let r = catch_unwind(AssertUnwindSafe(|| {
-        decompress_into(bad, &mut dst, &one_thread())
-    }));
+    let r = catch_unwind(AssertUnwindSafe(|| decompress_into(bad, &mut dst, &one_thread())));
     match r {
         Err(_) => Some("decompress_into panicked".into()),
         Ok(Ok(())) if dst != src => Some("decompress_into returned Ok with different bytes".into()),
@@ -961,10 +733,7 @@ fn check_mutant(src: &[u8], bad: &[u8]) -> Option<String> {
 
 fn fuzz(name: &str, src: &[u8], frame: &[u8], iterations: usize, seed: u64, reseal: bool) {
     let info = read_info(frame).unwrap();
-    let payload_start = HEADER_LEN
-        + info.model_size as usize
-        + CHUNK_ENTRY_LEN * info.chunk_count as usize
-        + CHECK_LEN;
+    let payload_start = HEADER_LEN + info.model_size as usize + CHUNK_ENTRY_LEN * info.chunk_count as usize + CHECK_LEN;
     let mut rng = Lcg::new(seed);
     let mut failures = Vec::new();
     let mut errors = std::collections::BTreeMap::<String, usize>::new();
@@ -989,9 +758,7 @@ fn fuzz(name: &str, src: &[u8], frame: &[u8], iterations: usize, seed: u64, rese
             }
         }
         if let Some(why) = check_mutant(src, &bad) {
-            failures.push(format!(
-                "{name} iteration {i} (seed {seed}): {why}; mutation {m:?}"
-            ));
+            failures.push(format!("{name} iteration {i} (seed {seed}): {why}; mutation {m:?}"));
             if failures.len() >= 10 {
                 break;
             }
@@ -1006,12 +773,7 @@ fn fuzz(name: &str, src: &[u8], frame: &[u8], iterations: usize, seed: u64, rese
         *errors.entry(key).or_default() += 1;
     }
     println!("{name}: {iterations} mutants, outcomes {errors:?} ({ok_same} decoded to the original, e.g. a flip undone by another)");
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
 
 /// Adds `delta` to the stored size of the chunk whose payload holds byte `at` (an insertion at a
@@ -1023,11 +785,7 @@ fn fix_sizes(bad: &mut [u8], frame: &[u8], payload_start: usize, at: usize, delt
     for i in 0..info.chunk_count as usize {
         let e = model_end + CHUNK_ENTRY_LEN * i;
         let s = get_u32(frame, e) as usize;
-        let inside = if delta > 0 {
-            at > cum && at <= cum + s
-        } else {
-            at >= cum && at < cum + s
-        };
+        let inside = if delta > 0 { at > cum && at <= cum + s } else { at >= cum && at < cum + s };
         if inside {
             let new = s as i64 + delta;
             if new < 0 || e + 4 > bad.len() {
@@ -1046,16 +804,8 @@ fn small_frame() -> &'static (Vec<u8>, Vec<u8>) {
     static F: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
     F.get_or_init(|| {
         let src = raw_fixture()[..200_000].to_vec();
-        let frame = compress(
-            Kind::Bf16,
-            &src,
-            &Options {
-                threads: 1,
-                chunk_size: MIN_CHUNK_SIZE,
-                progress: None,
-            },
-        )
-        .unwrap();
+        let frame =
+            compress(Kind::Bf16, &src, &Options { threads: 1, chunk_size: MIN_CHUNK_SIZE, progress: None }).unwrap();
         assert_eq!(read_info(&frame).unwrap().method, Method::Bf16Hist);
         (src, frame)
     })

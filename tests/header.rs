@@ -6,9 +6,8 @@ use std::path::Path;
 #[test]
 fn committed_header_matches_generated() {
     let generated = std::fs::read_to_string(env!("WZ_GENERATED_HEADER")).expect("generated header");
-    let committed =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/weightzip.h"))
-            .expect("include/weightzip.h");
+    let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/weightzip.h"))
+        .expect("include/weightzip.h");
     assert!(
         generated == committed,
         "include/weightzip.h is stale: the C ABI in src/ffi changed. Review the change and run `WZ_BLESS_HEADER=1 cargo build`."
@@ -27,21 +26,10 @@ fn define(header: &str, name: &str) -> String {
 
 #[test]
 fn version_macros_match_cargo_toml() {
-    let h =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/weightzip.h"))
-            .unwrap();
-    assert_eq!(
-        define(&h, "WZ_VERSION_MAJOR"),
-        env!("CARGO_PKG_VERSION_MAJOR")
-    );
-    assert_eq!(
-        define(&h, "WZ_VERSION_MINOR"),
-        env!("CARGO_PKG_VERSION_MINOR")
-    );
-    assert_eq!(
-        define(&h, "WZ_VERSION_PATCH"),
-        env!("CARGO_PKG_VERSION_PATCH")
-    );
+    let h = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/weightzip.h")).unwrap();
+    assert_eq!(define(&h, "WZ_VERSION_MAJOR"), env!("CARGO_PKG_VERSION_MAJOR"));
+    assert_eq!(define(&h, "WZ_VERSION_MINOR"), env!("CARGO_PKG_VERSION_MINOR"));
+    assert_eq!(define(&h, "WZ_VERSION_PATCH"), env!("CARGO_PKG_VERSION_PATCH"));
     let major: u32 = env!("CARGO_PKG_VERSION_MAJOR").parse().unwrap();
     let minor: u32 = env!("CARGO_PKG_VERSION_MINOR").parse().unwrap();
     let patch: u32 = env!("CARGO_PKG_VERSION_PATCH").parse().unwrap();
@@ -50,21 +38,14 @@ fn version_macros_match_cargo_toml() {
     assert_eq!(weightzip::ffi::wz_version(), number);
     let s = unsafe { std::ffi::CStr::from_ptr(weightzip::ffi::wz_version_string()) };
     assert_eq!(s.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
-    assert_eq!(
-        define(&h, "WZ_FORMAT_VERSION"),
-        weightzip::frame::FORMAT_VERSION.to_string()
-    );
-    assert_eq!(
-        define(&h, "WZ_FRAME_HEADER_SIZE"),
-        weightzip::frame::HEADER_LEN.to_string()
-    );
+    assert_eq!(define(&h, "WZ_FORMAT_VERSION"), weightzip::frame::FORMAT_VERSION.to_string());
+    assert_eq!(define(&h, "WZ_FRAME_HEADER_SIZE"), weightzip::frame::HEADER_LEN.to_string());
 }
 
 #[test]
 fn every_exported_function_runs_inside_the_panic_guard() {
     // Each `extern "C" fn` body in src/ffi must start by calling `guard(` or `guard_value(`.
-    let src = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ffi/mod.rs"))
-        .unwrap();
+    let src = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ffi/mod.rs")).unwrap();
     let mut count = 0;
     for (i, _) in src.match_indices("extern \"C\" fn ") {
         let body_start = src[i..].find('{').map(|j| i + j).unwrap();

@@ -10,51 +10,32 @@ use std::sync::Arc;
 use common::{all_tensors, raw_fixture, st_tensors, Lcg};
 use weightzip::codec::Method;
 use weightzip::frame::{self, DEFAULT_CHUNK_SIZE, HEADER_LEN, MIN_CHUNK_SIZE};
-use weightzip::{
-    compress, compress_bound, decompress, decompress_into, read_info, Error, Kind, Options,
-};
+use weightzip::{compress, compress_bound, decompress, decompress_into, read_info, Error, Kind, Options};
 
 fn opts(threads: u32, chunk_size: u32) -> Options {
-    Options {
-        threads,
-        chunk_size,
-        progress: None,
-    }
+    Options { threads, chunk_size, progress: None }
 }
 
 /// Compresses with `o`, checks the frame against the bound and its header, and checks that both
 /// decompression entry points give back exactly `src` at 1, 2 and all threads. Returns the frame.
 fn roundtrip(src: &[u8], o: &Options, what: &str) -> Vec<u8> {
-    let f =
-        compress(Kind::Bf16, src, o).unwrap_or_else(|e| panic!("{what}: compress failed: {e:?}"));
+    let f = compress(Kind::Bf16, src, o).unwrap_or_else(|e| panic!("{what}: compress failed: {e:?}"));
     let bound = compress_bound(src.len()).expect("bound fits");
-    assert!(
-        f.len() <= bound,
-        "{what}: frame of {} bytes exceeds compress_bound({}) = {bound}",
-        f.len(),
-        src.len()
-    );
+    assert!(f.len() <= bound, "{what}: frame of {} bytes exceeds compress_bound({}) = {bound}", f.len(), src.len());
     let info = read_info(&f).unwrap_or_else(|e| panic!("{what}: read_info failed: {e:?}"));
     assert_eq!(info.kind, Kind::Bf16, "{what}");
     assert_eq!(info.original_size, src.len() as u64, "{what}");
     assert_eq!(info.frame_size, f.len() as u64, "{what}");
     for threads in [1, 2, 0] {
         let d = opts(threads, 0);
-        let back = decompress(&f, &d)
-            .unwrap_or_else(|e| panic!("{what}: decompress (threads {threads}) failed: {e:?}"));
-        assert!(
-            back == src,
-            "{what}: decompress (threads {threads}) returned different bytes"
-        );
+        let back =
+            decompress(&f, &d).unwrap_or_else(|e| panic!("{what}: decompress (threads {threads}) failed: {e:?}"));
+        assert!(back == src, "{what}: decompress (threads {threads}) returned different bytes");
         // A dirty destination must be fully overwritten.
         let mut buf = vec![0xA5u8; src.len()];
-        decompress_into(&f, &mut buf, &d).unwrap_or_else(|e| {
-            panic!("{what}: decompress_into (threads {threads}) failed: {e:?}")
-        });
-        assert!(
-            buf == src,
-            "{what}: decompress_into (threads {threads}) returned different bytes"
-        );
+        decompress_into(&f, &mut buf, &d)
+            .unwrap_or_else(|e| panic!("{what}: decompress_into (threads {threads}) failed: {e:?}"));
+        assert!(buf == src, "{what}: decompress_into (threads {threads}) returned different bytes");
     }
     f
 }
@@ -68,17 +49,9 @@ fn every_real_tensor_roundtrips_at_1_2_and_all_threads() {
     for t in &tensors {
         let mut frames = Vec::new();
         for threads in [1, 2, 0] {
-            frames.push(roundtrip(
-                t.data,
-                &opts(threads, 0),
-                &format!("{} (compress threads {threads})", t.name),
-            ));
+            frames.push(roundtrip(t.data, &opts(threads, 0), &format!("{} (compress threads {threads})", t.name)));
         }
-        assert!(
-            frames.windows(2).all(|w| w[0] == w[1]),
-            "{}: frame depends on the thread count",
-            t.name
-        );
+        assert!(frames.windows(2).all(|w| w[0] == w[1]), "{}: frame depends on the thread count", t.name);
     }
 }
 
@@ -89,13 +62,7 @@ fn real_tensors_compress_with_the_bf16_method() {
         let f = compress(Kind::Bf16, t.data, &Options::default()).unwrap();
         let info = read_info(&f).unwrap();
         assert_eq!(info.method, Method::Bf16Hist, "{}", t.name);
-        assert!(
-            f.len() < t.data.len(),
-            "{}: {} -> {}",
-            t.name,
-            t.data.len(),
-            f.len()
-        );
+        assert!(f.len() < t.data.len(), "{}: {} -> {}", t.name, t.data.len(), f.len());
         assert!(info.model_size > 0, "{}", t.name);
     }
 }
@@ -104,16 +71,9 @@ fn real_tensors_compress_with_the_bf16_method() {
 fn concatenated_fixture_tensors_roundtrip() {
     // All safetensors tensors back to back: one non-stationary stream with many chunks, where the
     // planner may pick several models.
-    let all: Vec<u8> = st_tensors()
-        .iter()
-        .flat_map(|t| t.data.iter().copied())
-        .collect();
+    let all: Vec<u8> = st_tensors().iter().flat_map(|t| t.data.iter().copied()).collect();
     for cs in [MIN_CHUNK_SIZE, DEFAULT_CHUNK_SIZE] {
-        roundtrip(
-            &all,
-            &opts(0, cs),
-            &format!("concatenated tensors, chunk {cs}"),
-        );
+        roundtrip(&all, &opts(0, cs), &format!("concatenated tensors, chunk {cs}"));
     }
 }
 
@@ -124,17 +84,11 @@ fn output_is_identical_for_every_thread_count_and_every_run() {
     let raw = raw_fixture();
     for cs in [MIN_CHUNK_SIZE, DEFAULT_CHUNK_SIZE] {
         let reference = compress(Kind::Bf16, raw, &opts(1, cs)).unwrap();
-        assert!(
-            read_info(&reference).unwrap().chunk_count > 3,
-            "need several chunks for the test to mean anything"
-        );
+        assert!(read_info(&reference).unwrap().chunk_count > 3, "need several chunks for the test to mean anything");
         for threads in [1, 2, 3, 0, 7] {
             for run in 0..3 {
                 let f = compress(Kind::Bf16, raw, &opts(threads, cs)).unwrap();
-                assert!(
-                    f == reference,
-                    "chunk {cs}: threads {threads}, run {run} gave different bytes"
-                );
+                assert!(f == reference, "chunk {cs}: threads {threads}, run {run} gave different bytes");
             }
         }
         // And decompression at any thread count gives the input back.
@@ -148,23 +102,11 @@ fn output_is_identical_for_every_thread_count_and_every_run() {
 fn progress_counter_reaches_the_original_size() {
     let raw = raw_fixture();
     let p = Arc::new(AtomicU64::new(0));
-    let o = Options {
-        threads: 2,
-        chunk_size: 0,
-        progress: Some(p.clone()),
-    };
+    let o = Options { threads: 2, chunk_size: 0, progress: Some(p.clone()) };
     let f = compress(Kind::Bf16, raw, &o).unwrap();
     assert_eq!(p.load(Ordering::Relaxed), raw.len() as u64);
     let p2 = Arc::new(AtomicU64::new(0));
-    let back = decompress(
-        &f,
-        &Options {
-            threads: 2,
-            chunk_size: 0,
-            progress: Some(p2.clone()),
-        },
-    )
-    .unwrap();
+    let back = decompress(&f, &Options { threads: 2, chunk_size: 0, progress: Some(p2.clone()) }).unwrap();
     assert!(back == raw);
     assert_eq!(p2.load(Ordering::Relaxed), raw.len() as u64);
 }
@@ -175,9 +117,7 @@ fn worker_threads_do_not_accumulate_across_calls() {
     // threads of a call must not outlive it in unbounded numbers (e.g. one cached pool per
     // distinct thread count ever requested).
     fn live_threads() -> usize {
-        std::fs::read_dir("/proc/self/task")
-            .map(|d| d.count())
-            .unwrap_or(0)
+        std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
     }
     let src = &raw_fixture()[..40 * MIN_CHUNK_SIZE as usize]; // 40 chunks
     let before = live_threads();
@@ -203,10 +143,7 @@ fn worker_threads_do_not_accumulate_across_calls() {
 #[test]
 fn chunk_sizes_64k_512k_4m_roundtrip() {
     let raw = raw_fixture();
-    let largest = st_tensors()
-        .into_iter()
-        .max_by_key(|t| t.data.len())
-        .unwrap();
+    let largest = st_tensors().into_iter().max_by_key(|t| t.data.len()).unwrap();
     for (name, data) in [("raw fixture", raw), ("largest tensor", largest.data)] {
         for cs in [64u32 << 10, 512 << 10, 4 << 20] {
             let f = roundtrip(data, &opts(0, cs), &format!("{name}, chunk {cs}"));
@@ -234,19 +171,8 @@ fn odd_and_unusual_chunk_sizes() {
         roundtrip(raw, &opts(0, cs), &format!("chunk {cs}"));
     }
     // Invalid: below the minimum, odd, above the maximum.
-    for cs in [
-        2,
-        1000,
-        MIN_CHUNK_SIZE - 2,
-        MIN_CHUNK_SIZE + 1,
-        (1 << 30) + 2,
-        u32::MAX,
-    ] {
-        assert_eq!(
-            compress(Kind::Bf16, raw, &opts(0, cs)),
-            Err(Error::InvalidArgument),
-            "chunk {cs}"
-        );
+    for cs in [2, 1000, MIN_CHUNK_SIZE - 2, MIN_CHUNK_SIZE + 1, (1 << 30) + 2, u32::MAX] {
+        assert_eq!(compress(Kind::Bf16, raw, &opts(0, cs)), Err(Error::InvalidArgument), "chunk {cs}");
     }
 }
 
@@ -267,11 +193,7 @@ fn all_65536_bit_patterns_roundtrip() {
     let rev: Vec<u16> = all_patterns().into_iter().rev().collect();
     for (name, src) in [("ordered", ordered), ("reversed", to_bytes(&rev))] {
         for cs in [MIN_CHUNK_SIZE, DEFAULT_CHUNK_SIZE] {
-            roundtrip(
-                &src,
-                &opts(0, cs),
-                &format!("all patterns {name}, chunk {cs}"),
-            );
+            roundtrip(&src, &opts(0, cs), &format!("all patterns {name}, chunk {cs}"));
         }
     }
 }
@@ -287,34 +209,21 @@ fn all_bit_patterns_shuffled_and_repeated_roundtrip() {
     }
     let src = to_bytes(&stream); // 768 KiB: 12 chunks of 64 KiB
     for cs in [MIN_CHUNK_SIZE, 3 * MIN_CHUNK_SIZE + 2, DEFAULT_CHUNK_SIZE] {
-        let f = roundtrip(
-            &src,
-            &opts(0, cs),
-            &format!("shuffled patterns, chunk {cs}"),
-        );
+        let f = roundtrip(&src, &opts(0, cs), &format!("shuffled patterns, chunk {cs}"));
         assert!(read_info(&f).unwrap().chunk_count >= 2);
     }
     // Special values mixed into real weights (rare symbols that must be escaped).
-    let mut real: Vec<u16> = raw_fixture()[..1 << 20]
-        .chunks_exact(2)
-        .map(|b| u16::from_le_bytes([b[0], b[1]]))
-        .collect();
-    for (i, special) in [
-        0x7F80u16, 0xFF80, 0x7FC0, 0xFFC1, 0x0001, 0x807F, 0x8000, 0x0000, 0x7F7F, 0xFF7F,
-    ]
-    .iter()
-    .enumerate()
+    let mut real: Vec<u16> =
+        raw_fixture()[..1 << 20].chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+    for (i, special) in
+        [0x7F80u16, 0xFF80, 0x7FC0, 0xFFC1, 0x0001, 0x807F, 0x8000, 0x0000, 0x7F7F, 0xFF7F].iter().enumerate()
     {
         let len = real.len();
         let at = rng.below_usize(len);
         real[at] = *special;
         real[(i * 7919) % len] = *special;
     }
-    roundtrip(
-        &to_bytes(&real),
-        &opts(0, MIN_CHUNK_SIZE),
-        "real data with special values",
-    );
+    roundtrip(&to_bytes(&real), &opts(0, MIN_CHUNK_SIZE), "real data with special values");
 }
 
 #[test]
@@ -322,22 +231,11 @@ fn constant_and_two_valued_streams_roundtrip() {
     // Degenerate histograms: a single symbol takes all of the probability mass.
     for v in [0u16, 0x8000, 0x3F80, 0x7FC0, 0xFFFF] {
         let src = to_bytes(&vec![v; 300_000]);
-        let f = roundtrip(
-            &src,
-            &opts(0, MIN_CHUNK_SIZE),
-            &format!("constant {v:#06x}"),
-        );
-        assert!(
-            f.len() < src.len() / 3,
-            "a constant stream must shrink: {} -> {}",
-            src.len(),
-            f.len()
-        );
+        let f = roundtrip(&src, &opts(0, MIN_CHUNK_SIZE), &format!("constant {v:#06x}"));
+        assert!(f.len() < src.len() / 3, "a constant stream must shrink: {} -> {}", src.len(), f.len());
     }
     let mut rng = Lcg::new(2);
-    let two: Vec<u16> = (0..200_001)
-        .map(|_| if rng.below(100) == 0 { 0x3C00 } else { 0xBC00 })
-        .collect();
+    let two: Vec<u16> = (0..200_001).map(|_| if rng.below(100) == 0 { 0x3C00 } else { 0xBC00 }).collect();
     roundtrip(&to_bytes(&two), &opts(0, MIN_CHUNK_SIZE), "two-valued");
 }
 
@@ -353,17 +251,11 @@ fn empty_input_roundtrips() {
         assert_eq!(info.chunk_count, 0);
         assert_eq!(info.method, Method::Stored);
         assert_eq!(info.frame_size, f.len() as u64);
-        assert_eq!(
-            decompress(&f, &Options::default()).unwrap(),
-            Vec::<u8>::new()
-        );
+        assert_eq!(decompress(&f, &Options::default()).unwrap(), Vec::<u8>::new());
         let mut empty: [u8; 0] = [];
         decompress_into(&f, &mut empty, &Options::default()).unwrap();
         // A non-empty destination is the wrong size.
-        assert_eq!(
-            decompress_into(&f, &mut [0u8; 2], &Options::default()),
-            Err(Error::DstSizeMismatch)
-        );
+        assert_eq!(decompress_into(&f, &mut [0u8; 2], &Options::default()), Err(Error::DstSizeMismatch));
     }
 }
 
@@ -372,21 +264,9 @@ fn small_sizes_roundtrip() {
     let raw = raw_fixture();
     let mut rng = Lcg::new(5);
     for n in [2usize, 4, 62, 64, 66, 1000, 65534, 65536, 65538, 131072 + 2] {
-        roundtrip(
-            &raw[..n],
-            &Options::default(),
-            &format!("real prefix of {n} bytes"),
-        );
-        roundtrip(
-            &raw[raw.len() - n..],
-            &opts(0, MIN_CHUNK_SIZE),
-            &format!("real suffix of {n} bytes"),
-        );
-        roundtrip(
-            &rng.bytes(n),
-            &Options::default(),
-            &format!("random {n} bytes"),
-        );
+        roundtrip(&raw[..n], &Options::default(), &format!("real prefix of {n} bytes"));
+        roundtrip(&raw[raw.len() - n..], &opts(0, MIN_CHUNK_SIZE), &format!("real suffix of {n} bytes"));
+        roundtrip(&rng.bytes(n), &Options::default(), &format!("random {n} bytes"));
     }
 }
 
@@ -396,9 +276,7 @@ fn every_value_count_near_lane_and_group_boundaries_roundtrips() {
     // in the lane payloads: sizes around multiples of the 32 lanes exercise every hand-over.
     let raw = raw_fixture();
     let start = 1 << 20;
-    for values in (1..=160).chain([
-        255, 256, 257, 511, 512, 513, 1023, 1024, 1025, 4095, 4096, 4097,
-    ]) {
+    for values in (1..=160).chain([255, 256, 257, 511, 512, 513, 1023, 1024, 1025, 4095, 4096, 4097]) {
         let src = &raw[start..start + 2 * values];
         roundtrip(src, &Options::default(), &format!("{values} values"));
     }
@@ -411,18 +289,11 @@ fn odd_byte_count_is_bad_length() {
     let raw = raw_fixture();
     for n in [1usize, 3, 63, 65, 999, 65535, 65537, 1_000_001] {
         for threads in [1, 0] {
-            assert_eq!(
-                compress(Kind::Bf16, &raw[..n], &opts(threads, 0)),
-                Err(Error::BadLength),
-                "{n} bytes"
-            );
+            assert_eq!(compress(Kind::Bf16, &raw[..n], &opts(threads, 0)), Err(Error::BadLength), "{n} bytes");
         }
     }
     // BadLength is reported before the chunk size is looked at.
-    assert_eq!(
-        compress(Kind::Bf16, &raw[..3], &opts(0, 7)),
-        Err(Error::BadLength)
-    );
+    assert_eq!(compress(Kind::Bf16, &raw[..3], &opts(0, 7)), Err(Error::BadLength));
 }
 
 // (g) ------------------------------------------------------------------------------------------
@@ -461,18 +332,9 @@ fn ratio_on_real_weights_beats_the_byte_marginal_bound_by_one_percent() {
     let mut marginal_bytes = 0f64;
     for t in &tensors {
         let f = compress(Kind::Bf16, t.data, &Options::default()).unwrap();
-        assert!(
-            decompress(&f, &Options::default()).unwrap() == t.data,
-            "{}",
-            t.name
-        );
+        assert!(decompress(&f, &Options::default()).unwrap() == t.data, "{}", t.name);
         let s = weightzip::stats::bf16_stats(t.data);
-        assert!(
-            s.r_marginal.is_finite() && s.r_marginal > 1.0,
-            "{}: r_marginal {}",
-            t.name,
-            s.r_marginal
-        );
+        assert!(s.r_marginal.is_finite() && s.r_marginal > 1.0, "{}: r_marginal {}", t.name, s.r_marginal);
         let n = t.data.len() as f64;
         total += n;
         framed += f.len() as f64;
@@ -481,10 +343,7 @@ fn ratio_on_real_weights_beats_the_byte_marginal_bound_by_one_percent() {
     let r = total / framed;
     let r_marginal = total / marginal_bytes;
     println!("real fixtures ({} tensors, {} bytes): weightzip ratio {r:.4}, byte-weighted R_marginal {r_marginal:.4}, ratio / R_marginal = {:.4}", tensors.len(), total, r / r_marginal);
-    assert!(
-        r >= 1.010 * r_marginal,
-        "weightzip ratio {r:.4} is below 1.010 x R_marginal {r_marginal:.4}"
-    );
+    assert!(r >= 1.010 * r_marginal, "weightzip ratio {r:.4} is below 1.010 x R_marginal {r_marginal:.4}");
 }
 
 // (i) ------------------------------------------------------------------------------------------
@@ -508,21 +367,10 @@ fn bound_holds_for_many_random_sizes() {
     for i in 0..120 {
         let n = rng.below_usize(150_001) * 2; // even, 0..=300000
         let src = &pool[..n];
-        let cs = if i % 2 == 0 {
-            MIN_CHUNK_SIZE
-        } else {
-            DEFAULT_CHUNK_SIZE
-        };
+        let cs = if i % 2 == 0 { MIN_CHUNK_SIZE } else { DEFAULT_CHUNK_SIZE };
         let f = compress(Kind::Bf16, src, &opts(0, cs)).unwrap();
-        assert!(
-            f.len() <= compress_bound(n).unwrap(),
-            "random {n} bytes, chunk {cs}: {} > bound",
-            f.len()
-        );
-        assert!(
-            decompress(&f, &Options::default()).unwrap() == src,
-            "random {n} bytes, chunk {cs}"
-        );
+        assert!(f.len() <= compress_bound(n).unwrap(), "random {n} bytes, chunk {cs}: {} > bound", f.len());
+        assert!(decompress(&f, &Options::default()).unwrap() == src, "random {n} bytes, chunk {cs}");
     }
 }
 
@@ -550,15 +398,8 @@ fn bound_holds_for_every_short_prefix_of_real_data() {
         for cs in [MIN_CHUNK_SIZE, DEFAULT_CHUNK_SIZE] {
             let f = compress(Kind::Bf16, src, &opts(1, cs)).unwrap();
             let bound = compress_bound(n).unwrap();
-            assert!(
-                f.len() <= bound,
-                "real prefix of {n} bytes, chunk {cs}: frame {} > bound {bound}",
-                f.len()
-            );
-            assert!(
-                decompress(&f, &opts(1, 0)).unwrap() == src,
-                "real prefix of {n} bytes, chunk {cs}"
-            );
+            assert!(f.len() <= bound, "real prefix of {n} bytes, chunk {cs}: frame {} > bound {bound}", f.len());
+            assert!(decompress(&f, &opts(1, 0)).unwrap() == src, "real prefix of {n} bytes, chunk {cs}");
         }
     }
 }

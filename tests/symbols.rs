@@ -59,11 +59,7 @@ fn build_shared_library() -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     let lib = target_dir().join("release/libweightzip.so");
-    assert!(
-        lib.is_file(),
-        "{} does not exist after `cargo build --release --lib`",
-        lib.display()
-    );
+    assert!(lib.is_file(), "{} does not exist after `cargo build --release --lib`", lib.display());
     lib
 }
 
@@ -98,8 +94,7 @@ fn defined_dynamic_symbols(lib: &Path) -> Vec<(String, String)> {
 /// Names of the functions `include/weightzip.h` declares (identifiers `wz_…` followed by `(`
 /// outside comments).
 fn header_functions() -> BTreeSet<String> {
-    let header =
-        std::fs::read_to_string(root().join("include/weightzip.h")).expect("include/weightzip.h");
+    let header = std::fs::read_to_string(root().join("include/weightzip.h")).expect("include/weightzip.h");
     // Drop /* */ and // comments.
     let mut code = String::new();
     let mut rest = header.as_str();
@@ -138,11 +133,7 @@ fn header_functions() -> BTreeSet<String> {
 fn exported_symbols_all_have_wz_prefix() {
     let lib = shared_library();
     let symbols = defined_dynamic_symbols(&lib);
-    assert!(
-        !symbols.is_empty(),
-        "nm found no defined dynamic symbols in {}",
-        lib.display()
-    );
+    assert!(!symbols.is_empty(), "nm found no defined dynamic symbols in {}", lib.display());
 
     let leaked: Vec<String> = symbols
         .iter()
@@ -157,45 +148,22 @@ fn exported_symbols_all_have_wz_prefix() {
         leaked.join("\n  ")
     );
 
-    let functions: BTreeSet<&str> = symbols
-        .iter()
-        .filter(|(ty, _)| ty == "T")
-        .map(|(_, name)| name.as_str())
-        .collect();
-    let missing: Vec<&&str> = EXPECTED
-        .iter()
-        .filter(|f| !functions.contains(**f))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} lacks expected functions {missing:?}; it exports {functions:?}",
-        lib.display()
-    );
+    let functions: BTreeSet<&str> = symbols.iter().filter(|(ty, _)| ty == "T").map(|(_, name)| name.as_str()).collect();
+    let missing: Vec<&&str> = EXPECTED.iter().filter(|f| !functions.contains(**f)).collect();
+    assert!(missing.is_empty(), "{} lacks expected functions {missing:?}; it exports {functions:?}", lib.display());
 }
 
 #[test]
 fn header_functions_match_exports() {
     let declared = header_functions();
     for f in EXPECTED {
-        assert!(
-            declared.contains(*f),
-            "include/weightzip.h does not declare {f}; it declares {declared:?}"
-        );
+        assert!(declared.contains(*f), "include/weightzip.h does not declare {f}; it declares {declared:?}");
     }
     let lib = shared_library();
-    let exported: BTreeSet<String> = defined_dynamic_symbols(&lib)
-        .into_iter()
-        .filter(|(ty, _)| ty == "T")
-        .map(|(_, name)| name)
-        .collect();
+    let exported: BTreeSet<String> =
+        defined_dynamic_symbols(&lib).into_iter().filter(|(ty, _)| ty == "T").map(|(_, name)| name).collect();
     let undefined: Vec<&String> = declared.difference(&exported).collect();
-    assert!(
-        undefined.is_empty(),
-        "declared in weightzip.h but not exported by the library: {undefined:?}"
-    );
+    assert!(undefined.is_empty(), "declared in weightzip.h but not exported by the library: {undefined:?}");
     let undeclared: Vec<&String> = exported.difference(&declared).collect();
-    assert!(
-        undeclared.is_empty(),
-        "exported by the library but not declared in weightzip.h: {undeclared:?}"
-    );
+    assert!(undeclared.is_empty(), "exported by the library but not declared in weightzip.h: {undeclared:?}");
 }

@@ -24,17 +24,9 @@ pub fn compress(src: &[u8], level: i32, workers: u32) -> Result<Vec<u8>> {
             return Err(Error::OutOfMemory);
         }
         let r = (|| {
-            check(z::ZSTD_CCtx_setParameter(
-                cctx,
-                z::ZSTD_cParameter::ZSTD_c_compressionLevel,
-                level,
-            ))?;
+            check(z::ZSTD_CCtx_setParameter(cctx, z::ZSTD_cParameter::ZSTD_c_compressionLevel, level))?;
             if workers > 1 {
-                check(z::ZSTD_CCtx_setParameter(
-                    cctx,
-                    z::ZSTD_cParameter::ZSTD_c_nbWorkers,
-                    workers as i32,
-                ))?;
+                check(z::ZSTD_CCtx_setParameter(cctx, z::ZSTD_cParameter::ZSTD_c_nbWorkers, workers as i32))?;
             }
             check(z::ZSTD_compress2(
                 cctx,
@@ -53,12 +45,7 @@ pub fn compress(src: &[u8], level: i32, workers: u32) -> Result<Vec<u8>> {
 /// Decompresses a zstd frame of known original size into `dst`.
 pub fn decompress_into(src: &[u8], dst: &mut [u8]) -> Result<()> {
     let n = check(unsafe {
-        z::ZSTD_decompress(
-            dst.as_mut_ptr() as *mut c_void,
-            dst.len(),
-            src.as_ptr() as *const c_void,
-            src.len(),
-        )
+        z::ZSTD_decompress(dst.as_mut_ptr() as *mut c_void, dst.len(), src.as_ptr() as *const c_void, src.len())
     })?;
     if n != dst.len() {
         return Err(Error::CorruptData);

@@ -73,12 +73,7 @@ pub struct BitReader<'a> {
 
 impl<'a> BitReader<'a> {
     pub fn new(data: &'a [u8]) -> Self {
-        BitReader {
-            data,
-            pos: 0,
-            acc: 0,
-            nbits: 0,
-        }
+        BitReader { data, pos: 0, acc: 0, nbits: 0 }
     }
 
     /// Tops the accumulator up to at least 57 bits, or to the end of the data.
@@ -102,11 +97,7 @@ impl<'a> BitReader<'a> {
                 return Err(Error::CorruptModel);
             }
         }
-        let v = if n == 0 {
-            0
-        } else {
-            (self.acc & ((1u64 << n) - 1)) as u32
-        };
+        let v = if n == 0 { 0 } else { (self.acc & ((1u64 << n) - 1)) as u32 };
         self.acc >>= n;
         self.nbits -= n;
         Ok(v)
@@ -118,11 +109,7 @@ impl<'a> BitReader<'a> {
         if self.nbits < 33 {
             self.refill();
         }
-        let avail = if self.nbits == 64 {
-            self.acc
-        } else {
-            self.acc & ((1u64 << self.nbits) - 1)
-        };
+        let avail = if self.nbits == 64 { self.acc } else { self.acc & ((1u64 << self.nbits) - 1) };
         let len = avail.trailing_zeros();
         if len < 32 && 2 * len < self.nbits {
             let v1 = ((self.acc >> (len + 1)) & ((1u64 << len) - 1)) | (1u64 << len);
@@ -138,11 +125,8 @@ impl<'a> BitReader<'a> {
                 return Err(Error::CorruptModel);
             }
         }
-        let rest = if len == 32 {
-            (self.get(16)? as u64) | (self.get(16)? as u64) << 16
-        } else {
-            self.get(len)? as u64
-        };
+        let rest =
+            if len == 32 { (self.get(16)? as u64) | (self.get(16)? as u64) << 16 } else { self.get(len)? as u64 };
         u32::try_from(((1u64 << len) | rest) - 1).map_err(|_| Error::CorruptModel)
     }
 
@@ -169,19 +153,7 @@ mod tests {
 
     #[test]
     fn exp_golomb_roundtrip() {
-        let vals: Vec<i32> = vec![
-            0,
-            1,
-            -1,
-            2,
-            -2,
-            100,
-            -100,
-            65535,
-            -65536,
-            i32::MAX / 2,
-            i32::MIN / 2,
-        ];
+        let vals: Vec<i32> = vec![0, 1, -1, 2, -2, 100, -100, 65535, -65536, i32::MAX / 2, i32::MIN / 2];
         let mut w = BitWriter::new();
         for &v in &vals {
             w.put_signed(v);

@@ -46,11 +46,7 @@ impl EncSymbol {
     /// The rANS encoding step without renormalisation: `(x / f) << scale + x % f + cum`.
     #[inline(always)]
     pub fn apply(&self, x: u32, scale: u32) -> u32 {
-        let q = if self.freq == 1 {
-            x
-        } else {
-            ((self.rcp as u128 * x as u128) >> 64) as u32
-        };
+        let q = if self.freq == 1 { x } else { ((self.rcp as u128 * x as u128) >> 64) as u32 };
         ((q << scale) + (x - q * self.freq)) + self.cum
     }
 }
@@ -69,20 +65,13 @@ impl EncTable {
             .iter()
             .zip(cum)
             .map(|(&freq, cum)| EncSymbol {
-                rcp: if freq > 1 {
-                    u64::MAX / freq as u64 + 1
-                } else {
-                    0
-                },
+                rcp: if freq > 1 { u64::MAX / freq as u64 + 1 } else { 0 },
                 x_max: (freq as u64) << (32 - t.scale),
                 freq,
                 cum,
             })
             .collect();
-        EncTable {
-            scale: t.scale,
-            syms,
-        }
+        EncTable { scale: t.scale, syms }
     }
 }
 
@@ -103,11 +92,7 @@ impl RansEncoder {
     /// An encoder for at most `symbols` symbols whose lane `j` starts at `RANS_L + payload[j]`;
     /// the decoder's `finish` returns the payloads.
     pub fn with_payload(symbols: usize, payload: [u16; LANES]) -> Self {
-        RansEncoder {
-            states: payload.map(|p| RANS_L + p as u32),
-            words: vec![0; symbols + 1],
-            used: 0,
-        }
+        RansEncoder { states: payload.map(|p| RANS_L + p as u32), words: vec![0; symbols + 1], used: 0 }
     }
 
     /// Encodes one symbol on `lane`. The symbol must have a non-zero frequency.
@@ -132,10 +117,7 @@ impl RansEncoder {
         for (o, s) in st.chunks_exact_mut(4).zip(self.states) {
             o.copy_from_slice(&s.to_le_bytes());
         }
-        for (o, &x) in w
-            .chunks_exact_mut(2)
-            .zip(self.words[..self.used].iter().rev())
-        {
+        for (o, &x) in w.chunks_exact_mut(2).zip(self.words[..self.used].iter().rev()) {
             o.copy_from_slice(&x.to_le_bytes());
         }
     }
@@ -163,11 +145,7 @@ impl<'a> RansDecoder<'a> {
                 return Err(Error::CorruptData);
             }
         }
-        Ok(RansDecoder {
-            states,
-            words: &stream[STATE_BYTES..],
-            pos: 0,
-        })
+        Ok(RansDecoder { states, words: &stream[STATE_BYTES..], pos: 0 })
     }
 
     /// Number of words not yet read.
@@ -181,10 +159,7 @@ impl<'a> RansDecoder<'a> {
     pub fn renorm_checked(&mut self, lane: usize) -> Result<()> {
         let x = self.states[lane];
         if x < RANS_L {
-            let b = self
-                .words
-                .get(self.pos..self.pos + 2)
-                .ok_or(Error::CorruptData)?;
+            let b = self.words.get(self.pos..self.pos + 2).ok_or(Error::CorruptData)?;
             self.states[lane] = (x << 16) | u16::from_le_bytes([b[0], b[1]]) as u32;
             self.pos += 2;
         }
@@ -193,12 +168,7 @@ impl<'a> RansDecoder<'a> {
 
     /// Checks that decoding ended exactly where encoding began, and returns the lanes' payloads.
     pub fn finish(&self) -> Result<[u16; LANES]> {
-        if self.pos != self.words.len()
-            || self
-                .states
-                .iter()
-                .any(|&s| !(RANS_L..2 * RANS_L).contains(&s))
-        {
+        if self.pos != self.words.len() || self.states.iter().any(|&s| !(RANS_L..2 * RANS_L).contains(&s)) {
             return Err(Error::CorruptData);
         }
         Ok(self.states.map(|s| (s - RANS_L) as u16))
@@ -226,10 +196,7 @@ impl DecTable {
             }
         }
         debug_assert_eq!(entries.len(), 1 << t.scale);
-        DecTable {
-            scale: t.scale,
-            entries,
-        }
+        DecTable { scale: t.scale, entries }
     }
 
     /// Decodes one symbol from state `x` (before renormalisation), returning its stored value.
@@ -277,23 +244,16 @@ mod tests {
     use super::*;
 
     fn lcg(seed: &mut u64) -> u64 {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         *seed >> 33
     }
 
     #[test]
     fn roundtrip_skewed_and_uniform() {
         let mut seed = 7;
-        for &(n, alphabet, skew) in &[
-            (0usize, 4usize, 1u64),
-            (1, 4, 1),
-            (13, 2, 1),
-            (100_000, 256, 1),
-            (100_000, 300, 8),
-            (5_000, 1, 1),
-        ] {
+        for &(n, alphabet, skew) in
+            &[(0usize, 4usize, 1u64), (1, 4, 1), (13, 2, 1), (100_000, 256, 1), (100_000, 300, 8), (5_000, 1, 1)]
+        {
             let syms: Vec<u16> = (0..n)
                 .map(|_| {
                     let mut v = lcg(&mut seed) % alphabet as u64;

@@ -20,14 +20,10 @@ pub const MIN_SCALE: u32 = 8;
 pub const MAX_SCALE: u32 = 15;
 
 /// round(2^(j/8) * 2^20) for j in 0..8: the fractional part of a level's weight.
-const OCTAVE_STEPS: [u64; 8] = [
-    1048576, 1143480, 1246974, 1359835, 1482910, 1617125, 1763488, 1923097,
-];
+const OCTAVE_STEPS: [u64; 8] = [1048576, 1143480, 1246974, 1359835, 1482910, 1617125, 1763488, 1923097];
 
 /// round(2^((j+0.5)/8) * 2^20): the geometric midpoints between neighbouring steps.
-const MID_STEPS: [u64; 8] = [
-    1095000, 1194106, 1302182, 1420040, 1548564, 1688722, 1841564, 2008240,
-];
+const MID_STEPS: [u64; 8] = [1095000, 1194106, 1302182, 1420040, 1548564, 1688722, 1841564, 2008240];
 
 /// Weight of a level (level >= 1): 2^((level-1)/8) scaled by 2^20, as an exact integer.
 fn level_weight(level: u32) -> u128 {
@@ -104,13 +100,7 @@ impl FreqTable {
         let total: u64 = levels.iter().map(|&l| weight(l)).sum();
         let mut freq: Vec<u32> = levels
             .iter()
-            .map(|&l| {
-                if l == 0 {
-                    0
-                } else {
-                    ((2 * weight(l) * m + total) / (2 * total)).max(1) as u32
-                }
-            })
+            .map(|&l| if l == 0 { 0 } else { ((2 * weight(l) * m + total) / (2 * total)).max(1) as u32 })
             .collect();
         let sum: i64 = freq.iter().map(|&f| f as i64).sum();
         let mut diff = m as i64 - sum;
@@ -152,11 +142,7 @@ impl FreqTable {
                 }
             }
         }
-        Ok(FreqTable {
-            scale,
-            freq,
-            levels,
-        })
+        Ok(FreqTable { scale, freq, levels })
     }
 
     pub fn alphabet(&self) -> usize {
@@ -205,10 +191,7 @@ impl FreqTable {
         let mut prev = 0i64;
         loop {
             let run = r.get_exp_golomb()? as usize + 1;
-            let end = i
-                .checked_add(run)
-                .filter(|&e| e <= alphabet)
-                .ok_or(Error::CorruptModel)?;
+            let end = i.checked_add(run).filter(|&e| e <= alphabet).ok_or(Error::CorruptModel)?;
             for l in &mut levels[i..end] {
                 let v = prev + r.get_signed()? as i64;
                 if !(1..=MAX_LEVEL as i64).contains(&v) {
@@ -222,10 +205,7 @@ impl FreqTable {
             if gap == 0 {
                 break;
             }
-            i = i
-                .checked_add(gap)
-                .filter(|&e| e < alphabet)
-                .ok_or(Error::CorruptModel)?;
+            i = i.checked_add(gap).filter(|&e| e < alphabet).ok_or(Error::CorruptModel)?;
         }
         Self::from_levels(levels, scale)
     }
@@ -306,24 +286,13 @@ mod tests {
             prev = l;
             let w = level_weight(l) as f64 / (1u64 << 20) as f64;
             let rel = (w / c as f64).log2().abs();
-            assert!(
-                rel <= 0.5 / LEVELS_PER_OCTAVE as f64 + 1e-3,
-                "count {c} level {l}"
-            );
+            assert!(rel <= 0.5 / LEVELS_PER_OCTAVE as f64 + 1e-3, "count {c} level {l}");
         }
     }
 
     #[test]
     fn normalises_to_exact_total_and_roundtrips() {
-        let counts: Vec<u64> = (0..300u64)
-            .map(|i| {
-                if i % 7 == 3 {
-                    0
-                } else {
-                    (i * 37 % 101) * (i + 1) + 1
-                }
-            })
-            .collect();
+        let counts: Vec<u64> = (0..300u64).map(|i| if i % 7 == 3 { 0 } else { (i * 37 % 101) * (i + 1) + 1 }).collect();
         for scale in MIN_SCALE + 1..=MAX_SCALE {
             let t = FreqTable::from_counts(&counts, scale).unwrap();
             assert_eq!(t.freq.iter().map(|&f| f as u64).sum::<u64>(), 1 << scale);

@@ -56,6 +56,9 @@ pub unsafe fn out_slice<'a>(ptr: *mut u8, len: usize) -> Result<&'a mut [u8]> {
     Ok(std::slice::from_raw_parts_mut(ptr, len))
 }
 
+/// Largest `struct_size` accepted for a versioned struct: far above any version's real size.
+pub const MAX_STRUCT_SIZE: usize = 256;
+
 /// Reads a caller's versioned struct: the first `u32` is its size in bytes as the caller knows
 /// it. Fields the caller's version lacks keep their defaults from `init`; fields of a newer
 /// caller's version that this library does not know must be zero.
@@ -68,7 +71,8 @@ pub unsafe fn read_versioned<T: Copy>(ptr: *const T, init: T) -> Result<T> {
     }
     let size = (ptr as *const u32).read_unaligned() as usize;
     let ours = std::mem::size_of::<T>();
-    if size < 4 {
+    // The cap turns an uninitialised struct_size into an error instead of a wild read.
+    if !(4..=MAX_STRUCT_SIZE).contains(&size) {
         return Err(Error::InvalidArgument);
     }
     let bytes = std::slice::from_raw_parts(ptr as *const u8, size);
@@ -77,11 +81,7 @@ pub unsafe fn read_versioned<T: Copy>(ptr: *const T, init: T) -> Result<T> {
     }
     let mut v = init;
     let n = size.min(ours);
-    std::ptr::copy_nonoverlapping(
-        bytes.as_ptr().add(4),
-        (&mut v as *mut T as *mut u8).add(4),
-        n - 4,
-    );
+    std::ptr::copy_nonoverlapping(bytes.as_ptr().add(4), (&mut v as *mut T as *mut u8).add(4), n - 4);
     Ok(v)
 }
 
@@ -91,14 +91,10 @@ pub unsafe fn read_versioned<T: Copy>(ptr: *const T, init: T) -> Result<T> {
 /// `ptr` must be non-NULL and point to a writable struct whose first field is its size in bytes.
 pub unsafe fn write_versioned<T: Copy>(ptr: *mut T, v: &T) -> Result<()> {
     let size = (ptr as *const u32).read_unaligned() as usize;
-    if size < 4 {
+    if !(4..=MAX_STRUCT_SIZE).contains(&size) {
         return Err(Error::InvalidArgument);
     }
     let n = size.min(std::mem::size_of::<T>());
-    std::ptr::copy_nonoverlapping(
-        (v as *const T as *const u8).add(4),
-        (ptr as *mut u8).add(4),
-        n - 4,
-    );
+    std::ptr::copy_nonoverlapping((v as *const T as *const u8).add(4), (ptr as *mut u8).add(4), n - 4);
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! Conventions (see `include/weightzip.h`): every fallible function returns `wz_status`; buffers
 //! come as `(dst, dst_capacity, src, src_size)` in zstd's order; kinds are passed as integers and
 //! unknown values are rejected; outputs are written only on success. Every function is safe to
-//! call from several threads at once: the library keeps no global mutable state.
+//! call from several threads at once: the only process-wide state is the worker pool, made on
+//! first use.
 //!
 //! The safety contract for all pointers is stated once, in `guard`.
 
@@ -46,21 +47,18 @@ pub const WZ_KIND_BF16: u32 = 1;
 pub struct wz_options {
     /// `sizeof(wz_options)` as the caller compiled it; set by `wz_options_init`.
     pub struct_size: u32,
-    /// Worker threads; 0 (the default) uses every available core. Output never depends on it.
+    /// Worker threads; 0 (the default) uses every available core, and larger requests are capped
+    /// at the core count. Output never depends on it.
     pub threads: u32,
     /// Compression only: bytes of input per independently decodable chunk; 0 (the default)
-    /// means 512 KiB. Must be between 64 KiB and 1 GiB and a multiple of the element size.
+    /// means 256 KiB. Must be between 64 KiB and 1 GiB and a multiple of the element size.
     pub chunk_size: u32,
     /// Reserved; must be 0.
     pub reserved: u32,
 }
 
-const OPTIONS_DEFAULT: wz_options = wz_options {
-    struct_size: std::mem::size_of::<wz_options>() as u32,
-    threads: 0,
-    chunk_size: 0,
-    reserved: 0,
-};
+const OPTIONS_DEFAULT: wz_options =
+    wz_options { struct_size: std::mem::size_of::<wz_options>() as u32, threads: 0, chunk_size: 0, reserved: 0 };
 
 /// What a frame's header says, filled by `wz_frame_get_info`. Set `struct_size` to
 /// `sizeof(wz_frame_info)` before the call.
@@ -89,27 +87,19 @@ fn options(opts: &wz_options) -> Result<Options, Error> {
     if opts.reserved != 0 {
         return Err(Error::InvalidArgument);
     }
-    Ok(Options {
-        threads: opts.threads,
-        chunk_size: opts.chunk_size,
-        progress: None,
-    })
+    Ok(Options { threads: opts.threads, chunk_size: opts.chunk_size, progress: None })
 }
 
 /// Library version as a number: `major * 10000 + minor * 100 + patch`.
 #[no_mangle]
 pub extern "C" fn wz_version() -> u32 {
-    guard_value(0, || {
-        WZ_VERSION_MAJOR * 10000 + WZ_VERSION_MINOR * 100 + WZ_VERSION_PATCH
-    })
+    guard_value(0, || WZ_VERSION_MAJOR * 10000 + WZ_VERSION_MINOR * 100 + WZ_VERSION_PATCH)
 }
 
 /// Library version as a static NUL-terminated string, e.g. "0.1.0".
 #[no_mangle]
 pub extern "C" fn wz_version_string() -> *const c_char {
-    guard_value(std::ptr::null(), || {
-        concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
-    })
+    guard_value(std::ptr::null(), || concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char)
 }
 
 /// Format version this library writes (`WZ_FORMAT_VERSION` of the build).
@@ -202,11 +192,7 @@ pub unsafe extern "C" fn wz_decompress(
 /// without decoding anything. The header has its own checksum, so the values are trustworthy
 /// when this returns `WZ_STATUS_OK`. Set `info->struct_size` before the call.
 #[no_mangle]
-pub unsafe extern "C" fn wz_frame_get_info(
-    src: *const c_void,
-    src_size: usize,
-    info: *mut wz_frame_info,
-) -> wz_status {
+pub unsafe extern "C" fn wz_frame_get_info(src: *const c_void, src_size: usize, info: *mut wz_frame_info) -> wz_status {
     guard(|| {
         if info.is_null() {
             return Err(Error::NullPointer);

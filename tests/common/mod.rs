@@ -10,9 +10,7 @@ use weightzip::safetensors;
 
 /// Absolute path of a file under `tests/data`.
 pub fn data_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
 }
 
 pub const RAW_FIXTURE: &str = "minilm-l6-ffn01.bf16";
@@ -23,10 +21,7 @@ pub fn raw_fixture() -> &'static [u8] {
     static RAW: OnceLock<Vec<u8>> = OnceLock::new();
     RAW.get_or_init(|| {
         let b = std::fs::read(data_path(RAW_FIXTURE)).expect("read raw fixture");
-        assert!(
-            !b.is_empty() && b.len() % 2 == 0,
-            "raw fixture must be a non-empty even-length bf16 stream"
-        );
+        assert!(!b.is_empty() && b.len() % 2 == 0, "raw fixture must be a non-empty even-length bf16 stream");
         b
     })
 }
@@ -50,10 +45,7 @@ pub fn st_tensors() -> Vec<Tensor> {
     let v: Vec<Tensor> = list
         .iter()
         .filter(|t| t.dtype == "BF16")
-        .map(|t| Tensor {
-            name: t.name.clone(),
-            data: &file[t.offset as usize..(t.offset + t.len) as usize],
-        })
+        .map(|t| Tensor { name: t.name.clone(), data: &file[t.offset as usize..(t.offset + t.len) as usize] })
         .collect();
     assert_eq!(v.len(), 19, "the safetensors fixture holds 19 BF16 tensors");
     v
@@ -61,10 +53,7 @@ pub fn st_tensors() -> Vec<Tensor> {
 
 /// Every real tensor of both fixtures: the raw stream first, then the safetensors tensors.
 pub fn all_tensors() -> Vec<Tensor> {
-    let mut v = vec![Tensor {
-        name: RAW_FIXTURE.to_string(),
-        data: raw_fixture(),
-    }];
+    let mut v = vec![Tensor { name: RAW_FIXTURE.to_string(), data: raw_fixture() }];
     v.extend(st_tensors());
     v
 }
@@ -78,10 +67,7 @@ impl Lcg {
         Lcg(seed ^ 0x9E37_79B9_7F4A_7C15)
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         // Mix the high half into the low half: the low bits of a power-of-two LCG are weak.
         let x = self.0;
         x ^ (x >> 29) ^ (x >> 43)
@@ -127,10 +113,8 @@ impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         use std::sync::atomic::{AtomicU64, Ordering};
         static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let path = std::env::temp_dir().join(format!(
             "weightzip-test-{tag}-{}-{}-{nanos}",
             std::process::id(),
@@ -146,12 +130,7 @@ impl TempDir {
     pub fn entries(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(&self.path)
             .expect("read temp dir")
-            .map(|e| {
-                e.expect("dir entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
+            .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
             .collect();
         v.sort();
         v

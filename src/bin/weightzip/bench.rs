@@ -180,20 +180,14 @@ pub fn run(
 
 pub fn weightzip_threads(threads: u32) -> u32 {
     if threads == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get() as u32)
-            .unwrap_or(1)
+        std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
     } else {
         threads
     }
 }
 
 pub fn print_table(json: &serde_json::Value) {
-    let f = |v: &serde_json::Value| {
-        v.as_f64()
-            .map(|x| format!("{x:.1}"))
-            .unwrap_or_else(|| "-".into())
-    };
+    let f = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
     println!(
         "{} tensors, {} bytes of {}; R_marginal = {:.4}; entropy of weightzip's model = {:.4}; H(exp)+H(sign,mant|exp) = {:.4}",
         json["tensors"], json["bytes"], json["kind"].as_str().unwrap_or(""),

@@ -19,18 +19,14 @@ pub struct Input {
 impl Input {
     pub fn open(path: &Path) -> Result<Input, String> {
         let f = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let len = f
-            .metadata()
-            .map_err(|e| format!("cannot stat {}: {e}", path.display()))?
-            .len();
+        let len = f.metadata().map_err(|e| format!("cannot stat {}: {e}", path.display()))?.len();
         if len == 0 {
             return Ok(Input { map: None });
         }
         // SAFETY: the map is read-only; a concurrent writer could change the bytes under us,
         // which at worst makes the result wrong (checksums catch it on decode), never unsound
         // for our byte-slice reads.
-        let map =
-            unsafe { Mmap::map(&f) }.map_err(|e| format!("cannot map {}: {e}", path.display()))?;
+        let map = unsafe { Mmap::map(&f) }.map_err(|e| format!("cannot map {}: {e}", path.display()))?;
         Ok(Input { map: Some(map) })
     }
 
@@ -46,18 +42,12 @@ pub fn check_output(out: &Path, inputs: &[&Path], force: bool) -> Result<(), Str
         for i in inputs {
             if let Ok(im) = fs::metadata(i) {
                 if im.dev() == om.dev() && im.ino() == om.ino() {
-                    return Err(format!(
-                        "refusing to overwrite the input file {}",
-                        out.display()
-                    ));
+                    return Err(format!("refusing to overwrite the input file {}", out.display()));
                 }
             }
         }
         if !force {
-            return Err(format!(
-                "{} already exists (use --force to overwrite)",
-                out.display()
-            ));
+            return Err(format!("{} already exists (use --force to overwrite)", out.display()));
         }
     }
     Ok(())
@@ -66,18 +56,9 @@ pub fn check_output(out: &Path, inputs: &[&Path], force: bool) -> Result<(), Str
 /// Writes `data` to `out` atomically: a temporary file in the same directory, fsync, rename.
 /// On any failure the temporary file is removed and `out` is untouched.
 pub fn write_atomic(out: &Path, data: &[u8]) -> Result<(), String> {
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = out
-        .file_name()
-        .ok_or_else(|| format!("invalid output path {}", out.display()))?;
-    let tmp: PathBuf = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = out.file_name().ok_or_else(|| format!("invalid output path {}", out.display()))?;
+    let tmp: PathBuf = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
     let r = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(data)?;
@@ -99,11 +80,9 @@ pub fn with_progress<T>(label: &str, total: u64, work: impl FnOnce(Arc<AtomicU64
     }
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     bar.set_message(label.to_string());
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -103,11 +103,7 @@ fn kind_arg(s: &str) -> Result<Kind, String> {
 
 /// The tensors of KIND in a file: a .safetensors file's tensors of that dtype, or the whole
 /// file as one raw stream.
-fn tensors_of<'a>(
-    kind: Kind,
-    path: &Path,
-    bytes: &'a [u8],
-) -> Result<Vec<bench::Tensor<'a>>, String> {
+fn tensors_of<'a>(kind: Kind, path: &Path, bytes: &'a [u8]) -> Result<Vec<bench::Tensor<'a>>, String> {
     if let Ok(list) = safetensors::read_tensors(bytes) {
         let dtype = match kind {
             Kind::Bf16 => "BF16",
@@ -121,50 +117,25 @@ fn tensors_of<'a>(
             })
             .collect();
         if v.is_empty() {
-            return Err(format!(
-                "{}: safetensors file has no {dtype} tensors",
-                path.display()
-            ));
+            return Err(format!("{}: safetensors file has no {dtype} tensors", path.display()));
         }
         return Ok(v);
     }
     if bytes.len() % kind.element_size() != 0 {
-        return Err(format!(
-            "{}: {}",
-            path.display(),
-            weightzip::Error::BadLength
-        ));
+        return Err(format!("{}: {}", path.display(), weightzip::Error::BadLength));
     }
-    Ok(vec![bench::Tensor {
-        name: path.display().to_string(),
-        data: bytes,
-    }])
+    Ok(vec![bench::Tensor { name: path.display().to_string(), data: bytes }])
 }
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.cmd {
-        Cmd::Compress {
-            kind,
-            threads,
-            chunk_size,
-            force,
-            input,
-            output,
-        } => {
+        Cmd::Compress { kind, threads, chunk_size, force, input, output } => {
             let kind = kind_arg(&kind)?;
             check_output(&output, &[&input], force)?;
             let inp = Input::open(&input)?;
             let src = inp.bytes();
             let frame = with_progress("compress", src.len() as u64, |p| {
-                frame::compress(
-                    kind,
-                    src,
-                    &Options {
-                        threads,
-                        chunk_size,
-                        progress: Some(p),
-                    },
-                )
+                frame::compress(kind, src, &Options { threads, chunk_size, progress: Some(p) })
             })
             .map_err(|e| format!("{}: {e}", input.display()))?;
             write_atomic(&output, &frame)?;
@@ -178,58 +149,28 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Cmd::Decompress {
-            threads,
-            force,
-            input,
-            output,
-        } => {
+        Cmd::Decompress { threads, force, input, output } => {
             check_output(&output, &[&input], force)?;
             let inp = Input::open(&input)?;
-            let info =
-                frame::read_info(inp.bytes()).map_err(|e| format!("{}: {e}", input.display()))?;
+            let info = frame::read_info(inp.bytes()).map_err(|e| format!("{}: {e}", input.display()))?;
             let data = with_progress("decompress", info.original_size, |p| {
-                frame::decompress(
-                    inp.bytes(),
-                    &Options {
-                        threads,
-                        progress: Some(p),
-                        ..Options::default()
-                    },
-                )
+                frame::decompress(inp.bytes(), &Options { threads, progress: Some(p), ..Options::default() })
             })
             .map_err(|e| format!("{}: {e}", input.display()))?;
             write_atomic(&output, &data)
         }
-        Cmd::Verify {
-            input,
-            original,
-            threads,
-            json,
-        } => {
+        Cmd::Verify { input, original, threads, json } => {
             let inp = Input::open(&input)?;
-            let info =
-                frame::read_info(inp.bytes()).map_err(|e| format!("{}: {e}", input.display()))?;
+            let info = frame::read_info(inp.bytes()).map_err(|e| format!("{}: {e}", input.display()))?;
             let data = with_progress("verify", info.original_size, |p| {
-                frame::decompress(
-                    inp.bytes(),
-                    &Options {
-                        threads,
-                        progress: Some(p),
-                        ..Options::default()
-                    },
-                )
+                frame::decompress(inp.bytes(), &Options { threads, progress: Some(p), ..Options::default() })
             })
             .map_err(|e| format!("{}: {e}", input.display()))?;
             let mut matches = None;
             if let Some(orig) = &original {
                 let o = Input::open(orig)?;
                 if o.bytes() != data.as_slice() {
-                    return Err(format!(
-                        "{} does not match {}",
-                        input.display(),
-                        orig.display()
-                    ));
+                    return Err(format!("{} does not match {}", input.display(), orig.display()));
                 }
                 matches = Some(true);
             }
@@ -247,11 +188,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     info.frame_size,
                     info.original_size,
                     info.chunk_count,
-                    if matches.is_some() {
-                        ", identical to the original"
-                    } else {
-                        ""
-                    }
+                    if matches.is_some() { ", identical to the original" } else { "" }
                 );
             }
             Ok(())
@@ -264,10 +201,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let data: &[u8] = if tensors.len() == 1 {
                 tensors[0].data
             } else {
-                all = tensors
-                    .iter()
-                    .flat_map(|t| t.data.iter().copied())
-                    .collect();
+                all = tensors.iter().flat_map(|t| t.data.iter().copied()).collect();
                 &all
             };
             let s = stats::bf16_stats(data);
@@ -282,15 +216,12 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("{}: {} bf16 values", input.display(), s.values);
                 println!("  H(high byte)      {:.4} bits", s.h_high);
                 println!("  H(low byte)       {:.4} bits", s.h_low);
+                println!("  R_marginal        {:.4}   (16 / (H_high + H_low))", s.r_marginal);
                 println!(
-                    "  R_marginal        {:.4}   (16 / (H_high + H_low))",
-                    s.r_marginal
+                    "  H(model)          {:.4} bits/value  (H(exponent, top 4 mantissa bits) + 4 raw bits)",
+                    s.h_model
                 );
-                println!("  H(model)          {:.4} bits/value  (H(exponent, top 4 mantissa bits) + 4 raw bits)", s.h_model);
-                println!(
-                    "  R_model           {:.4}   (16 / H(model), before table costs)",
-                    s.r_model
-                );
+                println!("  R_model           {:.4}   (16 / H(model), before table costs)", s.r_model);
                 println!(
                     "  H(e)+H(s,m|e)     {:.4} bits/value  (full exponent/mantissa joint model)",
                     s.h_joint_exp_mant
@@ -298,18 +229,9 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Cmd::Bench {
-            kind,
-            threads,
-            reps,
-            json,
-            inputs,
-        } => {
+        Cmd::Bench { kind, threads, reps, json, inputs } => {
             let kind = kind_arg(&kind)?;
-            let maps: Vec<Input> = inputs
-                .iter()
-                .map(|p| Input::open(p))
-                .collect::<Result<_, _>>()?;
+            let maps: Vec<Input> = inputs.iter().map(|p| Input::open(p)).collect::<Result<_, _>>()?;
             let mut tensors = Vec::new();
             for (p, m) in inputs.iter().zip(&maps) {
                 tensors.extend(tensors_of(kind, p, m.bytes())?);

@@ -81,19 +81,12 @@ pub unsafe fn decode_groups(
             let e = _mm256_permute2x128_si256::<0x20>(p0, p1);
             let v = _mm256_permute2x128_si256::<0x31>(p0, p1);
             let xs = _mm256_srli_epi32::<SCALE_I>(x[k]);
-            xn[k] = _mm256_add_epi32(
-                _mm256_mullo_epi32(_mm256_and_si256(e, lo16), xs),
-                _mm256_srli_epi32::<16>(e),
-            );
+            xn[k] = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_and_si256(e, lo16), xs), _mm256_srli_epi32::<16>(e));
             need[k] = _mm256_cmpgt_epi32(bound, _mm256_xor_si256(xn[k], flip));
             masks[k] = _mm256_movemask_ps(_mm256_castsi256_ps(need[k])) as usize;
             // Output word: symbol bits | sign from nibble bit 3 | low mantissa from bits 0..3.
-            let nbits =
-                u32::from_le_bytes([nb[4 * k], nb[4 * k + 1], nb[4 * k + 2], nb[4 * k + 3]]);
-            let nv = _mm256_and_si256(
-                _mm256_srlv_epi32(_mm256_set1_epi32(nbits as i32), shifts),
-                nib_mask,
-            );
+            let nbits = u32::from_le_bytes([nb[4 * k], nb[4 * k + 1], nb[4 * k + 2], nb[4 * k + 3]]);
+            let nv = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(nbits as i32), shifts), nib_mask);
             let sign = _mm256_slli_epi32::<12>(_mm256_and_si256(nv, eight));
             let v = _mm256_and_si256(v, lo16);
             let is_esc = _mm256_cmpeq_epi32(_mm256_and_si256(v, one), one);
@@ -106,25 +99,16 @@ pub unsafe fn decode_groups(
         // 2 * LANES bytes, and a vector's 16-byte load starts at most 48 bytes in.
         let mut at = d.pos;
         for k in 0..V {
-            let w =
-                _mm256_cvtepu16_epi32(_mm_loadu_si128(d.words.as_ptr().add(at) as *const __m128i));
-            let w = _mm256_permutevar8x32_epi32(
-                w,
-                _mm256_loadu_si256(PERM[masks[k]].as_ptr() as *const __m256i),
-            );
-            x[k] = _mm256_blendv_epi8(
-                xn[k],
-                _mm256_or_si256(_mm256_slli_epi32::<16>(xn[k]), w),
-                need[k],
-            );
+            let w = _mm256_cvtepu16_epi32(_mm_loadu_si128(d.words.as_ptr().add(at) as *const __m128i));
+            let w = _mm256_permutevar8x32_epi32(w, _mm256_loadu_si256(PERM[masks[k]].as_ptr() as *const __m256i));
+            x[k] = _mm256_blendv_epi8(xn[k], _mm256_or_si256(_mm256_slli_epi32::<16>(xn[k]), w), need[k]);
             at += 2 * masks[k].count_ones() as usize;
         }
         d.pos = at;
         let p = dst.as_mut_ptr().add(g * 2 * LANES) as *mut __m256i;
         for h in 0..V / 2 {
             // packus interleaves 128-bit halves; permute4x64 puts the 16 values back in order.
-            let packed =
-                _mm256_permute4x64_epi64::<0xD8>(_mm256_packus_epi32(out[2 * h], out[2 * h + 1]));
+            let packed = _mm256_permute4x64_epi64::<0xD8>(_mm256_packus_epi32(out[2 * h], out[2 * h + 1]));
             _mm256_storeu_si256(p.add(h), packed);
         }
         if escaped != 0 {

@@ -54,17 +54,12 @@ pub unsafe fn decode_groups(
             let e = _mm512_permutex2var_epi32(e0, lows, e1);
             let v = _mm512_permutex2var_epi32(e0, highs, e1);
             let xs = _mm512_srli_epi32::<SCALE_U>(x[k]);
-            xn[k] = _mm512_add_epi32(
-                _mm512_mullo_epi32(_mm512_and_si512(e, lo16), xs),
-                _mm512_srli_epi32::<16>(e),
-            );
+            xn[k] = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_and_si512(e, lo16), xs), _mm512_srli_epi32::<16>(e));
             need[k] = _mm512_cmplt_epu32_mask(xn[k], bound);
             // Nibbles: 8 bytes -> each byte twice -> 16 lanes -> shift the high nibbles down.
             let b = _mm_loadl_epi64(nb.add(8 * k) as *const __m128i);
-            let nv = _mm512_and_si512(
-                _mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(b, b)), nib_shift),
-                nib_mask,
-            );
+            let nv =
+                _mm512_and_si512(_mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(b, b)), nib_shift), nib_mask);
             let sign = _mm512_slli_epi32::<12>(_mm512_and_si512(nv, eight));
             let v = _mm512_and_si512(v, lo16);
             escaped |= (_mm512_test_epi32_mask(v, one) as u64) << (16 * k);
@@ -79,9 +74,7 @@ pub unsafe fn decode_groups(
         // 32 bytes in.
         let mut at = d.pos;
         for k in 0..V {
-            let w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(
-                d.words.as_ptr().add(at) as *const __m256i
-            ));
+            let w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(d.words.as_ptr().add(at) as *const __m256i));
             let w = _mm512_maskz_expand_epi32(need[k], w);
             x[k] = _mm512_mask_or_epi32(xn[k], need[k], _mm512_slli_epi32::<16>(xn[k]), w);
             at += 2 * need[k].count_ones() as usize;

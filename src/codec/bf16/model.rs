@@ -49,8 +49,7 @@ impl Model {
             };
             let mut w = BitWriter::new();
             table.write(&mut w);
-            let cost =
-                table.cost_bits(&merged) + esc as f64 * ESC_BITS + 8.0 * w.finish().len() as f64;
+            let cost = table.cost_bits(&merged) + esc as f64 * ESC_BITS + 8.0 * w.finish().len() as f64;
             if best.as_ref().is_none_or(|(b, _)| cost < *b) {
                 best = Some((cost, table));
             }
@@ -69,11 +68,7 @@ impl Model {
             .zip(&self.table.freq)
             .filter(|(&c, _)| c > 0)
             .map(|(&c, &f)| {
-                let bits = if f > 0 {
-                    scale - (f as f64).log2()
-                } else {
-                    scale - esc_f.log2() + ESC_BITS
-                };
+                let bits = if f > 0 { scale - (f as f64).log2() } else { scale - esc_f.log2() + ESC_BITS };
                 c as f64 * bits
             })
             .sum();
@@ -113,12 +108,7 @@ pub fn plan(chunk_hists: &[Vec<u64>]) -> Result<(Vec<Model>, Vec<u8>)> {
     let mut runs: Vec<Run> = chunk_hists
         .iter()
         .enumerate()
-        .map(|(i, h)| Run {
-            end: i + 1,
-            hist: h.clone(),
-            bits: estimate_bits(h),
-            alive: true,
-        })
+        .map(|(i, h)| Run { end: i + 1, hist: h.clone(), bits: estimate_bits(h), alive: true })
         .collect();
     // Runs are identified by their first chunk; `next[i]` is the run after run i.
     let mut next: Vec<usize> = (1..=n).collect();
@@ -134,12 +124,7 @@ pub fn plan(chunk_hists: &[Vec<u64>]) -> Result<(Vec<Model>, Vec<u8>)> {
     let mut heap = BinaryHeap::new();
     for i in 0..n.saturating_sub(1) {
         let (_, bits) = merged(&runs[i], &runs[i + 1]);
-        heap.push((
-            key(runs[i].bits + runs[i + 1].bits - bits),
-            std::cmp::Reverse(i),
-            0u32,
-            0u32,
-        ));
+        heap.push((key(runs[i].bits + runs[i + 1].bits - bits), std::cmp::Reverse(i), 0u32, 0u32));
     }
     let mut count = n;
     while let Some((saving, std::cmp::Reverse(a), va, vb)) = heap.pop() {
@@ -164,22 +149,12 @@ pub fn plan(chunk_hists: &[Vec<u64>]) -> Result<(Vec<Model>, Vec<u8>)> {
         count -= 1;
         if let Some(p) = prev[a] {
             let (_, bits) = merged(&runs[p], &runs[a]);
-            heap.push((
-                key(runs[p].bits + runs[a].bits - bits),
-                std::cmp::Reverse(p),
-                version[p],
-                version[a],
-            ));
+            heap.push((key(runs[p].bits + runs[a].bits - bits), std::cmp::Reverse(p), version[p], version[a]));
         }
         if next[a] < n {
             let c = next[a];
             let (_, bits) = merged(&runs[a], &runs[c]);
-            heap.push((
-                key(runs[a].bits + runs[c].bits - bits),
-                std::cmp::Reverse(a),
-                version[a],
-                version[c],
-            ));
+            heap.push((key(runs[a].bits + runs[c].bits - bits), std::cmp::Reverse(a), version[a], version[c]));
         }
     }
     let mut models = Vec::new();
@@ -204,11 +179,7 @@ fn estimate_bits(h: &[u64]) -> f64 {
         return 0.0;
     }
     let nf = n as f64;
-    let data: f64 = h
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| c as f64 * (nf / c as f64).log2())
-        .sum();
+    let data: f64 = h.iter().filter(|&&c| c > 0).map(|&c| c as f64 * (nf / c as f64).log2()).sum();
     let levels: Vec<u32> = h.iter().map(|&c| count_to_level(c)).collect();
     let table = levels_bits(&levels) as f64;
     data + 4.0 * nf + table
