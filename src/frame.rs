@@ -342,32 +342,56 @@ pub fn decompress_into(src: &[u8], dst: &mut [u8], opts: &Options) -> Result<()>
     r
 }
 
+/// One chunk to decode: where its output goes, its stored bytes, its table entry.
+type Job<'a, 'b> = (&'b mut [u8], &'a [u8], &'a ChunkEntry);
+
 fn decode_chunks(p: &Parsed, dst: &mut [u8], opts: &Options) -> Result<()> {
     let models = &p.models;
-    let mut jobs: Vec<(&mut [u8], &[u8], &ChunkEntry)> = Vec::with_capacity(p.entries.len());
     let mut rest = p.payload;
+    let mut jobs = Vec::with_capacity(p.entries.len());
     for (out, e) in dst.chunks_mut(p.info.chunk_size as usize).zip(&p.entries) {
         let (this, tail) = rest.split_at(e.stored_size as usize);
         rest = tail;
         jobs.push((out, this, e));
     }
-    // Each thread keeps the decoding table of its last chunk: neighbouring chunks often share a
+    // Chunks go in pairs, which the decoder interleaves (see `bf16::decode_chunk_pair`).
+    let mut pairs: Vec<(Job, Option<Job>)> = Vec::with_capacity(jobs.len().div_ceil(2));
+    let mut it = jobs.into_iter();
+    while let Some(a) = it.next() {
+        pairs.push((a, it.next()));
+    }
+    // Each thread keeps the decoding tables of its last pair: neighbouring chunks often share a
     // model, and a table costs as much to build as a few thousand values cost to decode.
-    let no_table = || None::<(u8, bf16::Decoder)>;
-    parallel::for_each_mut_with(&mut jobs, opts.threads, no_table, |table, _, (out, src, e)| {
-        if e.coded {
-            if table.as_ref().is_none_or(|(m, _)| *m != e.model) {
-                *table = Some((e.model, models[e.model as usize].decoder()));
+    let no_tables = Vec::<(u8, bf16::Decoder)>::new;
+    parallel::for_each_mut_with(&mut pairs, opts.threads, no_tables, |tables, _, (a, b)| {
+        let wanted: Vec<u8> = [Some(&*a), b.as_ref()].into_iter().flatten().filter(|j| j.2.coded).map(|j| j.2.model).collect();
+        tables.retain(|(m, _)| wanted.contains(m));
+        for &m in &wanted {
+            if !tables.iter().any(|(k, _)| *k == m) {
+                tables.push((m, models[m as usize].decoder()));
             }
-            let (_, dec) = table.as_ref().expect("set above");
-            bf16::decode_chunk(dec, src, out)?;
-        } else {
-            out.copy_from_slice(src);
         }
-        if xxh3_64(out) != e.checksum {
-            return Err(Error::CorruptData);
+        let table = |m: u8| tables.iter().find(|(k, _)| *k == m).map(|(_, d)| d).ok_or(Error::CorruptHeader);
+        match b {
+            Some(b) if a.2.coded && b.2.coded => {
+                bf16::decode_chunk_pair((table(a.2.model)?, a.1, &mut *a.0), (table(b.2.model)?, b.1, &mut *b.0))?
+            }
+            _ => {
+                for j in [Some(&mut *a), b.as_mut()].into_iter().flatten() {
+                    if j.2.coded {
+                        bf16::decode_chunk(table(j.2.model)?, j.1, j.0)?;
+                    } else {
+                        j.0.copy_from_slice(j.1);
+                    }
+                }
+            }
         }
-        opts.tick(out.len());
+        for j in [Some(&*a), b.as_ref()].into_iter().flatten() {
+            if xxh3_64(j.0) != j.2.checksum {
+                return Err(Error::CorruptData);
+            }
+            opts.tick(j.0.len());
+        }
         Ok(())
     })
 }

@@ -23,8 +23,11 @@ fn pool() -> Option<&'static rayon::ThreadPool> {
     .as_ref()
 }
 
+/// Cores available to this process, asked once: the standard library reads cgroup files to
+/// answer, which cost more than decoding a small tensor.
 fn available_cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }
 
 /// The thread count to use for a request of `threads` (0 = all available cores) and `jobs` jobs.

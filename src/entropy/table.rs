@@ -82,42 +82,45 @@ impl FreqTable {
             return Err(Error::CorruptModel);
         }
         let m: u64 = 1 << scale;
-        let present = levels.iter().filter(|&&l| l != 0).count() as u64;
-        if present == 0 || present > m || levels.iter().any(|&l| l > MAX_LEVEL) {
+        // One pass over the alphabet; the rest works on the present symbols only (a table is
+        // rebuilt for every frame decoded, and most of a 4097-symbol alphabet is absent).
+        let mut present: Vec<usize> = Vec::with_capacity(512);
+        let mut top = 0;
+        for (i, &l) in levels.iter().enumerate() {
+            if l != 0 {
+                present.push(i);
+                top = top.max(l);
+            }
+        }
+        if present.is_empty() || present.len() as u64 > m || top > MAX_LEVEL {
             return Err(Error::CorruptModel);
         }
         // Weights relative to the heaviest level, so all arithmetic fits in u64: the heaviest
         // weight is below 2^41, the sum of 2^16 of them below 2^57, and w * 2M below 2^58.
-        let top = *levels.iter().max().unwrap_or(&1);
         let shift = (level_weight(top).ilog2() + 1).saturating_sub(41);
-        let weight = |l: u32| {
-            if l == 0 {
-                0
-            } else {
-                (level_weight(l) >> shift) as u64
-            }
-        };
-        let total: u64 = levels.iter().map(|&l| weight(l)).sum();
-        let mut freq: Vec<u32> = levels
-            .iter()
-            .map(|&l| if l == 0 { 0 } else { ((2 * weight(l) * m + total) / (2 * total)).max(1) as u32 })
-            .collect();
-        let sum: i64 = freq.iter().map(|&f| f as i64).sum();
+        let weights: Vec<u64> = present.iter().map(|&i| (level_weight(levels[i]) >> shift) as u64).collect();
+        let total: u64 = weights.iter().sum();
+        let mut freq = vec![0u32; levels.len()];
+        let mut sum = 0i64;
+        for (&i, &w) in present.iter().zip(&weights) {
+            let f = ((2 * w * m + total) / (2 * total)).max(1) as u32;
+            freq[i] = f;
+            sum += f as i64;
+        }
         let mut diff = m as i64 - sum;
         if diff != 0 {
             // Heaviest first (by level, which orders weights), ties by symbol: deterministic.
-            // A counting sort by level: a table is rebuilt for every frame decoded, and a
-            // comparison sort of a few hundred symbols cost more than the rest of the rebuild.
+            // A counting sort by level, cheaper than a comparison sort here.
             let mut start = vec![0usize; MAX_LEVEL as usize + 2];
-            for &l in levels.iter().filter(|&&l| l != 0) {
-                start[(MAX_LEVEL - l) as usize + 1] += 1;
+            for &i in &present {
+                start[(MAX_LEVEL - levels[i]) as usize + 1] += 1;
             }
-            for i in 1..start.len() {
-                start[i] += start[i - 1];
+            for k in 1..start.len() {
+                start[k] += start[k - 1];
             }
-            let mut order = vec![0usize; present as usize];
-            for (i, &l) in levels.iter().enumerate().filter(|(_, &l)| l != 0) {
-                let slot = &mut start[(MAX_LEVEL - l) as usize];
+            let mut order = vec![0usize; present.len()];
+            for &i in &present {
+                let slot = &mut start[(MAX_LEVEL - levels[i]) as usize];
                 order[*slot] = i;
                 *slot += 1;
             }

@@ -3,8 +3,8 @@
 
 use std::arch::x86_64::*;
 
-use super::{patch_escapes, Decoder, Escapes, ESC_MARK, SCALE};
-use crate::entropy::rans::{RansDecoder, LANES, RANS_L};
+use super::{patch_escapes, ChunkDecode, ESC_MARK, SCALE};
+use crate::entropy::rans::{LANES, RANS_L};
 use crate::error::Result;
 
 const V: usize = LANES / 8;
@@ -34,15 +34,9 @@ static PERM: [[u32; 8]; 256] = {
 /// # Safety
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2")]
-pub unsafe fn decode_groups(
-    dec: &Decoder,
-    d: &mut RansDecoder,
-    esc: &mut Escapes,
-    nib: &[u8],
-    dst: &mut [u8],
-) -> Result<usize> {
-    let groups = (dst.len() / 2 / LANES).min(nib.len() / (LANES / 2));
-    let table = dec.entries.as_ptr() as *const i64;
+pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
+    let groups = c.fast_groups();
+    let (nib, table) = (c.nib, c.dec.entries.as_ptr() as *const i64);
     // Gathered u64 entries of lanes 0..4 and 4..8 -> low halves (frequency and bias) and high
     // halves (output bits), each as eight u32 in lane order.
     let evens = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
@@ -58,11 +52,11 @@ pub unsafe fn decode_groups(
     let one = _mm256_set1_epi32(ESC_MARK as i32);
     let mut x = [_mm256_setzero_si256(); V];
     for (k, xk) in x.iter_mut().enumerate() {
-        *xk = _mm256_loadu_si256(d.states.as_ptr().add(8 * k) as *const __m256i);
+        *xk = _mm256_loadu_si256(c.d.states.as_ptr().add(8 * k) as *const __m256i);
     }
-    let mut g = 0;
+    let mut g = c.done / LANES;
     let mut result = Ok(());
-    while g < groups && d.words.len() - d.pos >= 2 * LANES {
+    while g < groups && c.d.words.len() - c.d.pos >= 2 * LANES {
         let mut out = [_mm256_setzero_si256(); V];
         let mut escaped = 0u64; // bit i: lane i of the group decoded `ESC`
         let nb = &nib[g * LANES / 2..(g + 1) * LANES / 2];
@@ -97,22 +91,22 @@ pub unsafe fn decode_groups(
         // order; each vector's offset is a prefix sum of the earlier vectors' counts, so the four
         // loads do not wait on each other. In bounds: the loop condition leaves at least
         // 2 * LANES bytes, and a vector's 16-byte load starts at most 48 bytes in.
-        let mut at = d.pos;
+        let mut at = c.d.pos;
         for k in 0..V {
-            let w = _mm256_cvtepu16_epi32(_mm_loadu_si128(d.words.as_ptr().add(at) as *const __m128i));
+            let w = _mm256_cvtepu16_epi32(_mm_loadu_si128(c.d.words.as_ptr().add(at) as *const __m128i));
             let w = _mm256_permutevar8x32_epi32(w, _mm256_loadu_si256(PERM[masks[k]].as_ptr() as *const __m256i));
             x[k] = _mm256_blendv_epi8(xn[k], _mm256_or_si256(_mm256_slli_epi32::<16>(xn[k]), w), need[k]);
             at += 2 * masks[k].count_ones() as usize;
         }
-        d.pos = at;
-        let p = dst.as_mut_ptr().add(g * 2 * LANES) as *mut __m256i;
+        c.d.pos = at;
+        let p = c.dst.as_mut_ptr().add(g * 2 * LANES) as *mut __m256i;
         for h in 0..V / 2 {
             // packus interleaves 128-bit halves; permute4x64 puts the 16 values back in order.
             let packed = _mm256_permute4x64_epi64::<0xD8>(_mm256_packus_epi32(out[2 * h], out[2 * h + 1]));
             _mm256_storeu_si256(p.add(h), packed);
         }
         if escaped != 0 {
-            result = patch_escapes(escaped, g, esc, nib, dst);
+            result = patch_escapes(escaped, g, c);
             if result.is_err() {
                 break;
             }
@@ -120,7 +114,8 @@ pub unsafe fn decode_groups(
         g += 1;
     }
     for (k, xk) in x.iter().enumerate() {
-        _mm256_storeu_si256(d.states.as_mut_ptr().add(8 * k) as *mut __m256i, *xk);
+        _mm256_storeu_si256(c.d.states.as_mut_ptr().add(8 * k) as *mut __m256i, *xk);
     }
-    result.map(|()| g * LANES)
+    c.done = g * LANES;
+    result
 }

@@ -4,25 +4,49 @@
 
 use std::arch::x86_64::*;
 
-use super::{patch_escapes, Decoder, Escapes, ESC_MARK, SCALE};
-use crate::entropy::rans::{RansDecoder, LANES, RANS_L};
+use super::{patch_escapes, ChunkDecode, ESC_MARK, SCALE};
+use crate::entropy::rans::{LANES, RANS_L};
 use crate::error::Result;
 
 const V: usize = LANES / 16;
 const SCALE_U: u32 = SCALE;
 
-/// # Safety
-/// The CPU must support AVX-512 F, BW and VL.
+/// A chunk's lane states in registers, and its group position.
+struct Lanes {
+    x: [__m512i; V],
+    g: usize,
+    groups: usize,
+    table: *const i64,
+}
+
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-pub unsafe fn decode_groups(
-    dec: &Decoder,
-    d: &mut RansDecoder,
-    esc: &mut Escapes,
-    nib: &[u8],
-    dst: &mut [u8],
-) -> Result<usize> {
-    let groups = (dst.len() / 2 / LANES).min(nib.len() / (LANES / 2));
-    let table = dec.entries.as_ptr() as *const i64;
+unsafe fn load(c: &ChunkDecode) -> Lanes {
+    let mut x = [_mm512_setzero_si512(); V];
+    for (k, xk) in x.iter_mut().enumerate() {
+        *xk = _mm512_loadu_si512(c.d.states.as_ptr().add(16 * k) as *const _);
+    }
+    Lanes { x, g: c.done / LANES, groups: c.fast_groups(), table: c.dec.entries.as_ptr() as *const i64 }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn store(c: &mut ChunkDecode, l: &Lanes) {
+    for (k, xk) in l.x.iter().enumerate() {
+        _mm512_storeu_si512(c.d.states.as_mut_ptr().add(16 * k) as *mut _, *xk);
+    }
+    c.done = l.g * LANES;
+}
+
+/// Whether the next group can take the fast path: its nibbles are stored and a full group's
+/// renormalisation words remain (so the unchecked loads below stay in bounds).
+#[inline]
+fn can_step(c: &ChunkDecode, l: &Lanes) -> bool {
+    l.g < l.groups && c.d.words.len() - c.d.pos >= 2 * LANES
+}
+
+/// Decodes group `l.g` of chunk `c`. The caller has checked `can_step`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
     // Gathered u64 entries of lanes 0..8 and 8..16 -> their low halves (frequency and bias) and
     // high halves (output bits) as two vectors of sixteen u32.
     let lows = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -36,60 +60,81 @@ pub unsafe fn decode_groups(
     let seven = _mm512_set1_epi32(7);
     let eight = _mm512_set1_epi32(8);
     let one = _mm512_set1_epi32(ESC_MARK as i32);
-    let mut x = [_mm512_setzero_si512(); V];
-    for (k, xk) in x.iter_mut().enumerate() {
-        *xk = _mm512_loadu_si512(d.states.as_ptr().add(16 * k) as *const _);
+
+    let g = l.g;
+    let nb = c.nib.as_ptr().add(g * LANES / 2);
+    let out = c.dst.as_mut_ptr().add(g * 2 * LANES);
+    let mut escaped = 0u64;
+    let mut xn = [_mm512_setzero_si512(); V];
+    let mut need = [0u16; V];
+    for k in 0..V {
+        let slot = _mm512_and_si512(l.x[k], slot_mask);
+        let e0 = _mm512_i32gather_epi64::<8>(_mm512_castsi512_si256(slot), l.table);
+        let e1 = _mm512_i32gather_epi64::<8>(_mm512_extracti64x4_epi64::<1>(slot), l.table);
+        let e = _mm512_permutex2var_epi32(e0, lows, e1);
+        let v = _mm512_permutex2var_epi32(e0, highs, e1);
+        let xs = _mm512_srli_epi32::<SCALE_U>(l.x[k]);
+        xn[k] = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_and_si512(e, lo16), xs), _mm512_srli_epi32::<16>(e));
+        need[k] = _mm512_cmplt_epu32_mask(xn[k], bound);
+        // Nibbles: 8 bytes -> each byte twice -> 16 lanes -> shift the high nibbles down.
+        let b = _mm_loadl_epi64(nb.add(8 * k) as *const __m128i);
+        let nv = _mm512_and_si512(_mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(b, b)), nib_shift), nib_mask);
+        let sign = _mm512_slli_epi32::<12>(_mm512_and_si512(nv, eight));
+        let v = _mm512_and_si512(v, lo16);
+        escaped |= (_mm512_test_epi32_mask(v, one) as u64) << (16 * k);
+        let o = _mm512_or_si512(_mm512_or_si512(v, sign), _mm512_and_si512(nv, seven));
+        _mm256_storeu_si256(out.add(32 * k) as *mut __m256i, _mm512_cvtepi32_epi16(o));
     }
-    let mut g = 0;
-    let mut result = Ok(());
-    while g < groups && d.words.len() - d.pos >= 2 * LANES {
-        let nb = nib.as_ptr().add(g * LANES / 2);
-        let mut escaped = 0u64;
-        let mut xn = [_mm512_setzero_si512(); V];
-        let mut need = [0u16; V];
-        for k in 0..V {
-            let slot = _mm512_and_si512(x[k], slot_mask);
-            let e0 = _mm512_i32gather_epi64::<8>(_mm512_castsi512_si256(slot), table);
-            let e1 = _mm512_i32gather_epi64::<8>(_mm512_extracti64x4_epi64::<1>(slot), table);
-            let e = _mm512_permutex2var_epi32(e0, lows, e1);
-            let v = _mm512_permutex2var_epi32(e0, highs, e1);
-            let xs = _mm512_srli_epi32::<SCALE_U>(x[k]);
-            xn[k] = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_and_si512(e, lo16), xs), _mm512_srli_epi32::<16>(e));
-            need[k] = _mm512_cmplt_epu32_mask(xn[k], bound);
-            // Nibbles: 8 bytes -> each byte twice -> 16 lanes -> shift the high nibbles down.
-            let b = _mm_loadl_epi64(nb.add(8 * k) as *const __m128i);
-            let nv =
-                _mm512_and_si512(_mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(b, b)), nib_shift), nib_mask);
-            let sign = _mm512_slli_epi32::<12>(_mm512_and_si512(nv, eight));
-            let v = _mm512_and_si512(v, lo16);
-            escaped |= (_mm512_test_epi32_mask(v, one) as u64) << (16 * k);
-            let out = _mm512_or_si512(_mm512_or_si512(v, sign), _mm512_and_si512(nv, seven));
-            _mm256_storeu_si256(
-                dst.as_mut_ptr().add(g * 2 * LANES + 32 * k) as *mut __m256i,
-                _mm512_cvtepi32_epi16(out),
-            );
-        }
-        // Renormalise; as in the AVX2 kernel, offsets are prefix sums so loads run in parallel.
-        // In bounds: at least 2 * LANES bytes remain and the second 32-byte load starts at most
-        // 32 bytes in.
-        let mut at = d.pos;
-        for k in 0..V {
-            let w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(d.words.as_ptr().add(at) as *const __m256i));
-            let w = _mm512_maskz_expand_epi32(need[k], w);
-            x[k] = _mm512_mask_or_epi32(xn[k], need[k], _mm512_slli_epi32::<16>(xn[k]), w);
-            at += 2 * need[k].count_ones() as usize;
-        }
-        d.pos = at;
-        if escaped != 0 {
-            result = patch_escapes(escaped, g, esc, nib, dst);
-            if result.is_err() {
-                break;
-            }
-        }
-        g += 1;
+    // Renormalise. Offsets are prefix sums of the earlier vectors' counts, so the loads do not
+    // wait on each other. In bounds: `can_step` left at least 2 * LANES bytes, and the second
+    // 32-byte load starts at most 32 bytes in.
+    let mut at = c.d.pos;
+    for k in 0..V {
+        let w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(c.d.words.as_ptr().add(at) as *const __m256i));
+        let w = _mm512_maskz_expand_epi32(need[k], w);
+        l.x[k] = _mm512_mask_or_epi32(xn[k], need[k], _mm512_slli_epi32::<16>(xn[k]), w);
+        at += 2 * need[k].count_ones() as usize;
     }
-    for (k, xk) in x.iter().enumerate() {
-        _mm512_storeu_si512(d.states.as_mut_ptr().add(16 * k) as *mut _, *xk);
+    c.d.pos = at;
+    if escaped != 0 {
+        patch_escapes(escaped, g, c)?;
     }
-    result.map(|()| g * LANES)
+    l.g += 1;
+    Ok(())
+}
+
+/// Decodes the whole groups the fast path allows, advancing `c.done`.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VL.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
+    let mut l = load(c);
+    while can_step(c, &l) {
+        step(c, &mut l)?;
+    }
+    store(c, &l);
+    Ok(())
+}
+
+/// `decode_groups` for two chunks, one group of each per iteration while both can go on.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VL.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()> {
+    let (mut la, mut lb) = (load(a), load(b));
+    while can_step(a, &la) && can_step(b, &lb) {
+        step(a, &mut la)?;
+        step(b, &mut lb)?;
+    }
+    while can_step(a, &la) {
+        step(a, &mut la)?;
+    }
+    while can_step(b, &lb) {
+        step(b, &mut lb)?;
+    }
+    store(a, &la);
+    store(b, &lb);
+    Ok(())
 }

@@ -192,100 +192,151 @@ impl Decoder {
     }
 }
 
+/// A chunk being decoded: its sections located and checked, and how far decoding has got.
+/// Decoding runs in three stages: a SIMD kernel over whole groups, the scalar loop over the
+/// groups the kernel left, and a checked tail (`finish`).
+struct ChunkDecode<'a> {
+    dec: &'a Decoder,
+    nib_len: usize,
+    /// Nibble bytes in the nibble section; the rest ride in the lane payloads.
+    stored: usize,
+    nib: &'a [u8],
+    esc: Escapes<'a>,
+    d: RansDecoder<'a>,
+    dst: &'a mut [u8],
+    /// Values decoded so far.
+    done: usize,
+}
+
+impl<'a> ChunkDecode<'a> {
+    fn new(dec: &'a Decoder, src: &'a [u8], dst: &'a mut [u8]) -> Result<Self> {
+        debug_assert!(dst.len() % 2 == 0);
+        let n = dst.len() / 2;
+        let nib_len = n.div_ceil(2);
+        let stored = nib_len - carried_nibble_bytes(nib_len);
+        let count = src.get(stored..stored + 4).ok_or(Error::CorruptData)?;
+        let esc_count = u32::from_le_bytes([count[0], count[1], count[2], count[3]]) as usize;
+        if esc_count > n {
+            return Err(Error::CorruptData);
+        }
+        let esc_end = stored + 4 + 2 * esc_count;
+        if src.len() < esc_end {
+            return Err(Error::CorruptData);
+        }
+        Ok(ChunkDecode {
+            dec,
+            nib_len,
+            stored,
+            nib: &src[..stored],
+            esc: Escapes { list: &src[stored + 4..esc_end], pos: 0 },
+            d: RansDecoder::new(&src[esc_end..])?,
+            dst,
+            done: 0,
+        })
+    }
+
+    /// Whole groups the fast paths may decode: the group's nibbles must be in the nibble
+    /// section (the kernels also need a full group's words left, which they check as they go).
+    fn fast_groups(&self) -> usize {
+        (self.dst.len() / 2 / LANES).min(self.nib.len() / (LANES / 2))
+    }
+
+    /// The scalar fast path for the groups a kernel left, then the checked tail and the final
+    /// integrity checks.
+    fn finish(mut self) -> Result<()> {
+        let n = self.dst.len() / 2;
+        let (dec, nib) = (self.dec, self.nib);
+        let d = &mut self.d;
+        let mut done = self.done;
+        for (out, nb) in self.dst[2 * done..].chunks_exact_mut(2 * LANES).zip(nib[done / 2..].chunks_exact(LANES / 2)) {
+            if d.words_left() < LANES {
+                break;
+            }
+            // All lanes' steps first, then renormalisation: the word offsets form a short chain
+            // of adds instead of a chain through every lane's table load.
+            let mut base = [0u16; LANES];
+            for (lane, b) in base.iter_mut().enumerate() {
+                *b = dec.step(&mut d.states[lane]);
+            }
+            let words = &d.words[d.pos..d.pos + 2 * LANES];
+            let mut used = 0;
+            for x in d.states.iter_mut() {
+                // Shifts and masks rather than a select, which the compiler turns into a branch
+                // that is taken about two times in three, at random.
+                let need = (*x < RANS_L) as u32;
+                let w = u16::from_le_bytes([words[used], words[used + 1]]) as u32;
+                *x = (*x << (16 * need)) | (w & 0u32.wrapping_sub(need));
+                used += 2 * need as usize;
+            }
+            d.pos += used;
+            for (lane, b) in base.iter_mut().enumerate() {
+                if *b == ESC_MARK {
+                    *b = self.esc.next()?;
+                }
+                let v = join(*b, (nb[lane / 2] >> (4 * (lane & 1))) as u32);
+                out[2 * lane..2 * lane + 2].copy_from_slice(&v.to_le_bytes());
+            }
+            done += LANES;
+        }
+
+        // Tail: the obviously correct, fully checked path. Values whose nibbles ride in the lane
+        // payloads get them once decoding is complete.
+        for i in done..n {
+            let lane = i % LANES;
+            let mut base = dec.step(&mut d.states[lane]);
+            d.renorm_checked(lane)?;
+            if base == ESC_MARK {
+                base = self.esc.next()?;
+            }
+            let nibble = nib.get(i / 2).map_or(0, |b| (b >> (4 * (i & 1))) as u32);
+            self.dst[2 * i..2 * i + 2].copy_from_slice(&join(base, nibble).to_le_bytes());
+        }
+        if self.esc.pos != self.esc.list.len() {
+            return Err(Error::CorruptData);
+        }
+        let payload = d.finish()?;
+        let carried_lanes = (self.nib_len - self.stored) / 2;
+        if payload[carried_lanes..].iter().any(|&p| p != 0) {
+            return Err(Error::CorruptData);
+        }
+        let carried: Vec<u8> = payload.iter().flat_map(|p| p.to_le_bytes()).collect();
+        for i in 2 * self.stored..n {
+            let nibble = (carried[i / 2 - self.stored] >> (4 * (i & 1))) as u32;
+            let v = u16::from_le_bytes([self.dst[2 * i], self.dst[2 * i + 1]]) | join(0, nibble);
+            self.dst[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes());
+        }
+        Ok(())
+    }
+}
+
 /// Decodes one chunk written by `encode_chunk` into `dst` (whose length fixes the value count).
 pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
-    debug_assert!(dst.len() % 2 == 0);
-    let n = dst.len() / 2;
-    let nib_len = n.div_ceil(2);
-    let stored = nib_len - carried_nibble_bytes(nib_len);
-    let count = src.get(stored..stored + 4).ok_or(Error::CorruptData)?;
-    let esc_count = u32::from_le_bytes([count[0], count[1], count[2], count[3]]) as usize;
-    if esc_count > n {
-        return Err(Error::CorruptData);
-    }
-    let esc_end = stored + 4 + 2 * esc_count;
-    if src.len() < esc_end {
-        return Err(Error::CorruptData);
-    }
-    let nib = &src[..stored];
-    let mut esc = Escapes { list: &src[stored + 4..esc_end], pos: 0 };
-    let mut d = RansDecoder::new(&src[esc_end..])?;
+    let mut c = ChunkDecode::new(dec, src, dst)?;
+    simd::decode_groups(&mut c)?;
+    c.finish()
+}
 
-    // Fast paths: whole groups of LANES values while every lane can renormalise unchecked and
-    // the group's nibbles are in the nibble section.
-    let mut done = 0;
-    if dec.simd != simd::Level::Scalar {
-        done = simd::decode_groups(dec, &mut d, &mut esc, nib, dst)?;
-    }
-    for (out, nb) in dst[2 * done..].chunks_exact_mut(2 * LANES).zip(nib[done / 2..].chunks_exact(LANES / 2)) {
-        if d.words_left() < LANES {
-            break;
-        }
-        // All lanes' steps first, then renormalisation: the word offsets form a short chain of
-        // adds instead of a chain through every lane's table load.
-        let mut base = [0u16; LANES];
-        for (lane, b) in base.iter_mut().enumerate() {
-            *b = dec.step(&mut d.states[lane]);
-        }
-        let words = &d.words[d.pos..d.pos + 2 * LANES];
-        let mut used = 0;
-        for x in d.states.iter_mut() {
-            // Shifts and masks rather than a select, which the compiler turns into a branch that
-            // is taken about two times in three, at random.
-            let need = (*x < RANS_L) as u32;
-            let w = u16::from_le_bytes([words[used], words[used + 1]]) as u32;
-            *x = (*x << (16 * need)) | (w & 0u32.wrapping_sub(need));
-            used += 2 * need as usize;
-        }
-        d.pos += used;
-        for (lane, b) in base.iter_mut().enumerate() {
-            if *b == ESC_MARK {
-                *b = esc.next()?;
-            }
-            let v = join(*b, (nb[lane / 2] >> (4 * (lane & 1))) as u32);
-            out[2 * lane..2 * lane + 2].copy_from_slice(&v.to_le_bytes());
-        }
-        done += LANES;
-    }
-
-    // Tail: the obviously correct, fully checked path. Values whose nibbles ride in the lane
-    // payloads get them once decoding is complete.
-    for i in done..n {
-        let lane = i % LANES;
-        let mut base = dec.step(&mut d.states[lane]);
-        d.renorm_checked(lane)?;
-        if base == ESC_MARK {
-            base = esc.next()?;
-        }
-        let nibble = nib.get(i / 2).map_or(0, |b| (b >> (4 * (i & 1))) as u32);
-        dst[2 * i..2 * i + 2].copy_from_slice(&join(base, nibble).to_le_bytes());
-    }
-    if esc.pos != esc.list.len() {
-        return Err(Error::CorruptData);
-    }
-    let payload = d.finish()?;
-    let carried_lanes = (nib_len - stored) / 2;
-    if payload[carried_lanes..].iter().any(|&p| p != 0) {
-        return Err(Error::CorruptData);
-    }
-    let carried: Vec<u8> = payload.iter().flat_map(|p| p.to_le_bytes()).collect();
-    for i in 2 * stored..n {
-        let nibble = (carried[i / 2 - stored] >> (4 * (i & 1))) as u32;
-        let v = u16::from_le_bytes([dst[2 * i], dst[2 * i + 1]]) | join(0, nibble);
-        dst[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes());
-    }
-    Ok(())
+/// Decodes two chunks at once: their lanes are independent, so interleaving their groups gives
+/// the core twice the work to overlap while a table gather is in flight (each lane's decode is a
+/// chain through that gather). Same results as two `decode_chunk` calls.
+pub fn decode_chunk_pair(a: (&Decoder, &[u8], &mut [u8]), b: (&Decoder, &[u8], &mut [u8])) -> Result<()> {
+    let mut ca = ChunkDecode::new(a.0, a.1, a.2)?;
+    let mut cb = ChunkDecode::new(b.0, b.1, b.2)?;
+    simd::decode_pair(&mut ca, &mut cb)?;
+    ca.finish()?;
+    cb.finish()
 }
 
 /// Patches the lanes of group `g` that decoded `ESC` (bit i of `escaped` = lane i), in lane
 /// order, from the escape list. Shared by the SIMD kernels; rare, so kept simple.
-fn patch_escapes(mut escaped: u64, g: usize, esc: &mut Escapes, nib: &[u8], dst: &mut [u8]) -> Result<()> {
+fn patch_escapes(mut escaped: u64, g: usize, c: &mut ChunkDecode) -> Result<()> {
+    let (esc, nib) = (&mut c.esc, c.nib);
     while escaped != 0 {
         let lane = escaped.trailing_zeros() as usize;
         escaped &= escaped - 1;
         let i = g * LANES + lane;
         let v = join(esc.next()?, (nib[i / 2] >> (4 * (i & 1))) as u32);
-        dst[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes());
+        c.dst[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes());
     }
     Ok(())
 }

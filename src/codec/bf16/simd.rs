@@ -1,8 +1,7 @@
 //! Choice of decode kernel. The kernels decode whole groups of `LANES` values while the stream
 //! has room for a full group's renormalisation words; the scalar loop in `mod.rs` finishes.
 
-use super::{Decoder, Escapes};
-use crate::entropy::rans::RansDecoder;
+use super::ChunkDecode;
 use crate::error::Result;
 
 /// Vector instruction sets a decoder may use, best last.
@@ -42,20 +41,27 @@ fn cpu_level() -> Level {
     Level::Scalar
 }
 
-/// Decodes as many whole groups as the kernel of `dec.simd` allows; returns the values done.
-pub(super) fn decode_groups(
-    dec: &Decoder,
-    d: &mut RansDecoder,
-    esc: &mut Escapes,
-    nib: &[u8],
-    dst: &mut [u8],
-) -> Result<usize> {
-    match dec.simd {
-        // SAFETY: `dec.simd` is never above `detect()` (see `Decoder::with_level`).
+/// Decodes as many whole groups as the chunk's kernel allows, advancing `c.done`.
+pub(super) fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
+    match c.dec.simd {
+        // SAFETY: a decoder's level is never above `detect()` (see `Decoder::with_level`).
         #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => unsafe { super::avx512::decode_groups(dec, d, esc, nib, dst) },
+        Level::Avx512 => unsafe { super::avx512::decode_groups(c) },
         #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { super::avx2::decode_groups(dec, d, esc, nib, dst) },
-        _ => Ok(0),
+        Level::Avx2 => unsafe { super::avx2::decode_groups(c) },
+        _ => Ok(()),
+    }
+}
+
+/// Like `decode_groups` for two chunks, interleaving them where the kernel can.
+pub(super) fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()> {
+    match a.dec.simd.min(b.dec.simd) {
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { super::avx512::decode_pair(a, b) },
+        _ => {
+            decode_groups(a)?;
+            decode_groups(b)
+        }
     }
 }
