@@ -197,8 +197,8 @@ fn bf16_12bit_symbols_with_the_codecs_escapes() {
         let mut m = measure(&format!("{name} 12-bit symbols, {escapes} escaped"), &coded, SYMBOLS + 1, SCALE);
         // Measure against the entropy of the original symbols, with the escape list in the stream.
         m.entropy = entropy_bits(&counts);
-        m.stream_bytes += 2 * escapes;
-        m.model_bits += 16.0 * escapes as f64;
+        m.stream_bytes += (12 * escapes).div_ceil(8);
+        m.model_bits += 12.0 * escapes as f64;
         ms.push(m);
     }
     report_and_check("bf16 12-bit symbols as the codec codes them (the codec's scale, escapes)", &ms);

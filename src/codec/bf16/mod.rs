@@ -72,8 +72,8 @@ pub fn min_coded_len(chunk_bytes: u64) -> u64 {
 
 /// Encodes one chunk of little-endian bf16 (even length). Layout: raw nibbles (two per byte, the
 /// first value in the low nibble) except the last `carried_nibble_bytes`, which ride in the rANS
-/// lane payloads; the escape count (u32 LE) and the escaped symbols (u16 LE each, in value
-/// order); then the rANS stream.
+/// lane payloads; the escape count (u32 LE) and the escaped symbols (in value
+/// order, 12 bits each, packed LSB-first); then the rANS stream.
 pub fn encode_chunk(enc: &EncTable, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
     debug_assert!(src.len() % 2 == 0);
     let n = src.len() / 2;
@@ -103,8 +103,10 @@ pub fn encode_chunk(enc: &EncTable, src: &[u8], out: &mut Vec<u8>) -> Result<()>
     }
     out.extend_from_slice(&nib[..stored]);
     out.extend_from_slice(&(escapes.len() as u32).to_le_bytes());
-    for e in escapes.iter().rev() {
-        out.extend_from_slice(&e.to_le_bytes());
+    escapes.reverse(); // collected from the last value back
+    for pair in escapes.chunks(2) {
+        let (a, b) = (pair[0], pair.get(1).copied().unwrap_or(0));
+        out.extend_from_slice(&[a as u8, (a >> 8) as u8 | (b << 4) as u8, (b >> 4) as u8][..if pair.len() == 2 { 3 } else { 2 }]);
     }
     e.finish(out);
     Ok(())
@@ -113,23 +115,36 @@ pub fn encode_chunk(enc: &EncTable, src: &[u8], out: &mut Vec<u8>) -> Result<()>
 /// Value-table entry of the escape symbol.
 const ESC_MARK: u16 = 1;
 
+/// Bytes of an escape list of `count` symbols: 12 bits each, packed LSB-first.
+fn escape_list_len(count: usize) -> usize {
+    (12 * count).div_ceil(8)
+}
+
 /// The escaped symbols of a chunk, read in order.
 struct Escapes<'a> {
     list: &'a [u8],
-    pos: usize,
+    count: usize,
+    read: usize,
 }
 
 impl Escapes<'_> {
     /// The output bits of the next escaped symbol.
     #[inline]
     fn next(&mut self) -> Result<u16> {
-        let b = self.list.get(self.pos..self.pos + 2).ok_or(Error::CorruptData)?;
-        self.pos += 2;
-        let sym = u16::from_le_bytes([b[0], b[1]]);
-        if sym as usize >= SYMBOLS {
+        if self.read >= self.count {
             return Err(Error::CorruptData);
         }
+        // Symbol k sits at bits [12k, 12k + 12): two per three bytes.
+        let at = 3 * self.read / 2;
+        let (a, b) = (self.list[at] as u16, self.list[at + 1] as u16);
+        let sym = if self.read % 2 == 0 { a | (b & 0xF) << 8 } else { a >> 4 | b << 4 };
+        self.read += 1;
         Ok(sym << 3)
+    }
+
+    /// Every escape was used, and the padding bits of an odd count are zero.
+    fn all_used(&self) -> bool {
+        self.read == self.count && (self.count % 2 == 0 || self.list[self.list.len() - 1] >> 4 == 0)
     }
 }
 
@@ -219,7 +234,7 @@ impl<'a> ChunkDecode<'a> {
         if esc_count > n {
             return Err(Error::CorruptData);
         }
-        let esc_end = stored + 4 + 2 * esc_count;
+        let esc_end = stored + 4 + escape_list_len(esc_count);
         if src.len() < esc_end {
             return Err(Error::CorruptData);
         }
@@ -228,7 +243,7 @@ impl<'a> ChunkDecode<'a> {
             nib_len,
             stored,
             nib: &src[..stored],
-            esc: Escapes { list: &src[stored + 4..esc_end], pos: 0 },
+            esc: Escapes { list: &src[stored + 4..esc_end], count: esc_count, read: 0 },
             d: RansDecoder::new(&src[esc_end..])?,
             dst,
             done: 0,
@@ -291,7 +306,7 @@ impl<'a> ChunkDecode<'a> {
             let nibble = nib.get(i / 2).map_or(0, |b| (b >> (4 * (i & 1))) as u32);
             self.dst[2 * i..2 * i + 2].copy_from_slice(&join(base, nibble).to_le_bytes());
         }
-        if self.esc.pos != self.esc.list.len() {
+        if !self.esc.all_used() {
             return Err(Error::CorruptData);
         }
         let payload = d.finish()?;

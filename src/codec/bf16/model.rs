@@ -14,8 +14,8 @@ pub const ESC: usize = SYMBOLS;
 /// Escape thresholds the encoder tries: symbols seen at most this often are escaped.
 const ESC_THRESHOLDS: [u64; 10] = [0, 1, 2, 3, 4, 6, 8, 12, 16, 24];
 
-/// Bits an escaped symbol costs in the escape list (a u16 each).
-const ESC_BITS: f64 = 16.0;
+/// Bits an escaped symbol costs in the escape list.
+const ESC_BITS: f64 = 12.0;
 
 /// The coding model of one frame: a frequency table over the 12-bit symbols plus `ESC`.
 ///
