@@ -246,7 +246,7 @@ fn code_bf16<'a>(chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<Ch
         Ok(())
     })?;
     let hists: Vec<Vec<u64>> = hists.into_iter().map(|(_, h)| h).collect();
-    let (models, assign) = bf16::plan(&hists)?;
+    let (models, assign) = bf16::plan(&hists, opts.threads)?;
     let encs: Vec<_> = models.iter().map(|m| m.encoder()).collect();
     let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None, check: 0 }).collect();
     parallel::for_each_mut(&mut outs, opts.threads, |i, o| {

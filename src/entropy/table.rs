@@ -214,13 +214,6 @@ impl FreqTable {
     }
 }
 
-/// Bits `FreqTable::write` takes for these levels (for planning, without normalising).
-pub fn levels_bits(levels: &[u32]) -> u64 {
-    let mut w = BitWriter::new();
-    write_levels(levels, &mut w);
-    3 + w.bits_written()
-}
-
 fn write_levels(levels: &[u32], w: &mut BitWriter) {
     let abits = alphabet_bits(levels.len());
     let hi = levels.iter().rposition(|&l| l != 0).unwrap_or(0);

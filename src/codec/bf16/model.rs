@@ -4,7 +4,7 @@
 use super::{Decoder, SCALE, SYMBOLS};
 use crate::entropy::bits::{BitReader, BitWriter};
 use crate::entropy::rans::EncTable;
-use crate::entropy::table::{count_to_level, levels_bits, FreqTable};
+use crate::entropy::table::{count_to_level, FreqTable};
 use crate::error::{Error, Result};
 
 /// The escape symbol: stands for any symbol too rare to be worth a table entry; the symbol itself
@@ -32,7 +32,12 @@ impl Model {
     pub fn from_counts(counts: &[u64]) -> Result<Model> {
         debug_assert_eq!(counts.len(), SYMBOLS);
         let mut best: Option<(f64, FreqTable)> = None;
+        let mut worse = 0;
         for &t in &ESC_THRESHOLDS {
+            // The cost falls and then rises with the threshold: stop two steps past the best.
+            if worse >= 2 {
+                break;
+            }
             let mut merged = Vec::with_capacity(SYMBOLS + 1);
             let mut esc = 0u64;
             for &c in counts {
@@ -52,6 +57,9 @@ impl Model {
             let cost = table.cost_bits(&merged) + esc as f64 * ESC_BITS + 8.0 * w.finish().len() as f64;
             if best.as_ref().is_none_or(|(b, _)| cost < *b) {
                 best = Some((cost, table));
+                worse = 0;
+            } else {
+                worse += 1;
             }
         }
         let (_, table) = best.ok_or(Error::InvalidArgument)?;
@@ -95,7 +103,7 @@ pub const MAX_MODELS: usize = 256;
 /// tables reach 1.5213 where one table per tensor reaches 1.5175, before table costs). A table
 /// costs a couple of hundred bytes, so stretches are merged while merging saves bits: greedy
 /// merging of adjacent runs of chunks, best saving first, on an estimate of the coded size.
-pub fn plan(chunk_hists: &[Vec<u64>]) -> Result<(Vec<Model>, Vec<u8>)> {
+pub fn plan(chunk_hists: &[Vec<u64>], threads: u32) -> Result<(Vec<Model>, Vec<u8>)> {
     use std::collections::BinaryHeap;
 
     struct Run {
@@ -157,32 +165,66 @@ pub fn plan(chunk_hists: &[Vec<u64>]) -> Result<(Vec<Model>, Vec<u8>)> {
             heap.push((key(runs[a].bits + runs[c].bits - bits), std::cmp::Reverse(a), version[a], version[c]));
         }
     }
-    let mut models = Vec::new();
+    // The runs' tables are independent: build them in parallel.
     let mut assign = vec![0u8; n];
+    let mut built: Vec<(Vec<u64>, Option<Model>)> = Vec::new();
     let mut i = 0;
     while i < n {
-        let run = &runs[i];
-        models.push(Model::from_counts(&run.hist)?);
-        for a in &mut assign[i..run.end] {
-            *a = (models.len() - 1) as u8;
+        for a in &mut assign[i..runs[i].end] {
+            *a = built.len() as u8;
         }
-        i = run.end;
+        built.push((std::mem::take(&mut runs[i].hist), None));
+        i = runs[i].end;
     }
+    crate::parallel::for_each_mut(&mut built, threads, |_, (hist, model)| {
+        *model = Some(Model::from_counts(hist)?);
+        Ok(())
+    })?;
+    let models = built.into_iter().map(|(_, m)| m.ok_or(Error::InvalidArgument)).collect::<Result<Vec<_>>>()?;
     Ok((models, assign))
 }
 
 /// Bits to code histogram `h` with a table of its own: order-0 entropy, the raw nibbles, and the
-/// table's levels as `FreqTable::write` sends them. An estimate for planning only.
+/// table's levels as `FreqTable::write` sends them (run lengths and level deltas, computed here
+/// without writing them: the planner calls this for every candidate merge). An estimate for
+/// planning only.
 fn estimate_bits(h: &[u64]) -> f64 {
+    fn eg(x: u64) -> u32 {
+        2 * (63 - (x + 1).leading_zeros()) + 1
+    }
+    fn seg(d: i64) -> u32 {
+        eg(((d << 1) ^ (d >> 63)) as u64)
+    }
     let n: u64 = h.iter().sum();
     if n == 0 {
         return 0.0;
     }
     let nf = n as f64;
-    let data: f64 = h.iter().filter(|&&c| c > 0).map(|&c| c as f64 * (nf / c as f64).log2()).sum();
-    let levels: Vec<u32> = h.iter().map(|&c| count_to_level(c)).collect();
-    let table = levels_bits(&levels) as f64;
-    data + 4.0 * nf + table
+    let (Some(lo), Some(hi)) = (h.iter().position(|&c| c > 0), h.iter().rposition(|&c| c > 0)) else { return 0.0 };
+    let mut data = 0.0;
+    let mut table = 3 + 13 + eg(0); // scale, first index, end mark
+    let (mut prev, mut run, mut gap) = (0i64, 0u64, 0u64);
+    for &c in &h[lo..=hi] {
+        if c == 0 {
+            if run > 0 {
+                table += eg(run - 1);
+                run = 0;
+            }
+            gap += 1;
+            continue;
+        }
+        if gap > 0 {
+            table += eg(gap);
+            gap = 0;
+        }
+        run += 1;
+        data += c as f64 * (nf / c as f64).log2();
+        let l = count_to_level(c) as i64;
+        table += seg(l - prev);
+        prev = l;
+    }
+    table += eg(run - 1);
+    data + 4.0 * nf + table as f64
 }
 
 /// Serialises a frame's models: their count, then each table.
