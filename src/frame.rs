@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::codec::{bf16, Kind, Method};
+use crate::codec::{bf16, q4k, Kind, Method};
 use crate::error::{Error, Result};
 use crate::parallel;
 
@@ -167,7 +167,8 @@ pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
     if src.len() % es != 0 {
         return Err(Error::BadLength);
     }
-    let chunk_size = if opts.chunk_size == 0 { DEFAULT_CHUNK_SIZE } else { opts.chunk_size };
+    // The default rounds down to whole elements (a Q4_K block is 144 bytes).
+    let chunk_size = if opts.chunk_size == 0 { DEFAULT_CHUNK_SIZE / es as u32 * es as u32 } else { opts.chunk_size };
     if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size) || chunk_size as usize % es != 0 {
         return Err(Error::InvalidArgument);
     }
@@ -176,17 +177,18 @@ pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
     let chunks: Vec<&[u8]> = src.chunks(cs).collect();
 
     let coded = match kind {
-        Kind::Bf16 if !src.is_empty() => Some(code_bf16(&chunks, opts)?),
-        Kind::Bf16 => None,
+        _ if src.is_empty() => None,
+        Kind::Bf16 => Some((Method::Bf16Hist, code_bf16(&chunks, opts)?)),
+        Kind::Q4K => Some((Method::Q4kCtx, code_q4k(&chunks, opts)?)),
     };
     // The coded frame is used only when it is smaller than the stored one, which keeps every
     // frame within `compress_bound`.
     let stored = frame_len(0, chunks.len(), src.len());
     let (method, model, outs) = match coded {
-        Some((model, outs))
+        Some((method, (model, outs)))
             if frame_len(model.len(), outs.len(), outs.iter().map(ChunkOut::stored_len).sum()) < stored =>
         {
-            (Method::Bf16Hist, model, outs)
+            (method, model, outs)
         }
         _ => {
             let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None, check: 0 }).collect();
@@ -262,10 +264,54 @@ fn code_bf16<'a>(chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<Ch
     Ok((bf16::write_models(&models), outs))
 }
 
+/// Q4_K: per-chunk counts (in parallel), one model for the frame, then every chunk coded.
+fn code_q4k<'a>(chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<ChunkOut<'a>>)> {
+    let mut counts: Vec<(&[u8], q4k::Counts)> = chunks.iter().map(|c| (*c, q4k::Counts::new())).collect();
+    parallel::for_each_mut(&mut counts, opts.threads, |_, (c, n)| {
+        n.add(c);
+        Ok(())
+    })?;
+    let mut total = q4k::Counts::new();
+    for (_, c) in &counts {
+        total.merge(c);
+    }
+    let model = q4k::Model::from_counts(&total)?;
+    let enc = model.encoder();
+    let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None, check: 0 }).collect();
+    parallel::for_each_mut(&mut outs, opts.threads, |_, o| {
+        o.check = xxh3_64(o.raw);
+        let mut buf = Vec::new();
+        q4k::encode_chunk(&enc, o.raw, &mut buf)?;
+        if buf.len() < o.raw.len() {
+            o.coded = Some((buf, 0));
+        }
+        opts.tick(o.raw.len());
+        Ok(())
+    })?;
+    Ok((model.write(), outs))
+}
+
+/// The models of a frame, parsed and checked.
+enum Models {
+    None,
+    Bf16(Vec<bf16::Model>),
+    Q4k(q4k::Model),
+}
+
+impl Models {
+    fn count(&self) -> usize {
+        match self {
+            Models::None => 0,
+            Models::Bf16(m) => m.len(),
+            Models::Q4k(_) => 1,
+        }
+    }
+}
+
 /// A validated view of a whole frame, ready to decode.
 struct Parsed<'a> {
     info: FrameInfo,
-    models: Vec<bf16::Model>,
+    models: Models,
     entries: Vec<ChunkEntry>,
     payload: &'a [u8],
 }
@@ -293,7 +339,7 @@ fn parse(src: &[u8]) -> Result<Parsed<'_>> {
         let orig = chunk_len(&info, i);
         // A coded chunk cannot be smaller than its raw parts: this bounds what a frame can make
         // a decoder allocate by a small multiple of the frame's own size.
-        let too_small = coded && (stored_size as u64) < bf16::min_coded_len(orig);
+        let too_small = coded && (stored_size as u64) < min_coded_len(info.method, orig);
         if e[6..8] != [0, 0] || (!coded && (stored_size as u64 != orig || e[5] != 0)) || too_small {
             return Err(Error::CorruptHeader);
         }
@@ -310,13 +356,23 @@ fn parse(src: &[u8]) -> Result<Parsed<'_>> {
         return Err(Error::TrailingData);
     }
     let models = match info.method {
-        Method::Stored => Vec::new(),
-        Method::Bf16Hist => bf16::read_models(&src[HEADER_LEN..model_end])?,
+        Method::Stored => Models::None,
+        Method::Bf16Hist => Models::Bf16(bf16::read_models(&src[HEADER_LEN..model_end])?),
+        Method::Q4kCtx => Models::Q4k(q4k::Model::read(&src[HEADER_LEN..model_end])?),
     };
-    if entries.iter().any(|e| e.coded && e.model as usize >= models.len()) {
+    if entries.iter().any(|e| e.coded && e.model as usize >= models.count()) {
         return Err(Error::CorruptHeader);
     }
     Ok(Parsed { info, models, entries, payload: &src[meta_end..] })
+}
+
+/// The smallest a coded chunk of `orig` bytes can be under `method`.
+fn min_coded_len(method: Method, orig: u64) -> u64 {
+    match method {
+        Method::Stored => orig,
+        Method::Bf16Hist => bf16::min_coded_len(orig),
+        Method::Q4kCtx => q4k::min_coded_len(orig),
+    }
 }
 
 fn chunk_len(info: &FrameInfo, i: usize) -> u64 {
@@ -346,7 +402,6 @@ pub fn decompress_into(src: &[u8], dst: &mut [u8], opts: &Options) -> Result<()>
 type Job<'a, 'b> = (&'b mut [u8], &'a [u8], &'a ChunkEntry);
 
 fn decode_chunks(p: &Parsed, dst: &mut [u8], opts: &Options) -> Result<()> {
-    let models = &p.models;
     let mut rest = p.payload;
     let mut jobs = Vec::with_capacity(p.entries.len());
     for (out, e) in dst.chunks_mut(p.info.chunk_size as usize).zip(&p.entries) {
@@ -354,6 +409,26 @@ fn decode_chunks(p: &Parsed, dst: &mut [u8], opts: &Options) -> Result<()> {
         rest = tail;
         jobs.push((out, this, e));
     }
+    let models = match &p.models {
+        Models::Bf16(m) => m,
+        Models::Q4k(m) => {
+            let dec = m.decoder();
+            return parallel::for_each_mut(&mut jobs, opts.threads, |_, (out, src, e)| {
+                if e.coded {
+                    q4k::decode_chunk(&dec, src, out)?;
+                } else {
+                    out.copy_from_slice(src);
+                }
+                check_chunk(out, e, opts)
+            });
+        }
+        Models::None => {
+            return parallel::for_each_mut(&mut jobs, opts.threads, |_, (out, src, e)| {
+                out.copy_from_slice(src);
+                check_chunk(out, e, opts)
+            });
+        }
+    };
     // Chunks go in pairs, which the decoder interleaves (see `bf16::decode_chunk_pair`).
     let mut pairs: Vec<(Job, Option<Job>)> = Vec::with_capacity(jobs.len().div_ceil(2));
     let mut it = jobs.into_iter();
@@ -364,7 +439,8 @@ fn decode_chunks(p: &Parsed, dst: &mut [u8], opts: &Options) -> Result<()> {
     // model, and a table costs as much to build as a few thousand values cost to decode.
     let no_tables = Vec::<(u8, bf16::Decoder)>::new;
     parallel::for_each_mut_with(&mut pairs, opts.threads, no_tables, |tables, _, (a, b)| {
-        let wanted: Vec<u8> = [Some(&*a), b.as_ref()].into_iter().flatten().filter(|j| j.2.coded).map(|j| j.2.model).collect();
+        let wanted: Vec<u8> =
+            [Some(&*a), b.as_ref()].into_iter().flatten().filter(|j| j.2.coded).map(|j| j.2.model).collect();
         tables.retain(|(m, _)| wanted.contains(m));
         for &m in &wanted {
             if !tables.iter().any(|(k, _)| *k == m) {
@@ -387,13 +463,19 @@ fn decode_chunks(p: &Parsed, dst: &mut [u8], opts: &Options) -> Result<()> {
             }
         }
         for j in [Some(&*a), b.as_ref()].into_iter().flatten() {
-            if xxh3_64(j.0) != j.2.checksum {
-                return Err(Error::CorruptData);
-            }
-            opts.tick(j.0.len());
+            check_chunk(j.0, j.2, opts)?;
         }
         Ok(())
     })
+}
+
+/// Compares a decoded chunk with its checksum, and counts it as done.
+fn check_chunk(out: &[u8], e: &ChunkEntry, opts: &Options) -> Result<()> {
+    if xxh3_64(out) != e.checksum {
+        return Err(Error::CorruptData);
+    }
+    opts.tick(out.len());
+    Ok(())
 }
 
 /// Decompresses one whole frame into a new vector.

@@ -9,6 +9,7 @@ pub mod entropy;
 pub mod error;
 pub mod ffi;
 pub mod frame;
+pub mod gguf;
 mod parallel;
 pub mod safetensors;
 pub mod stats;

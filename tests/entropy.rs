@@ -192,7 +192,8 @@ fn bf16_12bit_symbols_with_the_codecs_escapes() {
             counts[s as usize] += 1;
         }
         let model = Model::from_counts(&counts).unwrap();
-        let coded: Vec<u16> = sym.iter().map(|&s| if model.table.freq[s as usize] == 0 { ESC as u16 } else { s }).collect();
+        let coded: Vec<u16> =
+            sym.iter().map(|&s| if model.table.freq[s as usize] == 0 { ESC as u16 } else { s }).collect();
         let escapes = sym.len() - coded.iter().filter(|&&s| s != ESC as u16).count();
         let mut m = measure(&format!("{name} 12-bit symbols, {escapes} escaped"), &coded, SYMBOLS + 1, SCALE);
         // Measure against the entropy of the original symbols, with the escape list in the stream.

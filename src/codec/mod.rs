@@ -2,6 +2,7 @@
 //! coded); this module maps both to code.
 
 pub mod bf16;
+pub mod q4k;
 
 use crate::error::{Error, Result};
 
@@ -10,12 +11,15 @@ use crate::error::{Error, Result};
 pub enum Kind {
     /// Little-endian bfloat16 values.
     Bf16,
+    /// ggml Q4_K blocks (144 bytes per 256 weights).
+    Q4K,
 }
 
 impl Kind {
     pub fn from_u32(v: u32) -> Result<Kind> {
         match v {
             1 => Ok(Kind::Bf16),
+            16 => Ok(Kind::Q4K),
             _ => Err(Error::UnknownKind),
         }
     }
@@ -23,6 +27,7 @@ impl Kind {
     pub fn id(self) -> u32 {
         match self {
             Kind::Bf16 => 1,
+            Kind::Q4K => 16,
         }
     }
 
@@ -30,23 +35,26 @@ impl Kind {
     pub fn element_size(self) -> usize {
         match self {
             Kind::Bf16 => 2,
+            Kind::Q4K => crate::codec::q4k::BLOCK,
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Bf16 => "bf16",
+            Kind::Q4K => "q4k",
         }
     }
 
     pub fn from_name(s: &str) -> Result<Kind> {
         match s {
             "bf16" => Ok(Kind::Bf16),
+            "q4k" | "q4_k" => Ok(Kind::Q4K),
             _ => Err(Error::UnknownKind),
         }
     }
 
-    pub const ALL: [Kind; 1] = [Kind::Bf16];
+    pub const ALL: [Kind; 2] = [Kind::Bf16, Kind::Q4K];
 }
 
 /// How a frame's chunks were coded. Numbers are part of the format.
@@ -56,6 +64,8 @@ pub enum Method {
     Stored = 0,
     /// bf16: 12-bit log-histogram symbol with rANS + raw sign/low-mantissa nibble.
     Bf16Hist = 1,
+    /// Q4_K: header fields order-0, quant pairs in the sub-block's zero-point context.
+    Q4kCtx = 2,
 }
 
 impl Method {
@@ -63,6 +73,7 @@ impl Method {
         match v {
             0 => Ok(Method::Stored),
             1 => Ok(Method::Bf16Hist),
+            2 => Ok(Method::Q4kCtx),
             _ => Err(Error::CorruptHeader),
         }
     }
@@ -72,6 +83,7 @@ impl Method {
         match self {
             Method::Stored => true,
             Method::Bf16Hist => kind == Kind::Bf16,
+            Method::Q4kCtx => kind == Kind::Q4K,
         }
     }
 }

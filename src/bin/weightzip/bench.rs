@@ -143,19 +143,14 @@ pub fn run(
     let mut marg_bytes = 0.0;
     let mut model_bytes = 0.0;
     let mut joint_bytes = 0.0;
-    for t in tensors {
+    for t in tensors.iter().filter(|_| kind == Kind::Bf16) {
         let s = stats::bf16_stats(t.data);
         marg_bytes += s.values as f64 * (s.h_high + s.h_low) / 8.0;
         model_bytes += s.values as f64 * s.h_model / 8.0;
         joint_bytes += s.values as f64 * s.h_joint_exp_mant / 8.0;
     }
-    let r = |b: f64| {
-        if b > 0.0 {
-            total as f64 / b
-        } else {
-            f64::INFINITY
-        }
-    };
+    // The bounds are defined for bf16 only; other kinds report null.
+    let r = |b: f64| if b > 0.0 { Some(total as f64 / b) } else { None };
     let json = json!({
         "kind": kind.name(),
         "tensors": tensors.len(),
@@ -188,13 +183,17 @@ pub fn weightzip_threads(threads: u32) -> u32 {
 
 pub fn print_table(json: &serde_json::Value) {
     let f = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
-    println!(
+    if json["r_marginal"].is_null() {
+        println!("{} tensors, {} bytes of {}", json["tensors"], json["bytes"], json["kind"].as_str().unwrap_or(""));
+    } else {
+        println!(
         "{} tensors, {} bytes of {}; R_marginal = {:.4}; entropy of weightzip's model = {:.4}; H(exp)+H(sign,mant|exp) = {:.4}",
         json["tensors"], json["bytes"], json["kind"].as_str().unwrap_or(""),
-        json["r_marginal"].as_f64().unwrap_or(0.0),
-        json["r_model_entropy"].as_f64().unwrap_or(0.0),
-        json["r_joint_exp_mantissa_entropy"].as_f64().unwrap_or(0.0)
+        json["r_marginal"].as_f64().unwrap_or(f64::NAN),
+        json["r_model_entropy"].as_f64().unwrap_or(f64::NAN),
+        json["r_joint_exp_mantissa_entropy"].as_f64().unwrap_or(f64::NAN)
     );
+    }
     let nt = &json["threads"];
     println!(
         "{:<10} {:>8} {:>12} {:>10} {:>12} {:>10}   (MB/s of original bytes, median of {} runs)",

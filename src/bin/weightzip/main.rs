@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
-use weightzip::{frame, safetensors, stats, Kind, Options};
+use weightzip::{frame, gguf, safetensors, stats, Kind, Options};
 
 use files::{check_output, with_progress, write_atomic, Input};
 
@@ -101,30 +101,43 @@ fn kind_arg(s: &str) -> Result<Kind, String> {
     })
 }
 
-/// The tensors of KIND in a file: a .safetensors file's tensors of that dtype, or the whole
-/// file as one raw stream.
+/// The tensors of KIND in a file: a GGUF or .safetensors file's tensors of that type, or the
+/// whole file as one raw stream.
 fn tensors_of<'a>(kind: Kind, path: &Path, bytes: &'a [u8]) -> Result<Vec<bench::Tensor<'a>>, String> {
-    if let Ok(list) = safetensors::read_tensors(bytes) {
+    let slice = |offset: u64, len: u64| &bytes[offset as usize..(offset + len) as usize];
+    let (container, found): (&str, Vec<bench::Tensor>) = if bytes.starts_with(b"GGUF") {
+        let list = gguf::read_tensors(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        let ggml_type = match kind {
+            Kind::Bf16 => 30,
+            Kind::Q4K => 12,
+        };
+        let v = list
+            .iter()
+            .filter(|t| t.ggml_type == ggml_type)
+            .filter_map(|t| t.len.map(|len| bench::Tensor { name: t.name.clone(), data: slice(t.offset, len) }))
+            .collect();
+        ("GGUF", v)
+    } else if let Ok(list) = safetensors::read_tensors(bytes) {
         let dtype = match kind {
             Kind::Bf16 => "BF16",
+            Kind::Q4K => "(none)",
         };
-        let v: Vec<bench::Tensor> = list
+        let v = list
             .iter()
             .filter(|t| t.dtype == dtype)
-            .map(|t| bench::Tensor {
-                name: t.name.clone(),
-                data: &bytes[t.offset as usize..(t.offset + t.len) as usize],
-            })
+            .map(|t| bench::Tensor { name: t.name.clone(), data: slice(t.offset, t.len) })
             .collect();
-        if v.is_empty() {
-            return Err(format!("{}: safetensors file has no {dtype} tensors", path.display()));
+        ("safetensors", v)
+    } else {
+        if bytes.len() % kind.element_size() != 0 {
+            return Err(format!("{}: {}", path.display(), weightzip::Error::BadLength));
         }
-        return Ok(v);
+        return Ok(vec![bench::Tensor { name: path.display().to_string(), data: bytes }]);
+    };
+    if found.is_empty() {
+        return Err(format!("{}: {container} file has no {} tensors", path.display(), kind.name()));
     }
-    if bytes.len() % kind.element_size() != 0 {
-        return Err(format!("{}: {}", path.display(), weightzip::Error::BadLength));
-    }
-    Ok(vec![bench::Tensor { name: path.display().to_string(), data: bytes }])
+    Ok(found)
 }
 
 fn run(cli: Cli) -> Result<(), String> {

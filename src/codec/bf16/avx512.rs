@@ -78,7 +78,8 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
         need[k] = _mm512_cmplt_epu32_mask(xn[k], bound);
         // Nibbles: 8 bytes -> each byte twice -> 16 lanes -> shift the high nibbles down.
         let b = _mm_loadl_epi64(nb.add(8 * k) as *const __m128i);
-        let nv = _mm512_and_si512(_mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(b, b)), nib_shift), nib_mask);
+        let nv =
+            _mm512_and_si512(_mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(b, b)), nib_shift), nib_mask);
         let sign = _mm512_slli_epi32::<12>(_mm512_and_si512(nv, eight));
         let v = _mm512_and_si512(v, lo16);
         escaped |= (_mm512_test_epi32_mask(v, one) as u64) << (16 * k);

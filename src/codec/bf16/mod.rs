@@ -106,7 +106,9 @@ pub fn encode_chunk(enc: &EncTable, src: &[u8], out: &mut Vec<u8>) -> Result<()>
     escapes.reverse(); // collected from the last value back
     for pair in escapes.chunks(2) {
         let (a, b) = (pair[0], pair.get(1).copied().unwrap_or(0));
-        out.extend_from_slice(&[a as u8, (a >> 8) as u8 | (b << 4) as u8, (b >> 4) as u8][..if pair.len() == 2 { 3 } else { 2 }]);
+        out.extend_from_slice(
+            &[a as u8, (a >> 8) as u8 | (b << 4) as u8, (b >> 4) as u8][..if pair.len() == 2 { 3 } else { 2 }],
+        );
     }
     e.finish(out);
     Ok(())

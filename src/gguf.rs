@@ -1,0 +1,172 @@
+//! Reading the tensor table of a GGUF file (versions 2 and 3), treating it as hostile input:
+//! every count and length is checked against the bytes that remain before it is used.
+//!
+//! Layout: magic "GGUF", u32 version, u64 tensor count, u64 key/value count, the key/values
+//! (string key, u32 type, value), the tensor infos (string name, u32 n_dims, n_dims × u64 dims,
+//! u32 ggml type, u64 offset relative to the data section), padding to `general.alignment`
+//! (default 32), then the data section.
+
+use crate::error::{Error, Result};
+
+/// ggml tensor types this crate knows the block size of: (id, name, weights per block, bytes per block).
+pub const GGML_TYPES: &[(u32, &str, u64, u64)] = &[
+    (0, "F32", 1, 4),
+    (1, "F16", 1, 2),
+    (2, "Q4_0", 32, 18),
+    (3, "Q4_1", 32, 20),
+    (6, "Q5_0", 32, 22),
+    (7, "Q5_1", 32, 24),
+    (8, "Q8_0", 32, 34),
+    (10, "Q2_K", 256, 84),
+    (11, "Q3_K", 256, 110),
+    (12, "Q4_K", 256, 144),
+    (13, "Q5_K", 256, 176),
+    (14, "Q6_K", 256, 210),
+    (24, "I8", 1, 1),
+    (25, "I16", 1, 2),
+    (26, "I32", 1, 4),
+    (27, "I64", 1, 8),
+    (28, "F64", 1, 8),
+    (30, "BF16", 1, 2),
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorInfo {
+    pub name: String,
+    pub ggml_type: u32,
+    pub dims: Vec<u64>,
+    /// Absolute byte offset of the tensor's data in the file.
+    pub offset: u64,
+    /// Bytes of data, or None for a type whose block size this crate does not know.
+    pub len: Option<u64>,
+}
+
+impl TensorInfo {
+    pub fn type_name(&self) -> &'static str {
+        GGML_TYPES.iter().find(|t| t.0 == self.ggml_type).map_or("unknown", |t| t.1)
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: u64) -> Result<&[u8]> {
+        let n = usize::try_from(n).map_err(|_| Error::BadContainer)?;
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len()).ok_or(Error::BadContainer)?;
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    fn string(&mut self) -> Result<&[u8]> {
+        let n = self.u64()?;
+        self.take(n)
+    }
+    /// Skips a value of GGUF type `t`, returning it as u64 when it is an unsigned integer.
+    fn value(&mut self, t: u32, depth: u32) -> Result<Option<u64>> {
+        let fixed = match t {
+            0 | 1 | 7 => 1,
+            2 | 3 => 2,
+            4..=6 => 4,
+            10..=12 => 8,
+            8 => {
+                self.string()?;
+                return Ok(None);
+            }
+            9 if depth == 0 => {
+                let et = self.u32()?;
+                let n = self.u64()?;
+                // Every element takes at least one byte: bound the count by what remains.
+                if n > (self.b.len() - self.pos) as u64 {
+                    return Err(Error::BadContainer);
+                }
+                for _ in 0..n {
+                    self.value(et, depth + 1)?;
+                }
+                return Ok(None);
+            }
+            _ => return Err(Error::BadContainer),
+        };
+        let v = self.take(fixed)?;
+        Ok(match t {
+            0 => Some(v[0] as u64),
+            2 => Some(u16::from_le_bytes([v[0], v[1]]) as u64),
+            4 => Some(u32::from_le_bytes(v.try_into().unwrap()) as u64),
+            10 => Some(u64::from_le_bytes(v.try_into().unwrap())),
+            _ => None,
+        })
+    }
+}
+
+/// Parses the header of `file` and returns its tensors in file order, each checked to lie
+/// inside the file and not to overlap another.
+pub fn read_tensors(file: &[u8]) -> Result<Vec<TensorInfo>> {
+    let mut r = Reader { b: file, pos: 0 };
+    if r.take(4)? != b"GGUF" {
+        return Err(Error::BadContainer);
+    }
+    let version = r.u32()?;
+    if !(2..=3).contains(&version) {
+        return Err(Error::BadContainer);
+    }
+    let n_tensors = r.u64()?;
+    let n_kv = r.u64()?;
+    if n_tensors > file.len() as u64 || n_kv > file.len() as u64 {
+        return Err(Error::BadContainer);
+    }
+    let mut alignment = 32u64;
+    for _ in 0..n_kv {
+        let key = r.string()?.to_vec();
+        let t = r.u32()?;
+        let v = r.value(t, 0)?;
+        if key == b"general.alignment" {
+            alignment = v.filter(|&a| a > 0 && a.is_power_of_two()).ok_or(Error::BadContainer)?;
+        }
+    }
+    let mut tensors = Vec::with_capacity(n_tensors as usize);
+    for _ in 0..n_tensors {
+        let name = String::from_utf8_lossy(r.string()?).into_owned();
+        let nd = r.u32()?;
+        if nd > 8 {
+            return Err(Error::BadContainer);
+        }
+        let dims = (0..nd).map(|_| r.u64()).collect::<Result<Vec<_>>>()?;
+        let ggml_type = r.u32()?;
+        let rel = r.u64()?;
+        let elems = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).ok_or(Error::BadContainer)?;
+        let len = match GGML_TYPES.iter().find(|t| t.0 == ggml_type) {
+            Some(&(_, _, per_block, bytes)) => {
+                if elems % per_block != 0 {
+                    return Err(Error::BadContainer);
+                }
+                Some((elems / per_block).checked_mul(bytes).ok_or(Error::BadContainer)?)
+            }
+            None => None,
+        };
+        tensors.push(TensorInfo { name, ggml_type, dims, offset: rel, len });
+    }
+    let data_start = (r.pos as u64).div_ceil(alignment) * alignment;
+    for t in &mut tensors {
+        t.offset = t.offset.checked_add(data_start).ok_or(Error::BadContainer)?;
+        let end = t.offset.checked_add(t.len.unwrap_or(0)).ok_or(Error::BadContainer)?;
+        if end > file.len() as u64 {
+            return Err(Error::BadContainer);
+        }
+    }
+    let mut sorted: Vec<&TensorInfo> = tensors.iter().collect();
+    sorted.sort_by_key(|t| t.offset);
+    for w in sorted.windows(2) {
+        if w[0].offset + w[0].len.unwrap_or(0) > w[1].offset {
+            return Err(Error::BadContainer);
+        }
+    }
+    Ok(tensors)
+}
