@@ -15,10 +15,11 @@
 //! All tables live in the frame's model section. Every byte pattern roundtrips: the context is a
 //! function of the decoded header alone, computed identically on both sides.
 
-use half::f16;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 use crate::entropy::bits::{BitReader, BitWriter};
-use crate::entropy::rans::{DecTable, EncTable, RansDecoder, RansEncoder, LANES};
+use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES, RANS_L};
 use crate::entropy::table::FreqTable;
 use crate::error::{Error, Result};
 
@@ -71,13 +72,28 @@ fn pack_scales(sc: &[u8; 8], m: &[u8; 8]) -> [u8; 12] {
 
 /// The zero-point context of a sub-block: round(dmin·m / (d·sc)) clamped to the contexts, and
 /// 0 where that is undefined. Plain IEEE f32 arithmetic, so both sides agree bit for bit.
-fn context(d: u16, dmin: u16, sc: u8, m: u8) -> usize {
-    let den = f16::from_bits(d).to_f32() * sc as f32;
-    let z = f16::from_bits(dmin).to_f32() * m as f32 / den;
+#[inline]
+fn context(d: f32, dmin: f32, sc: u8, m: u8) -> u8 {
+    let z = dmin * m as f32 / (d * sc as f32);
     if z.is_finite() && z >= 0.0 {
-        ((z + 0.5) as usize).min(CONTEXTS - 1)
+        ((z + 0.5) as usize).min(CONTEXTS - 1) as u8
     } else {
         0
+    }
+}
+
+/// Exact fp16 -> f32 conversion, inlined: the decoder converts two per block, and a call per
+/// value through a run-time CPU dispatch cost more than the arithmetic around it.
+#[inline(always)]
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h & 0x8000) as u32) << 16;
+    let exp = ((h >> 10) & 0x1F) as u32;
+    let man = (h & 0x3FF) as u32;
+    match exp {
+        // Zero and subnormals: man * 2^-24, exact in f32.
+        0 => f32::from_bits(sign | (man as f32 * (1.0 / 16_777_216.0)).to_bits()),
+        31 => f32::from_bits(sign | 0x7F80_0000 | (man << 13)),
+        _ => f32::from_bits(sign | ((exp + 112) << 23) | (man << 13)),
     }
 }
 
@@ -93,9 +109,9 @@ fn header_symbols(b: &[u8]) -> [u8; HEADER_SYMBOLS] {
 
 /// Contexts of the eight sub-blocks of a block, from its header symbols.
 fn contexts(h: &[u8; HEADER_SYMBOLS]) -> [u8; 8] {
-    let d = u16::from_le_bytes([h[0], h[1]]);
-    let dmin = u16::from_le_bytes([h[2], h[3]]);
-    std::array::from_fn(|s| context(d, dmin, h[4 + s], h[12 + s]) as u8)
+    let d = f16_to_f32(u16::from_le_bytes([h[0], h[1]]));
+    let dmin = f16_to_f32(u16::from_le_bytes([h[2], h[3]]));
+    std::array::from_fn(|s| context(d, dmin, h[4 + s], h[12 + s]))
 }
 
 /// Pair `k` (0..128) of a block: the sub-block and the first of its two elements. Pairs go by
@@ -227,10 +243,23 @@ impl Model {
     }
 
     pub fn decoder(&self) -> Decoder {
-        Decoder {
-            header: self.header.iter().map(|t| DecTable::new(t, |s| s as u16)).collect(),
-            pairs: self.pairs.iter().map(|t| t.as_ref().map(|t| DecTable::new(t, |s| s as u16))).collect(),
+        let mut header = Vec::with_capacity(6 << SCALE);
+        for t in &self.header {
+            pack_table(t, &mut header);
         }
+        let mut pairs = Vec::with_capacity(CONTEXTS << SCALE);
+        let mut present = [false; CONTEXTS];
+        for (c, t) in self.pairs.iter().enumerate() {
+            match t {
+                Some(t) => {
+                    pack_table(t, &mut pairs);
+                    present[c] = true;
+                }
+                None => pairs.resize(pairs.len() + (1 << SCALE), 0),
+            }
+        }
+        let simd = crate::codec::bf16::simd::detect() == crate::codec::bf16::simd::Level::Avx512;
+        Decoder { header, pairs, present, simd }
     }
 }
 
@@ -254,9 +283,33 @@ pub struct Encoder {
     pairs: Vec<Option<EncTable>>,
 }
 
+/// Decoding tables packed for speed: per slot, `freq - 1` (bits 0..12), `slot - cum` (bits
+/// 12..24) and the symbol (bits 24..32). Every alphabet here has at most 256 symbols and the
+/// scale is 12 bits, so one u32 holds all a step needs.
 pub struct Decoder {
-    header: Vec<DecTable>,
-    pairs: Vec<Option<DecTable>>,
+    /// The six header tables, `4096` entries each.
+    header: Vec<u32>,
+    /// One table per context, `4096` entries each; `present[c]` says whether context c has one.
+    pairs: Vec<u32>,
+    present: [bool; CONTEXTS],
+    /// Whether the AVX-512 kernel may run (detected once; `WZ_SIMD` caps it, as for bf16).
+    simd: bool,
+}
+
+fn pack_table(t: &FreqTable, out: &mut Vec<u32>) {
+    for (sym, &f) in t.freq.iter().enumerate() {
+        for k in 0..f {
+            out.push((f - 1) | (k << 12) | ((sym as u32) << 24));
+        }
+    }
+}
+
+/// One decoding step with a packed table (`t` is one table of `1 << SCALE` entries).
+#[inline(always)]
+fn step(t: &[u32], x: &mut u32) -> u8 {
+    let e = t[(*x & ((1 << SCALE) - 1)) as usize];
+    *x = ((e & 0xFFF) + 1) * (*x >> SCALE) + ((e >> 12) & 0xFFF);
+    (e >> 24) as u8
 }
 
 /// The smallest a coded chunk of `chunk_bytes` original bytes can be: the header-stream length
@@ -313,41 +366,103 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
     let hlen = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
     let hs = src.get(4..4 + hlen).ok_or(Error::CorruptData)?;
     let ps = &src[4 + hlen..];
+    const T: usize = 1 << SCALE;
 
-    // Headers first: they give the contexts of the quants.
+    // Headers first: they give the contexts of the quants. The header symbols form one flat
+    // stream in which symbol i uses table header_table(i % 20); the table pattern of a group of
+    // 32 lanes repeats every 5 groups (160 = lcm(20, 32)).
     let mut d = RansDecoder::new(hs)?;
-    let mut ctx = vec![[0u8; 8]; nblocks];
-    for (bi, (b, c)) in dst.chunks_exact_mut(BLOCK).zip(ctx.iter_mut()).enumerate() {
-        let mut h = [0u8; HEADER_SYMBOLS];
-        for (i, v) in h.iter_mut().enumerate() {
-            let lane = (bi * HEADER_SYMBOLS + i) % LANES;
-            *v = dec.header[header_table(i)].step(&mut d.states[lane]) as u8;
-            d.renorm_checked(lane)?;
+    let n = nblocks * HEADER_SYMBOLS;
+    let mut hsym = vec![0u8; n];
+    let phase: [[usize; LANES]; 5] = std::array::from_fn(|g| std::array::from_fn(|l| header_table((32 * g + l) % HEADER_SYMBOLS) * T));
+    let mut done = 0;
+    for (g, out) in hsym.chunks_exact_mut(LANES).enumerate() {
+        if d.words_left() < LANES {
+            break;
         }
-        b[..4].copy_from_slice(&h[..4]);
-        let sc: [u8; 8] = h[4..12].try_into().unwrap();
-        let m: [u8; 8] = h[12..20].try_into().unwrap();
-        b[4..16].copy_from_slice(&pack_scales(&sc, &m));
-        *c = contexts(&h);
+        let tabs = &phase[g % 5];
+        for (lane, o) in out.iter_mut().enumerate() {
+            *o = step(&dec.header[tabs[lane]..tabs[lane] + T], &mut d.states[lane]);
+        }
+        let words = &d.words[d.pos..d.pos + 2 * LANES];
+        let mut used = 0;
+        for x in d.states.iter_mut() {
+            let need = (*x < RANS_L) as u32;
+            let w = u16::from_le_bytes([words[used], words[used + 1]]) as u32;
+            *x = (*x << (16 * need)) | (w & 0u32.wrapping_sub(need));
+            used += 2 * need as usize;
+        }
+        d.pos += used;
+        done += LANES;
+    }
+    for (i, o) in hsym.iter_mut().enumerate().skip(done) {
+        let lane = i % LANES;
+        let t = header_table(i % HEADER_SYMBOLS) * T;
+        *o = step(&dec.header[t..t + T], &mut d.states[lane]);
+        d.renorm_checked(lane)?;
     }
     if d.finish()? != [0; LANES] {
         return Err(Error::CorruptData);
     }
+    let mut ctx = vec![[0u8; 8]; nblocks];
+    for ((b, c), h) in dst.chunks_exact_mut(BLOCK).zip(ctx.iter_mut()).zip(hsym.chunks_exact(HEADER_SYMBOLS)) {
+        let h: &[u8; HEADER_SYMBOLS] = h.try_into().unwrap();
+        b[..4].copy_from_slice(&h[..4]);
+        let sc: [u8; 8] = h[4..12].try_into().unwrap();
+        let m: [u8; 8] = h[12..20].try_into().unwrap();
+        b[4..16].copy_from_slice(&pack_scales(&sc, &m));
+        *c = contexts(h);
+        if c.iter().any(|&x| !dec.present[x as usize]) {
+            return Err(Error::CorruptData);
+        }
+    }
 
+    // Quant pairs: a block is four groups of 32 pairs, lanes 0..16 from sub-block 2j and
+    // 16..32 from sub-block 2j+1; one group fills quant bytes 32j..32j+32.
     let mut d = RansDecoder::new(ps)?;
+    let mut groups_done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if dec.simd {
+        let mut qs: Vec<&mut [u8]> = dst.chunks_exact_mut(BLOCK).map(|b| &mut b[16..]).collect();
+        // SAFETY: `dec.simd` is set only when the CPU has AVX-512, and every block's contexts
+        // were checked to have tables above.
+        groups_done = unsafe { avx512::decode_groups(dec, &mut d, &mut qs, &ctx) };
+    }
     for (bi, (b, c)) in dst.chunks_exact_mut(BLOCK).zip(&ctx).enumerate() {
         let qs = &mut b[16..];
-        qs.fill(0);
-        for k in 0..PAIRS {
-            let (s, e) = pair_position(k);
-            let t = dec.pairs[c[s] as usize].as_ref().ok_or(Error::CorruptData)?;
-            let lane = (bi * PAIRS + k) % LANES;
-            let p = t.step(&mut d.states[lane]) as u8;
-            d.renorm_checked(lane)?;
-            let shift = 4 * (s % 2);
-            let base = 32 * (s / 2) + e;
-            qs[base] |= (p & 15) << shift;
-            qs[base + 1] |= (p >> 4) << shift;
+        for j in 0..4 {
+            if bi * 4 + j < groups_done {
+                continue;
+            }
+            let (ta, tb) = (c[2 * j] as usize * T, c[2 * j + 1] as usize * T);
+            let (ta, tb) = (&dec.pairs[ta..ta + T], &dec.pairs[tb..tb + T]);
+            let mut sym = [0u8; 32];
+            if d.words_left() >= LANES {
+                // Fast path: all steps, then renormalisation with unchecked-by-construction reads.
+                for (lane, s) in sym.iter_mut().enumerate() {
+                    *s = step(if lane < 16 { ta } else { tb }, &mut d.states[lane]);
+                }
+                let words = &d.words[d.pos..d.pos + 2 * LANES];
+                let mut used = 0;
+                for x in d.states.iter_mut() {
+                    let need = (*x < RANS_L) as u32;
+                    let w = u16::from_le_bytes([words[used], words[used + 1]]) as u32;
+                    *x = (*x << (16 * need)) | (w & 0u32.wrapping_sub(need));
+                    used += 2 * need as usize;
+                }
+                d.pos += used;
+            } else {
+                for (lane, s) in sym.iter_mut().enumerate() {
+                    *s = step(if lane < 16 { ta } else { tb }, &mut d.states[lane]);
+                    d.renorm_checked(lane)?;
+                }
+            }
+            let out = &mut qs[32 * j..32 * j + 32];
+            for p in 0..16 {
+                let (a, b) = (sym[p], sym[16 + p]);
+                out[2 * p] = (a & 15) | (b << 4);
+                out[2 * p + 1] = (a >> 4) | (b & 0xF0);
+            }
         }
     }
     if d.finish()? != [0; LANES] {
@@ -370,6 +485,15 @@ mod tests {
             });
             let (sc, m) = unpack_scales(&q);
             assert_eq!(pack_scales(&sc, &m), q);
+        }
+    }
+
+    #[test]
+    fn f16_conversion_is_exact() {
+        for h in 0..=u16::MAX {
+            let a = f16_to_f32(h);
+            let b = half::f16::from_bits(h).to_f32();
+            assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()), "{h:#x}: {a} vs {b}");
         }
     }
 
