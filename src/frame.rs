@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::codec::{bf16, q4k, Kind, Method};
+use crate::codec::{bf16, blocks, q4k, Kind, Method};
 use crate::error::{Error, Result};
 use crate::parallel;
 
@@ -180,6 +180,10 @@ pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
         _ if src.is_empty() => None,
         Kind::Bf16 => Some((Method::Bf16Hist, code_bf16(&chunks, opts)?)),
         Kind::Q4K => Some((Method::Q4kCtx, code_q4k(&chunks, opts)?)),
+        k => {
+            let layout = k.layout().ok_or(Error::UnknownKind)?;
+            Some((Method::Blocks, code_blocks(layout, &chunks, opts)?))
+        }
     };
     // The coded frame is used only when it is smaller than the stored one, which keeps every
     // frame within `compress_bound`.
@@ -291,11 +295,39 @@ fn code_q4k<'a>(chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<Chu
     Ok((model.write(), outs))
 }
 
+/// Other block types: per-chunk counts (in parallel), one model for the frame, every chunk coded.
+fn code_blocks<'a>(layout: blocks::Layout, chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<ChunkOut<'a>>)> {
+    let mut counts: Vec<(&[u8], blocks::Counts)> = chunks.iter().map(|c| (*c, blocks::Counts::new(layout))).collect();
+    parallel::for_each_mut(&mut counts, opts.threads, |_, (c, n)| {
+        n.add(layout, c);
+        Ok(())
+    })?;
+    let mut total = blocks::Counts::new(layout);
+    for (_, c) in &counts {
+        total.merge(c);
+    }
+    let model = blocks::Model::from_counts(layout, &total)?;
+    let enc = model.encoder();
+    let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None, check: 0 }).collect();
+    parallel::for_each_mut(&mut outs, opts.threads, |_, o| {
+        o.check = xxh3_64(o.raw);
+        let mut buf = Vec::new();
+        blocks::encode_chunk(&enc, o.raw, &mut buf)?;
+        if buf.len() < o.raw.len() {
+            o.coded = Some((buf, 0));
+        }
+        opts.tick(o.raw.len());
+        Ok(())
+    })?;
+    Ok((model.write(), outs))
+}
+
 /// The models of a frame, parsed and checked.
 enum Models {
     None,
     Bf16(Vec<bf16::Model>),
     Q4k(q4k::Model),
+    Blocks(blocks::Model),
 }
 
 impl Models {
@@ -303,7 +335,7 @@ impl Models {
         match self {
             Models::None => 0,
             Models::Bf16(m) => m.len(),
-            Models::Q4k(_) => 1,
+            Models::Q4k(_) | Models::Blocks(_) => 1,
         }
     }
 }
@@ -359,6 +391,10 @@ fn parse(src: &[u8]) -> Result<Parsed<'_>> {
         Method::Stored => Models::None,
         Method::Bf16Hist => Models::Bf16(bf16::read_models(&src[HEADER_LEN..model_end])?),
         Method::Q4kCtx => Models::Q4k(q4k::Model::read(&src[HEADER_LEN..model_end])?),
+        Method::Blocks => Models::Blocks(blocks::Model::read(
+            info.kind.layout().ok_or(Error::CorruptHeader)?,
+            &src[HEADER_LEN..model_end],
+        )?),
     };
     if entries.iter().any(|e| e.coded && e.model as usize >= models.count()) {
         return Err(Error::CorruptHeader);
@@ -372,6 +408,7 @@ fn min_coded_len(method: Method, orig: u64) -> u64 {
         Method::Stored => orig,
         Method::Bf16Hist => bf16::min_coded_len(orig),
         Method::Q4kCtx => q4k::min_coded_len(orig),
+        Method::Blocks => blocks::min_coded_len(),
     }
 }
 
@@ -416,6 +453,17 @@ fn decode_chunks(p: &Parsed, dst: &mut [u8], opts: &Options) -> Result<()> {
             return parallel::for_each_mut(&mut jobs, opts.threads, |_, (out, src, e)| {
                 if e.coded {
                     q4k::decode_chunk(&dec, src, out)?;
+                } else {
+                    out.copy_from_slice(src);
+                }
+                check_chunk(out, e, opts)
+            });
+        }
+        Models::Blocks(m) => {
+            let dec = m.decoder();
+            return parallel::for_each_mut(&mut jobs, opts.threads, |_, (out, src, e)| {
+                if e.coded {
+                    blocks::decode_chunk(&dec, src, out)?;
                 } else {
                     out.copy_from_slice(src);
                 }

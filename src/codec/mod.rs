@@ -2,59 +2,99 @@
 //! coded); this module maps both to code.
 
 pub mod bf16;
+pub mod blocks;
 pub mod q4k;
 
 use crate::error::{Error, Result};
 
-/// What the bytes of a frame are. The numbers are part of the format and of the C ABI (`WZ_KIND_*`).
+/// What the bytes of a frame are. The ids are part of the format and of the C ABI (`WZ_KIND_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// Little-endian bfloat16 values.
     Bf16,
     /// ggml Q4_K blocks (144 bytes per 256 weights).
     Q4K,
+    /// ggml Q6_K blocks (210 bytes per 256 weights).
+    Q6K,
+    /// ggml Q8_0 blocks (34 bytes per 32 weights).
+    Q8_0,
+    /// ggml Q5_0 blocks (22 bytes per 32 weights).
+    Q5_0,
+    /// ggml Q5_1 blocks (24 bytes per 32 weights).
+    Q5_1,
+    /// ggml Q4_0 blocks (18 bytes per 32 weights).
+    Q4_0,
+    /// ggml Q4_1 blocks (20 bytes per 32 weights).
+    Q4_1,
 }
 
+/// (kind, id, name, ggml type id, safetensors dtype)
+const KINDS: [(Kind, u32, &str, Option<u32>, Option<&str>); 8] = [
+    (Kind::Bf16, 1, "bf16", Some(30), Some("BF16")),
+    (Kind::Q4K, 16, "q4k", Some(12), None),
+    (Kind::Q6K, 17, "q6k", Some(14), None),
+    (Kind::Q8_0, 18, "q8_0", Some(8), None),
+    (Kind::Q5_0, 19, "q5_0", Some(6), None),
+    (Kind::Q5_1, 20, "q5_1", Some(7), None),
+    (Kind::Q4_0, 21, "q4_0", Some(2), None),
+    (Kind::Q4_1, 22, "q4_1", Some(3), None),
+];
+
 impl Kind {
+    fn row(self) -> &'static (Kind, u32, &'static str, Option<u32>, Option<&'static str>) {
+        KINDS.iter().find(|r| r.0 == self).expect("every kind has a row")
+    }
+
     pub fn from_u32(v: u32) -> Result<Kind> {
-        match v {
-            1 => Ok(Kind::Bf16),
-            16 => Ok(Kind::Q4K),
-            _ => Err(Error::UnknownKind),
-        }
+        KINDS.iter().find(|r| r.1 == v).map(|r| r.0).ok_or(Error::UnknownKind)
     }
 
     pub fn id(self) -> u32 {
-        match self {
-            Kind::Bf16 => 1,
-            Kind::Q4K => 16,
-        }
-    }
-
-    /// Size of one element: inputs must be a whole number of them.
-    pub fn element_size(self) -> usize {
-        match self {
-            Kind::Bf16 => 2,
-            Kind::Q4K => crate::codec::q4k::BLOCK,
-        }
+        self.row().1
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Kind::Bf16 => "bf16",
-            Kind::Q4K => "q4k",
-        }
+        self.row().2
     }
 
     pub fn from_name(s: &str) -> Result<Kind> {
-        match s {
-            "bf16" => Ok(Kind::Bf16),
-            "q4k" | "q4_k" => Ok(Kind::Q4K),
-            _ => Err(Error::UnknownKind),
+        let s = s.to_ascii_lowercase().replace("_k", "k");
+        KINDS.iter().find(|r| r.2.replace("_k", "k") == s).map(|r| r.0).ok_or(Error::UnknownKind)
+    }
+
+    /// The ggml tensor type this kind holds, if any.
+    pub fn ggml_type(self) -> Option<u32> {
+        self.row().3
+    }
+
+    /// The safetensors dtype this kind holds, if any.
+    pub fn safetensors_dtype(self) -> Option<&'static str> {
+        self.row().4
+    }
+
+    /// The block layout of the generic block codec, for the kinds it serves.
+    pub fn layout(self) -> Option<blocks::Layout> {
+        Some(match self {
+            Kind::Q6K => blocks::Layout::Q6K,
+            Kind::Q8_0 => blocks::Layout::Q8_0,
+            Kind::Q5_0 => blocks::Layout::Q5_0,
+            Kind::Q5_1 => blocks::Layout::Q5_1,
+            Kind::Q4_0 => blocks::Layout::Q4_0,
+            Kind::Q4_1 => blocks::Layout::Q4_1,
+            Kind::Bf16 | Kind::Q4K => return None,
+        })
+    }
+
+    /// Size of one element (a value, or a quantized block): inputs must be a whole number of them.
+    pub fn element_size(self) -> usize {
+        match self {
+            Kind::Bf16 => 2,
+            Kind::Q4K => q4k::BLOCK,
+            k => k.layout().map_or(1, |l| l.block()),
         }
     }
 
-    pub const ALL: [Kind; 2] = [Kind::Bf16, Kind::Q4K];
+    pub const ALL: [Kind; 8] = [Kind::Bf16, Kind::Q4K, Kind::Q6K, Kind::Q8_0, Kind::Q5_0, Kind::Q5_1, Kind::Q4_0, Kind::Q4_1];
 }
 
 /// How a frame's chunks were coded. Numbers are part of the format.
@@ -66,6 +106,8 @@ pub enum Method {
     Bf16Hist = 1,
     /// Q4_K: header fields order-0, quant pairs in the sub-block's zero-point context.
     Q4kCtx = 2,
+    /// Other block types: header fields and reassembled values, each with order-0 tables.
+    Blocks = 3,
 }
 
 impl Method {
@@ -74,6 +116,7 @@ impl Method {
             0 => Ok(Method::Stored),
             1 => Ok(Method::Bf16Hist),
             2 => Ok(Method::Q4kCtx),
+            3 => Ok(Method::Blocks),
             _ => Err(Error::CorruptHeader),
         }
     }
@@ -84,6 +127,7 @@ impl Method {
             Method::Stored => true,
             Method::Bf16Hist => kind == Kind::Bf16,
             Method::Q4kCtx => kind == Kind::Q4K,
+            Method::Blocks => kind.layout().is_some(),
         }
     }
 }

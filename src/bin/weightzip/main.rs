@@ -107,24 +107,18 @@ fn tensors_of<'a>(kind: Kind, path: &Path, bytes: &'a [u8]) -> Result<Vec<bench:
     let slice = |offset: u64, len: u64| &bytes[offset as usize..(offset + len) as usize];
     let (container, found): (&str, Vec<bench::Tensor>) = if bytes.starts_with(b"GGUF") {
         let list = gguf::read_tensors(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        let ggml_type = match kind {
-            Kind::Bf16 => 30,
-            Kind::Q4K => 12,
-        };
+        let ggml_type = kind.ggml_type();
         let v = list
             .iter()
-            .filter(|t| t.ggml_type == ggml_type)
+            .filter(|t| Some(t.ggml_type) == ggml_type)
             .filter_map(|t| t.len.map(|len| bench::Tensor { name: t.name.clone(), data: slice(t.offset, len) }))
             .collect();
         ("GGUF", v)
     } else if let Ok(list) = safetensors::read_tensors(bytes) {
-        let dtype = match kind {
-            Kind::Bf16 => "BF16",
-            Kind::Q4K => "(none)",
-        };
+        let dtype = kind.safetensors_dtype();
         let v = list
             .iter()
-            .filter(|t| t.dtype == dtype)
+            .filter(|t| Some(t.dtype.as_str()) == dtype)
             .map(|t| bench::Tensor { name: t.name.clone(), data: slice(t.offset, t.len) })
             .collect();
         ("safetensors", v)
