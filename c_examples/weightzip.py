@@ -38,7 +38,23 @@ WZ_KIND_BF16 = 1
 WZ_FRAME_HEADER_SIZE = 48
 
 #: Data kinds by name, as `compress(kind=...)` accepts them.
-KINDS = {"bf16": WZ_KIND_BF16}
+WZ_KIND_Q4_K = 16
+WZ_KIND_Q6_K = 17
+WZ_KIND_Q8_0 = 18
+WZ_KIND_Q5_0 = 19
+WZ_KIND_Q5_1 = 20
+WZ_KIND_Q4_0 = 21
+WZ_KIND_Q4_1 = 22
+KINDS = {
+    "bf16": WZ_KIND_BF16,
+    "q4_k": WZ_KIND_Q4_K,
+    "q6_k": WZ_KIND_Q6_K,
+    "q8_0": WZ_KIND_Q8_0,
+    "q5_0": WZ_KIND_Q5_0,
+    "q5_1": WZ_KIND_Q5_1,
+    "q4_0": WZ_KIND_Q4_0,
+    "q4_1": WZ_KIND_Q4_1,
+}
 
 # enum wz_status
 WZ_STATUS_OK = 0

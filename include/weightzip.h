@@ -52,6 +52,41 @@
 #define WZ_KIND_BF16 1
 
 /*
+ Data kind: ggml Q4_K blocks (a multiple of 144 bytes).
+ */
+#define WZ_KIND_Q4_K 16
+
+/*
+ Data kind: ggml Q6_K blocks (a multiple of 210 bytes).
+ */
+#define WZ_KIND_Q6_K 17
+
+/*
+ Data kind: ggml Q8_0 blocks (a multiple of 34 bytes).
+ */
+#define WZ_KIND_Q8_0 18
+
+/*
+ Data kind: ggml Q5_0 blocks (a multiple of 22 bytes).
+ */
+#define WZ_KIND_Q5_0 19
+
+/*
+ Data kind: ggml Q5_1 blocks (a multiple of 24 bytes).
+ */
+#define WZ_KIND_Q5_1 20
+
+/*
+ Data kind: ggml Q4_0 blocks (a multiple of 18 bytes).
+ */
+#define WZ_KIND_Q4_0 21
+
+/*
+ Data kind: ggml Q4_1 blocks (a multiple of 20 bytes).
+ */
+#define WZ_KIND_Q4_1 22
+
+/*
  Largest `struct_size` accepted for a versioned struct: far above any version's real size.
  */
 #define MAX_STRUCT_SIZE 256

@@ -59,3 +59,12 @@ fn every_exported_function_runs_inside_the_panic_guard() {
     }
     assert!(count >= 9, "found only {count} exported functions");
 }
+
+#[test]
+fn kind_macros_match_the_library() {
+    let h = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/weightzip.h")).unwrap();
+    for kind in weightzip::Kind::ALL {
+        let name = format!("WZ_KIND_{}", kind.name().to_ascii_uppercase().replace("Q4K", "Q4_K").replace("Q6K", "Q6_K"));
+        assert_eq!(define(&h, &name), kind.id().to_string(), "{name}");
+    }
+}

@@ -401,7 +401,15 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
     if l.contexts() == 1 {
         decode_stream(vs, &dec.packed, |_| vt * T, &mut v)?;
     } else {
-        decode_stream(vs, &dec.packed, |i| (vt + l.context(&h[i / vn * hn..i / vn * hn + hn], i % vn)) * T, &mut v)?;
+        // The values' tables, from the decoded headers, once per value.
+        let mut tab = vec![0u32; nb * vn];
+        for (b, t) in tab.chunks_exact_mut(vn).enumerate() {
+            let hb = &h[b * hn..b * hn + hn];
+            for (i, t) in t.iter_mut().enumerate() {
+                *t = ((vt + l.context(hb, i)) * T) as u32;
+            }
+        }
+        decode_stream(vs, &dec.packed, |i| tab[i] as usize, &mut v)?;
     }
     for ((b, h), v) in dst.chunks_exact_mut(l.block()).zip(h.chunks_exact(hn)).zip(v.chunks_exact(vn)) {
         l.join(h, v, b);

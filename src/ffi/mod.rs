@@ -38,6 +38,20 @@ pub const WZ_FRAME_HEADER_SIZE: u32 = 48;
 
 /// Data kind: little-endian bfloat16 values (an even number of bytes).
 pub const WZ_KIND_BF16: u32 = 1;
+/// Data kind: ggml Q4_K blocks (a multiple of 144 bytes).
+pub const WZ_KIND_Q4_K: u32 = 16;
+/// Data kind: ggml Q6_K blocks (a multiple of 210 bytes).
+pub const WZ_KIND_Q6_K: u32 = 17;
+/// Data kind: ggml Q8_0 blocks (a multiple of 34 bytes).
+pub const WZ_KIND_Q8_0: u32 = 18;
+/// Data kind: ggml Q5_0 blocks (a multiple of 22 bytes).
+pub const WZ_KIND_Q5_0: u32 = 19;
+/// Data kind: ggml Q5_1 blocks (a multiple of 24 bytes).
+pub const WZ_KIND_Q5_1: u32 = 20;
+/// Data kind: ggml Q4_0 blocks (a multiple of 18 bytes).
+pub const WZ_KIND_Q4_0: u32 = 21;
+/// Data kind: ggml Q4_1 blocks (a multiple of 20 bytes).
+pub const WZ_KIND_Q4_1: u32 = 22;
 
 /// Options for compression and decompression. Initialise with `wz_options_init`, then change
 /// fields. `struct_size` lets the struct grow: the library reads only the fields the caller's

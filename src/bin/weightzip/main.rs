@@ -23,7 +23,7 @@ struct Cli {
 enum Cmd {
     /// Compress a raw stream of KIND values into a weightzip frame.
     Compress {
-        /// Data kind of the input: bf16 (little-endian bfloat16).
+        /// Data kind of the input: bf16 (little-endian bfloat16), or ggml blocks: q4_k, q6_k, q8_0, q5_0, q5_1, q4_0, q4_1.
         #[arg(long)]
         kind: String,
         /// Worker threads (0 = all cores). The output does not depend on it.
