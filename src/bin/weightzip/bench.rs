@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use serde_json::json;
-use weightzip::baseline::zstd;
+use weightzip::baseline::{paper, zstd};
 use weightzip::{frame, stats, Kind, Options};
 
 pub struct Tensor<'a> {
@@ -139,6 +139,38 @@ pub fn run(
         });
     }
 
+    // Q4_K: the paper's method (byte-grouped headers and quants, each zstd -19) on the same
+    // tensors, and its order-0 bound. zstd -19 compresses at a few MB/s, so once.
+    let mut q4k_bound = None;
+    if kind == Kind::Q4K {
+        let frames: Vec<_> = tensors.iter().map(|t| paper::q4k_compress(t.data, 19)).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+        let c1 = time(1, || {
+            for t in tensors {
+                std::hint::black_box(paper::q4k_compress(t.data, 19).unwrap());
+            }
+        });
+        let d1 = time(reps, || {
+            for (f, b) in frames.iter().zip(bufs.iter_mut()) {
+                paper::q4k_decompress(f, b).unwrap();
+            }
+        });
+        for (t, b) in tensors.iter().zip(&bufs) {
+            if b.as_slice() != t.data {
+                return Err(format!("paper baseline roundtrip mismatch on {}", t.name));
+            }
+        }
+        results.push(MethodResult {
+            name: "paper: grouped+zstd-19".into(),
+            compressed: frames.iter().map(|(a, b)| (a.len() + b.len()) as u64).sum(),
+            comp_1t: mbps(total, c1),
+            comp_nt: None,
+            decomp_1t: mbps(total, d1),
+            decomp_nt: None,
+        });
+        let bits: f64 = tensors.iter().map(|t| paper::q4k_order0_bound_bits(t.data)).sum();
+        q4k_bound = Some(total as f64 * 8.0 / bits);
+    }
+
     // Entropy bounds, byte-weighted over tensors: a tensor of n bytes "costs" n / R bytes.
     let mut marg_bytes = 0.0;
     let mut model_bytes = 0.0;
@@ -158,6 +190,7 @@ pub fn run(
         "threads": nt,
         "reps": reps,
         "r_marginal": r(marg_bytes),
+        "q4k_order0_bound": q4k_bound,
         "r_model_entropy": r(model_bytes),
         "r_joint_exp_mantissa_entropy": r(joint_bytes),
         "methods": results.iter().map(|m| json!({
@@ -184,7 +217,11 @@ pub fn weightzip_threads(threads: u32) -> u32 {
 pub fn print_table(json: &serde_json::Value) {
     let f = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
     if json["r_marginal"].is_null() {
-        println!("{} tensors, {} bytes of {}", json["tensors"], json["bytes"], json["kind"].as_str().unwrap_or(""));
+        print!("{} tensors, {} bytes of {}", json["tensors"], json["bytes"], json["kind"].as_str().unwrap_or(""));
+        match json["q4k_order0_bound"].as_f64() {
+            Some(b) => println!("; order-0 bound of nibbles + header bytes (the paper's ceiling) = {b:.4}"),
+            None => println!(),
+        }
     } else {
         println!(
         "{} tensors, {} bytes of {}; R_marginal = {:.4}; entropy of weightzip's model = {:.4}; H(exp)+H(sign,mant|exp) = {:.4}",
@@ -196,7 +233,7 @@ pub fn print_table(json: &serde_json::Value) {
     }
     let nt = &json["threads"];
     println!(
-        "{:<10} {:>8} {:>12} {:>10} {:>12} {:>10}   (MB/s of original bytes, median of {} runs)",
+        "{:<24} {:>8} {:>12} {:>10} {:>12} {:>10}   (MB/s of original bytes, median of {} runs)",
         "method",
         "ratio",
         "comp 1t",
@@ -207,7 +244,7 @@ pub fn print_table(json: &serde_json::Value) {
     );
     for m in json["methods"].as_array().into_iter().flatten() {
         println!(
-            "{:<10} {:>8.4} {:>12} {:>10} {:>12} {:>10}",
+            "{:<24} {:>8.4} {:>12} {:>10} {:>12} {:>10}",
             m["name"].as_str().unwrap_or(""),
             m["ratio"].as_f64().unwrap_or(0.0),
             f(&m["compress_mbps_1t"]),
