@@ -38,6 +38,9 @@ WZ_KIND_BF16 = 1
 WZ_FRAME_HEADER_SIZE = 48
 
 #: Data kinds by name, as `compress(kind=...)` accepts them.
+WZ_KIND_BYTES = 2
+WZ_KIND_F32 = 3
+WZ_KIND_F16 = 4
 WZ_KIND_Q4_K = 16
 WZ_KIND_Q6_K = 17
 WZ_KIND_Q8_0 = 18
@@ -47,6 +50,9 @@ WZ_KIND_Q4_0 = 21
 WZ_KIND_Q4_1 = 22
 KINDS = {
     "bf16": WZ_KIND_BF16,
+    "bytes": WZ_KIND_BYTES,
+    "f32": WZ_KIND_F32,
+    "f16": WZ_KIND_F16,
     "q4_k": WZ_KIND_Q4_K,
     "q6_k": WZ_KIND_Q6_K,
     "q8_0": WZ_KIND_Q8_0,

@@ -52,6 +52,21 @@
 #define WZ_KIND_BF16 1
 
 /*
+ Data kind: bytes of no modelled structure (generic path: zstd).
+ */
+#define WZ_KIND_BYTES 2
+
+/*
+ Data kind: little-endian f32 values (a multiple of 4 bytes; generic path for now).
+ */
+#define WZ_KIND_F32 3
+
+/*
+ Data kind: little-endian f16 values (an even number of bytes; generic path for now).
+ */
+#define WZ_KIND_F16 4
+
+/*
  Data kind: ggml Q4_K blocks (a multiple of 144 bytes).
  */
 #define WZ_KIND_Q4_K 16

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::codec::{bf16, blocks, q4k, Kind, Method};
+use crate::codec::{bf16, blocks, grouped, q4k, Kind, Method};
 use crate::error::{Error, Result};
 use crate::parallel;
 
@@ -180,10 +180,10 @@ pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
         _ if src.is_empty() => None,
         Kind::Bf16 => Some((Method::Bf16Hist, code_bf16(&chunks, opts)?)),
         Kind::Q4K => Some((Method::Q4kCtx, code_q4k(&chunks, opts)?)),
-        k => {
-            let layout = k.layout().ok_or(Error::UnknownKind)?;
-            Some((Method::Blocks, code_blocks(layout, &chunks, opts)?))
-        }
+        k => match k.layout() {
+            Some(layout) => Some((Method::Blocks, code_blocks(layout, &chunks, opts)?)),
+            None => Some((Method::Grouped, code_grouped(es, &chunks, opts)?)),
+        },
     };
     // The coded frame is used only when it is smaller than the stored one, which keeps every
     // frame within `compress_bound`.
@@ -322,12 +322,30 @@ fn code_blocks<'a>(layout: blocks::Layout, chunks: &[&'a [u8]], opts: &Options) 
     Ok((model.write(), outs))
 }
 
+/// Generic: every chunk byte-grouped by element and zstd-compressed; the model is the stride.
+fn code_grouped<'a>(stride: usize, chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<ChunkOut<'a>>)> {
+    let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None, check: 0 }).collect();
+    parallel::for_each_mut(&mut outs, opts.threads, |_, o| {
+        o.check = xxh3_64(o.raw);
+        let mut buf = Vec::new();
+        grouped::encode_chunk(stride, o.raw, &mut buf)?;
+        if buf.len() < o.raw.len() {
+            o.coded = Some((buf, 0));
+        }
+        opts.tick(o.raw.len());
+        Ok(())
+    })?;
+    Ok((vec![stride as u8], outs))
+}
+
 /// The models of a frame, parsed and checked.
 enum Models {
     None,
     Bf16(Vec<bf16::Model>),
     Q4k(q4k::Model),
     Blocks(blocks::Model),
+    /// The element stride of a grouped frame.
+    Grouped(usize),
 }
 
 impl Models {
@@ -335,7 +353,7 @@ impl Models {
         match self {
             Models::None => 0,
             Models::Bf16(m) => m.len(),
-            Models::Q4k(_) | Models::Blocks(_) => 1,
+            Models::Q4k(_) | Models::Blocks(_) | Models::Grouped(_) => 1,
         }
     }
 }
@@ -391,6 +409,10 @@ fn parse(src: &[u8]) -> Result<Parsed<'_>> {
         Method::Stored => Models::None,
         Method::Bf16Hist => Models::Bf16(bf16::read_models(&src[HEADER_LEN..model_end])?),
         Method::Q4kCtx => Models::Q4k(q4k::Model::read(&src[HEADER_LEN..model_end])?),
+        Method::Grouped => match src[HEADER_LEN..model_end] {
+            [stride] if stride as usize == info.kind.element_size() => Models::Grouped(stride as usize),
+            _ => return Err(Error::CorruptModel),
+        },
         Method::Blocks => Models::Blocks(blocks::Model::read(
             info.kind.layout().ok_or(Error::CorruptHeader)?,
             &src[HEADER_LEN..model_end],
@@ -409,6 +431,7 @@ fn min_coded_len(method: Method, orig: u64) -> u64 {
         Method::Bf16Hist => bf16::min_coded_len(orig),
         Method::Q4kCtx => q4k::min_coded_len(orig),
         Method::Blocks => blocks::min_coded_len(),
+        Method::Grouped => grouped::min_coded_len(),
     }
 }
 
@@ -464,6 +487,17 @@ fn decode_chunks(p: &Parsed, dst: &mut [u8], opts: &Options) -> Result<()> {
             return parallel::for_each_mut(&mut jobs, opts.threads, |_, (out, src, e)| {
                 if e.coded {
                     blocks::decode_chunk(&dec, src, out)?;
+                } else {
+                    out.copy_from_slice(src);
+                }
+                check_chunk(out, e, opts)
+            });
+        }
+        Models::Grouped(stride) => {
+            let stride = *stride;
+            return parallel::for_each_mut(&mut jobs, opts.threads, |_, (out, src, e)| {
+                if e.coded {
+                    grouped::decode_chunk(stride, src, out)?;
                 } else {
                     out.copy_from_slice(src);
                 }

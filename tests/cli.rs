@@ -253,7 +253,7 @@ fn unknown_kind() {
     let dir = TempDir::new("cli-kind");
     let input = fixture_copy(&dir);
     let out = dir.join("x.wz");
-    for kind in ["fp8", "BF16", ""] {
+    for kind in ["fp8", "bf-16", ""] {
         let o = run(&["compress", "--kind", kind, p(&input), "-o", p(&out)]);
         assert_failure(&o, &format!("compress --kind {kind:?}"), "unknown kind");
         assert_failure(&run(&["stats", "--kind", kind, p(&input)]), &format!("stats --kind {kind:?}"), "unknown kind");

@@ -48,7 +48,7 @@ fn every_quantized_tensor_roundtrips_and_beats_zstd() {
 
 #[test]
 fn partial_blocks_are_a_length_error() {
-    for kind in Kind::ALL.into_iter().filter(|k| *k != Kind::Bf16) {
+    for kind in Kind::ALL.into_iter().filter(|k| k.layout().is_some() || *k == Kind::Q4K) {
         let n = kind.element_size();
         for len in [1, n - 1, n + 1, 3 * n - 2] {
             assert_eq!(compress(kind, &vec![0u8; len], &Options::default()), Err(Error::BadLength), "{kind:?} {len}");
@@ -117,4 +117,25 @@ fn gguf_reader_rejects_every_truncation() {
     let mut bad = file.clone();
     bad[0] = b'X';
     assert_eq!(gguf::read_tensors(&bad), Err(Error::BadContainer));
+}
+
+#[test]
+fn other_tensors_take_the_generic_path_and_roundtrip() {
+    // F32 tensors (norms, biases) through kind f32, and every tensor's bytes through kind bytes.
+    for name in ["minilm-l6-q4_k_m.gguf", "qwen25coder15b-q4km-mini.gguf"] {
+        let file = fixture(name);
+        let ts = gguf::read_tensors(&file).unwrap();
+        let mut f32s = 0;
+        for t in &ts {
+            let data = &file[t.offset as usize..(t.offset + t.len.unwrap()) as usize];
+            let kinds: &[Kind] = if t.ggml_type == 0 { &[Kind::F32, Kind::Bytes] } else { &[Kind::Bytes] };
+            for &kind in kinds {
+                let f = compress(kind, data, &Options::default()).unwrap();
+                assert!(decompress(&f, &Options::default()).unwrap() == data, "{name} {} as {kind:?}", t.name);
+                assert!(f.len() <= weightzip::compress_bound(data.len()).unwrap());
+            }
+            f32s += (t.ggml_type == 0) as usize;
+        }
+        assert!(f32s >= 6, "{name}: {f32s} F32 tensors");
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod bf16;
 pub mod blocks;
+pub mod grouped;
 pub mod q4k;
 
 use crate::error::{Error, Result};
@@ -26,10 +27,16 @@ pub enum Kind {
     Q4_0,
     /// ggml Q4_1 blocks (20 bytes per 32 weights).
     Q4_1,
+    /// Bytes with no structure this crate models (generic path: zstd).
+    Bytes,
+    /// Little-endian IEEE f32 values (generic path for now: byte-grouped zstd).
+    F32,
+    /// Little-endian IEEE f16 values (generic path for now: byte-grouped zstd).
+    F16,
 }
 
 /// (kind, id, name, ggml type id, safetensors dtype)
-const KINDS: [(Kind, u32, &str, Option<u32>, Option<&str>); 8] = [
+const KINDS: [(Kind, u32, &str, Option<u32>, Option<&str>); 11] = [
     (Kind::Bf16, 1, "bf16", Some(30), Some("BF16")),
     (Kind::Q4K, 16, "q4k", Some(12), None),
     (Kind::Q6K, 17, "q6k", Some(14), None),
@@ -38,6 +45,9 @@ const KINDS: [(Kind, u32, &str, Option<u32>, Option<&str>); 8] = [
     (Kind::Q5_1, 20, "q5_1", Some(7), None),
     (Kind::Q4_0, 21, "q4_0", Some(2), None),
     (Kind::Q4_1, 22, "q4_1", Some(3), None),
+    (Kind::Bytes, 2, "bytes", None, None),
+    (Kind::F32, 3, "f32", Some(0), Some("F32")),
+    (Kind::F16, 4, "f16", Some(1), Some("F16")),
 ];
 
 impl Kind {
@@ -81,20 +91,34 @@ impl Kind {
             Kind::Q5_1 => blocks::Layout::Q5_1,
             Kind::Q4_0 => blocks::Layout::Q4_0,
             Kind::Q4_1 => blocks::Layout::Q4_1,
-            Kind::Bf16 | Kind::Q4K => return None,
+            Kind::Bf16 | Kind::Q4K | Kind::Bytes | Kind::F32 | Kind::F16 => return None,
         })
     }
 
     /// Size of one element (a value, or a quantized block): inputs must be a whole number of them.
     pub fn element_size(self) -> usize {
         match self {
-            Kind::Bf16 => 2,
+            Kind::Bf16 | Kind::F16 => 2,
+            Kind::F32 => 4,
+            Kind::Bytes => 1,
             Kind::Q4K => q4k::BLOCK,
             k => k.layout().map_or(1, |l| l.block()),
         }
     }
 
-    pub const ALL: [Kind; 8] = [Kind::Bf16, Kind::Q4K, Kind::Q6K, Kind::Q8_0, Kind::Q5_0, Kind::Q5_1, Kind::Q4_0, Kind::Q4_1];
+    pub const ALL: [Kind; 11] = [
+        Kind::Bf16,
+        Kind::Q4K,
+        Kind::Q6K,
+        Kind::Q8_0,
+        Kind::Q5_0,
+        Kind::Q5_1,
+        Kind::Q4_0,
+        Kind::Q4_1,
+        Kind::Bytes,
+        Kind::F32,
+        Kind::F16,
+    ];
 }
 
 /// How a frame's chunks were coded. Numbers are part of the format.
@@ -108,6 +132,8 @@ pub enum Method {
     Q4kCtx = 2,
     /// Other block types: header fields and reassembled values, each with order-0 tables.
     Blocks = 3,
+    /// Generic: bytes grouped by position in an element, then zstd.
+    Grouped = 4,
 }
 
 impl Method {
@@ -117,6 +143,7 @@ impl Method {
             1 => Ok(Method::Bf16Hist),
             2 => Ok(Method::Q4kCtx),
             3 => Ok(Method::Blocks),
+            4 => Ok(Method::Grouped),
             _ => Err(Error::CorruptHeader),
         }
     }
@@ -128,6 +155,7 @@ impl Method {
             Method::Bf16Hist => kind == Kind::Bf16,
             Method::Q4kCtx => kind == Kind::Q4K,
             Method::Blocks => kind.layout().is_some(),
+            Method::Grouped => true,
         }
     }
 }

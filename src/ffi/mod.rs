@@ -38,6 +38,12 @@ pub const WZ_FRAME_HEADER_SIZE: u32 = 48;
 
 /// Data kind: little-endian bfloat16 values (an even number of bytes).
 pub const WZ_KIND_BF16: u32 = 1;
+/// Data kind: bytes of no modelled structure (generic path: zstd).
+pub const WZ_KIND_BYTES: u32 = 2;
+/// Data kind: little-endian f32 values (a multiple of 4 bytes; generic path for now).
+pub const WZ_KIND_F32: u32 = 3;
+/// Data kind: little-endian f16 values (an even number of bytes; generic path for now).
+pub const WZ_KIND_F16: u32 = 4;
 /// Data kind: ggml Q4_K blocks (a multiple of 144 bytes).
 pub const WZ_KIND_Q4_K: u32 = 16;
 /// Data kind: ggml Q6_K blocks (a multiple of 210 bytes).
