@@ -16,8 +16,11 @@
 //! function of the decoded header alone, computed identically on both sides.
 
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
 
+use crate::codec::bf16::simd::Level;
 use crate::entropy::bits::{BitReader, BitWriter};
 use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES, RANS_L};
 use crate::entropy::table::FreqTable;
@@ -258,8 +261,7 @@ impl Model {
                 None => pairs.resize(pairs.len() + (1 << SCALE), 0),
             }
         }
-        let simd = crate::codec::bf16::simd::detect() == crate::codec::bf16::simd::Level::Avx512;
-        Decoder { header, pairs, present, simd }
+        Decoder { header, pairs, present, simd: crate::codec::bf16::simd::detect() }
     }
 }
 
@@ -292,8 +294,8 @@ pub struct Decoder {
     /// One table per context, `4096` entries each; `present[c]` says whether context c has one.
     pairs: Vec<u32>,
     present: [bool; CONTEXTS],
-    /// Whether the AVX-512 kernel may run (detected once; `WZ_SIMD` caps it, as for bf16).
-    simd: bool,
+    /// The kernel to use (detected once; `WZ_SIMD` caps it, as for bf16).
+    simd: Level,
 }
 
 fn pack_table(t: &FreqTable, out: &mut Vec<u32>) {
@@ -422,11 +424,16 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
     let mut d = RansDecoder::new(ps)?;
     let mut groups_done = 0;
     #[cfg(target_arch = "x86_64")]
-    if dec.simd {
+    if dec.simd != Level::Scalar {
         let mut qs: Vec<&mut [u8]> = dst.chunks_exact_mut(BLOCK).map(|b| &mut b[16..]).collect();
-        // SAFETY: `dec.simd` is set only when the CPU has AVX-512, and every block's contexts
-        // were checked to have tables above.
-        groups_done = unsafe { avx512::decode_groups(dec, &mut d, &mut qs, &ctx) };
+        // SAFETY: `dec.simd` never exceeds what the CPU has, and every block's contexts were
+        // checked to have tables above.
+        groups_done = unsafe {
+            match dec.simd {
+                Level::Avx512 => avx512::decode_groups(dec, &mut d, &mut qs, &ctx),
+                _ => avx2::decode_groups(dec, &mut d, &mut qs, &ctx),
+            }
+        };
     }
     for (bi, (b, c)) in dst.chunks_exact_mut(BLOCK).zip(&ctx).enumerate() {
         let qs = &mut b[16..];

@@ -1,0 +1,96 @@
+//! The AVX2 kernel for Q4_K quant pairs: a group of 32 pairs is four vectors of eight lanes;
+//! vectors 0-1 use the context table of sub-block 2j, vectors 2-3 that of sub-block 2j+1.
+
+use std::arch::x86_64::*;
+
+use super::{Decoder, SCALE};
+use crate::entropy::rans::{RansDecoder, LANES, RANS_L};
+
+const T: usize = 1 << SCALE;
+
+/// For each 8-bit mask of lanes that need a word, the source word index of each lane (set lanes
+/// take the next words in lane order).
+static PERM: [[u32; 8]; 256] = {
+    let mut t = [[0u32; 8]; 256];
+    let mut m = 0;
+    while m < 256 {
+        let (mut i, mut k) = (0, 0);
+        while i < 8 {
+            if m & (1 << i) != 0 {
+                t[m][i] = k;
+                k += 1;
+            }
+            i += 1;
+        }
+        m += 1;
+    }
+    t
+};
+
+/// As `avx512::decode_groups`.
+///
+/// # Safety
+/// The CPU must support AVX2; every context must have a table.
+#[target_feature(enable = "avx2")]
+pub unsafe fn decode_groups(dec: &Decoder, d: &mut RansDecoder, qs: &mut [&mut [u8]], ctx: &[[u8; 8]]) -> usize {
+    let slot_mask = _mm256_set1_epi32(T as i32 - 1);
+    let f_mask = _mm256_set1_epi32(0xFFF);
+    let one = _mm256_set1_epi32(1);
+    let flip = _mm256_set1_epi32(i32::MIN);
+    let bound = _mm256_set1_epi32((RANS_L as i32) ^ i32::MIN);
+    let lo4 = _mm256_set1_epi32(0x0F);
+    let hi4 = _mm256_set1_epi32(0xF0);
+    let mut x = [_mm256_setzero_si256(); 4];
+    for (k, xk) in x.iter_mut().enumerate() {
+        *xk = _mm256_loadu_si256(d.states.as_ptr().add(8 * k) as *const __m256i);
+    }
+    let table = dec.pairs.as_ptr() as *const i32;
+    let mut done = 0;
+    'blocks: for (q, c) in qs.iter_mut().zip(ctx) {
+        for j in 0..4 {
+            if d.words.len() - d.pos < 2 * LANES {
+                break 'blocks;
+            }
+            let mut sym = [_mm256_setzero_si256(); 4];
+            let mut xn = [_mm256_setzero_si256(); 4];
+            let mut need = [_mm256_setzero_si256(); 4];
+            let mut masks = [0usize; 4];
+            for k in 0..4 {
+                let base = table.add(c[2 * j + k / 2] as usize * T);
+                let e = _mm256_i32gather_epi32::<4>(base, _mm256_and_si256(x[k], slot_mask));
+                let f = _mm256_add_epi32(_mm256_and_si256(e, f_mask), one);
+                let bias = _mm256_and_si256(_mm256_srli_epi32::<12>(e), f_mask);
+                xn[k] = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32::<{ SCALE as i32 }>(x[k])), bias);
+                need[k] = _mm256_cmpgt_epi32(bound, _mm256_xor_si256(xn[k], flip));
+                masks[k] = _mm256_movemask_ps(_mm256_castsi256_ps(need[k])) as usize;
+                sym[k] = _mm256_srli_epi32::<24>(e);
+            }
+            // In bounds: at least 2 * LANES bytes remain; a 16-byte load starts at most 48 in.
+            let mut at = d.pos;
+            for k in 0..4 {
+                let w = _mm256_cvtepu16_epi32(_mm_loadu_si128(d.words.as_ptr().add(at) as *const __m128i));
+                let w = _mm256_permutevar8x32_epi32(w, _mm256_loadu_si256(PERM[masks[k]].as_ptr() as *const __m256i));
+                x[k] = _mm256_blendv_epi8(xn[k], _mm256_or_si256(_mm256_slli_epi32::<16>(xn[k]), w), need[k]);
+                at += 2 * masks[k].count_ones() as usize;
+            }
+            d.pos = at;
+            // Pairs 0..16 of sub-block 2j are in sym[0..2], of 2j+1 in sym[2..4].
+            let out = q.as_mut_ptr().add(32 * j);
+            for h in 0..2 {
+                let (a, b) = (sym[h], sym[2 + h]);
+                let even = _mm256_or_si256(_mm256_and_si256(a, lo4), _mm256_slli_epi32::<4>(_mm256_and_si256(b, lo4)));
+                let odd = _mm256_or_si256(_mm256_srli_epi32::<4>(a), _mm256_and_si256(b, hi4));
+                // Interleave to bytes e0 o0 e1 o1 ...: as u16 lanes (e | o << 8), then pack.
+                let w = _mm256_or_si256(even, _mm256_slli_epi32::<8>(odd));
+                let packed = _mm256_packus_epi32(w, w); // 16-bit words, per 128-bit half
+                let packed = _mm256_permute4x64_epi64::<0x08>(packed); // halves' low quadwords together
+                _mm_storeu_si128(out.add(16 * h) as *mut __m128i, _mm256_castsi256_si128(packed));
+            }
+            done += 1;
+        }
+    }
+    for (k, xk) in x.iter().enumerate() {
+        _mm256_storeu_si256(d.states.as_mut_ptr().add(8 * k) as *mut __m256i, *xk);
+    }
+    done
+}
