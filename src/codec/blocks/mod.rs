@@ -8,6 +8,9 @@
 //! high-bit words), so that the table sees the quantized value itself. Alphabets are at most 256
 //! symbols, so a decode table entry packs into one u32 (see `Packed`).
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
 use crate::entropy::bits::{BitReader, BitWriter};
 use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES, RANS_L};
 use crate::entropy::table::FreqTable;
@@ -331,19 +334,24 @@ fn step(t: &[u32], x: &mut u32) -> u8 {
     (e >> 24) as u8
 }
 
-/// Decodes a flat stream of `out.len()` symbols in which symbol i uses packed table
-/// `table_of(i)` (an offset into `packed`). Whole groups of LANES take the branch-free path
-/// while a group's words remain; the rest is bounds-checked.
-fn decode_stream(stream: &[u8], packed: &[u32], table_of: impl Fn(usize) -> usize, out: &mut [u8]) -> Result<()> {
+/// Decodes a flat stream of `out.len()` symbols in which symbol i uses the packed table at
+/// `offsets[i]` (or at `base` for every symbol when `offsets` is None). Whole groups of LANES take
+/// a SIMD kernel or the branch-free scalar path while a group's words remain; the rest is
+/// bounds-checked.
+fn decode_stream(stream: &[u8], packed: &[u32], offsets: Option<&[u32]>, base: u32, out: &mut [u8]) -> Result<()> {
+    let table_of = |i: usize| offsets.map_or(base, |o| o[i]) as usize;
     let mut d = RansDecoder::new(stream)?;
     let mut done = 0;
-    for (g, o) in out.chunks_exact_mut(LANES).enumerate() {
-        if d.words_left() < LANES {
-            break;
-        }
-        for (lane, s) in o.iter_mut().enumerate() {
-            let t = table_of(g * LANES + lane);
-            *s = step(&packed[t..t + T], &mut d.states[lane]);
+    #[cfg(target_arch = "x86_64")]
+    if crate::codec::bf16::simd::detect() == crate::codec::bf16::simd::Level::Avx512 {
+        // SAFETY: AVX-512 was detected; every offset names a whole table (the caller builds
+        // them from table indices below the table count).
+        done = unsafe { avx512::decode_groups(&mut d, packed, offsets, base, out) };
+    }
+    while done + LANES <= out.len() && d.words_left() >= LANES {
+        for lane in 0..LANES {
+            let t = table_of(done + lane);
+            out[done + lane] = step(&packed[t..t + T], &mut d.states[lane]);
         }
         let words = &d.words[d.pos..d.pos + 2 * LANES];
         let mut used = 0;
@@ -356,9 +364,9 @@ fn decode_stream(stream: &[u8], packed: &[u32], table_of: impl Fn(usize) -> usiz
         d.pos += used;
         done += LANES;
     }
-    for (i, s) in out.iter_mut().enumerate().skip(done) {
+    for i in done..out.len() {
         let t = table_of(i);
-        *s = step(&packed[t..t + T], &mut d.states[i % LANES]);
+        out[i] = step(&packed[t..t + T], &mut d.states[i % LANES]);
         d.renorm_checked(i % LANES)?;
     }
     if d.finish()? != [0; LANES] {
@@ -396,10 +404,11 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
     let hs = src.get(4..4usize.checked_add(hlen).ok_or(Error::CorruptData)?).ok_or(Error::CorruptData)?;
     let vs = &src[4 + hlen..];
     let (mut h, mut v) = (vec![0u8; nb * hn], vec![0u8; nb * vn]);
-    decode_stream(hs, &dec.packed, |i| l.header_table(i % hn) * T, &mut h)?;
+    let hoff: Vec<u32> = (0..nb * hn).map(|i| (l.header_table(i % hn) * T) as u32).collect();
+    decode_stream(hs, &dec.packed, Some(&hoff), 0, &mut h)?;
     let vt = l.header_tables().len();
     if l.contexts() == 1 {
-        decode_stream(vs, &dec.packed, |_| vt * T, &mut v)?;
+        decode_stream(vs, &dec.packed, None, (vt * T) as u32, &mut v)?;
     } else {
         // The values' tables, from the decoded headers, once per value.
         let mut tab = vec![0u32; nb * vn];
@@ -409,7 +418,7 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
                 *t = ((vt + l.context(hb, i)) * T) as u32;
             }
         }
-        decode_stream(vs, &dec.packed, |i| tab[i] as usize, &mut v)?;
+        decode_stream(vs, &dec.packed, Some(&tab), 0, &mut v)?;
     }
     for ((b, h), v) in dst.chunks_exact_mut(l.block()).zip(h.chunks_exact(hn)).zip(v.chunks_exact(vn)) {
         l.join(h, v, b);
