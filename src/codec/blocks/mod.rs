@@ -136,13 +136,17 @@ impl Layout {
                     }
                 }
                 for (j, sub) in q.chunks_exact(16).enumerate() {
-                    let pos = (0..16).min_by_key(|&t| (sub[t], t)).unwrap_or(0);
+                    let mut pos = 0;
+                    for t in 1..16 {
+                        if sub[t] < sub[pos] {
+                            pos = t;
+                        }
+                    }
                     h[18 + j] = pos as u8;
                     h[34 + j] = sub[pos];
-                    let others = sub.iter().enumerate().filter(|&(t, _)| t != pos).map(|(_, &x)| x);
-                    for (o, x) in v[15 * j..15 * j + 15].iter_mut().zip(others) {
-                        *o = x;
-                    }
+                    let o = &mut v[15 * j..15 * j + 15];
+                    o[..pos].copy_from_slice(&sub[..pos]);
+                    o[pos..].copy_from_slice(&sub[pos + 1..]);
                 }
             }
             Layout::Q8_0 => {
@@ -176,10 +180,11 @@ impl Layout {
                 b[192..208].copy_from_slice(&h[2..18]);
                 let mut q = [0u8; 256];
                 for (j, sub) in q.chunks_exact_mut(16).enumerate() {
-                    let (pos, mut others) = (h[18 + j] as usize, v[15 * j..15 * j + 15].iter());
-                    for (t, x) in sub.iter_mut().enumerate() {
-                        *x = if t == pos { h[34 + j] } else { others.next().copied().unwrap_or(0) };
-                    }
+                    // `pos` < 16: it was decoded with a 16-symbol table.
+                    let (pos, o) = ((h[18 + j] & 15) as usize, &v[15 * j..15 * j + 15]);
+                    sub[..pos].copy_from_slice(&o[..pos]);
+                    sub[pos] = h[34 + j];
+                    sub[pos + 1..].copy_from_slice(&o[pos..]);
                 }
                 let (ql, qh) = b[..192].split_at_mut(128);
                 for n in 0..2 {
