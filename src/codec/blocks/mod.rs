@@ -96,6 +96,14 @@ impl Layout {
         }
     }
 
+    /// Runs of values that share a context (Q6_K: its 16 sub-blocks).
+    fn sub_blocks(self) -> usize {
+        match self {
+            Layout::Q6K => 16,
+            _ => 1,
+        }
+    }
+
     /// The context of value `i` of a block with header symbols `h`.
     ///
     /// Q6_K: the magnitude of the value's sub-block scale in 16 buckets, and whether the
@@ -181,10 +189,13 @@ impl Layout {
                 let mut q = [0u8; 256];
                 for (j, sub) in q.chunks_exact_mut(16).enumerate() {
                     // `pos` < 16: it was decoded with a 16-symbol table.
-                    let (pos, o) = ((h[18 + j] & 15) as usize, &v[15 * j..15 * j + 15]);
-                    sub[..pos].copy_from_slice(&o[..pos]);
-                    sub[pos] = h[34 + j];
-                    sub[pos + 1..].copy_from_slice(&o[pos..]);
+                    // Selects rather than copies of variable length, which become memmove calls.
+                    let (pos, m, o) = ((h[18 + j] & 15) as usize, h[34 + j], &v[15 * j..15 * j + 15]);
+                    for (t, x) in sub.iter_mut().enumerate() {
+                        let before = o[t.min(14)];
+                        let after = o[t.saturating_sub(1)];
+                        *x = if t < pos { before } else if t == pos { m } else { after };
+                    }
                 }
                 let (ql, qh) = b[..192].split_at_mut(128);
                 for n in 0..2 {
@@ -444,10 +455,11 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
     } else {
         // The values' tables, from the decoded headers, once per value.
         let mut tab = vec![0u32; nb * vn];
+        let run = vn / l.sub_blocks(); // values of a sub-block share a context
         for (b, t) in tab.chunks_exact_mut(vn).enumerate() {
             let hb = &h[b * hn..b * hn + hn];
-            for (i, t) in t.iter_mut().enumerate() {
-                *t = ((vt + l.context(hb, i)) * T) as u32;
+            for (j, t) in t.chunks_exact_mut(run).enumerate() {
+                t.fill(((vt + l.context(hb, j * run)) * T) as u32);
             }
         }
         decode_stream(vs, &dec.packed, Some(&tab), 0, &mut v)?;
