@@ -3,6 +3,8 @@
 //!     scripts/fetch_corpora.sh corpus minilm
 //!     WZ_CORPUS_DIR=corpus cargo test --release --test large_corpus -- --ignored --nocapture
 //!
+//! (`scripts/fetch_corpora.sh corpus all` fetches every corpus.)
+//!
 //! Run explicitly, a missing corpus is a failure, not a skip.
 
 use std::path::PathBuf;
@@ -36,4 +38,30 @@ fn minilm_bf16_all_tensors() {
     let (ratio, r_marginal) = (total / coded, total / marginal);
     println!("MiniLM bf16, 103 tensors: ratio {ratio:.4}, byte-weighted R_marginal {r_marginal:.4}, ratio / R_marginal {:.4}", ratio / r_marginal);
     assert!(ratio >= 1.010 * r_marginal, "ratio {ratio:.4} < 1.010 x R_marginal {r_marginal:.4}");
+}
+
+/// Qwen2.5-Coder-1.5B-Instruct Q4_K_M: every Q4_K and Q6_K tensor roundtrips, and the
+/// byte-weighted ratios reach the floors (Q4_K >= 1.070, Q6_K >= 1.050).
+///
+///     scripts/fetch_corpora.sh corpus qwen15
+#[test]
+#[ignore = "needs the qwen15 corpus: scripts/fetch_corpora.sh corpus qwen15"]
+fn qwen15_q4k_and_q6k() {
+    let file = corpus("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf");
+    let tensors = weightzip::gguf::read_tensors(&file).unwrap();
+    for (kind, floor, count) in [(Kind::Q4K, 1.070, 169), (Kind::Q6K, 1.050, 29)] {
+        let (mut raw, mut coded, mut n) = (0f64, 0f64, 0);
+        for t in tensors.iter().filter(|t| Some(t.ggml_type) == kind.ggml_type()) {
+            let data = &file[t.offset as usize..(t.offset + t.len.unwrap()) as usize];
+            let frame = compress(kind, data, &Options::default()).unwrap();
+            assert!(decompress(&frame, &Options::default()).unwrap() == data, "{}", t.name);
+            raw += data.len() as f64;
+            coded += frame.len() as f64;
+            n += 1;
+        }
+        let ratio = raw / coded;
+        println!("qwen15 {}: {n} tensors, ratio {ratio:.4}", kind.name());
+        assert_eq!(n, count);
+        assert!(ratio >= floor, "{}: {ratio:.4} < {floor}", kind.name());
+    }
 }
