@@ -242,6 +242,28 @@ fn frame_len(model: usize, chunks: usize, payload: usize) -> usize {
     HEADER_LEN + model + CHUNK_ENTRY_LEN * chunks + CHECK_LEN + payload
 }
 
+/// Codes every chunk with `code` in parallel (computing its checksum too); a chunk whose coded
+/// form is not smaller stays raw. Every coded chunk uses model `model_of(i)`.
+fn code_chunks<'a>(
+    chunks: &[&'a [u8]],
+    opts: &Options,
+    model_of: impl Fn(usize) -> u8 + Sync,
+    code: impl Fn(usize, &[u8], &mut Vec<u8>) -> Result<()> + Sync,
+) -> Result<Vec<ChunkOut<'a>>> {
+    let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None, check: 0 }).collect();
+    parallel::for_each_mut(&mut outs, opts.threads, |i, o| {
+        o.check = xxh3_64(o.raw);
+        let mut buf = Vec::new();
+        code(i, o.raw, &mut buf)?;
+        if buf.len() < o.raw.len() {
+            o.coded = Some((buf, model_of(i)));
+        }
+        opts.tick(o.raw.len());
+        Ok(())
+    })?;
+    Ok(outs)
+}
+
 /// bf16: per-chunk histograms (in parallel), the model plan, then every chunk coded with its
 /// model; a chunk that does not shrink stays raw.
 fn code_bf16<'a>(chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<ChunkOut<'a>>)> {
@@ -254,17 +276,12 @@ fn code_bf16<'a>(chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<Ch
     let hists: Vec<Vec<u64>> = hists.into_iter().map(|(_, h)| h).collect();
     let (models, assign) = bf16::plan(&hists, opts.threads)?;
     let encs: Vec<_> = models.iter().map(|m| m.encoder()).collect();
-    let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None, check: 0 }).collect();
-    parallel::for_each_mut(&mut outs, opts.threads, |i, o| {
-        o.check = xxh3_64(o.raw);
-        let mut buf = Vec::new();
-        bf16::encode_chunk(&encs[assign[i] as usize], o.raw, &mut buf)?;
-        if buf.len() < o.raw.len() {
-            o.coded = Some((buf, assign[i]));
-        }
-        opts.tick(o.raw.len());
-        Ok(())
-    })?;
+    let outs = code_chunks(
+        chunks,
+        opts,
+        |i| assign[i],
+        |i, raw, buf| bf16::encode_chunk(&encs[assign[i] as usize], raw, buf),
+    )?;
     Ok((bf16::write_models(&models), outs))
 }
 
@@ -281,22 +298,16 @@ fn code_q4k<'a>(chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<Chu
     }
     let model = q4k::Model::from_counts(&total)?;
     let enc = model.encoder();
-    let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None, check: 0 }).collect();
-    parallel::for_each_mut(&mut outs, opts.threads, |_, o| {
-        o.check = xxh3_64(o.raw);
-        let mut buf = Vec::new();
-        q4k::encode_chunk(&enc, o.raw, &mut buf)?;
-        if buf.len() < o.raw.len() {
-            o.coded = Some((buf, 0));
-        }
-        opts.tick(o.raw.len());
-        Ok(())
-    })?;
+    let outs = code_chunks(chunks, opts, |_| 0, |_, raw, buf| q4k::encode_chunk(&enc, raw, buf))?;
     Ok((model.write(), outs))
 }
 
 /// Other block types: per-chunk counts (in parallel), one model for the frame, every chunk coded.
-fn code_blocks<'a>(layout: blocks::Layout, chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<ChunkOut<'a>>)> {
+fn code_blocks<'a>(
+    layout: blocks::Layout,
+    chunks: &[&'a [u8]],
+    opts: &Options,
+) -> Result<(Vec<u8>, Vec<ChunkOut<'a>>)> {
     let mut counts: Vec<(&[u8], blocks::Counts)> = chunks.iter().map(|c| (*c, blocks::Counts::new(layout))).collect();
     parallel::for_each_mut(&mut counts, opts.threads, |_, (c, n)| {
         n.add(layout, c);
@@ -308,33 +319,13 @@ fn code_blocks<'a>(layout: blocks::Layout, chunks: &[&'a [u8]], opts: &Options) 
     }
     let model = blocks::Model::from_counts(layout, &total)?;
     let enc = model.encoder();
-    let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None, check: 0 }).collect();
-    parallel::for_each_mut(&mut outs, opts.threads, |_, o| {
-        o.check = xxh3_64(o.raw);
-        let mut buf = Vec::new();
-        blocks::encode_chunk(&enc, o.raw, &mut buf)?;
-        if buf.len() < o.raw.len() {
-            o.coded = Some((buf, 0));
-        }
-        opts.tick(o.raw.len());
-        Ok(())
-    })?;
+    let outs = code_chunks(chunks, opts, |_| 0, |_, raw, buf| blocks::encode_chunk(&enc, raw, buf))?;
     Ok((model.write(), outs))
 }
 
 /// Generic: every chunk byte-grouped by element and zstd-compressed; the model is the stride.
 fn code_grouped<'a>(stride: usize, chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<ChunkOut<'a>>)> {
-    let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None, check: 0 }).collect();
-    parallel::for_each_mut(&mut outs, opts.threads, |_, o| {
-        o.check = xxh3_64(o.raw);
-        let mut buf = Vec::new();
-        grouped::encode_chunk(stride, o.raw, &mut buf)?;
-        if buf.len() < o.raw.len() {
-            o.coded = Some((buf, 0));
-        }
-        opts.tick(o.raw.len());
-        Ok(())
-    })?;
+    let outs = code_chunks(chunks, opts, |_| 0, |_, raw, buf| grouped::encode_chunk(stride, raw, buf))?;
     Ok((vec![stride as u8], outs))
 }
 

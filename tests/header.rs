@@ -64,7 +64,8 @@ fn every_exported_function_runs_inside_the_panic_guard() {
 fn kind_macros_match_the_library() {
     let h = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/weightzip.h")).unwrap();
     for kind in weightzip::Kind::ALL {
-        let name = format!("WZ_KIND_{}", kind.name().to_ascii_uppercase().replace("Q4K", "Q4_K").replace("Q6K", "Q6_K"));
+        let name =
+            format!("WZ_KIND_{}", kind.name().to_ascii_uppercase().replace("Q4K", "Q4_K").replace("Q6K", "Q6_K"));
         assert_eq!(define(&h, &name), kind.id().to_string(), "{name}");
     }
 }

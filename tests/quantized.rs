@@ -81,7 +81,11 @@ fn corrupted_and_truncated_frames_of_each_kind_are_errors() {
         // At most a few chunks' worth keeps the test quick.
         let n = data.len().min(kind.element_size() * 2000);
         let data = &data[..n - n % kind.element_size()];
-        let opts = Options { chunk_size: (64 << 10) / kind.element_size() as u32 * kind.element_size() as u32 + kind.element_size() as u32, ..Options::default() };
+        let opts = Options {
+            chunk_size: (64 << 10) / kind.element_size() as u32 * kind.element_size() as u32
+                + kind.element_size() as u32,
+            ..Options::default()
+        };
         let frame = compress(kind, data, &opts).unwrap();
         assert!(frame[7] != 0, "{tname}: real data should be coded, not stored");
         for cut in [0, 10, 47, 48, frame.len() / 2, frame.len() - 1] {

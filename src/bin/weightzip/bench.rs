@@ -143,7 +143,11 @@ pub fn run(
     // tensors, and its order-0 bound. zstd -19 compresses at a few MB/s, so once.
     let mut q4k_bound = None;
     if kind == Kind::Q4K {
-        let frames: Vec<_> = tensors.iter().map(|t| paper::q4k_compress(t.data, 19)).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+        let frames: Vec<_> = tensors
+            .iter()
+            .map(|t| paper::q4k_compress(t.data, 19))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
         let c1 = time(1, || {
             for t in tensors {
                 std::hint::black_box(paper::q4k_compress(t.data, 19).unwrap());

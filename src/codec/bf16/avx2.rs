@@ -4,32 +4,11 @@
 use std::arch::x86_64::*;
 
 use super::{patch_escapes, ChunkDecode, ESC_MARK, SCALE};
-use crate::entropy::rans::{LANES, RANS_L};
+use crate::entropy::rans::{LANES, RANS_L, RENORM_PERM8};
 use crate::error::Result;
 
 const V: usize = LANES / 8;
 const SCALE_I: i32 = SCALE as i32;
-
-/// For each 8-bit mask of lanes that need a word, the source word index of each lane: lane i
-/// takes word popcount(mask & ((1 << i) - 1)), so set lanes take the next words in lane order,
-/// exactly as the scalar decoder reads them.
-static PERM: [[u32; 8]; 256] = {
-    let mut t = [[0u32; 8]; 256];
-    let mut m = 0;
-    while m < 256 {
-        let mut i = 0;
-        let mut k = 0;
-        while i < 8 {
-            if m & (1 << i) != 0 {
-                t[m][i] = k;
-                k += 1;
-            }
-            i += 1;
-        }
-        m += 1;
-    }
-    t
-};
 
 /// # Safety
 /// The CPU must support AVX2.
@@ -94,7 +73,8 @@ pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
         let mut at = c.d.pos;
         for k in 0..V {
             let w = _mm256_cvtepu16_epi32(_mm_loadu_si128(c.d.words.as_ptr().add(at) as *const __m128i));
-            let w = _mm256_permutevar8x32_epi32(w, _mm256_loadu_si256(PERM[masks[k]].as_ptr() as *const __m256i));
+            let w =
+                _mm256_permutevar8x32_epi32(w, _mm256_loadu_si256(RENORM_PERM8[masks[k]].as_ptr() as *const __m256i));
             x[k] = _mm256_blendv_epi8(xn[k], _mm256_or_si256(_mm256_slli_epi32::<16>(xn[k]), w), need[k]);
             at += 2 * masks[k].count_ones() as usize;
         }

@@ -14,7 +14,7 @@
 //! would cost more table than it saves. The table is smooth, so its levels delta-code cheaply
 //! (see `entropy::table`), and decoding costs one rANS step and one nibble per value.
 
-use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES, RANS_L};
+use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES};
 use crate::entropy::table::FreqTable;
 use crate::error::{Error, Result};
 
@@ -275,17 +275,7 @@ impl<'a> ChunkDecode<'a> {
             for (lane, b) in base.iter_mut().enumerate() {
                 *b = dec.step(&mut d.states[lane]);
             }
-            let words = &d.words[d.pos..d.pos + 2 * LANES];
-            let mut used = 0;
-            for x in d.states.iter_mut() {
-                // Shifts and masks rather than a select, which the compiler turns into a branch
-                // that is taken about two times in three, at random.
-                let need = (*x < RANS_L) as u32;
-                let w = u16::from_le_bytes([words[used], words[used + 1]]) as u32;
-                *x = (*x << (16 * need)) | (w & 0u32.wrapping_sub(need));
-                used += 2 * need as usize;
-            }
-            d.pos += used;
+            d.renorm_group();
             for (lane, b) in base.iter_mut().enumerate() {
                 if *b == ESC_MARK {
                     *b = self.esc.next()?;

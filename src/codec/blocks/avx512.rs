@@ -14,14 +14,21 @@ use crate::entropy::rans::{RansDecoder, LANES, RANS_L};
 /// The CPU must support AVX-512 F, BW and VL; every offset must leave a whole table inside
 /// `packed`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-pub unsafe fn decode_groups(d: &mut RansDecoder, packed: &[u32], offsets: Option<&[u32]>, base: u32, out: &mut [u8]) -> usize {
+pub unsafe fn decode_groups(
+    d: &mut RansDecoder,
+    packed: &[u32],
+    offsets: Option<&[u32]>,
+    base: u32,
+    out: &mut [u8],
+) -> usize {
     let slot_mask = _mm512_set1_epi32((1 << SCALE) - 1);
     let f_mask = _mm512_set1_epi32(0xFFF);
     let one = _mm512_set1_epi32(1);
     let bound = _mm512_set1_epi32(RANS_L as i32);
     let base_v = _mm512_set1_epi32(base as i32);
     let table = packed.as_ptr() as *const i32;
-    let mut x = [_mm512_loadu_si512(d.states.as_ptr() as *const _), _mm512_loadu_si512(d.states.as_ptr().add(16) as *const _)];
+    let mut x =
+        [_mm512_loadu_si512(d.states.as_ptr() as *const _), _mm512_loadu_si512(d.states.as_ptr().add(16) as *const _)];
     let mut done = 0;
     for (g, o) in out.chunks_exact_mut(LANES).enumerate() {
         if d.words.len() - d.pos < 2 * LANES {
@@ -39,13 +46,21 @@ pub unsafe fn decode_groups(d: &mut RansDecoder, packed: &[u32], offsets: Option
             let bias = _mm512_and_si512(_mm512_srli_epi32::<12>(e), f_mask);
             xn[k] = _mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32::<SCALE>(x[k])), bias);
             need[k] = _mm512_cmplt_epu32_mask(xn[k], bound);
-            _mm_storeu_si128(o.as_mut_ptr().add(16 * k) as *mut __m128i, _mm512_cvtepi32_epi8(_mm512_srli_epi32::<24>(e)));
+            _mm_storeu_si128(
+                o.as_mut_ptr().add(16 * k) as *mut __m128i,
+                _mm512_cvtepi32_epi8(_mm512_srli_epi32::<24>(e)),
+            );
         }
         // In bounds: at least 2 * LANES bytes remain and the second load starts at most 32 in.
         let mut at = d.pos;
         for k in 0..2 {
             let w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(d.words.as_ptr().add(at) as *const __m256i));
-            x[k] = _mm512_mask_or_epi32(xn[k], need[k], _mm512_slli_epi32::<16>(xn[k]), _mm512_maskz_expand_epi32(need[k], w));
+            x[k] = _mm512_mask_or_epi32(
+                xn[k],
+                need[k],
+                _mm512_slli_epi32::<16>(xn[k]),
+                _mm512_maskz_expand_epi32(need[k], w),
+            );
             at += 2 * need[k].count_ones() as usize;
         }
         d.pos = at;

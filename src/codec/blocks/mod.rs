@@ -12,7 +12,7 @@
 mod avx512;
 
 use crate::entropy::bits::{BitReader, BitWriter};
-use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES, RANS_L};
+use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES};
 use crate::entropy::table::FreqTable;
 use crate::error::{Error, Result};
 
@@ -194,7 +194,13 @@ impl Layout {
                     for (t, x) in sub.iter_mut().enumerate() {
                         let before = o[t.min(14)];
                         let after = o[t.saturating_sub(1)];
-                        *x = if t < pos { before } else if t == pos { m } else { after };
+                        *x = if t < pos {
+                            before
+                        } else if t == pos {
+                            m
+                        } else {
+                            after
+                        };
                     }
                 }
                 let (ql, qh) = b[..192].split_at_mut(128);
@@ -396,15 +402,7 @@ fn decode_stream(stream: &[u8], packed: &[u32], offsets: Option<&[u32]>, base: u
             let t = table_of(done + lane);
             out[done + lane] = step(&packed[t..t + T], &mut d.states[lane]);
         }
-        let words = &d.words[d.pos..d.pos + 2 * LANES];
-        let mut used = 0;
-        for x in d.states.iter_mut() {
-            let need = (*x < RANS_L) as u32;
-            let w = u16::from_le_bytes([words[used], words[used + 1]]) as u32;
-            *x = (*x << (16 * need)) | (w & 0u32.wrapping_sub(need));
-            used += 2 * need as usize;
-        }
-        d.pos += used;
+        d.renorm_group();
         done += LANES;
     }
     for i in done..out.len() {

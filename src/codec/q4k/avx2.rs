@@ -4,28 +4,9 @@
 use std::arch::x86_64::*;
 
 use super::{Decoder, SCALE};
-use crate::entropy::rans::{RansDecoder, LANES, RANS_L};
+use crate::entropy::rans::{RansDecoder, LANES, RANS_L, RENORM_PERM8};
 
 const T: usize = 1 << SCALE;
-
-/// For each 8-bit mask of lanes that need a word, the source word index of each lane (set lanes
-/// take the next words in lane order).
-static PERM: [[u32; 8]; 256] = {
-    let mut t = [[0u32; 8]; 256];
-    let mut m = 0;
-    while m < 256 {
-        let (mut i, mut k) = (0, 0);
-        while i < 8 {
-            if m & (1 << i) != 0 {
-                t[m][i] = k;
-                k += 1;
-            }
-            i += 1;
-        }
-        m += 1;
-    }
-    t
-};
 
 /// As `avx512::decode_groups`.
 ///
@@ -69,7 +50,10 @@ pub unsafe fn decode_groups(dec: &Decoder, d: &mut RansDecoder, qs: &mut [&mut [
             let mut at = d.pos;
             for k in 0..4 {
                 let w = _mm256_cvtepu16_epi32(_mm_loadu_si128(d.words.as_ptr().add(at) as *const __m128i));
-                let w = _mm256_permutevar8x32_epi32(w, _mm256_loadu_si256(PERM[masks[k]].as_ptr() as *const __m256i));
+                let w = _mm256_permutevar8x32_epi32(
+                    w,
+                    _mm256_loadu_si256(RENORM_PERM8[masks[k]].as_ptr() as *const __m256i),
+                );
                 x[k] = _mm256_blendv_epi8(xn[k], _mm256_or_si256(_mm256_slli_epi32::<16>(xn[k]), w), need[k]);
                 at += 2 * masks[k].count_ones() as usize;
             }

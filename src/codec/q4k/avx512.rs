@@ -23,7 +23,8 @@ pub unsafe fn decode_groups(dec: &Decoder, d: &mut RansDecoder, qs: &mut [&mut [
     let bound = _mm512_set1_epi32(RANS_L as i32);
     let lo4 = _mm512_set1_epi32(0x0F);
     let hi4 = _mm512_set1_epi32(0xF0);
-    let mut x = [_mm512_loadu_si512(d.states.as_ptr() as *const _), _mm512_loadu_si512(d.states.as_ptr().add(16) as *const _)];
+    let mut x =
+        [_mm512_loadu_si512(d.states.as_ptr() as *const _), _mm512_loadu_si512(d.states.as_ptr().add(16) as *const _)];
     let table = dec.pairs.as_ptr() as *const i32;
     let mut done = 0;
     'blocks: for (q, c) in qs.iter_mut().zip(ctx) {
@@ -48,7 +49,12 @@ pub unsafe fn decode_groups(dec: &Decoder, d: &mut RansDecoder, qs: &mut [&mut [
             let mut at = d.pos;
             for k in 0..2 {
                 let w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(d.words.as_ptr().add(at) as *const __m256i));
-                x[k] = _mm512_mask_or_epi32(xn[k], need[k], _mm512_slli_epi32::<16>(xn[k]), _mm512_maskz_expand_epi32(need[k], w));
+                x[k] = _mm512_mask_or_epi32(
+                    xn[k],
+                    need[k],
+                    _mm512_slli_epi32::<16>(xn[k]),
+                    _mm512_maskz_expand_epi32(need[k], w),
+                );
                 at += 2 * need[k].count_ones() as usize;
             }
             d.pos = at;

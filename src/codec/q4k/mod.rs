@@ -22,7 +22,7 @@ mod avx512;
 
 use crate::codec::bf16::simd::Level;
 use crate::entropy::bits::{BitReader, BitWriter};
-use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES, RANS_L};
+use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES};
 use crate::entropy::table::FreqTable;
 use crate::error::{Error, Result};
 
@@ -376,7 +376,8 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
     let mut d = RansDecoder::new(hs)?;
     let n = nblocks * HEADER_SYMBOLS;
     let mut hsym = vec![0u8; n];
-    let phase: [[usize; LANES]; 5] = std::array::from_fn(|g| std::array::from_fn(|l| header_table((32 * g + l) % HEADER_SYMBOLS) * T));
+    let phase: [[usize; LANES]; 5] =
+        std::array::from_fn(|g| std::array::from_fn(|l| header_table((32 * g + l) % HEADER_SYMBOLS) * T));
     let mut done = 0;
     for (g, out) in hsym.chunks_exact_mut(LANES).enumerate() {
         if d.words_left() < LANES {
@@ -386,15 +387,7 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
         for (lane, o) in out.iter_mut().enumerate() {
             *o = step(&dec.header[tabs[lane]..tabs[lane] + T], &mut d.states[lane]);
         }
-        let words = &d.words[d.pos..d.pos + 2 * LANES];
-        let mut used = 0;
-        for x in d.states.iter_mut() {
-            let need = (*x < RANS_L) as u32;
-            let w = u16::from_le_bytes([words[used], words[used + 1]]) as u32;
-            *x = (*x << (16 * need)) | (w & 0u32.wrapping_sub(need));
-            used += 2 * need as usize;
-        }
-        d.pos += used;
+        d.renorm_group();
         done += LANES;
     }
     for (i, o) in hsym.iter_mut().enumerate().skip(done) {
@@ -449,15 +442,7 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
                 for (lane, s) in sym.iter_mut().enumerate() {
                     *s = step(if lane < 16 { ta } else { tb }, &mut d.states[lane]);
                 }
-                let words = &d.words[d.pos..d.pos + 2 * LANES];
-                let mut used = 0;
-                for x in d.states.iter_mut() {
-                    let need = (*x < RANS_L) as u32;
-                    let w = u16::from_le_bytes([words[used], words[used + 1]]) as u32;
-                    *x = (*x << (16 * need)) | (w & 0u32.wrapping_sub(need));
-                    used += 2 * need as usize;
-                }
-                d.pos += used;
+                d.renorm_group();
             } else {
                 for (lane, s) in sym.iter_mut().enumerate() {
                     *s = step(if lane < 16 { ta } else { tb }, &mut d.states[lane]);
