@@ -464,43 +464,17 @@ fn decode_chunks(p: &Parsed, dst: &mut [u8], opts: &Options) -> Result<()> {
         Models::Bf16(m) => m,
         Models::Q4k(m) => {
             let dec = m.decoder();
-            return parallel::for_each_mut(&mut jobs, opts.threads, |_, (out, src, e)| {
-                if e.coded {
-                    q4k::decode_chunk(&dec, src, out)?;
-                } else {
-                    out.copy_from_slice(src);
-                }
-                check_chunk(out, e, opts)
-            });
+            return decode_each(&mut jobs, opts, &|src, out| q4k::decode_chunk(&dec, src, out));
         }
         Models::Blocks(m) => {
             let dec = m.decoder();
-            return parallel::for_each_mut(&mut jobs, opts.threads, |_, (out, src, e)| {
-                if e.coded {
-                    blocks::decode_chunk(&dec, src, out)?;
-                } else {
-                    out.copy_from_slice(src);
-                }
-                check_chunk(out, e, opts)
-            });
+            return decode_each(&mut jobs, opts, &|src, out| blocks::decode_chunk(&dec, src, out));
         }
         Models::Grouped(stride) => {
-            let stride = *stride;
-            return parallel::for_each_mut(&mut jobs, opts.threads, |_, (out, src, e)| {
-                if e.coded {
-                    grouped::decode_chunk(stride, src, out)?;
-                } else {
-                    out.copy_from_slice(src);
-                }
-                check_chunk(out, e, opts)
-            });
+            return decode_each(&mut jobs, opts, &|src, out| grouped::decode_chunk(*stride, src, out))
         }
-        Models::None => {
-            return parallel::for_each_mut(&mut jobs, opts.threads, |_, (out, src, e)| {
-                out.copy_from_slice(src);
-                check_chunk(out, e, opts)
-            });
-        }
+        // A stored frame has only raw chunks, which `decode_each` copies.
+        Models::None => return decode_each(&mut jobs, opts, &|_, _| Err(Error::CorruptHeader)),
     };
     // Chunks go in pairs, which the decoder interleaves (see `bf16::decode_chunk_pair`).
     let mut pairs: Vec<(Job, Option<Job>)> = Vec::with_capacity(jobs.len().div_ceil(2));
@@ -539,6 +513,23 @@ fn decode_chunks(p: &Parsed, dst: &mut [u8], opts: &Options) -> Result<()> {
             check_chunk(j.0, j.2, opts)?;
         }
         Ok(())
+    })
+}
+
+/// Decodes chunk by chunk with one model for the frame (every kind but bf16, whose chunks go in
+/// pairs); raw chunks are copied.
+fn decode_each(
+    jobs: &mut [Job],
+    opts: &Options,
+    decode: &(dyn Fn(&[u8], &mut [u8]) -> Result<()> + Sync),
+) -> Result<()> {
+    parallel::for_each_mut(jobs, opts.threads, |_, (out, src, e)| {
+        if e.coded {
+            decode(src, out)?;
+        } else {
+            out.copy_from_slice(src);
+        }
+        check_chunk(out, e, opts)
     })
 }
 

@@ -5,6 +5,7 @@
 use std::arch::x86_64::*;
 
 use super::{patch_escapes, ChunkDecode, ESC_MARK, SCALE};
+use crate::entropy::avx512::renorm;
 use crate::entropy::rans::{LANES, RANS_L};
 use crate::error::Result;
 
@@ -86,17 +87,8 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
         let o = _mm512_or_si512(_mm512_or_si512(v, sign), _mm512_and_si512(nv, seven));
         _mm256_storeu_si256(out.add(32 * k) as *mut __m256i, _mm512_cvtepi32_epi16(o));
     }
-    // Renormalise. Offsets are prefix sums of the earlier vectors' counts, so the loads do not
-    // wait on each other. In bounds: `can_step` left at least 2 * LANES bytes, and the second
-    // 32-byte load starts at most 32 bytes in.
-    let mut at = c.d.pos;
-    for k in 0..V {
-        let w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(c.d.words.as_ptr().add(at) as *const __m256i));
-        let w = _mm512_maskz_expand_epi32(need[k], w);
-        l.x[k] = _mm512_mask_or_epi32(xn[k], need[k], _mm512_slli_epi32::<16>(xn[k]), w);
-        at += 2 * need[k].count_ones() as usize;
-    }
-    c.d.pos = at;
+    // `can_step` left a whole group's words.
+    l.x = renorm(&mut c.d, &xn, &need);
     if escaped != 0 {
         patch_escapes(escaped, g, c)?;
     }

@@ -4,6 +4,7 @@
 use std::arch::x86_64::*;
 
 use super::SCALE;
+use crate::entropy::avx512::renorm;
 use crate::entropy::rans::{RansDecoder, LANES, RANS_L};
 
 /// Decodes whole groups of `LANES` symbols into `out` while the stream holds a group's words;
@@ -51,19 +52,8 @@ pub unsafe fn decode_groups(
                 _mm512_cvtepi32_epi8(_mm512_srli_epi32::<24>(e)),
             );
         }
-        // In bounds: at least 2 * LANES bytes remain and the second load starts at most 32 in.
-        let mut at = d.pos;
-        for k in 0..2 {
-            let w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(d.words.as_ptr().add(at) as *const __m256i));
-            x[k] = _mm512_mask_or_epi32(
-                xn[k],
-                need[k],
-                _mm512_slli_epi32::<16>(xn[k]),
-                _mm512_maskz_expand_epi32(need[k], w),
-            );
-            at += 2 * need[k].count_ones() as usize;
-        }
-        d.pos = at;
+        // The loop head checked that a whole group's words remain.
+        x = renorm(d, &xn, &need);
         done += LANES;
     }
     _mm512_storeu_si512(d.states.as_mut_ptr() as *mut _, x[0]);

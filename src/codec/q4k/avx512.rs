@@ -5,6 +5,7 @@
 use std::arch::x86_64::*;
 
 use super::{Decoder, SCALE};
+use crate::entropy::avx512::renorm;
 use crate::entropy::rans::{RansDecoder, LANES, RANS_L};
 
 const T: usize = 1 << SCALE;
@@ -44,20 +45,8 @@ pub unsafe fn decode_groups(dec: &Decoder, d: &mut RansDecoder, qs: &mut [&mut [
                 need[k] = _mm512_cmplt_epu32_mask(xn[k], bound);
                 sym[k] = _mm512_srli_epi32::<24>(e);
             }
-            // Renormalise, lanes in order, offsets as prefix sums (in bounds: at least
-            // 2 * LANES bytes remain and the second 32-byte load starts at most 32 bytes in).
-            let mut at = d.pos;
-            for k in 0..2 {
-                let w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(d.words.as_ptr().add(at) as *const __m256i));
-                x[k] = _mm512_mask_or_epi32(
-                    xn[k],
-                    need[k],
-                    _mm512_slli_epi32::<16>(xn[k]),
-                    _mm512_maskz_expand_epi32(need[k], w),
-                );
-                at += 2 * need[k].count_ones() as usize;
-            }
-            d.pos = at;
+            // The loop head checked that a whole group's words remain.
+            x = renorm(d, &xn, &need);
             // Pair p of sub-block 2j is quants 2p, 2p+1 in the low nibbles; of 2j+1, in the high.
             let (a, b) = (sym[0], sym[1]);
             let even = _mm512_or_si512(_mm512_and_si512(a, lo4), _mm512_slli_epi32::<4>(_mm512_and_si512(b, lo4)));
