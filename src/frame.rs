@@ -308,18 +308,27 @@ fn code_blocks<'a>(
     chunks: &[&'a [u8]],
     opts: &Options,
 ) -> Result<(Vec<u8>, Vec<ChunkOut<'a>>)> {
-    let mut counts: Vec<(&[u8], blocks::Counts)> = chunks.iter().map(|c| (*c, blocks::Counts::new(layout))).collect();
-    parallel::for_each_mut(&mut counts, opts.threads, |_, (c, n)| {
-        n.add(layout, c);
+    // Each chunk is split once, counted, and later coded from the same split.
+    type Split = (Vec<u8>, Vec<u8>);
+    let mut counts: Vec<(&[u8], blocks::Counts, Split)> =
+        chunks.iter().map(|c| (*c, blocks::Counts::new(layout), Default::default())).collect();
+    parallel::for_each_mut(&mut counts, opts.threads, |_, (c, n, split)| {
+        *split = layout.split_all(c);
+        n.add_split(layout, &split.0, &split.1);
         Ok(())
     })?;
     let mut total = blocks::Counts::new(layout);
-    for (_, c) in &counts {
+    for (_, c, _) in &counts {
         total.merge(c);
     }
     let model = blocks::Model::from_counts(layout, &total)?;
     let enc = model.encoder();
-    let outs = code_chunks(chunks, opts, |_| 0, |_, raw, buf| blocks::encode_chunk(&enc, raw, buf))?;
+    let outs = code_chunks(
+        chunks,
+        opts,
+        |_| 0,
+        |i, _, buf| blocks::encode_split(&enc, &counts[i].2 .0, &counts[i].2 .1, buf),
+    )?;
     Ok((model.write(), outs))
 }
 

@@ -236,8 +236,9 @@ impl Layout {
         }
     }
 
-    /// Splits whole blocks into a flat header stream and a flat value stream.
-    fn split_all(self, src: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    /// Splits whole blocks into a flat header stream and a flat value stream (what
+    /// `Counts::add_split` and `encode_split` take; the encoder splits each chunk once).
+    pub fn split_all(self, src: &[u8]) -> (Vec<u8>, Vec<u8>) {
         let (hn, (vn, _)) = (self.header_symbols(), self.values());
         let nb = src.len() / self.block();
         let (mut h, mut v) = (vec![0u8; nb * hn], vec![0u8; nb * vn]);
@@ -265,6 +266,11 @@ impl Counts {
 
     pub fn add(&mut self, l: Layout, src: &[u8]) {
         let (h, v) = l.split_all(src);
+        self.add_split(l, &h, &v);
+    }
+
+    /// Counts blocks already split by `Layout::split_all`.
+    pub fn add_split(&mut self, l: Layout, h: &[u8], v: &[u8]) {
         for (i, &s) in h.iter().enumerate() {
             self.header[l.header_table(i % l.header_symbols())][s as usize] += 1;
         }
@@ -424,15 +430,20 @@ pub fn min_coded_len() -> u64 {
 /// Encodes a chunk of whole blocks: u32 LE length of the header stream, the header stream, the
 /// value stream.
 pub fn encode_chunk(enc: &Encoder, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    let (h, v) = enc.layout.split_all(src);
+    encode_split(enc, &h, &v, out)
+}
+
+/// `encode_chunk` for blocks already split by `Layout::split_all`.
+pub fn encode_split(enc: &Encoder, h: &[u8], v: &[u8], out: &mut Vec<u8>) -> Result<()> {
     let l = enc.layout;
-    let (h, v) = l.split_all(src);
     let hn = l.header_symbols();
     let mut hs = Vec::new();
-    encode_stream(&h, &enc.tables, |i| l.header_table(i % hn), &mut hs)?;
+    encode_stream(h, &enc.tables, |i| l.header_table(i % hn), &mut hs)?;
     out.extend_from_slice(&(hs.len() as u32).to_le_bytes());
     out.extend_from_slice(&hs);
     let (vt, vn) = (l.header_tables().len(), l.values().0);
-    encode_stream(&v, &enc.tables, |i| vt + l.context(&h[i / vn * hn..i / vn * hn + hn], i % vn), out)
+    encode_stream(v, &enc.tables, |i| vt + l.context(&h[i / vn * hn..i / vn * hn + hn], i % vn), out)
 }
 
 /// Decodes a chunk written by `encode_chunk` into `dst` (a whole number of blocks).
