@@ -264,11 +264,6 @@ impl Counts {
         }
     }
 
-    pub fn add(&mut self, l: Layout, src: &[u8]) {
-        let (h, v) = l.split_all(src);
-        self.add_split(l, &h, &v);
-    }
-
     /// Counts blocks already split by `Layout::split_all`.
     pub fn add_split(&mut self, l: Layout, h: &[u8], v: &[u8]) {
         for (i, &s) in h.iter().enumerate() {
