@@ -42,13 +42,25 @@ pub enum Error {
     Panic,
     /// The frame holds a different kind of data than the caller asked for.
     KindMismatch,
-    /// A container file (safetensors, GGUF) is malformed.
+    /// A container file (safetensors, GGUF) is malformed in a way no more specific status names.
     BadContainer,
+    /// A container file (GGUF, safetensors) ends inside its header or inside a tensor's data.
+    ContainerTruncated,
+    /// The input is not a container this library reads (bad GGUF magic).
+    ContainerBadMagic,
+    /// The container's version is not one this library reads (GGUF versions 2 and 3 are).
+    ContainerVersion,
+    /// A tensor's data starts beyond the end of the container file, or its extent overflows.
+    TensorOutOfRange,
+    /// Two tensors' data overlap in the container file.
+    TensorOverlap,
+    /// No tensor has the name asked for.
+    NotFound,
 }
 
 impl Error {
     /// Every variant, in status-number order (`wz_status` value = index + 1).
-    pub const ALL: [Error; 19] = [
+    pub const ALL: [Error; 25] = [
         Error::NullPointer,
         Error::InvalidArgument,
         Error::UnknownKind,
@@ -68,6 +80,12 @@ impl Error {
         Error::Panic,
         Error::KindMismatch,
         Error::BadContainer,
+        Error::ContainerTruncated,
+        Error::ContainerBadMagic,
+        Error::ContainerVersion,
+        Error::TensorOutOfRange,
+        Error::TensorOverlap,
+        Error::NotFound,
     ];
 }
 
@@ -89,19 +107,25 @@ impl Error {
             Error::BadLength => c"input length is not a whole number of elements of its kind",
             Error::DstTooSmall => c"destination buffer is too small",
             Error::DstSizeMismatch => c"destination buffer size differs from the frame's original size",
-            Error::BadMagic => c"not a weightzip frame (bad magic)",
-            Error::UnsupportedVersion => c"frame format version is not supported by this library",
+            Error::BadMagic => c"not a weightzip frame or archive (bad magic)",
+            Error::UnsupportedVersion => c"frame or archive format version is not supported by this library",
             Error::Truncated => c"input is truncated",
-            Error::CorruptHeader => c"frame header or chunk table is corrupt",
+            Error::CorruptHeader => c"frame or archive header, index or chunk table is corrupt",
             Error::CorruptModel => c"frame model (frequency tables) is corrupt",
             Error::CorruptData => c"compressed data is corrupt (decode error or checksum mismatch)",
-            Error::TrailingData => c"input has trailing bytes after the frame",
+            Error::TrailingData => c"input has trailing bytes after the frame or archive",
             Error::TooLarge => c"size exceeds what the format or platform supports",
             Error::OutOfMemory => c"out of memory",
             Error::Io => c"I/O error",
             Error::Panic => c"internal error (panic caught at the C boundary)",
             Error::KindMismatch => c"frame holds a different data kind than requested",
             Error::BadContainer => c"malformed model container file",
+            Error::ContainerTruncated => c"model container file is truncated",
+            Error::ContainerBadMagic => c"not a GGUF file (bad magic)",
+            Error::ContainerVersion => c"model container version is not supported",
+            Error::TensorOutOfRange => c"a tensor's data lies outside the container file",
+            Error::TensorOverlap => c"two tensors' data overlap in the container file",
+            Error::NotFound => c"no tensor has that name",
         }
     }
 }

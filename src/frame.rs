@@ -44,7 +44,7 @@ impl Options {
         Options { threads, ..Options::default() }
     }
 
-    fn tick(&self, bytes: usize) {
+    pub(crate) fn tick(&self, bytes: usize) {
         if let Some(p) = &self.progress {
             p.fetch_add(bytes as u64, Ordering::Relaxed);
         }
@@ -451,20 +451,55 @@ pub fn decompress_into(src: &[u8], dst: &mut [u8], opts: &Options) -> Result<()>
     if dst.len() as u64 > p.info.original_size {
         return Err(Error::DstSizeMismatch);
     }
-    let r = decode_chunks(&p, dst, opts);
+    let r = decode_chunks(&p, 0, dst, opts);
     if r.is_err() {
         dst.fill(0);
     }
     r
 }
 
+/// A validated frame from which any run of whole chunks can be decoded: what lets a reader
+/// restore a large tensor a window at a time, with memory bounded by the window.
+pub struct FrameReader<'a> {
+    p: Parsed<'a>,
+}
+
+impl<'a> FrameReader<'a> {
+    /// Parses and validates the whole frame `src` (header, model, chunk table, sizes).
+    pub fn new(src: &'a [u8]) -> Result<FrameReader<'a>> {
+        Ok(FrameReader { p: parse(src)? })
+    }
+
+    pub fn info(&self) -> &FrameInfo {
+        &self.p.info
+    }
+
+    /// Decodes the original bytes `[offset, offset + dst.len())` into `dst`. `offset` must be a
+    /// multiple of the chunk size, and the end a multiple of it or the original size
+    /// [INVALID_ARGUMENT]. On a decoding error `dst` is zero-filled.
+    pub fn decode_range(&self, offset: u64, dst: &mut [u8], opts: &Options) -> Result<()> {
+        let cs = self.p.info.chunk_size as u64;
+        let end = offset.checked_add(dst.len() as u64).ok_or(Error::InvalidArgument)?;
+        if offset % cs != 0 || end > self.p.info.original_size || (end % cs != 0 && end != self.p.info.original_size) {
+            return Err(Error::InvalidArgument);
+        }
+        let r = decode_chunks(&self.p, (offset / cs) as usize, dst, opts);
+        if r.is_err() {
+            dst.fill(0);
+        }
+        r
+    }
+}
+
 /// One chunk to decode: where its output goes, its stored bytes, its table entry.
 type Job<'a, 'b> = (&'b mut [u8], &'a [u8], &'a ChunkEntry);
 
-fn decode_chunks(p: &Parsed, dst: &mut [u8], opts: &Options) -> Result<()> {
-    let mut rest = p.payload;
-    let mut jobs = Vec::with_capacity(p.entries.len());
-    for (out, e) in dst.chunks_mut(p.info.chunk_size as usize).zip(&p.entries) {
+/// Decodes chunks `first..` into `dst`, which starts at chunk `first`'s original bytes.
+fn decode_chunks(p: &Parsed, first: usize, dst: &mut [u8], opts: &Options) -> Result<()> {
+    let skip: usize = p.entries[..first].iter().map(|e| e.stored_size as usize).sum();
+    let mut rest = &p.payload[skip..];
+    let mut jobs = Vec::with_capacity(p.entries.len() - first);
+    for (out, e) in dst.chunks_mut(p.info.chunk_size as usize).zip(&p.entries[first..]) {
         let (this, tail) = rest.split_at(e.stored_size as usize);
         rest = tail;
         jobs.push((out, this, e));
@@ -559,6 +594,6 @@ pub fn decompress(src: &[u8], opts: &Options) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     out.try_reserve_exact(n).map_err(|_| Error::OutOfMemory)?;
     out.resize(n, 0);
-    decode_chunks(&p, &mut out, opts)?;
+    decode_chunks(&p, 0, &mut out, opts)?;
     Ok(out)
 }

@@ -5,6 +5,13 @@
 //! (string key, u32 type, value), the tensor infos (string name, u32 n_dims, n_dims × u64 dims,
 //! u32 ggml type, u64 offset relative to the data section), padding to `general.alignment`
 //! (default 32), then the data section.
+//!
+//! Errors are specific: a file that ends inside its header is `ContainerTruncated`, a wrong magic
+//! `ContainerBadMagic`, a version other than 2 or 3 `ContainerVersion`; a tensor that starts past
+//! the end of the file (or whose extent overflows) `TensorOutOfRange`, one that starts inside the
+//! file but ends past it `ContainerTruncated` (the file was cut short), two that share bytes
+//! `TensorOverlap`; anything else malformed (an unknown value type, a bad alignment, a count the
+//! remaining bytes cannot hold) `BadContainer`.
 
 use crate::error::{Error, Result};
 
@@ -33,6 +40,8 @@ pub const GGML_TYPES: &[(u32, &str, u64, u64)] = &[
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorInfo {
     pub name: String,
+    /// The name's bytes as stored (GGUF does not promise UTF-8; `name` is a lossy copy).
+    pub name_bytes: Vec<u8>,
     pub ggml_type: u32,
     pub dims: Vec<u64>,
     /// Absolute byte offset of the tensor's data in the file.
@@ -43,9 +52,29 @@ pub struct TensorInfo {
 
 impl TensorInfo {
     pub fn type_name(&self) -> &'static str {
-        GGML_TYPES.iter().find(|t| t.0 == self.ggml_type).map_or("unknown", |t| t.1)
+        type_name(self.ggml_type)
     }
 }
+
+/// The name of a ggml type id, or "unknown".
+pub fn type_name(ggml_type: u32) -> &'static str {
+    GGML_TYPES.iter().find(|t| t.0 == ggml_type).map_or("unknown", |t| t.1)
+}
+
+/// The parsed header of a GGUF file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gguf {
+    pub version: u32,
+    pub alignment: u64,
+    /// Offset of the data section: everything before it is metadata (header, key/values, tensor
+    /// infos, padding).
+    pub data_start: u64,
+    /// Tensors in the order of the file's tensor infos.
+    pub tensors: Vec<TensorInfo>,
+}
+
+/// Most dimensions a tensor may have (ggml has 4; a little room for other writers).
+pub const MAX_DIMS: u32 = 8;
 
 struct Reader<'a> {
     b: &'a [u8],
@@ -53,9 +82,14 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    fn remaining(&self) -> u64 {
+        (self.b.len() - self.pos) as u64
+    }
     fn take(&mut self, n: u64) -> Result<&[u8]> {
-        let n = usize::try_from(n).map_err(|_| Error::BadContainer)?;
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len()).ok_or(Error::BadContainer)?;
+        if n > self.remaining() {
+            return Err(Error::ContainerTruncated);
+        }
+        let end = self.pos + n as usize;
         let s = &self.b[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -84,9 +118,10 @@ impl Reader<'_> {
             9 if depth == 0 => {
                 let et = self.u32()?;
                 let n = self.u64()?;
-                // Every element takes at least one byte: bound the count by what remains.
-                if n > (self.b.len() - self.pos) as u64 {
-                    return Err(Error::BadContainer);
+                // Every element takes at least one byte: a count the remaining bytes cannot hold
+                // means the file was cut short.
+                if n > self.remaining() {
+                    return Err(Error::ContainerTruncated);
                 }
                 for _ in 0..n {
                     self.value(et, depth + 1)?;
@@ -106,21 +141,25 @@ impl Reader<'_> {
     }
 }
 
-/// Parses the header of `file` and returns its tensors in file order, each checked to lie
-/// inside the file and not to overlap another.
-pub fn read_tensors(file: &[u8]) -> Result<Vec<TensorInfo>> {
+/// Parses the header of `file`; every tensor is checked to lie inside the file and not to
+/// overlap another.
+pub fn read(file: &[u8]) -> Result<Gguf> {
     let mut r = Reader { b: file, pos: 0 };
+    if file.len() < 4 {
+        return Err(if b"GGUF".starts_with(file) { Error::ContainerTruncated } else { Error::ContainerBadMagic });
+    }
     if r.take(4)? != b"GGUF" {
-        return Err(Error::BadContainer);
+        return Err(Error::ContainerBadMagic);
     }
     let version = r.u32()?;
     if !(2..=3).contains(&version) {
-        return Err(Error::BadContainer);
+        return Err(Error::ContainerVersion);
     }
     let n_tensors = r.u64()?;
     let n_kv = r.u64()?;
-    if n_tensors > file.len() as u64 || n_kv > file.len() as u64 {
-        return Err(Error::BadContainer);
+    // A key/value takes at least 13 bytes and a tensor info at least 24.
+    if n_tensors > r.remaining() / 24 || n_kv > r.remaining() / 13 {
+        return Err(Error::ContainerTruncated);
     }
     let mut alignment = 32u64;
     for _ in 0..n_kv {
@@ -128,14 +167,16 @@ pub fn read_tensors(file: &[u8]) -> Result<Vec<TensorInfo>> {
         let t = r.u32()?;
         let v = r.value(t, 0)?;
         if key == b"general.alignment" {
-            alignment = v.filter(|&a| a > 0 && a.is_power_of_two()).ok_or(Error::BadContainer)?;
+            // ggml writes it as u32; any unsigned integer type is accepted.
+            alignment = v.filter(|&a| a > 0 && a.is_power_of_two() && a <= 1 << 30).ok_or(Error::BadContainer)?;
         }
     }
     let mut tensors = Vec::with_capacity(n_tensors as usize);
     for _ in 0..n_tensors {
-        let name = String::from_utf8_lossy(r.string()?).into_owned();
+        let name_bytes = r.string()?.to_vec();
+        let name = String::from_utf8_lossy(&name_bytes).into_owned();
         let nd = r.u32()?;
-        if nd > 8 {
+        if nd > MAX_DIMS {
             return Err(Error::BadContainer);
         }
         let dims = (0..nd).map(|_| r.u64()).collect::<Result<Vec<_>>>()?;
@@ -147,26 +188,42 @@ pub fn read_tensors(file: &[u8]) -> Result<Vec<TensorInfo>> {
                 if elems % per_block != 0 {
                     return Err(Error::BadContainer);
                 }
-                Some((elems / per_block).checked_mul(bytes).ok_or(Error::BadContainer)?)
+                Some((elems / per_block).checked_mul(bytes).ok_or(Error::TensorOutOfRange)?)
             }
             None => None,
         };
-        tensors.push(TensorInfo { name, ggml_type, dims, offset: rel, len });
+        tensors.push(TensorInfo { name, name_bytes, ggml_type, dims, offset: rel, len });
     }
     let data_start = (r.pos as u64).div_ceil(alignment) * alignment;
+    if data_start > file.len() as u64 {
+        return Err(Error::ContainerTruncated);
+    }
     for t in &mut tensors {
-        t.offset = t.offset.checked_add(data_start).ok_or(Error::BadContainer)?;
-        let end = t.offset.checked_add(t.len.unwrap_or(0)).ok_or(Error::BadContainer)?;
+        t.offset = t.offset.checked_add(data_start).ok_or(Error::TensorOutOfRange)?;
+        t.offset.checked_add(t.len.unwrap_or(0)).ok_or(Error::TensorOutOfRange)?;
+    }
+    // In file order: the first tensor that does not fit tells whether the file was cut short
+    // (it starts inside the file) or the offset is wild (it starts past the end).
+    let mut order: Vec<&TensorInfo> = tensors.iter().collect();
+    order.sort_by_key(|t| t.offset);
+    let mut prev_end = data_start;
+    for t in order {
+        let end = t.offset + t.len.unwrap_or(0);
+        if t.offset > file.len() as u64 {
+            return Err(Error::TensorOutOfRange);
+        }
         if end > file.len() as u64 {
-            return Err(Error::BadContainer);
+            return Err(Error::ContainerTruncated);
         }
-    }
-    let mut sorted: Vec<&TensorInfo> = tensors.iter().collect();
-    sorted.sort_by_key(|t| t.offset);
-    for w in sorted.windows(2) {
-        if w[0].offset + w[0].len.unwrap_or(0) > w[1].offset {
-            return Err(Error::BadContainer);
+        if t.offset < prev_end {
+            return Err(Error::TensorOverlap);
         }
+        prev_end = end;
     }
-    Ok(tensors)
+    Ok(Gguf { version, alignment, data_start, tensors })
+}
+
+/// The tensors of `file` in the order of its tensor infos (see `read`).
+pub fn read_tensors(file: &[u8]) -> Result<Vec<TensorInfo>> {
+    Ok(read(file)?.tensors)
 }

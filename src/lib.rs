@@ -3,6 +3,7 @@
 //! Data flows one way: input bytes → per-kind codec (`codec`) → entropy coder (`entropy`) →
 //! frame (`frame`), and back. The C ABI (`ffi`) is a thin layer over this Rust API.
 
+pub mod archive;
 pub mod baseline;
 pub mod codec;
 pub mod entropy;

@@ -31,6 +31,12 @@ pub enum wz_status {
     WZ_STATUS_PANIC = 17,
     WZ_STATUS_KIND_MISMATCH = 18,
     WZ_STATUS_BAD_CONTAINER = 19,
+    WZ_STATUS_CONTAINER_TRUNCATED = 20,
+    WZ_STATUS_CONTAINER_BAD_MAGIC = 21,
+    WZ_STATUS_CONTAINER_VERSION = 22,
+    WZ_STATUS_TENSOR_OUT_OF_RANGE = 23,
+    WZ_STATUS_TENSOR_OVERLAP = 24,
+    WZ_STATUS_NOT_FOUND = 25,
 }
 
 impl From<Error> for wz_status {
@@ -56,6 +62,12 @@ impl From<Error> for wz_status {
             Error::Panic => WZ_STATUS_PANIC,
             Error::KindMismatch => WZ_STATUS_KIND_MISMATCH,
             Error::BadContainer => WZ_STATUS_BAD_CONTAINER,
+            Error::ContainerTruncated => WZ_STATUS_CONTAINER_TRUNCATED,
+            Error::ContainerBadMagic => WZ_STATUS_CONTAINER_BAD_MAGIC,
+            Error::ContainerVersion => WZ_STATUS_CONTAINER_VERSION,
+            Error::TensorOutOfRange => WZ_STATUS_TENSOR_OUT_OF_RANGE,
+            Error::TensorOverlap => WZ_STATUS_TENSOR_OVERLAP,
+            Error::NotFound => WZ_STATUS_NOT_FOUND,
         }
     }
 }
