@@ -15,6 +15,10 @@
 /* Compile-time twin of wz_compress_bound(): a buffer this large always holds the frame. */
 #define WZ_COMPRESS_BOUND(n) ((size_t)(n) + 64u + 16u * ((size_t)(n) / 65536u + 1u))
 
+/* An open archive (opaque): see wz_archive_open. Its read functions may be called from several
+ * threads at once on one handle; only wz_archive_close must not race with them. */
+typedef struct wz_archive wz_archive;
+
 
 /*
  Library version, major part. Matches Cargo.toml (a test checks).
@@ -102,6 +106,11 @@
 #define WZ_KIND_Q4_1 22
 
 /*
+ Container format of an archive: a GGUF file.
+ */
+#define WZ_CONTAINER_GGUF 1
+
+/*
  Largest `struct_size` accepted for a versioned struct: far above any version's real size.
  */
 #define MAX_STRUCT_SIZE 256
@@ -135,6 +144,12 @@ enum wz_status
   WZ_STATUS_PANIC = 17,
   WZ_STATUS_KIND_MISMATCH = 18,
   WZ_STATUS_BAD_CONTAINER = 19,
+  WZ_STATUS_CONTAINER_TRUNCATED = 20,
+  WZ_STATUS_CONTAINER_BAD_MAGIC = 21,
+  WZ_STATUS_CONTAINER_VERSION = 22,
+  WZ_STATUS_TENSOR_OUT_OF_RANGE = 23,
+  WZ_STATUS_TENSOR_OVERLAP = 24,
+  WZ_STATUS_NOT_FOUND = 25,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -209,6 +224,94 @@ typedef struct wz_frame_info {
   uint32_t reserved;
 } wz_frame_info;
 
+/*
+ What an archive holds, filled by `wz_archive_get_info`. Set `struct_size` to
+ `sizeof(wz_archive_info)` before the call.
+ */
+typedef struct wz_archive_info {
+  /*
+   `sizeof(wz_archive_info)` as the caller compiled it; the caller sets it.
+   */
+  uint32_t struct_size;
+  /*
+   Container format of the original file (`WZ_CONTAINER_*`).
+   */
+  uint32_t container;
+  /*
+   Number of tensors.
+   */
+  uint64_t tensor_count;
+  /*
+   Bytes of the original file.
+   */
+  uint64_t original_size;
+  /*
+   Bytes of the archive.
+   */
+  uint64_t archive_size;
+  /*
+   Bytes of the original file before its data section (for GGUF: header, key/values, tensor
+   infos, padding), as `wz_archive_metadata` returns them.
+   */
+  uint64_t metadata_size;
+} wz_archive_info;
+
+/*
+ One tensor of an archive, filled by `wz_archive_tensor_info`. Set `struct_size` to
+ `sizeof(wz_tensor_info)` before the call.
+ */
+typedef struct wz_tensor_info {
+  /*
+   `sizeof(wz_tensor_info)` as the caller compiled it; the caller sets it.
+   */
+  uint32_t struct_size;
+  /*
+   The container's type of the tensor: for GGUF, the ggml type (0 = F32, 1 = F16, 12 = Q4_K,
+   14 = Q6_K, 30 = BF16, ...), unknown types included.
+   */
+  uint32_t container_type;
+  /*
+   Data kind its frame holds (`WZ_KIND_*`; `WZ_KIND_BYTES` for types without a codec).
+   */
+  uint32_t kind;
+  /*
+   Number of dimensions (at most 8).
+   */
+  uint32_t n_dims;
+  /*
+   Dimensions, `n_dims` of them, in the container's order (GGUF: innermost first); the rest 0.
+   */
+  uint64_t dims[8];
+  /*
+   The tensor's name, NUL-terminated, valid until the archive is closed.
+   */
+  const char *name;
+  /*
+   Length of `name` in bytes, without the NUL.
+   */
+  size_t name_len;
+  /*
+   Offset of the tensor's data in the original file.
+   */
+  uint64_t original_offset;
+  /*
+   Bytes of the tensor's data: the exact `dst_size` `wz_archive_read_tensor` needs.
+   */
+  uint64_t original_size;
+  /*
+   Offset of the tensor's frame in the archive.
+   */
+  uint64_t archive_offset;
+  /*
+   Bytes of the tensor's frame.
+   */
+  uint64_t archive_size;
+  /*
+   SHA-256 of the tensor's original bytes.
+   */
+  uint8_t sha256[32];
+} wz_tensor_info;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -281,6 +384,96 @@ wz_status wz_decompress(void *dst,
  when this returns `WZ_STATUS_OK`. Set `info->struct_size` before the call.
  */
 wz_status wz_frame_get_info(const void *src, size_t src_size, struct wz_frame_info *info);
+
+/*
+ Opens the archive at `path` (memory-mapped: only the parts that reads touch are loaded).
+ The index is read and checked here; tensors are decoded only when read. On success
+ `*archive` is a handle to pass to `wz_archive_close`; on failure it is set to NULL.
+ */
+wz_status wz_archive_open(const char *path, struct wz_archive **archive);
+
+/*
+ Opens an archive held in memory. The bytes are not copied: `src` must stay valid and
+ unchanged until `wz_archive_close`. Otherwise as `wz_archive_open`.
+ */
+wz_status wz_archive_open_memory(const void *src, size_t src_size, struct wz_archive **archive);
+
+/*
+ Closes an archive and frees everything it holds (names and metadata pointers it gave out
+ become invalid). NULL is accepted and does nothing.
+ */
+void wz_archive_close(struct wz_archive *archive);
+
+/*
+ Fills `*info` with what the archive holds. Set `info->struct_size` before the call.
+ */
+wz_status wz_archive_get_info(const struct wz_archive *archive, struct wz_archive_info *info);
+
+/*
+ Number of tensors in the archive (0 for NULL).
+ */
+size_t wz_archive_tensor_count(const struct wz_archive *archive);
+
+/*
+ Fills `*info` for tensor `index` (0-based, in the container's order; `WZ_STATUS_INVALID_ARGUMENT`
+ past the end). Set `info->struct_size` before the call.
+ */
+wz_status wz_archive_tensor_info(const struct wz_archive *archive,
+                                 size_t index,
+                                 struct wz_tensor_info *info);
+
+/*
+ Sets `*index` to the index of the first tensor named `name` (a NUL-terminated string), or
+ returns `WZ_STATUS_NOT_FOUND`.
+ */
+wz_status wz_archive_find_tensor(const struct wz_archive *archive, const char *name, size_t *index);
+
+/*
+ Decodes tensor `index` into `dst`. `dst_size` must equal the tensor's `original_size`
+ (smaller: `WZ_STATUS_DST_TOO_SMALL`, larger: `WZ_STATUS_DST_SIZE_MISMATCH`). Only this
+ tensor's frame is read; a large tensor decodes on `opts->threads` threads (NULL: all cores).
+ Every chunk is checked against its checksum; on a decoding error `dst` is zero-filled.
+ Safe to call from several threads at once on one archive.
+ */
+wz_status wz_archive_read_tensor(const struct wz_archive *archive,
+                                 size_t index,
+                                 void *dst,
+                                 size_t dst_size,
+                                 const struct wz_options *opts);
+
+/*
+ Sets `*data` and `*size` to the original file's metadata: every byte before its data section
+ (for GGUF: header, key/values, tensor infos and padding), exactly as in the original, ready
+ for the caller's own GGUF parser. Decoded on the first call (and checked against its SHA-256);
+ the bytes stay valid until the archive is closed.
+ */
+wz_status wz_archive_metadata(const struct wz_archive *archive, const void **data, size_t *size);
+
+/*
+ Restores the original file, byte for byte, to `path`: written to a temporary file in the same
+ directory and renamed over `path` only when complete, so a failure leaves no partial file.
+ Memory use is a few 16 MiB windows, whatever the file's size. Refuses
+ (`WZ_STATUS_INVALID_ARGUMENT`) to write over the archive it reads.
+ */
+wz_status wz_archive_restore(const struct wz_archive *archive,
+                             const char *path,
+                             const struct wz_options *opts);
+
+/*
+ Decodes every tensor and checks it against the SHA-256 digest in the index (on top of the
+ per-chunk checksums every read checks), and the metadata against its own.
+ */
+wz_status wz_archive_verify(const struct wz_archive *archive, const struct wz_options *opts);
+
+/*
+ Compresses the model file at `src_path` (GGUF) into an archive at `dst_path`, written
+ atomically like `wz_archive_restore`. Every tensor goes through its type's codec. Refuses
+ (`WZ_STATUS_INVALID_ARGUMENT`) to write over its input. A malformed GGUF gives a specific
+ status (`WZ_STATUS_CONTAINER_*`, `WZ_STATUS_TENSOR_*`, `WZ_STATUS_BAD_CONTAINER`).
+ */
+wz_status wz_archive_compress_file(const char *src_path,
+                                   const char *dst_path,
+                                   const struct wz_options *opts);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -4,6 +4,7 @@
 //! frame (`frame`), and back. The C ABI (`ffi`) is a thin layer over this Rust API.
 
 pub mod archive;
+pub mod atomic;
 pub mod baseline;
 pub mod codec;
 pub mod entropy;

@@ -120,7 +120,7 @@ fn gguf_reader_rejects_every_truncation() {
     }
     let mut bad = file.clone();
     bad[0] = b'X';
-    assert_eq!(gguf::read_tensors(&bad), Err(Error::BadContainer));
+    assert_eq!(gguf::read_tensors(&bad), Err(Error::ContainerBadMagic));
 }
 
 #[test]

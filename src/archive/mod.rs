@@ -9,14 +9,14 @@ mod write;
 
 use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use memmap2::{Mmap, UncheckedAdvice};
 use sha2::{Digest, Sha256};
 
 pub use format::{Container, Entry, Extra, Header, Index};
-pub use write::{compress_gguf, kind_of_ggml, Written};
+pub use write::{compress_gguf, compress_gguf_file, kind_of_ggml, Written};
 
 use crate::baseline::zstd;
 use crate::error::{Error, Result};
@@ -39,6 +39,8 @@ pub struct Archive<'a> {
     index: Index,
     /// The extra frame decoded, on first need: metadata, gaps, tail.
     extra: OnceLock<Result<Vec<u8>>>,
+    /// The file it was opened from, if any: restoring over it is refused.
+    path: Option<PathBuf>,
 }
 
 impl Archive<'static> {
@@ -53,7 +55,9 @@ impl Archive<'static> {
         // mapped, reads fault (SIGBUS) as they would for any mmap-based loader; changed bytes
         // are caught by the frame checksums.
         let map = unsafe { Mmap::map(&f) }.map_err(|_| Error::Io)?;
-        Archive::new(Backing::Map(map))
+        let mut a = Archive::new(Backing::Map(map))?;
+        a.path = Some(path.to_path_buf());
+        Ok(a)
     }
 }
 
@@ -70,7 +74,7 @@ impl<'a> Archive<'a> {
         };
         let header = Header::read(bytes, bytes.len() as u64)?;
         let index = Index::read(&bytes[header.index_offset as usize..], &header)?;
-        Ok(Archive { backing, header, index, extra: OnceLock::new() })
+        Ok(Archive { backing, header, index, extra: OnceLock::new(), path: None })
     }
 
     fn bytes(&self) -> &[u8] {
@@ -260,6 +264,15 @@ impl<'a> Archive<'a> {
             // The writer's error explains a producer that stopped because sending failed.
             written.and(produced)
         })
+    }
+
+    /// Restores the original file to `path` atomically (see `atomic::write_file`). Refuses
+    /// [INVALID_ARGUMENT] to write over the archive it reads.
+    pub fn restore_file(&self, path: &Path, opts: &Options) -> Result<()> {
+        if self.path.as_deref().is_some_and(|p| crate::atomic::same_file(p, path)) {
+            return Err(Error::InvalidArgument);
+        }
+        crate::atomic::write_file(path, |w| self.restore_to(w, opts))
     }
 
     /// Decodes every tensor and checks it, and the metadata, against the SHA-256 digests in the

@@ -71,6 +71,27 @@ pub fn compress_gguf<W: Write + Seek>(src: &[u8], out: &mut W, opts: &Options) -
     write_parts(Container::Gguf, src, g.data_start, &parts, out, opts)
 }
 
+/// Compresses the GGUF file at `src_path` into an archive at `dst_path`, written atomically.
+/// Refuses [INVALID_ARGUMENT] to write over its input.
+pub fn compress_gguf_file(src_path: &std::path::Path, dst_path: &std::path::Path, opts: &Options) -> Result<Written> {
+    if crate::atomic::same_file(src_path, dst_path) {
+        return Err(Error::InvalidArgument);
+    }
+    let f = std::fs::File::open(src_path).map_err(|_| Error::Io)?;
+    let len = f.metadata().map_err(|_| Error::Io)?.len();
+    if len == 0 {
+        return Err(Error::ContainerTruncated);
+    }
+    // SAFETY: read-only map of a file we only read; see `Archive::open_path`.
+    let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|_| Error::Io)?;
+    let mut written = None;
+    crate::atomic::write_file(dst_path, |w| {
+        written = Some(compress_gguf(&map, w, opts)?);
+        Ok(())
+    })?;
+    written.ok_or(Error::Io)
+}
+
 /// Writes an archive of `src` whose tensors are `parts` (in container order, not overlapping,
 /// after `metadata_size`).
 pub(crate) fn write_parts<W: Write + Seek>(

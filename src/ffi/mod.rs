@@ -11,6 +11,7 @@
 #![allow(non_camel_case_types)]
 #![allow(clippy::missing_safety_doc)] // the contract is stated once, in `guard`
 
+pub mod archive;
 mod guard;
 pub mod status;
 
@@ -77,7 +78,7 @@ pub struct wz_options {
     pub reserved: u32,
 }
 
-const OPTIONS_DEFAULT: wz_options =
+pub(crate) const OPTIONS_DEFAULT: wz_options =
     wz_options { struct_size: std::mem::size_of::<wz_options>() as u32, threads: 0, chunk_size: 0, reserved: 0 };
 
 /// What a frame's header says, filled by `wz_frame_get_info`. Set `struct_size` to
@@ -103,7 +104,7 @@ pub struct wz_frame_info {
     pub reserved: u32,
 }
 
-fn options(opts: &wz_options) -> Result<Options, Error> {
+pub(crate) fn options(opts: &wz_options) -> Result<Options, Error> {
     if opts.reserved != 0 {
         return Err(Error::InvalidArgument);
     }

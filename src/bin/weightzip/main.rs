@@ -1,5 +1,6 @@
 //! The `weightzip` command-line tool.
 
+mod archive_cmd;
 mod bench;
 mod files;
 
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
-use weightzip::{frame, gguf, safetensors, stats, Kind, Options};
+use weightzip::{archive, frame, gguf, safetensors, stats, Kind, Options};
 
 use files::{check_output, with_progress, write_atomic, Input};
 
@@ -21,11 +22,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Compress a raw stream of KIND values into a weightzip frame.
+    /// Compress a model file (GGUF: detected) into an archive, or a raw stream of --kind values into a frame.
     Compress {
-        /// Data kind of the input: bf16 (little-endian bfloat16), or ggml blocks: q4_k, q6_k, q8_0, q5_0, q5_1, q4_0, q4_1.
+        /// Treat the input as a raw stream of this kind: bf16, f16, f32, bytes, or ggml blocks q4_k, q6_k, q8_0, q5_0, q5_1, q4_0, q4_1. Without it, the input must be a GGUF file.
         #[arg(long)]
-        kind: String,
+        kind: Option<String>,
         /// Worker threads (0 = all cores). The output does not depend on it.
         #[arg(long, default_value_t = 0)]
         threads: u32,
@@ -35,21 +36,31 @@ enum Cmd {
         /// Overwrite OUT if it exists (never an input).
         #[arg(short, long)]
         force: bool,
+        /// Print a JSON summary on stdout.
+        #[arg(long)]
+        json: bool,
         input: PathBuf,
+        /// Output path (default: INPUT.wz).
         #[arg(short, long)]
-        output: PathBuf,
+        output: Option<PathBuf>,
     },
-    /// Decompress a weightzip frame.
+    /// Restore the original file from an archive or a frame (detected).
     Decompress {
+        /// Worker threads (0 = all cores).
         #[arg(long, default_value_t = 0)]
         threads: u32,
+        /// Overwrite OUT if it exists (never an input).
         #[arg(short, long)]
         force: bool,
+        /// Print a JSON summary on stdout.
+        #[arg(long)]
+        json: bool,
         input: PathBuf,
+        /// Output path (default: INPUT without its .wz suffix).
         #[arg(short, long)]
-        output: PathBuf,
+        output: Option<PathBuf>,
     },
-    /// Check that a frame decodes and passes every checksum; compare with ORIGINAL if given.
+    /// Check that an archive or frame decodes and passes every checksum (archives: every tensor's SHA-256); compare with ORIGINAL if given.
     Verify {
         input: PathBuf,
         original: Option<PathBuf>,
@@ -57,6 +68,12 @@ enum Cmd {
         threads: u32,
         #[arg(long)]
         json: bool,
+    },
+    /// List the tensors of an archive with their types, sizes and ratios.
+    Ls {
+        #[arg(long)]
+        json: bool,
+        input: PathBuf,
     },
     /// Entropy statistics of a raw stream (or of the bf16 tensors of a .safetensors file).
     Stats {
@@ -91,6 +108,24 @@ fn main() -> ExitCode {
             eprintln!("weightzip: error: {msg}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `INPUT.wz`, the default name of what `compress` writes.
+fn with_suffix(input: &Path) -> PathBuf {
+    let mut s = input.as_os_str().to_owned();
+    s.push(".wz");
+    PathBuf::from(s)
+}
+
+/// INPUT without its `.wz` suffix, the default name of what `decompress` writes.
+fn without_suffix(input: &Path) -> Result<PathBuf, String> {
+    use std::os::unix::ffi::OsStrExt;
+    match input.as_os_str().as_bytes().strip_suffix(b".wz") {
+        Some(stem) if !stem.is_empty() && !stem.ends_with(b"/") => {
+            Ok(PathBuf::from(std::ffi::OsStr::from_bytes(stem)))
+        }
+        _ => Err(format!("{}: does not end in .wz; name the output with -o", input.display())),
     }
 }
 
@@ -136,9 +171,23 @@ fn tensors_of<'a>(kind: Kind, path: &Path, bytes: &'a [u8]) -> Result<Vec<bench:
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.cmd {
-        Cmd::Compress { kind, threads, chunk_size, force, input, output } => {
-            let kind = kind_arg(&kind)?;
+        Cmd::Compress { kind, threads, chunk_size, force, json, input, output } => {
+            let output = output.unwrap_or_else(|| with_suffix(&input));
             check_output(&output, &[&input], force)?;
+            let Some(kind) = kind else {
+                let mut head = [0u8; 4];
+                let n = std::fs::File::open(&input)
+                    .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+                    .map_err(|e| format!("cannot read {}: {e}", input.display()))?;
+                if &head[..n] != b"GGUF" {
+                    return Err(format!(
+                        "{}: not a GGUF file; to compress a raw stream, name its kind with --kind",
+                        input.display()
+                    ));
+                }
+                return archive_cmd::compress(&input, &output, threads, chunk_size, json);
+            };
+            let kind = kind_arg(&kind)?;
             let inp = Input::open(&input)?;
             let src = inp.bytes();
             let frame = with_progress("compress", src.len() as u64, |p| {
@@ -146,28 +195,56 @@ fn run(cli: Cli) -> Result<(), String> {
             })
             .map_err(|e| format!("{}: {e}", input.display()))?;
             write_atomic(&output, &frame)?;
-            eprintln!(
-                "{} -> {}: {} -> {} bytes, ratio {:.4}",
-                input.display(),
-                output.display(),
-                src.len(),
-                frame.len(),
-                src.len() as f64 / frame.len().max(1) as f64
-            );
+            let ratio = src.len() as f64 / frame.len().max(1) as f64;
+            if json {
+                println!(
+                    "{}",
+                    json!({"input": input.display().to_string(), "output": output.display().to_string(),
+                           "kind": kind.name(), "original_size": src.len(), "frame_size": frame.len(), "ratio": ratio})
+                );
+            } else {
+                eprintln!(
+                    "{} -> {}: {} -> {} bytes, ratio {ratio:.4}",
+                    input.display(),
+                    output.display(),
+                    src.len(),
+                    frame.len()
+                );
+            }
             Ok(())
         }
-        Cmd::Decompress { threads, force, input, output } => {
+        Cmd::Decompress { threads, force, json, input, output } => {
+            let output = match output {
+                Some(o) => o,
+                None => without_suffix(&input)?,
+            };
             check_output(&output, &[&input], force)?;
             let inp = Input::open(&input)?;
+            if archive::is_archive(inp.bytes()) {
+                drop(inp);
+                return archive_cmd::decompress(&input, &output, threads, json);
+            }
             let info = frame::read_info(inp.bytes()).map_err(|e| format!("{}: {e}", input.display()))?;
             let data = with_progress("decompress", info.original_size, |p| {
                 frame::decompress(inp.bytes(), &Options { threads, progress: Some(p), ..Options::default() })
             })
             .map_err(|e| format!("{}: {e}", input.display()))?;
-            write_atomic(&output, &data)
+            write_atomic(&output, &data)?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"input": input.display().to_string(), "output": output.display().to_string(),
+                           "kind": info.kind.name(), "original_size": info.original_size, "frame_size": info.frame_size})
+                );
+            }
+            Ok(())
         }
         Cmd::Verify { input, original, threads, json } => {
             let inp = Input::open(&input)?;
+            if archive::is_archive(inp.bytes()) {
+                drop(inp);
+                return archive_cmd::verify(&input, original.as_deref(), threads, json);
+            }
             let info = frame::read_info(inp.bytes()).map_err(|e| format!("{}: {e}", input.display()))?;
             let data = with_progress("verify", info.original_size, |p| {
                 frame::decompress(inp.bytes(), &Options { threads, progress: Some(p), ..Options::default() })
@@ -200,6 +277,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        Cmd::Ls { json, input } => archive_cmd::ls(&input, json),
         Cmd::Stats { kind, json, input } => {
             let kind = kind_arg(&kind)?;
             let inp = Input::open(&input)?;

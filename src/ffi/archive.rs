@@ -1,0 +1,306 @@
+//! The archive half of the C ABI: opening a compressed model file, reading its tensors one by
+//! one into the caller's buffers, and restoring or creating whole files.
+//!
+//! A `wz_archive` is immutable once opened, so any number of threads may call the read
+//! functions on one handle at once; only `wz_archive_close` must not race with them.
+
+use std::ffi::{c_char, c_void, CStr, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use super::guard::{guard, guard_value, in_slice, out_slice, read_versioned, write_versioned};
+use super::{options, wz_options, wz_status, OPTIONS_DEFAULT};
+use crate::archive::{self, Archive};
+use crate::error::Error;
+
+/// Container format of an archive: a GGUF file.
+pub const WZ_CONTAINER_GGUF: u32 = 1;
+
+/// An open archive (opaque). Made by `wz_archive_open` or `wz_archive_open_memory`, freed by
+/// `wz_archive_close`.
+pub struct wz_archive {
+    inner: Archive<'static>,
+}
+
+/// What an archive holds, filled by `wz_archive_get_info`. Set `struct_size` to
+/// `sizeof(wz_archive_info)` before the call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wz_archive_info {
+    /// `sizeof(wz_archive_info)` as the caller compiled it; the caller sets it.
+    pub struct_size: u32,
+    /// Container format of the original file (`WZ_CONTAINER_*`).
+    pub container: u32,
+    /// Number of tensors.
+    pub tensor_count: u64,
+    /// Bytes of the original file.
+    pub original_size: u64,
+    /// Bytes of the archive.
+    pub archive_size: u64,
+    /// Bytes of the original file before its data section (for GGUF: header, key/values, tensor
+    /// infos, padding), as `wz_archive_metadata` returns them.
+    pub metadata_size: u64,
+}
+
+/// One tensor of an archive, filled by `wz_archive_tensor_info`. Set `struct_size` to
+/// `sizeof(wz_tensor_info)` before the call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wz_tensor_info {
+    /// `sizeof(wz_tensor_info)` as the caller compiled it; the caller sets it.
+    pub struct_size: u32,
+    /// The container's type of the tensor: for GGUF, the ggml type (0 = F32, 1 = F16, 12 = Q4_K,
+    /// 14 = Q6_K, 30 = BF16, ...), unknown types included.
+    pub container_type: u32,
+    /// Data kind its frame holds (`WZ_KIND_*`; `WZ_KIND_BYTES` for types without a codec).
+    pub kind: u32,
+    /// Number of dimensions (at most 8).
+    pub n_dims: u32,
+    /// Dimensions, `n_dims` of them, in the container's order (GGUF: innermost first); the rest 0.
+    pub dims: [u64; 8],
+    /// The tensor's name, NUL-terminated, valid until the archive is closed.
+    pub name: *const c_char,
+    /// Length of `name` in bytes, without the NUL.
+    pub name_len: usize,
+    /// Offset of the tensor's data in the original file.
+    pub original_offset: u64,
+    /// Bytes of the tensor's data: the exact `dst_size` `wz_archive_read_tensor` needs.
+    pub original_size: u64,
+    /// Offset of the tensor's frame in the archive.
+    pub archive_offset: u64,
+    /// Bytes of the tensor's frame.
+    pub archive_size: u64,
+    /// SHA-256 of the tensor's original bytes.
+    pub sha256: [u8; 32],
+}
+
+unsafe fn path_arg<'a>(p: *const c_char) -> Result<&'a Path, Error> {
+    if p.is_null() {
+        return Err(Error::NullPointer);
+    }
+    Ok(Path::new(OsStr::from_bytes(CStr::from_ptr(p).to_bytes())))
+}
+
+unsafe fn archive_arg<'a>(a: *const wz_archive) -> Result<&'a Archive<'static>, Error> {
+    a.as_ref().map(|a| &a.inner).ok_or(Error::NullPointer)
+}
+
+fn boxed(inner: Archive<'static>, out: *mut *mut wz_archive) {
+    let b = Box::new(wz_archive { inner });
+    // SAFETY: the caller checked `out` is non-NULL.
+    unsafe { out.write(Box::into_raw(b)) };
+}
+
+/// Opens the archive at `path` (memory-mapped: only the parts that reads touch are loaded).
+/// The index is read and checked here; tensors are decoded only when read. On success
+/// `*archive` is a handle to pass to `wz_archive_close`; on failure it is set to NULL.
+#[no_mangle]
+pub unsafe extern "C" fn wz_archive_open(path: *const c_char, archive: *mut *mut wz_archive) -> wz_status {
+    guard(|| {
+        if archive.is_null() {
+            return Err(Error::NullPointer);
+        }
+        archive.write(std::ptr::null_mut());
+        let a = Archive::open_path(path_arg(path)?)?;
+        boxed(a, archive);
+        Ok(())
+    })
+}
+
+/// Opens an archive held in memory. The bytes are not copied: `src` must stay valid and
+/// unchanged until `wz_archive_close`. Otherwise as `wz_archive_open`.
+#[no_mangle]
+pub unsafe extern "C" fn wz_archive_open_memory(
+    src: *const c_void,
+    src_size: usize,
+    archive: *mut *mut wz_archive,
+) -> wz_status {
+    guard(|| {
+        if archive.is_null() {
+            return Err(Error::NullPointer);
+        }
+        archive.write(std::ptr::null_mut());
+        let src: &'static [u8] = in_slice(src as *const u8, src_size)?;
+        let a = Archive::from_bytes(src)?;
+        boxed(a, archive);
+        Ok(())
+    })
+}
+
+/// Closes an archive and frees everything it holds (names and metadata pointers it gave out
+/// become invalid). NULL is accepted and does nothing.
+#[no_mangle]
+pub unsafe extern "C" fn wz_archive_close(archive: *mut wz_archive) {
+    guard_value((), || {
+        if !archive.is_null() {
+            drop(Box::from_raw(archive));
+        }
+    })
+}
+
+/// Fills `*info` with what the archive holds. Set `info->struct_size` before the call.
+#[no_mangle]
+pub unsafe extern "C" fn wz_archive_get_info(archive: *const wz_archive, info: *mut wz_archive_info) -> wz_status {
+    guard(|| {
+        let a = archive_arg(archive)?;
+        if info.is_null() {
+            return Err(Error::NullPointer);
+        }
+        let out = wz_archive_info {
+            struct_size: 0,
+            container: a.container() as u32,
+            tensor_count: a.tensors().len() as u64,
+            original_size: a.original_size(),
+            archive_size: a.archive_size(),
+            metadata_size: a.index().extra.metadata_size,
+        };
+        write_versioned(info, &out)
+    })
+}
+
+/// Number of tensors in the archive (0 for NULL).
+#[no_mangle]
+pub unsafe extern "C" fn wz_archive_tensor_count(archive: *const wz_archive) -> usize {
+    guard_value(0, || archive_arg(archive).map_or(0, |a| a.tensors().len()))
+}
+
+/// Fills `*info` for tensor `index` (0-based, in the container's order; `WZ_STATUS_INVALID_ARGUMENT`
+/// past the end). Set `info->struct_size` before the call.
+#[no_mangle]
+pub unsafe extern "C" fn wz_archive_tensor_info(
+    archive: *const wz_archive,
+    index: usize,
+    info: *mut wz_tensor_info,
+) -> wz_status {
+    guard(|| {
+        let a = archive_arg(archive)?;
+        if info.is_null() {
+            return Err(Error::NullPointer);
+        }
+        let t = a.tensors().get(index).ok_or(Error::InvalidArgument)?;
+        let mut dims = [0u64; 8];
+        dims[..t.dims.len()].copy_from_slice(&t.dims);
+        let out = wz_tensor_info {
+            struct_size: 0,
+            container_type: t.container_type,
+            kind: t.kind.id(),
+            n_dims: t.dims.len() as u32,
+            dims,
+            name: t.name_c.as_ptr() as *const c_char,
+            name_len: t.name.len(),
+            original_offset: t.orig_offset,
+            original_size: t.orig_size,
+            archive_offset: t.arc_offset,
+            archive_size: t.arc_size,
+            sha256: t.sha256,
+        };
+        write_versioned(info, &out)
+    })
+}
+
+/// Sets `*index` to the index of the first tensor named `name` (a NUL-terminated string), or
+/// returns `WZ_STATUS_NOT_FOUND`.
+#[no_mangle]
+pub unsafe extern "C" fn wz_archive_find_tensor(
+    archive: *const wz_archive,
+    name: *const c_char,
+    index: *mut usize,
+) -> wz_status {
+    guard(|| {
+        let a = archive_arg(archive)?;
+        if name.is_null() || index.is_null() {
+            return Err(Error::NullPointer);
+        }
+        let i = a.find(CStr::from_ptr(name).to_bytes()).ok_or(Error::NotFound)?;
+        index.write(i);
+        Ok(())
+    })
+}
+
+/// Decodes tensor `index` into `dst`. `dst_size` must equal the tensor's `original_size`
+/// (smaller: `WZ_STATUS_DST_TOO_SMALL`, larger: `WZ_STATUS_DST_SIZE_MISMATCH`). Only this
+/// tensor's frame is read; a large tensor decodes on `opts->threads` threads (NULL: all cores).
+/// Every chunk is checked against its checksum; on a decoding error `dst` is zero-filled.
+/// Safe to call from several threads at once on one archive.
+#[no_mangle]
+pub unsafe extern "C" fn wz_archive_read_tensor(
+    archive: *const wz_archive,
+    index: usize,
+    dst: *mut c_void,
+    dst_size: usize,
+    opts: *const wz_options,
+) -> wz_status {
+    guard(|| {
+        let a = archive_arg(archive)?;
+        let opts = options(&read_versioned(opts, OPTIONS_DEFAULT)?)?;
+        let dst = out_slice(dst as *mut u8, dst_size)?;
+        a.read_tensor(index, dst, &opts)
+    })
+}
+
+/// Sets `*data` and `*size` to the original file's metadata: every byte before its data section
+/// (for GGUF: header, key/values, tensor infos and padding), exactly as in the original, ready
+/// for the caller's own GGUF parser. Decoded on the first call (and checked against its SHA-256);
+/// the bytes stay valid until the archive is closed.
+#[no_mangle]
+pub unsafe extern "C" fn wz_archive_metadata(
+    archive: *const wz_archive,
+    data: *mut *const c_void,
+    size: *mut usize,
+) -> wz_status {
+    guard(|| {
+        let a = archive_arg(archive)?;
+        if data.is_null() || size.is_null() {
+            return Err(Error::NullPointer);
+        }
+        let m = a.metadata()?;
+        data.write(m.as_ptr() as *const c_void);
+        size.write(m.len());
+        Ok(())
+    })
+}
+
+/// Restores the original file, byte for byte, to `path`: written to a temporary file in the same
+/// directory and renamed over `path` only when complete, so a failure leaves no partial file.
+/// Memory use is a few 16 MiB windows, whatever the file's size. Refuses
+/// (`WZ_STATUS_INVALID_ARGUMENT`) to write over the archive it reads.
+#[no_mangle]
+pub unsafe extern "C" fn wz_archive_restore(
+    archive: *const wz_archive,
+    path: *const c_char,
+    opts: *const wz_options,
+) -> wz_status {
+    guard(|| {
+        let a = archive_arg(archive)?;
+        let opts = options(&read_versioned(opts, OPTIONS_DEFAULT)?)?;
+        a.restore_file(path_arg(path)?, &opts)
+    })
+}
+
+/// Decodes every tensor and checks it against the SHA-256 digest in the index (on top of the
+/// per-chunk checksums every read checks), and the metadata against its own.
+#[no_mangle]
+pub unsafe extern "C" fn wz_archive_verify(archive: *const wz_archive, opts: *const wz_options) -> wz_status {
+    guard(|| {
+        let a = archive_arg(archive)?;
+        let opts = options(&read_versioned(opts, OPTIONS_DEFAULT)?)?;
+        a.verify(&opts).map_err(|(_, e)| e)
+    })
+}
+
+/// Compresses the model file at `src_path` (GGUF) into an archive at `dst_path`, written
+/// atomically like `wz_archive_restore`. Every tensor goes through its type's codec. Refuses
+/// (`WZ_STATUS_INVALID_ARGUMENT`) to write over its input. A malformed GGUF gives a specific
+/// status (`WZ_STATUS_CONTAINER_*`, `WZ_STATUS_TENSOR_*`, `WZ_STATUS_BAD_CONTAINER`).
+#[no_mangle]
+pub unsafe extern "C" fn wz_archive_compress_file(
+    src_path: *const c_char,
+    dst_path: *const c_char,
+    opts: *const wz_options,
+) -> wz_status {
+    guard(|| {
+        let opts = options(&read_versioned(opts, OPTIONS_DEFAULT)?)?;
+        archive::compress_gguf_file(path_arg(src_path)?, path_arg(dst_path)?, &opts)?;
+        Ok(())
+    })
+}
