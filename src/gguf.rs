@@ -144,6 +144,31 @@ impl Reader<'_> {
 /// Parses the header of `file`; every tensor is checked to lie inside the file and not to
 /// overlap another.
 pub fn read(file: &[u8]) -> Result<Gguf> {
+    let g = read_header_only(file)?;
+    // In file order: the first tensor that does not fit tells whether the file was cut short
+    // (it starts inside the file) or the offset is wild (it starts past the end).
+    let mut order: Vec<&TensorInfo> = g.tensors.iter().collect();
+    order.sort_by_key(|t| t.offset);
+    let mut prev_end = g.data_start;
+    for t in order {
+        let end = t.offset + t.len.unwrap_or(0);
+        if t.offset > file.len() as u64 {
+            return Err(Error::TensorOutOfRange);
+        }
+        if end > file.len() as u64 {
+            return Err(Error::ContainerTruncated);
+        }
+        if t.offset < prev_end {
+            return Err(Error::TensorOverlap);
+        }
+        prev_end = end;
+    }
+    Ok(g)
+}
+
+/// Parses the metadata at the start of `file` (which may hold only the metadata): the tensors'
+/// extents are checked for overflow but not against the file's size or each other.
+pub fn read_header_only(file: &[u8]) -> Result<Gguf> {
     let mut r = Reader { b: file, pos: 0 };
     if file.len() < 4 {
         return Err(if b"GGUF".starts_with(file) { Error::ContainerTruncated } else { Error::ContainerBadMagic });
@@ -201,24 +226,6 @@ pub fn read(file: &[u8]) -> Result<Gguf> {
     for t in &mut tensors {
         t.offset = t.offset.checked_add(data_start).ok_or(Error::TensorOutOfRange)?;
         t.offset.checked_add(t.len.unwrap_or(0)).ok_or(Error::TensorOutOfRange)?;
-    }
-    // In file order: the first tensor that does not fit tells whether the file was cut short
-    // (it starts inside the file) or the offset is wild (it starts past the end).
-    let mut order: Vec<&TensorInfo> = tensors.iter().collect();
-    order.sort_by_key(|t| t.offset);
-    let mut prev_end = data_start;
-    for t in order {
-        let end = t.offset + t.len.unwrap_or(0);
-        if t.offset > file.len() as u64 {
-            return Err(Error::TensorOutOfRange);
-        }
-        if end > file.len() as u64 {
-            return Err(Error::ContainerTruncated);
-        }
-        if t.offset < prev_end {
-            return Err(Error::TensorOverlap);
-        }
-        prev_end = end;
     }
     Ok(Gguf { version, alignment, data_start, tensors })
 }

@@ -58,3 +58,90 @@ pub fn q4k_order0_bound_bits(data: &[u8]) -> f64 {
     }
     256.0 * nb * entropy_bits(&nib) + hdr.iter().map(|h| nb * entropy_bits(h)).sum::<f64>()
 }
+
+/// The paper's whole-file method for Q4_K_M GGUF files: five streams, each compressed with zstd
+/// -19: (0) the metadata with every padding gap and the tail, (1) the 16-byte Q4_K block headers
+/// byte-grouped over all Q4_K tensors, (2) the Q4_K quants, (3) the Q6_K tensors, (4) every other
+/// tensor. `gguf_join` puts the file back together from the streams.
+pub fn gguf_split(file: &[u8]) -> Result<[Vec<u8>; 5]> {
+    let g = crate::gguf::read(file)?;
+    let order = file_order(&g, file.len() as u64);
+    let mut s: [Vec<u8>; 5] = Default::default();
+    s[0].extend_from_slice(&file[..g.data_start as usize]);
+    let mut q4k = Vec::new();
+    let mut at = g.data_start as usize;
+    for &(off, len, ty) in &order {
+        s[0].extend_from_slice(&file[at..off]);
+        let data = &file[off..off + len];
+        match ty {
+            12 => q4k.extend_from_slice(data),
+            14 => s[3].extend_from_slice(data),
+            _ => s[4].extend_from_slice(data),
+        }
+        at = off + len;
+    }
+    s[0].extend_from_slice(&file[at..]);
+    let nb = q4k.len() / BLOCK;
+    s[1] = vec![0u8; 16 * nb];
+    for (b, blk) in q4k.chunks_exact(BLOCK).enumerate() {
+        for i in 0..16 {
+            s[1][i * nb + b] = blk[i];
+        }
+        s[2].extend_from_slice(&blk[16..]);
+    }
+    Ok(s)
+}
+
+/// Rebuilds the file from the streams of `gguf_split`, given its header (the first stream's
+/// metadata, which the caller reads to learn the layout) and its size.
+pub fn gguf_join(streams: &[Vec<u8>; 5], size: u64) -> Result<Vec<u8>> {
+    let g = crate::gguf::read_header_only(&streams[0])?;
+    let order = file_order(&g, size);
+    let mut out = Vec::with_capacity(size as usize);
+    let (mut meta, mut q_at, mut s3, mut s4) = (g.data_start as usize, 0usize, 0usize, 0usize);
+    out.extend_from_slice(&streams[0][..meta]);
+    let nb = streams[1].len() / 16;
+    let mut at = g.data_start as usize;
+    let bad = || Error::CorruptData;
+    for &(off, len, ty) in &order {
+        let gap = off - at;
+        out.extend_from_slice(streams[0].get(meta..meta + gap).ok_or(bad())?);
+        meta += gap;
+        match ty {
+            12 => {
+                for _ in 0..len / BLOCK {
+                    for i in 0..16 {
+                        out.push(*streams[1].get(i * nb + q_at).ok_or(bad())?);
+                    }
+                    out.extend_from_slice(streams[2].get(128 * q_at..128 * q_at + 128).ok_or(bad())?);
+                    q_at += 1;
+                }
+            }
+            14 => {
+                out.extend_from_slice(streams[3].get(s3..s3 + len).ok_or(bad())?);
+                s3 += len;
+            }
+            _ => {
+                out.extend_from_slice(streams[4].get(s4..s4 + len).ok_or(bad())?);
+                s4 += len;
+            }
+        }
+        at = off + len;
+    }
+    out.extend_from_slice(streams[0].get(meta..).ok_or(bad())?);
+    Ok(out)
+}
+
+/// (offset, length, ggml type) of every tensor in file order; a tensor of unknown size extends
+/// to the next one.
+fn file_order(g: &crate::gguf::Gguf, size: u64) -> Vec<(usize, usize, u32)> {
+    let mut v: Vec<&crate::gguf::TensorInfo> = g.tensors.iter().collect();
+    v.sort_by_key(|t| t.offset);
+    (0..v.len())
+        .map(|k| {
+            let t = v[k];
+            let len = t.len.unwrap_or_else(|| v.get(k + 1).map_or(size, |n| n.offset) - t.offset);
+            (t.offset as usize, len as usize, t.ggml_type)
+        })
+        .collect()
+}

@@ -24,13 +24,27 @@ pub struct MethodResult {
     pub decomp_nt: Option<f64>,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+impl MethodResult {
+    pub fn to_json(&self, total: u64) -> serde_json::Value {
+        json!({
+            "name": self.name,
+            "compressed_bytes": self.compressed,
+            "ratio": total as f64 / self.compressed as f64,
+            "compress_mbps_1t": self.comp_1t,
+            "compress_mbps_nt": self.comp_nt,
+            "decompress_mbps_1t": self.decomp_1t,
+            "decompress_mbps_nt": self.decomp_nt,
+        })
+    }
+}
+
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
 }
 
 /// Median seconds of `reps` runs of `f`.
-fn time(reps: usize, mut f: impl FnMut()) -> f64 {
+pub fn time(reps: usize, mut f: impl FnMut()) -> f64 {
     median(
         (0..reps.max(1))
             .map(|_| {
@@ -42,7 +56,7 @@ fn time(reps: usize, mut f: impl FnMut()) -> f64 {
     )
 }
 
-fn mbps(bytes: u64, secs: f64) -> f64 {
+pub fn mbps(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / 1e6 / secs.max(1e-9)
 }
 
@@ -197,15 +211,7 @@ pub fn run(
         "q4k_order0_bound": q4k_bound,
         "r_model_entropy": r(model_bytes),
         "r_joint_exp_mantissa_entropy": r(joint_bytes),
-        "methods": results.iter().map(|m| json!({
-            "name": m.name,
-            "compressed_bytes": m.compressed,
-            "ratio": total as f64 / m.compressed as f64,
-            "compress_mbps_1t": m.comp_1t,
-            "compress_mbps_nt": m.comp_nt,
-            "decompress_mbps_1t": m.decomp_1t,
-            "decompress_mbps_nt": m.decomp_nt,
-        })).collect::<Vec<_>>(),
+        "methods": results.iter().map(|m| m.to_json(total)).collect::<Vec<_>>(),
     });
     Ok((results, json))
 }
@@ -220,7 +226,9 @@ pub fn weightzip_threads(threads: u32) -> u32 {
 
 pub fn print_table(json: &serde_json::Value) {
     let f = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
-    if json["r_marginal"].is_null() {
+    if let Some(file) = json["file"].as_str() {
+        println!("{file}: {} bytes, {} tensors, whole file", json["bytes"], json["tensors"]);
+    } else if json["r_marginal"].is_null() {
         print!("{} tensors, {} bytes of {}", json["tensors"], json["bytes"], json["kind"].as_str().unwrap_or(""));
         match json["q4k_order0_bound"].as_f64() {
             Some(b) => println!("; order-0 bound of nibbles + header bytes (the paper's ceiling) = {b:.4}"),

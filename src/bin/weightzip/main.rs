@@ -2,6 +2,7 @@
 
 mod archive_cmd;
 mod bench;
+mod bench_whole;
 mod files;
 
 use std::path::{Path, PathBuf};
@@ -83,8 +84,11 @@ enum Cmd {
         json: bool,
         input: PathBuf,
     },
-    /// weightzip next to zstd -3 and -19 on the same data, ratios and MB/s.
+    /// weightzip next to zstd -3 and -19 (and the paper's method) on the same data, ratios and MB/s.
     Bench {
+        /// Whole GGUF files: the archive against whole-file zstd -19 and the paper's five streams.
+        #[arg(long)]
+        whole: bool,
         #[arg(long, default_value = "bf16")]
         kind: String,
         /// Threads for the "all threads" columns (0 = all cores).
@@ -325,7 +329,22 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Cmd::Bench { kind, threads, reps, json, inputs } => {
+        Cmd::Bench { whole: true, threads, reps, json, inputs, .. } => {
+            let mut all = Vec::new();
+            for p in &inputs {
+                let m = Input::open(p)?;
+                let j = bench_whole::run(&p.display().to_string(), m.bytes(), threads, reps)?;
+                if !json {
+                    bench::print_table(&j);
+                }
+                all.push(j);
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+            }
+            Ok(())
+        }
+        Cmd::Bench { kind, threads, reps, json, inputs, .. } => {
             let kind = kind_arg(&kind)?;
             let maps: Vec<Input> = inputs.iter().map(|p| Input::open(p)).collect::<Result<_, _>>()?;
             let mut tensors = Vec::new();

@@ -1,0 +1,106 @@
+//! `weightzip bench --whole`: whole model files through an archive, next to whole-file zstd -19
+//! and the paper's five-stream method, all on the same file in the same run.
+
+use std::io::Cursor;
+
+use serde_json::json;
+use weightzip::archive::{self, Archive};
+use weightzip::baseline::{paper, zstd};
+use weightzip::Options;
+
+use crate::bench::{mbps, time, weightzip_threads, MethodResult};
+
+/// Measures one GGUF file. Times are medians of `reps` runs (compression at -19: one run).
+pub fn run(name: &str, file: &[u8], threads: u32, reps: usize) -> Result<serde_json::Value, String> {
+    let total = file.len() as u64;
+    let nt = weightzip_threads(threads);
+    let (o1, on) = (Options::with_threads(1), Options::with_threads(nt));
+    let mut results = Vec::new();
+
+    let compress = |o: &Options| {
+        let mut c = Cursor::new(Vec::new());
+        archive::compress_gguf(file, &mut c, o).map(|_| c.into_inner()).map_err(|e| format!("{name}: {e}"))
+    };
+    let arc = compress(&on)?;
+    if compress(&o1)? != arc {
+        return Err(format!("{name}: archive depends on the thread count"));
+    }
+    let a = Archive::from_bytes(&arc).map_err(|e| e.to_string())?;
+    let mut back = Vec::with_capacity(file.len());
+    a.restore_to(&mut back, &on).map_err(|e| e.to_string())?;
+    if back != file {
+        return Err(format!("{name}: archive does not restore the file"));
+    }
+    drop(back);
+    let c1 = time(1, || {
+        std::hint::black_box(compress(&o1).unwrap());
+    });
+    let cn = time(reps.min(3), || {
+        std::hint::black_box(compress(&on).unwrap());
+    });
+    // Decoding into a sink: the restore pipeline without the file system, whose write speed is
+    // the machine's, not the codec's.
+    let dtime = |o: &Options| time(reps, || a.restore_to(&mut std::io::sink(), o).unwrap());
+    let (d1, dn) = (dtime(&o1), dtime(&on));
+    results.push(MethodResult {
+        name: "weightzip archive".into(),
+        compressed: arc.len() as u64,
+        comp_1t: mbps(total, c1),
+        comp_nt: Some(mbps(total, cn)),
+        decomp_1t: mbps(total, d1),
+        decomp_nt: Some(mbps(total, dn)),
+    });
+
+    // Whole-file zstd -19 (one thread: the ratio is zstd's own, not that of split jobs).
+    let mut z = Vec::new();
+    let c1 = time(1, || z = zstd::compress(file, 19, 1).unwrap());
+    let mut buf = vec![0u8; file.len()];
+    let d1 = time(reps, || zstd::decompress_into(&z, &mut buf).unwrap());
+    if buf != file {
+        return Err(format!("{name}: zstd roundtrip mismatch"));
+    }
+    results.push(MethodResult {
+        name: "zstd -19 (whole file)".into(),
+        compressed: z.len() as u64,
+        comp_1t: mbps(total, c1),
+        comp_nt: None,
+        decomp_1t: mbps(total, d1),
+        decomp_nt: None,
+    });
+    drop(buf);
+
+    // The paper's five streams, each zstd -19.
+    let streams = paper::gguf_split(file).map_err(|e| format!("{name}: {e}"))?;
+    let mut zs: Vec<Vec<u8>> = Vec::new();
+    let c1 = time(1, || zs = streams.iter().map(|s| zstd::compress(s, 19, 1).unwrap()).collect());
+    let stream_sizes: Vec<(usize, usize)> = streams.iter().zip(&zs).map(|(s, z)| (s.len(), z.len())).collect();
+    let mut dec: [Vec<u8>; 5] = streams.clone();
+    let mut joined = Vec::new();
+    let d1 = time(reps, || {
+        for (d, z) in dec.iter_mut().zip(&zs) {
+            zstd::decompress_into(z, d).unwrap();
+        }
+        joined = paper::gguf_join(&dec, total).unwrap();
+    });
+    if joined != file {
+        return Err(format!("{name}: five-stream roundtrip mismatch"));
+    }
+    results.push(MethodResult {
+        name: "paper: 5 streams zstd-19".into(),
+        compressed: zs.iter().map(|z| z.len() as u64).sum(),
+        comp_1t: mbps(total, c1),
+        comp_nt: None,
+        decomp_1t: mbps(total, d1),
+        decomp_nt: None,
+    });
+
+    Ok(json!({
+        "file": name,
+        "bytes": total,
+        "tensors": a.tensors().len(),
+        "threads": nt,
+        "reps": reps,
+        "paper_streams": stream_sizes.iter().map(|(r, c)| json!({"raw": r, "zstd19": c})).collect::<Vec<_>>(),
+        "methods": results.iter().map(|m| m.to_json(total)).collect::<Vec<_>>(),
+    }))
+}
