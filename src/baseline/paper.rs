@@ -61,8 +61,9 @@ pub fn q4k_order0_bound_bits(data: &[u8]) -> f64 {
 
 /// The paper's whole-file method for Q4_K_M GGUF files: five streams, each compressed with zstd
 /// -19: (0) the metadata with every padding gap and the tail, (1) the 16-byte Q4_K block headers
-/// byte-grouped over all Q4_K tensors, (2) the Q4_K quants, (3) the Q6_K tensors, (4) every other
-/// tensor. `gguf_join` puts the file back together from the streams.
+/// byte-grouped over all Q4_K tensors, (2) the Q4_K quants (nibbles), (3) the other quantized
+/// tensors (Q6_K, ...), (4) the float tensors (F32, F16, BF16). `gguf_join` puts the file back
+/// together from the streams.
 pub fn gguf_split(file: &[u8]) -> Result<[Vec<u8>; 5]> {
     let g = crate::gguf::read(file)?;
     let order = file_order(&g, file.len() as u64);
@@ -75,8 +76,8 @@ pub fn gguf_split(file: &[u8]) -> Result<[Vec<u8>; 5]> {
         let data = &file[off..off + len];
         match ty {
             12 => q4k.extend_from_slice(data),
-            14 => s[3].extend_from_slice(data),
-            _ => s[4].extend_from_slice(data),
+            t if is_float(t) => s[4].extend_from_slice(data),
+            _ => s[3].extend_from_slice(data),
         }
         at = off + len;
     }
@@ -117,19 +118,24 @@ pub fn gguf_join(streams: &[Vec<u8>; 5], size: u64) -> Result<Vec<u8>> {
                     q_at += 1;
                 }
             }
-            14 => {
-                out.extend_from_slice(streams[3].get(s3..s3 + len).ok_or(bad())?);
-                s3 += len;
-            }
-            _ => {
+            t if is_float(t) => {
                 out.extend_from_slice(streams[4].get(s4..s4 + len).ok_or(bad())?);
                 s4 += len;
+            }
+            _ => {
+                out.extend_from_slice(streams[3].get(s3..s3 + len).ok_or(bad())?);
+                s3 += len;
             }
         }
         at = off + len;
     }
     out.extend_from_slice(streams[0].get(meta..).ok_or(bad())?);
     Ok(out)
+}
+
+/// ggml F32, F16, BF16.
+fn is_float(ggml_type: u32) -> bool {
+    matches!(ggml_type, 0 | 1 | 30)
 }
 
 /// (offset, length, ggml type) of every tensor in file order; a tensor of unknown size extends
