@@ -61,12 +61,12 @@ typedef struct wz_archive wz_archive;
 #define WZ_KIND_BYTES 2
 
 /*
- Data kind: little-endian f32 values (a multiple of 4 bytes; generic path for now).
+ Data kind: little-endian IEEE f32 values (a multiple of 4 bytes).
  */
 #define WZ_KIND_F32 3
 
 /*
- Data kind: little-endian f16 values (an even number of bytes; generic path for now).
+ Data kind: little-endian IEEE f16 values (an even number of bytes).
  */
 #define WZ_KIND_F16 4
 

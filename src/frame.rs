@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::codec::{bf16, blocks, grouped, q4k, Kind, Method};
+use crate::codec::{bf16, blocks, f32split, grouped, q4k, Kind, Method};
 use crate::error::{Error, Result};
 use crate::parallel;
 
@@ -178,7 +178,10 @@ pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
 
     let coded = match kind {
         _ if src.is_empty() => None,
-        Kind::Bf16 => Some((Method::Bf16Hist, code_bf16(&chunks, opts)?)),
+        // f16 splits like bf16: bits 14..3 (5 exponent, top 7 mantissa bits) form the symbol,
+        // sign and the low 3 mantissa bits go raw (see `codec::bf16`).
+        Kind::Bf16 | Kind::F16 => Some((Method::Bf16Hist, code_bf16(&chunks, opts)?)),
+        Kind::F32 => Some((Method::F32Split, code_f32(&chunks, opts)?)),
         Kind::Q4K => Some((Method::Q4kCtx, code_q4k(&chunks, opts)?)),
         k => match k.layout() {
             Some(layout) => Some((Method::Blocks, code_blocks(layout, &chunks, opts)?)),
@@ -281,6 +284,29 @@ fn code_bf16<'a>(chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<Ch
         opts,
         |i| assign[i],
         |i, raw, buf| bf16::encode_chunk(&encs[assign[i] as usize], raw, buf),
+    )?;
+    Ok((bf16::write_models(&models), outs))
+}
+
+/// f32: each chunk split into its values' high halves (a bf16 value each, coded like bf16 with
+/// the frame's bf16 models) and low halves (byte-grouped zstd); see `codec::f32`.
+fn code_f32<'a>(chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<ChunkOut<'a>>)> {
+    let mut parts: Vec<(&[u8], f32split::Halves, Vec<u64>)> =
+        chunks.iter().map(|c| (*c, Default::default(), Vec::new())).collect();
+    parallel::for_each_mut(&mut parts, opts.threads, |_, (c, halves, h)| {
+        *halves = f32split::split(c);
+        *h = vec![0u64; bf16::SYMBOLS];
+        bf16::histogram(&halves.hi, h);
+        Ok(())
+    })?;
+    let hists: Vec<Vec<u64>> = parts.iter_mut().map(|p| std::mem::take(&mut p.2)).collect();
+    let (models, assign) = bf16::plan(&hists, opts.threads)?;
+    let encs: Vec<_> = models.iter().map(|m| m.encoder()).collect();
+    let outs = code_chunks(
+        chunks,
+        opts,
+        |i| assign[i],
+        |i, _, buf| f32split::encode_chunk(&encs[assign[i] as usize], &parts[i].1, buf),
     )?;
     Ok((bf16::write_models(&models), outs))
 }
@@ -407,7 +433,7 @@ fn parse(src: &[u8]) -> Result<Parsed<'_>> {
     }
     let models = match info.method {
         Method::Stored => Models::None,
-        Method::Bf16Hist => Models::Bf16(bf16::read_models(&src[HEADER_LEN..model_end])?),
+        Method::Bf16Hist | Method::F32Split => Models::Bf16(bf16::read_models(&src[HEADER_LEN..model_end])?),
         Method::Q4kCtx => Models::Q4k(q4k::Model::read(&src[HEADER_LEN..model_end])?),
         Method::Grouped => match src[HEADER_LEN..model_end] {
             [stride] if stride as usize == info.kind.element_size() => Models::Grouped(stride as usize),
@@ -429,6 +455,7 @@ fn min_coded_len(method: Method, orig: u64) -> u64 {
     match method {
         Method::Stored => orig,
         Method::Bf16Hist => bf16::min_coded_len(orig),
+        Method::F32Split => f32split::min_coded_len(orig),
         Method::Q4kCtx => q4k::min_coded_len(orig),
         Method::Blocks => blocks::min_coded_len(),
         Method::Grouped => grouped::min_coded_len(),
@@ -505,20 +532,27 @@ fn decode_chunks(p: &Parsed, first: usize, dst: &mut [u8], opts: &Options) -> Re
         jobs.push((out, this, e));
     }
     let models = match &p.models {
+        Models::Bf16(m) if p.info.method == Method::F32Split => {
+            // Every model's decoder up front: a frame has few, and f32 chunks go one at a time.
+            let decs: Vec<bf16::Decoder> = m.iter().map(|m| m.decoder()).collect();
+            return decode_each(&mut jobs, opts, &|src, out, model| {
+                f32split::decode_chunk(decs.get(model as usize).ok_or(Error::CorruptHeader)?, src, out)
+            });
+        }
         Models::Bf16(m) => m,
         Models::Q4k(m) => {
             let dec = m.decoder();
-            return decode_each(&mut jobs, opts, &|src, out| q4k::decode_chunk(&dec, src, out));
+            return decode_each(&mut jobs, opts, &|src, out, _| q4k::decode_chunk(&dec, src, out));
         }
         Models::Blocks(m) => {
             let dec = m.decoder();
-            return decode_each(&mut jobs, opts, &|src, out| blocks::decode_chunk(&dec, src, out));
+            return decode_each(&mut jobs, opts, &|src, out, _| blocks::decode_chunk(&dec, src, out));
         }
         Models::Grouped(stride) => {
-            return decode_each(&mut jobs, opts, &|src, out| grouped::decode_chunk(*stride, src, out))
+            return decode_each(&mut jobs, opts, &|src, out, _| grouped::decode_chunk(*stride, src, out))
         }
         // A stored frame has only raw chunks, which `decode_each` copies.
-        Models::None => return decode_each(&mut jobs, opts, &|_, _| Err(Error::CorruptHeader)),
+        Models::None => return decode_each(&mut jobs, opts, &|_, _, _| Err(Error::CorruptHeader)),
     };
     // Chunks go in pairs, which the decoder interleaves (see `bf16::decode_chunk_pair`).
     let mut pairs: Vec<(Job, Option<Job>)> = Vec::with_capacity(jobs.len().div_ceil(2));
@@ -560,16 +594,16 @@ fn decode_chunks(p: &Parsed, first: usize, dst: &mut [u8], opts: &Options) -> Re
     })
 }
 
-/// Decodes chunk by chunk with one model for the frame (every kind but bf16, whose chunks go in
-/// pairs); raw chunks are copied.
+/// Decodes chunk by chunk (every method but bf16-hist, whose chunks go in pairs), calling
+/// `decode(payload, out, model index)`; raw chunks are copied.
 fn decode_each(
     jobs: &mut [Job],
     opts: &Options,
-    decode: &(dyn Fn(&[u8], &mut [u8]) -> Result<()> + Sync),
+    decode: &(dyn Fn(&[u8], &mut [u8], u8) -> Result<()> + Sync),
 ) -> Result<()> {
     parallel::for_each_mut(jobs, opts.threads, |_, (out, src, e)| {
         if e.coded {
-            decode(src, out)?;
+            decode(src, out, e.model)?;
         } else {
             out.copy_from_slice(src);
         }

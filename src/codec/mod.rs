@@ -3,6 +3,7 @@
 
 pub mod bf16;
 pub mod blocks;
+pub mod f32split;
 pub mod grouped;
 pub mod q4k;
 
@@ -29,9 +30,9 @@ pub enum Kind {
     Q4_1,
     /// Bytes with no structure this crate models (generic path: zstd).
     Bytes,
-    /// Little-endian IEEE f32 values (generic path for now: byte-grouped zstd).
+    /// Little-endian IEEE f32 values: high halves coded as bf16, low halves byte-grouped zstd.
     F32,
-    /// Little-endian IEEE f16 values (generic path for now: byte-grouped zstd).
+    /// Little-endian IEEE f16 values: coded like bf16 (exponent and top mantissa bits modelled).
     F16,
 }
 
@@ -134,6 +135,8 @@ pub enum Method {
     Blocks = 3,
     /// Generic: bytes grouped by position in an element, then zstd.
     Grouped = 4,
+    /// f32: high halves as bf16 (method 1's coding), low halves byte-grouped zstd.
+    F32Split = 5,
 }
 
 impl Method {
@@ -144,6 +147,7 @@ impl Method {
             2 => Ok(Method::Q4kCtx),
             3 => Ok(Method::Blocks),
             4 => Ok(Method::Grouped),
+            5 => Ok(Method::F32Split),
             _ => Err(Error::CorruptHeader),
         }
     }
@@ -152,7 +156,8 @@ impl Method {
     pub fn valid_for(self, kind: Kind) -> bool {
         match self {
             Method::Stored => true,
-            Method::Bf16Hist => kind == Kind::Bf16,
+            Method::Bf16Hist => matches!(kind, Kind::Bf16 | Kind::F16),
+            Method::F32Split => kind == Kind::F32,
             Method::Q4kCtx => kind == Kind::Q4K,
             Method::Blocks => kind.layout().is_some(),
             Method::Grouped => true,

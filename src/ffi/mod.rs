@@ -41,9 +41,9 @@ pub const WZ_FRAME_HEADER_SIZE: u32 = 48;
 pub const WZ_KIND_BF16: u32 = 1;
 /// Data kind: bytes of no modelled structure (generic path: zstd).
 pub const WZ_KIND_BYTES: u32 = 2;
-/// Data kind: little-endian f32 values (a multiple of 4 bytes; generic path for now).
+/// Data kind: little-endian IEEE f32 values (a multiple of 4 bytes).
 pub const WZ_KIND_F32: u32 = 3;
-/// Data kind: little-endian f16 values (an even number of bytes; generic path for now).
+/// Data kind: little-endian IEEE f16 values (an even number of bytes).
 pub const WZ_KIND_F16: u32 = 4;
 /// Data kind: ggml Q4_K blocks (a multiple of 144 bytes).
 pub const WZ_KIND_Q4_K: u32 = 16;
