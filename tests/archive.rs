@@ -1,0 +1,763 @@
+//! Whole-GGUF archives through the Rust API: both committed GGUF fixtures and synthetic GGUF files
+//! (every edge case real files do not have) compress, restore byte for byte, hold the right index
+//! and metadata, read any tensor alone, give the same bytes at every thread count, and obey the
+//! rules for files (atomic, never over an input). Readers on several threads share one archive.
+//!
+//! Synthetic tensors are random bytes: fine for roundtrips, never a claim about ratios.
+//!
+//! Tests named `bug_*` expose library bugs and fail until the library is fixed.
+
+mod common;
+#[path = "common/gguf_synth.rs"]
+mod gguf_synth;
+
+use std::io::{Cursor, Write};
+use std::path::Path;
+use std::sync::OnceLock;
+
+use common::{data_path, TempDir};
+use gguf_synth::{every_value_type, gt, mixed, noise, Builder, Built, Expected, Fill, Tensor, Value};
+use sha2::{Digest, Sha256};
+use weightzip::archive::{self, Archive, Container};
+use weightzip::frame::{self, MIN_CHUNK_SIZE};
+use weightzip::{gguf, Error, Kind, Options};
+
+const MINILM: &str = "minilm-l6-q4_k_m.gguf";
+const QWEN: &str = "qwen25coder15b-q4km-mini.gguf";
+
+fn fixture(name: &str) -> &'static [u8] {
+    static F: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
+    let all = F.get_or_init(|| {
+        [MINILM, QWEN].iter().map(|n| (n.to_string(), std::fs::read(data_path(n)).expect("read fixture"))).collect()
+    });
+    &all.iter().find(|(n, _)| n == name).expect("a committed fixture").1
+}
+
+/// A chunk size that is a whole number of elements of every kind (the least common multiple of
+/// the block sizes 2, 4, 18, 20, 22, 24, 34, 144 and 210), so an archive of any GGUF can use it.
+/// Other explicit sizes fail on quantized tensors: see `bug_explicit_chunk_size_fails_on_quantized_gguf`.
+const ANY_BLOCK_CHUNK: u32 = 942_480;
+
+fn opts(threads: u32, chunk_size: u32) -> Options {
+    Options { threads, chunk_size, progress: None }
+}
+
+/// An archive of `src` made in memory.
+fn compress(src: &[u8], o: &Options) -> Vec<u8> {
+    let mut c = Cursor::new(Vec::new());
+    let w = archive::compress_gguf(src, &mut c, o).expect("compress_gguf");
+    let v = c.into_inner();
+    assert_eq!(w.archive_size, v.len() as u64, "Written::archive_size");
+    assert_eq!(w.original_size, src.len() as u64, "Written::original_size");
+    assert_eq!(&w.index, Archive::from_bytes(&v).unwrap().index(), "Written::index is what the archive holds");
+    v
+}
+
+/// The kind a ggml type's tensor must be coded as (written out here, not taken from the library).
+fn expected_kind(ggml_type: u32, known: bool) -> Kind {
+    if !known {
+        return Kind::Bytes;
+    }
+    match ggml_type {
+        0 => Kind::F32,
+        1 => Kind::F16,
+        2 => Kind::Q4_0,
+        3 => Kind::Q4_1,
+        6 => Kind::Q5_0,
+        7 => Kind::Q5_1,
+        8 => Kind::Q8_0,
+        12 => Kind::Q4K,
+        14 => Kind::Q6K,
+        30 => Kind::Bf16,
+        _ => Kind::Bytes,
+    }
+}
+
+/// What an archive of a fixture must hold, from the GGUF reader (the fixtures hold only types
+/// whose size it knows).
+fn fixture_expected(file: &[u8]) -> (u64, Vec<Expected>) {
+    let g = gguf::read(file).expect("fixture parses");
+    let e = g
+        .tensors
+        .iter()
+        .map(|t| Expected {
+            name: t.name_bytes.clone(),
+            ggml_type: t.ggml_type,
+            dims: t.dims.clone(),
+            offset: t.offset,
+            size: t.len.expect("fixture tensors have known types"),
+            known: true,
+        })
+        .collect();
+    (g.data_start, e)
+}
+
+/// The extra frame's bytes, computed here: the metadata, every gap between tensors, the tail.
+fn extra_raw(file: &[u8], data_start: u64, expected: &[Expected]) -> Vec<u8> {
+    let mut ext: Vec<(u64, u64)> = expected.iter().map(|e| (e.offset, e.size)).collect();
+    ext.sort();
+    let mut v = file[..data_start as usize].to_vec();
+    let mut at = data_start;
+    for (off, size) in ext {
+        v.extend_from_slice(&file[at as usize..off as usize]);
+        at = off + size;
+    }
+    v.extend_from_slice(&file[at as usize..]);
+    v
+}
+
+fn sha(b: &[u8]) -> [u8; 32] {
+    Sha256::digest(b).into()
+}
+
+/// Checks everything an archive `arc` of `file` must hold against `expected` (in the file's
+/// tensor-info order).
+#[track_caller]
+fn check_archive(arc: &[u8], a: &Archive, file: &[u8], data_start: u64, expected: &[Expected], label: &str) {
+    assert_eq!(a.container(), Container::Gguf, "{label}");
+    assert_eq!(a.original_size(), file.len() as u64, "{label}: original_size");
+    assert_eq!(a.archive_size(), arc.len() as u64, "{label}: archive_size");
+    assert!(archive::is_archive(arc), "{label}");
+    assert!(a.metadata().unwrap() == &file[..data_start as usize], "{label}: metadata differs from the file's prefix");
+    let ex = &a.index().extra;
+    assert_eq!(ex.metadata_size, data_start, "{label}: metadata_size");
+    let raw = extra_raw(file, data_start, expected);
+    assert_eq!(ex.raw_size, raw.len() as u64, "{label}: extra raw_size");
+    assert_eq!(ex.sha256, sha(&raw), "{label}: extra sha256");
+
+    let ts = a.tensors();
+    assert_eq!(ts.len(), expected.len(), "{label}: tensor count");
+    let o1 = opts(1, 0);
+    for (i, (t, e)) in ts.iter().zip(expected).enumerate() {
+        let l = format!("{label}: tensor {i} {:?}", String::from_utf8_lossy(&e.name));
+        assert_eq!(t.name, e.name, "{l}: name");
+        let mut c = e.name.clone();
+        c.push(0);
+        assert_eq!(t.name_c, c, "{l}: name_c");
+        assert_eq!(t.container_type, e.ggml_type, "{l}: type");
+        assert_eq!(t.dims, e.dims, "{l}: dims");
+        assert_eq!(t.orig_offset, e.offset, "{l}: offset");
+        assert_eq!(t.orig_size, e.size, "{l}: size");
+        assert_eq!(t.kind, expected_kind(e.ggml_type, e.known), "{l}: kind");
+        let want = &file[e.offset as usize..(e.offset + e.size) as usize];
+        assert_eq!(t.sha256, sha(want), "{l}: sha256");
+        // Its frame lies in the archive and says what the index says.
+        let f = &arc[t.arc_offset as usize..(t.arc_offset + t.arc_size) as usize];
+        let info = frame::read_info(f).unwrap();
+        assert_eq!((info.kind, info.original_size, info.frame_size), (t.kind, t.orig_size, t.arc_size), "{l}: frame");
+        // Read alone, two ways.
+        assert!(a.tensor_vec(i, &o1).unwrap() == want, "{l}: tensor_vec differs");
+        let mut dst = vec![0xA5u8; want.len()];
+        a.read_tensor(i, &mut dst, &opts(2, 0)).unwrap();
+        assert!(dst == want, "{l}: read_tensor differs");
+        if !want.is_empty() {
+            let mut small = vec![0u8; want.len() - 1];
+            assert_eq!(a.read_tensor(i, &mut small, &o1), Err(Error::DstTooSmall), "{l}");
+        }
+        let mut big = vec![0u8; want.len() + 1];
+        assert_eq!(a.read_tensor(i, &mut big, &o1), Err(Error::DstSizeMismatch), "{l}");
+        // find gives the first tensor of that name.
+        let first = expected.iter().position(|x| x.name == e.name).unwrap();
+        assert_eq!(a.find(&e.name), Some(first), "{l}: find");
+    }
+    assert_eq!(a.tensor_vec(ts.len(), &o1), Err(Error::InvalidArgument), "{label}: index past the end");
+    assert_eq!(a.read_tensor(ts.len(), &mut [], &o1), Err(Error::InvalidArgument), "{label}");
+    assert_eq!(a.find(b"no such tensor \x01"), None, "{label}");
+
+    // Frames and the extra frame lie apart, after the header, before the index.
+    let mut spans: Vec<(u64, u64)> = ts.iter().map(|t| (t.arc_offset, t.arc_size)).collect();
+    spans.push((ex.offset, ex.size));
+    spans.sort();
+    let mut at = archive::format::HEADER_LEN as u64;
+    for (off, size) in spans {
+        assert!(off >= at, "{label}: frames overlap");
+        at = off + size;
+    }
+    assert!(at <= a.header().index_offset, "{label}");
+
+    let mut out = Vec::new();
+    a.restore_to(&mut out, &opts(2, 0)).unwrap();
+    assert!(out == file, "{label}: restore_to differs from the original");
+    assert_eq!(a.verify(&o1), Ok(()), "{label}: verify");
+}
+
+// Fixtures -------------------------------------------------------------------------------------
+
+#[test]
+fn fixtures_roundtrip_in_memory_and_through_files() {
+    let dir = TempDir::new("archive-fixtures");
+    for name in [MINILM, QWEN] {
+        let file = fixture(name);
+        let (data_start, expected) = fixture_expected(file);
+        assert!(expected.len() >= 15, "{name}: {} tensors", expected.len());
+        let arc = compress(file, &Options::default());
+        assert!(arc.len() < file.len(), "{name}: the archive is smaller than the file");
+        let a = Archive::from_bytes(&arc).unwrap();
+        check_archive(&arc, &a, file, data_start, &expected, name);
+
+        // compress_gguf_file writes the same bytes; open_path and restore_file give the file back.
+        let src = data_path(name);
+        let wz = dir.join(&format!("{name}.wz"));
+        let w = archive::compress_gguf_file(&src, &wz, &Options::default()).unwrap();
+        assert_eq!(w.archive_size, arc.len() as u64);
+        assert!(std::fs::read(&wz).unwrap() == arc, "{name}: compress_gguf_file differs from compress_gguf");
+        let a = Archive::open_path(&wz).unwrap();
+        check_archive(&arc, &a, file, data_start, &expected, &format!("{name} (mapped)"));
+        let back = dir.join(&format!("{name}.back"));
+        a.restore_file(&back, &Options::default()).unwrap();
+        assert!(std::fs::read(&back).unwrap() == file, "{name}: restore_file differs");
+    }
+    // Nothing else in the directory: no temporary files left.
+    let mut want: Vec<String> = [MINILM, QWEN].iter().flat_map(|n| [format!("{n}.back"), format!("{n}.wz")]).collect();
+    want.sort();
+    assert_eq!(dir.entries(), want);
+}
+
+#[test]
+fn fixtures_kinds_follow_ggml_types() {
+    // The fixtures exercise several codecs, not only the bytes fallback.
+    let a_bytes = compress(fixture(QWEN), &Options::default());
+    let a = Archive::from_bytes(&a_bytes).unwrap();
+    let kinds: std::collections::BTreeSet<&str> = a.tensors().iter().map(|t| t.kind.name()).collect();
+    for k in ["q4k", "q6k", "f32"] {
+        assert!(kinds.contains(k), "qwen archive has no {k} tensor: {kinds:?}");
+    }
+}
+
+#[test]
+fn fixtures_output_is_deterministic_across_threads_and_runs() {
+    // Every chunk size on the small fixture; the default on the large one (time).
+    let cases = [
+        (QWEN, 0, &[2, 0, 1][..]),
+        (QWEN, ANY_BLOCK_CHUNK, &[2, 0][..]),
+        (QWEN, 2 * ANY_BLOCK_CHUNK, &[0][..]),
+        (MINILM, 0, &[0][..]),
+    ];
+    for (name, chunk, threads) in cases {
+        let file = fixture(name);
+        let reference = compress(file, &opts(1, chunk));
+        for &threads in threads {
+            let again = compress(file, &opts(threads, chunk));
+            assert!(again == reference, "{name}: chunk {chunk}, threads {threads} differs from threads 1");
+        }
+        let a = Archive::from_bytes(&reference).unwrap();
+        let mut out = Vec::new();
+        a.restore_to(&mut out, &opts(0, 0)).unwrap();
+        assert!(out == file, "{name}: chunk {chunk}: restore differs");
+        // Restoring does not depend on the thread count either.
+        let mut out1 = Vec::new();
+        a.restore_to(&mut out1, &opts(1, 0)).unwrap();
+        assert!(out1 == out, "{name}: chunk {chunk}: restore with 1 thread differs");
+    }
+}
+
+/// BUG (library): an explicit chunk size must be a multiple of the block size of every tensor
+/// kind in the file, or `compress_gguf` fails with InvalidArgument: `frame::compress` rounds only
+/// the default (0) down to whole elements. No power of two is a multiple of 144 (Q4_K) or 210
+/// (Q6_K), so `Options::chunk_size`, `wz_options.chunk_size` and the CLI's `--chunk-size` are
+/// unusable for quantized GGUF files.
+/// Repro: `weightzip compress --chunk-size 1048576 tests/data/qwen25coder15b-q4km-mini.gguf -o x.wz`
+/// -> "an argument is out of range"; in Rust, compress_gguf(qwen, .., chunk_size 65536) ->
+/// Err(InvalidArgument). Expected: each tensor's chunks rounded down to whole blocks, as for
+/// the default.
+#[test]
+fn bug_explicit_chunk_size_fails_on_quantized_gguf() {
+    for chunk in [MIN_CHUNK_SIZE, 1 << 20] {
+        let mut c = Cursor::new(Vec::new());
+        let r = archive::compress_gguf(fixture(QWEN), &mut c, &opts(0, chunk));
+        assert!(r.is_ok(), "chunk size {chunk}: {:?}", r.err());
+    }
+}
+
+#[test]
+fn random_access_reads_tensors_in_any_order() {
+    let file = fixture(MINILM);
+    let (_, expected) = fixture_expected(file);
+    let arc = compress(file, &Options::default());
+    let a = Archive::from_bytes(&arc).unwrap();
+    let mut order: Vec<usize> = (0..expected.len()).collect();
+    common::Lcg::new(5).shuffle(&mut order);
+    for i in order {
+        let e = &expected[i];
+        let got = a.tensor_vec(i, &opts(1, 0)).unwrap();
+        assert!(got == file[e.offset as usize..(e.offset + e.size) as usize], "tensor {i}");
+    }
+}
+
+// Restoring through a writer -------------------------------------------------------------------
+
+/// A writer that fails once `limit` bytes have been written (or at flush).
+struct Failing {
+    written: usize,
+    limit: usize,
+    fail_flush: bool,
+}
+
+impl Write for Failing {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.written + b.len() > self.limit {
+            return Err(std::io::Error::other("disk full"));
+        }
+        self.written += b.len();
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.fail_flush {
+            return Err(std::io::Error::other("flush failed"));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn restore_to_a_failing_writer_is_an_io_error() {
+    let file = fixture(QWEN);
+    let arc = compress(file, &Options::default());
+    let a = Archive::from_bytes(&arc).unwrap();
+    let meta = a.index().extra.metadata_size as usize;
+    for limit in [0, 1, meta, meta + 1, file.len() / 2, file.len() - 1] {
+        let mut w = Failing { written: 0, limit, fail_flush: false };
+        assert_eq!(a.restore_to(&mut w, &opts(2, 0)), Err(Error::Io), "writer failing after {limit} bytes");
+        assert!(w.written <= limit);
+    }
+    let mut w = Failing { written: 0, limit: usize::MAX, fail_flush: true };
+    assert_eq!(a.restore_to(&mut w, &opts(2, 0)), Err(Error::Io), "flush fails");
+    assert_eq!(w.written, file.len());
+    // The archive still works afterwards.
+    let mut out = Vec::new();
+    a.restore_to(&mut out, &opts(2, 0)).unwrap();
+    assert!(out == file);
+}
+
+// Synthetic GGUF files -------------------------------------------------------------------------
+
+/// Builds, compresses (one and two threads, the default chunk size and another), checks.
+#[track_caller]
+fn roundtrip(b: &Builder, label: &str) -> Built {
+    let built = b.build();
+    let g = gguf::read(&built.bytes).unwrap_or_else(|e| panic!("{label}: the GGUF reader rejects it: {e:?}"));
+    assert_eq!(g.data_start, built.data_start, "{label}: data_start");
+    assert_eq!(g.version, b.version, "{label}");
+    assert_eq!(g.alignment, b.alignment, "{label}");
+    for chunk in [0, ANY_BLOCK_CHUNK] {
+        let arc = compress(&built.bytes, &opts(1, chunk));
+        assert!(compress(&built.bytes, &opts(2, chunk)) == arc, "{label}: depends on the thread count");
+        let a = Archive::from_bytes(&arc).unwrap();
+        check_archive(&arc, &a, &built.bytes, built.data_start, &built.expected, &format!("{label}, chunk {chunk}"));
+    }
+    built
+}
+
+#[test]
+fn gguf_versions_2_and_3() {
+    for version in [2, 3] {
+        let mut b = mixed();
+        b.version = version;
+        roundtrip(&b, &format!("version {version}"));
+    }
+}
+
+#[test]
+fn alignments() {
+    for a in [1u64, 8, 32, 64, 4096] {
+        let mut b = Builder::new().align(a);
+        b.fill = Fill::Garbage(a);
+        let b = b
+            .tensor(Tensor::random("x", gt::F16, &[3], 1)) // 6 bytes: the next tensor needs padding
+            .tensor(Tensor::raw(b"odd", gt::UNKNOWN, &[1], noise(2, 13)))
+            .tensor(Tensor::random("y", gt::F32, &[5], 3));
+        let built = roundtrip(&b, &format!("alignment {a}"));
+        assert_eq!(built.data_start % a, 0);
+        for e in &built.expected {
+            assert_eq!(e.offset % a, 0, "alignment {a}: {:?}", e.name);
+        }
+    }
+    // No key: the default, 32.
+    let mut b =
+        Builder::new().tensor(Tensor::random("x", gt::F16, &[3], 1)).tensor(Tensor::random("y", gt::F32, &[5], 2));
+    b.fill = Fill::Garbage(1);
+    let built = roundtrip(&b, "default alignment");
+    assert_eq!(built.expected[1].offset % 32, 0);
+    // The key as any unsigned integer type.
+    for (t, v) in [("u8", Value::U8(16)), ("u16", Value::U16(16)), ("u64", Value::U64(16))] {
+        let mut b = Builder::new().kv("general.alignment", v);
+        b.alignment = 16;
+        b.fill = Fill::Garbage(3);
+        let b = b.tensor(Tensor::random("x", gt::F16, &[3], 1)).tensor(Tensor::random("y", gt::F32, &[5], 2));
+        roundtrip(&b, &format!("alignment as {t}"));
+    }
+}
+
+#[test]
+fn every_key_value_type() {
+    let mut b = Builder::new().tensor(Tensor::random("w", gt::F32, &[8], 1));
+    b.kvs.extend(every_value_type());
+    let built = roundtrip(&b, "every value type");
+    assert!(built.metadata().len() > 300);
+}
+
+#[test]
+fn no_tensors() {
+    let mut b = Builder::new();
+    b.kvs.extend(every_value_type());
+    let built = roundtrip(&b, "no tensors, padded");
+    assert_eq!(built.bytes.len() as u64, built.data_start);
+    // With garbage padding and trailing bytes after the (empty) data section.
+    let mut b = Builder::new().align(64);
+    b.fill = Fill::Garbage(4);
+    b.tail = noise(9, 100);
+    roundtrip(&b, "no tensors, garbage padding and a tail");
+}
+
+/// BUG (library): a GGUF with no tensors and no padding after its key/values is rejected as
+/// ContainerTruncated. Such files are common: llama.cpp's vocab-only files (convert_hf_to_gguf
+/// `write_vocab`: header and key/values, then close, no padding) end right after the last value,
+/// and ggml reads them. `gguf::read` computes the data section's start by padding the end of the
+/// tensor infos and requires it to be inside the file even when no tensor needs it.
+/// Repro: a GGUF v3 with n_tensors = 0, one key/value, whose length is not a multiple of 32 ->
+/// `compress_gguf` returns Err(ContainerTruncated). Expected: an archive that restores it.
+#[test]
+fn bug_gguf_without_tensors_or_final_padding_is_rejected() {
+    let mut b = Builder::new();
+    b.kvs.extend(every_value_type());
+    b.pad_infos = false;
+    let built = b.build();
+    assert_ne!(built.bytes.len() % 32, 0, "the test needs an unpadded end");
+    let mut c = Cursor::new(Vec::new());
+    let r = archive::compress_gguf(&built.bytes, &mut c, &Options::default());
+    assert!(r.is_ok(), "vocab-only GGUF (no tensors, no final padding) rejected: {:?}", r.err());
+    let arc = c.into_inner();
+    let a = Archive::from_bytes(&arc).unwrap();
+    let mut out = Vec::new();
+    a.restore_to(&mut out, &Options::default()).unwrap();
+    assert!(out == built.bytes);
+    assert_eq!(a.tensors().len(), 0);
+}
+
+#[test]
+fn unknown_types_extend_to_the_next_tensor() {
+    let mut b = Builder::new().align(32);
+    b.fill = Fill::Garbage(11);
+    b.tail = b"tail after the last tensor".to_vec();
+    // Unknown first, in the middle (twice in a row), and last (it then takes the padding and tail).
+    let b = b
+        .tensor(Tensor::raw(b"u0", gt::UNKNOWN, &[7], noise(1, 7)))
+        .tensor(Tensor::random("f", gt::F32, &[9], 2))
+        .tensor(Tensor::raw(b"u1", 1000, &[3, 3], noise(3, 40)))
+        .tensor(Tensor::raw(b"u2", u32::MAX, &[], noise(4, 1)))
+        .tensor(Tensor::raw(b"u-empty", 77, &[0], Vec::new()))
+        .tensor(Tensor::random("q", gt::Q8_0, &[32], 5))
+        .tensor(Tensor::raw(b"u-last", gt::UNKNOWN, &[2], noise(6, 50)));
+    let built = roundtrip(&b, "unknown types");
+    let e = &built.expected;
+    assert_eq!(e[0].size, 32, "u0 takes its 7 bytes and the padding up to the next tensor");
+    assert_eq!(e.last().unwrap().offset + e.last().unwrap().size, built.bytes.len() as u64, "the last extends to EOF");
+    assert!(e.iter().filter(|x| !x.known).all(|x| x.size % 32 == 0 || x.name == b"u-last"));
+}
+
+#[test]
+fn types_without_a_codec_are_bytes() {
+    // Q2_K and I32 have sizes the reader knows but no codec: coded as bytes, sizes exact.
+    let b = Builder::new()
+        .tensor(Tensor::random("q2k", gt::Q2_K, &[256, 2], 1))
+        .tensor(Tensor::random("i32", gt::I32, &[10], 2))
+        .tensor(Tensor::random("q4_0", gt::Q4_0, &[64], 3));
+    let built = roundtrip(&b, "no codec");
+    assert_eq!(built.expected[0].size, 168);
+    assert_eq!(built.expected[1].size, 40);
+}
+
+#[test]
+fn garbage_in_padding_gaps_and_trailing_bytes() {
+    for (fill, tail) in [(Fill::Garbage(1), noise(5, 3)), (Fill::Garbage(2), Vec::new()), (Fill::Zero, noise(6, 4097))]
+    {
+        let mut b = mixed();
+        b.fill = fill;
+        b.tail = tail.clone();
+        // Gaps wider than the alignment asks for, too.
+        b.extra_gap = vec![0, 100, 0, 1, 4096];
+        let built = roundtrip(&b, &format!("fill {fill:?}, tail {}", tail.len()));
+        if let Fill::Garbage(_) = fill {
+            let gap = &built.bytes[built.infos_end..built.data_start as usize];
+            assert!(gap.is_empty() || gap.iter().all(|&x| x != 0), "the padding really is garbage");
+        }
+    }
+}
+
+#[test]
+fn zero_size_tensors() {
+    let z = |name: &str, t: u32, dims: &[u64]| Tensor::random(name, t, dims, 0);
+    let b = Builder::new()
+        .tensor(z("z-first", gt::F32, &[0]))
+        .tensor(Tensor::random("a", gt::F16, &[10], 1))
+        .tensor(z("z-mid", gt::Q4_K, &[256, 0]))
+        .tensor(z("z-mid2", gt::BF16, &[0, 7, 3]))
+        .tensor(Tensor::random("b", gt::Q4_K, &[256], 2))
+        .tensor(z("z-last", gt::F32, &[5, 0]));
+    let built = roundtrip(&b, "zero-size tensors");
+    assert_eq!(built.expected.iter().filter(|e| e.size == 0).count(), 4);
+    // Only zero-size tensors, with a tail.
+    let mut b = Builder::new().tensor(z("z1", gt::F32, &[0])).tensor(z("z2", gt::Q8_0, &[0, 32]));
+    b.tail = b"tail".to_vec();
+    roundtrip(&b, "only zero-size tensors");
+}
+
+#[test]
+fn tensor_infos_in_another_order_than_the_data() {
+    let base = mixed();
+    let n = base.tensors.len();
+    let mut shuffled: Vec<usize> = (0..n).collect();
+    common::Lcg::new(3).shuffle(&mut shuffled);
+    for (what, order) in [("reversed", (0..n).rev().collect::<Vec<_>>()), ("shuffled", shuffled)] {
+        let mut b = mixed();
+        b.info_order = Some(order.clone());
+        let built = roundtrip(&b, what);
+        // The archive keeps the info order.
+        for (j, &i) in order.iter().enumerate() {
+            assert_eq!(built.expected[j].name, b.tensors[i].name, "{what}");
+        }
+    }
+}
+
+#[test]
+fn duplicate_names() {
+    let b = Builder::new()
+        .tensor(Tensor::random("same", gt::F32, &[4], 1))
+        .tensor(Tensor::random("other", gt::F32, &[4], 2))
+        .tensor(Tensor::random("same", gt::F16, &[6], 3))
+        .tensor(Tensor::random("same", gt::F32, &[2], 4));
+    let built = roundtrip(&b, "duplicate names");
+    let arc = compress(&built.bytes, &Options::default());
+    let a = Archive::from_bytes(&arc).unwrap();
+    assert_eq!(a.find(b"same"), Some(0));
+    // Every one of them reads as itself.
+    for i in [0, 2, 3] {
+        assert!(a.tensor_vec(i, &Options::default()).unwrap() == built.tensor_bytes(i));
+    }
+}
+
+#[test]
+fn typed_tensors_of_every_codec() {
+    // Several chunks each, at the default chunk size and at ANY_BLOCK_CHUNK.
+    let b = Builder::new()
+        .align(64)
+        .tensor(Tensor::random("f32", gt::F32, &[500_000], 1))
+        .tensor(Tensor::random("f16", gt::F16, &[700_001], 2))
+        .tensor(Tensor::random("bf16", gt::BF16, &[1_000_000], 3))
+        .tensor(Tensor::random("q8_0", gt::Q8_0, &[32, 30_000], 4))
+        .tensor(Tensor::random("q4_k", gt::Q4_K, &[256, 7000], 5))
+        .tensor(Tensor::random("q6_k", gt::Q6_K, &[256, 4000], 6))
+        .tensor(Tensor::random("q4_0", gt::Q4_0, &[32, 5], 7));
+    let built = roundtrip(&b, "typed tensors");
+    assert!(built.expected[2].size > 2 * ANY_BLOCK_CHUNK as u64);
+}
+
+#[test]
+fn names_and_dims_at_the_edges() {
+    let b = Builder::new()
+        .tensor(Tensor::random("", gt::F32, &[1], 1)) // empty name
+        .tensor(Tensor::raw(&[0xFF, 0xFE, b'x', 0x80], gt::F32, &[2], noise(2, 8))) // not UTF-8
+        .tensor(Tensor::raw(b"nul\0inside", gt::F32, &[1], noise(3, 4))) // a NUL in the name
+        .tensor(Tensor::random(&"long".repeat(1000), gt::F16, &[3], 4))
+        .tensor(Tensor::random("scalar", gt::F32, &[], 5)) // no dims: one element
+        .tensor(Tensor::random("eight-dims", gt::F32, &[1, 2, 1, 3, 1, 2, 1, 2], 6));
+    let built = roundtrip(&b, "names and dims");
+    assert_eq!(built.expected[4].size, 4);
+    assert_eq!(built.expected[5].dims.len(), 8);
+}
+
+/// BUG (library): a tensor name longer than the archive's MAX_NAME (65536 bytes) is accepted by
+/// the GGUF reader and by `compress_gguf`, which writes an archive whose index `Index::read`
+/// then rejects: compression "succeeds" with an archive that never opens (CorruptHeader).
+/// Repro: a GGUF with one F32 tensor named "n" × 70000 -> compress_gguf Ok, Archive::from_bytes
+/// Err(CorruptHeader). Expected: compress_gguf refuses the file (e.g. BadContainer/TooLarge),
+/// or the archive opens.
+#[test]
+fn bug_long_tensor_name_gives_an_archive_that_does_not_open() {
+    let b = Builder::new().tensor(Tensor::random(&"n".repeat(70_000), gt::F32, &[4], 1));
+    let built = b.build();
+    let mut c = Cursor::new(Vec::new());
+    match archive::compress_gguf(&built.bytes, &mut c, &Options::default()) {
+        Err(e) => println!("refused at compression with {e:?}: fine"),
+        Ok(_) => {
+            let r = Archive::from_bytes(c.get_ref()).map(|a| a.tensors().len());
+            assert_eq!(r, Ok(1), "compress_gguf wrote an archive that does not open");
+        }
+    }
+}
+
+#[test]
+fn tensors_larger_than_the_restore_window() {
+    // Restoring decodes 16 MiB windows into three recycled buffers: small tensors first (small
+    // buffers), then one of 40 MB (three windows, buffers grown and recycled), then small ones.
+    let mut b = Builder::new();
+    for i in 0..4 {
+        b = b.tensor(Tensor::random(&format!("small{i}"), gt::F32, &[100 + i], i));
+    }
+    b = b.tensor(Tensor::random("big", gt::BF16, &[20_000_000], 9));
+    b = b.tensor(Tensor::random("after", gt::F32, &[77], 10));
+    b = b.tensor(Tensor::raw(b"unknown-after", gt::UNKNOWN, &[1], noise(11, 1000)));
+    b.fill = Fill::Garbage(12);
+    let built = b.build();
+    let arc = compress(&built.bytes, &opts(0, 0));
+    let a = Archive::from_bytes(&arc).unwrap();
+    let mut out = Vec::new();
+    a.restore_to(&mut out, &opts(2, 0)).unwrap();
+    assert!(out == built.bytes, "restore of a file with a tensor larger than the window differs");
+    let big = a.find(b"big").unwrap();
+    assert!(a.tensor_vec(big, &opts(0, 0)).unwrap() == built.tensor_bytes(big));
+    assert_eq!(a.verify(&opts(0, 0)), Ok(()));
+}
+
+// Files ----------------------------------------------------------------------------------------
+
+fn no_temporaries(dir: &TempDir, what: &str) {
+    for n in dir.entries() {
+        assert!(!(n.starts_with('.') && n.contains(".tmp-")), "{what}: temporary file {n} left behind");
+    }
+}
+
+#[test]
+fn compress_file_never_writes_over_its_input() {
+    let dir = TempDir::new("archive-input");
+    let src = dir.join("m.gguf");
+    std::fs::write(&src, fixture(QWEN)).unwrap();
+    let o = Options::default();
+    assert_eq!(archive::compress_gguf_file(&src, &src, &o).err(), Some(Error::InvalidArgument), "same path");
+    let sym = dir.join("sym.wz");
+    std::os::unix::fs::symlink(&src, &sym).unwrap();
+    assert_eq!(archive::compress_gguf_file(&src, &sym, &o).err(), Some(Error::InvalidArgument), "symlink to input");
+    let hard = dir.join("hard.wz");
+    std::fs::hard_link(&src, &hard).unwrap();
+    assert_eq!(archive::compress_gguf_file(&src, &hard, &o).err(), Some(Error::InvalidArgument), "hard link");
+    let dotted = dir.path.join(".").join("m.gguf");
+    assert_eq!(archive::compress_gguf_file(&src, &dotted, &o).err(), Some(Error::InvalidArgument), "another spelling");
+    assert!(std::fs::read(&src).unwrap() == fixture(QWEN), "the input changed");
+    assert!(std::fs::symlink_metadata(&sym).unwrap().file_type().is_symlink());
+    no_temporaries(&dir, "refused compress");
+    assert_eq!(dir.entries(), vec!["hard.wz", "m.gguf", "sym.wz"]);
+}
+
+#[test]
+fn compress_file_errors_leave_nothing_behind() {
+    let dir = TempDir::new("archive-compress-errors");
+    let o = Options::default();
+    let out = dir.join("out.wz");
+    assert_eq!(archive::compress_gguf_file(&dir.join("missing.gguf"), &out, &o).err(), Some(Error::Io));
+    let empty = dir.join("empty.gguf");
+    std::fs::write(&empty, b"").unwrap();
+    assert_eq!(archive::compress_gguf_file(&empty, &out, &o).err(), Some(Error::ContainerTruncated));
+    let bad = dir.join("bad.gguf");
+    std::fs::write(&bad, &mixed().build().bytes[..100]).unwrap();
+    assert_eq!(archive::compress_gguf_file(&bad, &out, &o).err(), Some(Error::ContainerTruncated));
+    let good = dir.join("good.gguf");
+    std::fs::write(&good, mixed().build().bytes).unwrap();
+    let nodir = dir.join("no-such-dir").join("out.wz");
+    assert_eq!(archive::compress_gguf_file(&good, &nodir, &o).err(), Some(Error::Io));
+    // A directory in the way.
+    let d = dir.join("a-directory");
+    std::fs::create_dir(&d).unwrap();
+    assert_eq!(archive::compress_gguf_file(&good, &d, &o).err(), Some(Error::Io));
+    no_temporaries(&dir, "compress errors");
+    assert_eq!(dir.entries(), vec!["a-directory", "bad.gguf", "empty.gguf", "good.gguf"]);
+}
+
+#[test]
+fn compress_file_replaces_an_existing_output() {
+    let dir = TempDir::new("archive-replace");
+    let src = dir.join("m.gguf");
+    let built = mixed().build();
+    std::fs::write(&src, &built.bytes).unwrap();
+    let out = dir.join("m.gguf.wz");
+    std::fs::write(&out, b"old contents").unwrap();
+    archive::compress_gguf_file(&src, &out, &Options::default()).unwrap();
+    assert!(std::fs::read(&out).unwrap() == compress(&built.bytes, &Options::default()));
+    assert_eq!(dir.entries(), vec!["m.gguf", "m.gguf.wz"]);
+}
+
+#[test]
+fn restore_file_never_writes_over_the_archive() {
+    let dir = TempDir::new("archive-restore-self");
+    let wz = dir.join("m.wz");
+    let arc = compress(fixture(QWEN), &Options::default());
+    std::fs::write(&wz, &arc).unwrap();
+    let sym = dir.join("sym");
+    std::os::unix::fs::symlink(&wz, &sym).unwrap();
+    let hard = dir.join("hard");
+    std::fs::hard_link(&wz, &hard).unwrap();
+    let a = Archive::open_path(&wz).unwrap();
+    for p in [&wz, &sym, &hard] {
+        assert_eq!(a.restore_file(p, &Options::default()), Err(Error::InvalidArgument), "{}", p.display());
+    }
+    // Opened through the link, the archive itself is refused too.
+    let b = Archive::open_path(&sym).unwrap();
+    assert_eq!(b.restore_file(&wz, &Options::default()), Err(Error::InvalidArgument));
+    assert!(std::fs::read(&wz).unwrap() == arc, "the archive changed");
+    no_temporaries(&dir, "refused restore");
+    // Another existing file is replaced; a missing directory is an I/O error.
+    let other = dir.join("other.gguf");
+    std::fs::write(&other, b"old").unwrap();
+    a.restore_file(&other, &Options::default()).unwrap();
+    assert!(std::fs::read(&other).unwrap() == fixture(QWEN));
+    assert_eq!(a.restore_file(&dir.join("nope").join("x"), &Options::default()), Err(Error::Io));
+    assert_eq!(dir.entries(), vec!["hard", "m.wz", "other.gguf", "sym"]);
+}
+
+#[test]
+fn open_path_errors() {
+    let dir = TempDir::new("archive-open");
+    assert_eq!(Archive::open_path(&dir.join("missing")).err(), Some(Error::Io));
+    let empty = dir.join("empty.wz");
+    std::fs::write(&empty, b"").unwrap();
+    assert_eq!(Archive::open_path(&empty).err(), Some(Error::Truncated));
+    let gguf = dir.join("x.gguf");
+    std::fs::write(&gguf, fixture(QWEN)).unwrap();
+    assert_eq!(Archive::open_path(&gguf).err(), Some(Error::BadMagic), "a GGUF is not an archive");
+    assert_eq!(Archive::open_path(Path::new(&dir.path)).err(), Some(Error::Io), "a directory");
+    // A single frame is not an archive.
+    let f = weightzip::compress(Kind::Bytes, b"hello", &Options::default()).unwrap();
+    assert!(!archive::is_archive(&f));
+    assert_eq!(Archive::from_bytes(&f).err(), Some(Error::BadMagic));
+}
+
+// Threads --------------------------------------------------------------------------------------
+
+#[test]
+fn threads_share_one_archive() {
+    let dir = TempDir::new("archive-threads");
+    let file = fixture(MINILM);
+    let (_, expected) = fixture_expected(file);
+    let wz = dir.join("m.wz");
+    archive::compress_gguf_file(&data_path(MINILM), &wz, &Options::default()).unwrap();
+    // Mapped, so reads also drop the pages they decoded while neighbours read theirs.
+    let a = Archive::open_path(&wz).unwrap();
+    let n = expected.len();
+    let largest = (0..n).max_by_key(|&i| expected[i].size).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4usize {
+            let (a, expected) = (&a, &expected);
+            s.spawn(move || {
+                for round in 0..2 {
+                    // Each thread its own share, plus the same two tensors as everyone else.
+                    let mut mine: Vec<usize> = (0..n).filter(|i| i % 4 == t).collect();
+                    mine.extend([0, largest]);
+                    if round == 1 {
+                        mine.reverse();
+                    }
+                    for i in mine {
+                        let e = &expected[i];
+                        let got = a.tensor_vec(i, &opts(1 + (t as u32 % 2), 0)).unwrap();
+                        assert!(got == file[e.offset as usize..(e.offset + e.size) as usize], "thread {t}: tensor {i}");
+                    }
+                }
+            });
+        }
+        // And a fifth restoring the whole file meanwhile.
+        s.spawn(|| {
+            let mut out = Vec::new();
+            a.restore_to(&mut out, &opts(1, 0)).unwrap();
+            assert!(out == file, "restore alongside readers");
+            assert!(a.metadata().unwrap() == &file[..a.index().extra.metadata_size as usize]);
+        });
+    });
+}
