@@ -111,6 +111,11 @@ typedef struct wz_archive wz_archive;
 #define WZ_CONTAINER_GGUF 1
 
 /*
+ Container format of an archive: a safetensors file.
+ */
+#define WZ_CONTAINER_SAFETENSORS 2
+
+/*
  Largest `struct_size` accepted for a versioned struct: far above any version's real size.
  */
 #define MAX_STRUCT_SIZE 256
@@ -267,7 +272,9 @@ typedef struct wz_tensor_info {
   uint32_t struct_size;
   /*
    The container's type of the tensor: for GGUF, the ggml type (0 = F32, 1 = F16, 12 = Q4_K,
-   14 = Q6_K, 30 = BF16, ...), unknown types included.
+   14 = Q6_K, 30 = BF16, ...), unknown types included; for safetensors a dtype code (5 = F16,
+   6 = BF16, 9 = F32, ...; 0xFFFFFFFF for a dtype this library does not know). `type_name`
+   names it.
    */
   uint32_t container_type;
   /*
@@ -310,6 +317,10 @@ typedef struct wz_tensor_info {
    SHA-256 of the tensor's original bytes.
    */
   uint8_t sha256[32];
+  /*
+   The name of `container_type` ("Q4_K", "BF16", ...; "unknown"), a static string.
+   */
+  const char *type_name;
 } wz_tensor_info;
 
 #ifdef __cplusplus
@@ -466,7 +477,7 @@ wz_status wz_archive_restore(const struct wz_archive *archive,
 wz_status wz_archive_verify(const struct wz_archive *archive, const struct wz_options *opts);
 
 /*
- Compresses the model file at `src_path` (GGUF) into an archive at `dst_path`, written
+ Compresses the model file at `src_path` (GGUF or safetensors, told apart by content) into an archive at `dst_path`, written
  atomically like `wz_archive_restore`. Every tensor goes through its type's codec. Refuses
  (`WZ_STATUS_INVALID_ARGUMENT`) to write over its input. A malformed GGUF gives a specific
  status (`WZ_STATUS_CONTAINER_*`, `WZ_STATUS_TENSOR_*`, `WZ_STATUS_BAD_CONTAINER`).

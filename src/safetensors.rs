@@ -2,11 +2,39 @@
 //!
 //! Layout: u64 LE header length N, N bytes of JSON (`{"name": {"dtype", "shape", "data_offsets"}, ...,
 //! "__metadata__": {...}}`), then the data section; offsets are relative to the data section.
+//!
+//! Errors are specific: a file shorter than its header says `ContainerTruncated`; a header that
+//! is not a JSON object of tensor entries, a dtype whose size disagrees with shape and offsets, or
+//! a header length above `MAX_HEADER_LEN` `BadContainer`; a tensor starting past the end of the
+//! data `TensorOutOfRange`, one starting inside it but ending past it `ContainerTruncated`, two
+//! sharing bytes `TensorOverlap`.
 
 use crate::error::{Error, Result};
 
 /// A header larger than this is refused before it is read (real headers are kilobytes).
 pub const MAX_HEADER_LEN: u64 = 100 << 20;
+
+/// Known dtypes: (code reported as the tensor's container type, name, bytes per element).
+pub const DTYPES: &[(u32, &str, u64)] = &[
+    (0, "BOOL", 1),
+    (1, "U8", 1),
+    (2, "I8", 1),
+    (3, "I16", 2),
+    (4, "U16", 2),
+    (5, "F16", 2),
+    (6, "BF16", 2),
+    (7, "I32", 4),
+    (8, "U32", 4),
+    (9, "F32", 4),
+    (10, "F64", 8),
+    (11, "I64", 8),
+    (12, "U64", 8),
+    (13, "F8_E4M3", 1),
+    (14, "F8_E5M2", 1),
+];
+
+/// The container type code of a dtype this crate does not know (its bytes pass through).
+pub const UNKNOWN_DTYPE: u32 = u32::MAX;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorInfo {
@@ -18,24 +46,52 @@ pub struct TensorInfo {
     pub len: u64,
 }
 
-/// Bytes per element of a safetensors dtype, if known.
-pub fn dtype_size(dtype: &str) -> Option<u64> {
-    Some(match dtype {
-        "BOOL" | "U8" | "I8" | "F8_E4M3" | "F8_E5M2" => 1,
-        "BF16" | "F16" | "I16" | "U16" => 2,
-        "F32" | "I32" | "U32" => 4,
-        "F64" | "I64" | "U64" => 8,
-        _ => return None,
-    })
+impl TensorInfo {
+    /// The dtype's code (`DTYPES`), or `UNKNOWN_DTYPE`.
+    pub fn dtype_code(&self) -> u32 {
+        DTYPES.iter().find(|d| d.1 == self.dtype).map_or(UNKNOWN_DTYPE, |d| d.0)
+    }
 }
 
-/// Parses the header of `file` and returns its tensors sorted by offset. Every offset is checked
-/// against the file and against dtype x shape.
-pub fn read_tensors(file: &[u8]) -> Result<Vec<TensorInfo>> {
+/// The name of a dtype code, or "unknown".
+pub fn dtype_name(code: u32) -> &'static str {
+    DTYPES.iter().find(|d| d.0 == code).map_or("unknown", |d| d.1)
+}
+
+/// Bytes per element of a safetensors dtype, if known.
+pub fn dtype_size(dtype: &str) -> Option<u64> {
+    DTYPES.iter().find(|d| d.1 == dtype).map(|d| d.2)
+}
+
+/// Whether `file` looks like a safetensors file: a header length that fits, then a JSON object.
+pub fn looks_like(file: &[u8]) -> bool {
+    match file.get(..8) {
+        Some(b) => {
+            let n = u64::from_le_bytes(b.try_into().unwrap());
+            n >= 2 && n <= MAX_HEADER_LEN && file.get(8) == Some(&b'{')
+        }
+        None => false,
+    }
+}
+
+/// The parsed header of a safetensors file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SafeTensors {
+    /// 8 + the header length: where the data section starts.
+    pub data_start: u64,
+    /// Tensors sorted by offset (then name).
+    pub tensors: Vec<TensorInfo>,
+}
+
+/// Parses the header of `file` (see the module comment for the errors).
+pub fn read(file: &[u8]) -> Result<SafeTensors> {
     let bad = || Error::BadContainer;
-    let n = u64::from_le_bytes(file.get(..8).ok_or(bad())?.try_into().unwrap());
-    if n > MAX_HEADER_LEN || n > file.len() as u64 - 8 {
+    let n = u64::from_le_bytes(file.get(..8).ok_or(Error::ContainerTruncated)?.try_into().unwrap());
+    if n > MAX_HEADER_LEN {
         return Err(bad());
+    }
+    if n > file.len() as u64 - 8 {
+        return Err(Error::ContainerTruncated);
     }
     let data_start = 8 + n;
     let data_len = file.len() as u64 - data_start;
@@ -54,12 +110,15 @@ pub fn read_tensors(file: &[u8]) -> Result<Vec<TensorInfo>> {
             .iter()
             .map(|d| d.as_u64().ok_or(bad()))
             .collect::<Result<_>>()?;
+        if shape.len() > 8 {
+            return Err(bad());
+        }
         let offs = v.get("data_offsets").and_then(|o| o.as_array()).ok_or(bad())?;
         if offs.len() != 2 {
             return Err(bad());
         }
         let (b, e) = (offs[0].as_u64().ok_or(bad())?, offs[1].as_u64().ok_or(bad())?);
-        if b > e || e > data_len {
+        if b > e {
             return Err(bad());
         }
         let elems = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).ok_or(bad())?;
@@ -68,13 +127,29 @@ pub fn read_tensors(file: &[u8]) -> Result<Vec<TensorInfo>> {
                 return Err(bad());
             }
         }
+        if data_start.checked_add(e).is_none() {
+            return Err(Error::TensorOutOfRange);
+        }
         out.push(TensorInfo { name: name.clone(), dtype, shape, offset: data_start + b, len: e - b });
     }
     out.sort_by(|a, b| a.offset.cmp(&b.offset).then(a.name.cmp(&b.name)));
-    for w in out.windows(2) {
-        if w[0].offset + w[0].len > w[1].offset {
-            return Err(bad());
+    let mut prev_end = data_start;
+    for t in &out {
+        if t.offset - data_start > data_len {
+            return Err(Error::TensorOutOfRange);
         }
+        if t.offset + t.len > file.len() as u64 {
+            return Err(Error::ContainerTruncated);
+        }
+        if t.offset < prev_end {
+            return Err(Error::TensorOverlap);
+        }
+        prev_end = t.offset + t.len;
     }
-    Ok(out)
+    Ok(SafeTensors { data_start, tensors: out })
+}
+
+/// Parses the header of `file` and returns its tensors sorted by offset (see `read`).
+pub fn read_tensors(file: &[u8]) -> Result<Vec<TensorInfo>> {
+    Ok(read(file)?.tensors)
 }

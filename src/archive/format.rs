@@ -24,18 +24,29 @@ const MAX_EXPANSION: u64 = 1 << 15;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Container {
     Gguf = 1,
+    Safetensors = 2,
 }
 
 impl Container {
     fn from_u8(v: u8) -> Result<Container> {
         match v {
             1 => Ok(Container::Gguf),
+            2 => Ok(Container::Safetensors),
             _ => Err(Error::CorruptHeader),
         }
     }
+    /// The name of a tensor type id of this container.
+    pub fn type_name(self, container_type: u32) -> &'static str {
+        match self {
+            Container::Gguf => crate::gguf::type_name(container_type),
+            Container::Safetensors => crate::safetensors::dtype_name(container_type),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Container::Gguf => "gguf",
+            Container::Safetensors => "safetensors",
         }
     }
 }

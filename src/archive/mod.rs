@@ -16,7 +16,7 @@ use memmap2::{Mmap, UncheckedAdvice};
 use sha2::{Digest, Sha256};
 
 pub use format::{Container, Entry, Extra, Header, Index};
-pub use write::{compress_gguf, compress_gguf_file, kind_of_ggml, Written};
+pub use write::{compress_any, compress_file, compress_gguf, compress_gguf_file, compress_safetensors, kind_of_dtype, kind_of_ggml, Written};
 
 use crate::baseline::zstd;
 use crate::error::{Error, Result};

@@ -10,7 +10,7 @@ use crate::baseline::zstd;
 use crate::codec::Kind;
 use crate::error::{Error, Result};
 use crate::frame::{self, Options};
-use crate::gguf;
+use crate::{gguf, safetensors};
 
 /// zstd level of the extra frame: metadata is mostly tokenizer strings, where 19 gains 10% over
 /// 9. It is compressed on its own thread while the tensors are coded, so the time mostly hides.
@@ -71,9 +71,44 @@ pub fn compress_gguf<W: Write + Seek>(src: &[u8], out: &mut W, opts: &Options) -
     write_parts(Container::Gguf, src, g.data_start, &parts, out, opts)
 }
 
-/// Compresses the GGUF file at `src_path` into an archive at `dst_path`, written atomically.
-/// Refuses [INVALID_ARGUMENT] to write over its input.
-pub fn compress_gguf_file(src_path: &std::path::Path, dst_path: &std::path::Path, opts: &Options) -> Result<Written> {
+/// The kind whose codec a safetensors dtype goes through; others are coded as bytes.
+pub fn kind_of_dtype(dtype: &str) -> Kind {
+    Kind::ALL.into_iter().find(|k| k.safetensors_dtype() == Some(dtype)).unwrap_or(Kind::Bytes)
+}
+
+/// Compresses a whole safetensors file into an archive written to `out` (see `compress_gguf`).
+pub fn compress_safetensors<W: Write + Seek>(src: &[u8], out: &mut W, opts: &Options) -> Result<Written> {
+    let st = safetensors::read(src)?;
+    let parts: Vec<Part> = st
+        .tensors
+        .iter()
+        .map(|t| Part {
+            name: t.name.as_bytes().to_vec(),
+            container_type: t.dtype_code(),
+            kind: kind_of_dtype(&t.dtype),
+            dims: t.shape.clone(),
+            offset: t.offset,
+            size: t.len,
+        })
+        .collect();
+    write_parts(Container::Safetensors, src, st.data_start, &parts, out, opts)
+}
+
+/// Compresses a model file of either container, told apart by content: GGUF by its magic,
+/// safetensors by its header [CONTAINER_BAD_MAGIC for anything else].
+pub fn compress_any<W: Write + Seek>(src: &[u8], out: &mut W, opts: &Options) -> Result<Written> {
+    if src.starts_with(b"GGUF") || src.len() < 8 {
+        compress_gguf(src, out, opts)
+    } else if safetensors::looks_like(src) {
+        compress_safetensors(src, out, opts)
+    } else {
+        Err(Error::ContainerBadMagic)
+    }
+}
+
+/// Compresses the model file (GGUF or safetensors) at `src_path` into an archive at `dst_path`,
+/// written atomically. Refuses [INVALID_ARGUMENT] to write over its input.
+pub fn compress_file(src_path: &std::path::Path, dst_path: &std::path::Path, opts: &Options) -> Result<Written> {
     if crate::atomic::same_file(src_path, dst_path) {
         return Err(Error::InvalidArgument);
     }
@@ -86,10 +121,15 @@ pub fn compress_gguf_file(src_path: &std::path::Path, dst_path: &std::path::Path
     let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|_| Error::Io)?;
     let mut written = None;
     crate::atomic::write_file(dst_path, |w| {
-        written = Some(compress_gguf(&map, w, opts)?);
+        written = Some(compress_any(&map, w, opts)?);
         Ok(())
     })?;
     written.ok_or(Error::Io)
+}
+
+/// `compress_file` (kept under its first name: it takes safetensors too).
+pub fn compress_gguf_file(src_path: &std::path::Path, dst_path: &std::path::Path, opts: &Options) -> Result<Written> {
+    compress_file(src_path, dst_path, opts)
 }
 
 /// Writes an archive of `src` whose tensors are `parts` (in container order, not overlapping,

@@ -15,6 +15,8 @@ use crate::error::Error;
 
 /// Container format of an archive: a GGUF file.
 pub const WZ_CONTAINER_GGUF: u32 = 1;
+/// Container format of an archive: a safetensors file.
+pub const WZ_CONTAINER_SAFETENSORS: u32 = 2;
 
 /// An open archive (opaque). Made by `wz_archive_open` or `wz_archive_open_memory`, freed by
 /// `wz_archive_close`.
@@ -50,7 +52,9 @@ pub struct wz_tensor_info {
     /// `sizeof(wz_tensor_info)` as the caller compiled it; the caller sets it.
     pub struct_size: u32,
     /// The container's type of the tensor: for GGUF, the ggml type (0 = F32, 1 = F16, 12 = Q4_K,
-    /// 14 = Q6_K, 30 = BF16, ...), unknown types included.
+    /// 14 = Q6_K, 30 = BF16, ...), unknown types included; for safetensors a dtype code (5 = F16,
+    /// 6 = BF16, 9 = F32, ...; 0xFFFFFFFF for a dtype this library does not know). `type_name`
+    /// names it.
     pub container_type: u32,
     /// Data kind its frame holds (`WZ_KIND_*`; `WZ_KIND_BYTES` for types without a codec).
     pub kind: u32,
@@ -72,6 +76,22 @@ pub struct wz_tensor_info {
     pub archive_size: u64,
     /// SHA-256 of the tensor's original bytes.
     pub sha256: [u8; 32],
+    /// The name of `container_type` ("Q4_K", "BF16", ...; "unknown"), a static string.
+    pub type_name: *const c_char,
+}
+
+/// A type name as a static C string (the names are ASCII identifiers).
+fn type_name_c(c: archive::Container, t: u32) -> &'static CStr {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    // Names are few and static: each is turned into a C string once and kept for the process.
+    static NAMES: OnceLock<Mutex<HashMap<&'static str, &'static CStr>>> = OnceLock::new();
+    let name = c.type_name(t);
+    let mut m = NAMES.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    m.entry(name).or_insert_with(|| {
+        let s = std::ffi::CString::new(name).unwrap_or_default();
+        Box::leak(s.into_boxed_c_str())
+    })
 }
 
 unsafe fn path_arg<'a>(p: *const c_char) -> Result<&'a Path, Error> {
@@ -193,6 +213,7 @@ pub unsafe extern "C" fn wz_archive_tensor_info(
             archive_offset: t.arc_offset,
             archive_size: t.arc_size,
             sha256: t.sha256,
+            type_name: type_name_c(a.container(), t.container_type).as_ptr(),
         };
         write_versioned(info, &out)
     })
@@ -288,7 +309,7 @@ pub unsafe extern "C" fn wz_archive_verify(archive: *const wz_archive, opts: *co
     })
 }
 
-/// Compresses the model file at `src_path` (GGUF) into an archive at `dst_path`, written
+/// Compresses the model file at `src_path` (GGUF or safetensors, told apart by content) into an archive at `dst_path`, written
 /// atomically like `wz_archive_restore`. Every tensor goes through its type's codec. Refuses
 /// (`WZ_STATUS_INVALID_ARGUMENT`) to write over its input. A malformed GGUF gives a specific
 /// status (`WZ_STATUS_CONTAINER_*`, `WZ_STATUS_TENSOR_*`, `WZ_STATUS_BAD_CONTAINER`).
@@ -300,7 +321,7 @@ pub unsafe extern "C" fn wz_archive_compress_file(
 ) -> wz_status {
     guard(|| {
         let opts = options(&read_versioned(opts, OPTIONS_DEFAULT)?)?;
-        archive::compress_gguf_file(path_arg(src_path)?, path_arg(dst_path)?, &opts)?;
+        archive::compress_file(path_arg(src_path)?, path_arg(dst_path)?, &opts)?;
         Ok(())
     })
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 use weightzip::archive::{self, Archive};
-use weightzip::{gguf, Options};
+use weightzip::Options;
 
 use crate::files::{with_progress, Input};
 
@@ -13,12 +13,12 @@ fn err(path: &Path, e: weightzip::Error) -> String {
     format!("{}: {e}", path.display())
 }
 
-/// `weightzip compress model.gguf`: the archive, written atomically.
+/// `weightzip compress model.gguf` (or .safetensors): the archive, written atomically.
 pub fn compress(input: &Path, output: &Path, threads: u32, chunk_size: u32, json: bool) -> Result<(), String> {
     let size = std::fs::metadata(input).map_err(|e| format!("cannot stat {}: {e}", input.display()))?.len();
     let t = std::time::Instant::now();
     let w = with_progress("compress", size, |p| {
-        archive::compress_gguf_file(input, output, &Options { threads, chunk_size, progress: Some(p) })
+        archive::compress_file(input, output, &Options { threads, chunk_size, progress: Some(p) })
     })
     .map_err(|e| err(input, e))?;
     let secs = t.elapsed().as_secs_f64();
@@ -26,7 +26,7 @@ pub fn compress(input: &Path, output: &Path, threads: u32, chunk_size: u32, json
     if json {
         println!(
             "{}",
-            json!({"input": input.display().to_string(), "output": output.display().to_string(), "container": "gguf",
+            json!({"input": input.display().to_string(), "output": output.display().to_string(),
                    "tensors": w.index.tensors.len(), "original_size": w.original_size,
                    "archive_size": w.archive_size, "ratio": ratio, "seconds": secs})
         );
@@ -146,7 +146,7 @@ pub fn ls(input: &Path, json: bool) -> Result<(), String> {
             .tensors()
             .iter()
             .map(|t| {
-                json!({"name": String::from_utf8_lossy(&t.name), "type": gguf::type_name(t.container_type),
+                json!({"name": String::from_utf8_lossy(&t.name), "type": a.container().type_name(t.container_type),
                        "type_id": t.container_type, "kind": t.kind.name(), "dims": t.dims,
                        "original_offset": t.orig_offset, "original_size": t.orig_size,
                        "archive_offset": t.arc_offset, "archive_size": t.arc_size,
@@ -165,13 +165,13 @@ pub fn ls(input: &Path, json: bool) -> Result<(), String> {
         );
         return Ok(());
     }
-    println!("{:<40} {:>7} {:>24} {:>12} {:>12} {:>7}", "name", "type", "dims", "original", "archive", "ratio");
+    println!("{:<48} {:>7} {:>24} {:>12} {:>12} {:>7}", "name", "type", "dims", "original", "archive", "ratio");
     for t in a.tensors() {
         let dims: Vec<String> = t.dims.iter().map(|d| d.to_string()).collect();
         println!(
-            "{:<40} {:>7} {:>24} {:>12} {:>12} {:>7.4}",
+            "{:<48} {:>7} {:>24} {:>12} {:>12} {:>7.4}",
             String::from_utf8_lossy(&t.name),
-            gguf::type_name(t.container_type),
+            a.container().type_name(t.container_type),
             dims.join("x"),
             t.orig_size,
             t.arc_size,
@@ -180,7 +180,7 @@ pub fn ls(input: &Path, json: bool) -> Result<(), String> {
     }
     let e = &a.index().extra;
     println!(
-        "{:<40} {:>7} {:>24} {:>12} {:>12} {:>7.4}",
+        "{:<48} {:>7} {:>24} {:>12} {:>12} {:>7.4}",
         "(metadata, padding)",
         "",
         "",

@@ -23,9 +23,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Compress a model file (GGUF: detected) into an archive, or a raw stream of --kind values into a frame.
+    /// Compress a model file (GGUF or safetensors: detected) into an archive, or a raw stream of --kind values into a frame.
     Compress {
-        /// Treat the input as a raw stream of this kind: bf16, f16, f32, bytes, or ggml blocks q4_k, q6_k, q8_0, q5_0, q5_1, q4_0, q4_1. Without it, the input must be a GGUF file.
+        /// Treat the input as a raw stream of this kind: bf16, f16, f32, bytes, or ggml blocks q4_k, q6_k, q8_0, q5_0, q5_1, q4_0, q4_1. Without it, the input must be a GGUF or safetensors file.
         #[arg(long)]
         kind: Option<String>,
         /// Worker threads (0 = all cores). The output does not depend on it.
@@ -179,13 +179,13 @@ fn run(cli: Cli) -> Result<(), String> {
             let output = output.unwrap_or_else(|| with_suffix(&input));
             check_output(&output, &[&input], force)?;
             let Some(kind) = kind else {
-                let mut head = [0u8; 4];
-                let n = std::fs::File::open(&input)
-                    .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+                let mut head = Vec::new();
+                std::fs::File::open(&input)
+                    .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 9), &mut head))
                     .map_err(|e| format!("cannot read {}: {e}", input.display()))?;
-                if &head[..n] != b"GGUF" {
+                if !head.starts_with(b"GGUF") && !safetensors::looks_like(&head) {
                     return Err(format!(
-                        "{}: not a GGUF file; to compress a raw stream, name its kind with --kind",
+                        "{}: neither a GGUF nor a safetensors file; to compress a raw stream, name its kind with --kind",
                         input.display()
                     ));
                 }
