@@ -1,6 +1,6 @@
-//! Runs what `c_examples/` holds against the real shared library: the C roundtrip example (plain
-//! and under AddressSanitizer/UBSan/LeakSanitizer), the header's standalone compile as C99 and
-//! C++11, and the Python ctypes bindings.
+//! Runs what `c_examples/` holds against the real shared library: the C roundtrip example and the
+//! llama.cpp-style GGUF loader (plain and under AddressSanitizer/UBSan/LeakSanitizer), the
+//! header's standalone compile as C99 and C++11, and the Python ctypes bindings.
 //!
 //! These tests need `make`, a C and a C++ compiler and `python3`. A missing tool is a failure
 //! with a message saying which, never a silent pass.
@@ -9,6 +9,12 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
+
+use weightzip::ffi;
+use weightzip::ffi::wz_status::{
+    WZ_STATUS_BAD_MAGIC as BAD_MAGIC, WZ_STATUS_DST_SIZE_MISMATCH as DST_SIZE_MISMATCH,
+    WZ_STATUS_DST_TOO_SMALL as DST_TOO_SMALL, WZ_STATUS_NOT_FOUND as NOT_FOUND,
+};
 
 /// Everything that runs `make` (or cargo through it) holds this: the targets share
 /// `c_examples/build/` and cargo's target directory, so parallel test threads must not race.
@@ -83,15 +89,25 @@ fn run_ok(what: &str, cmd: &mut Command) -> String {
 
 /// `make -C c_examples TARGET` from the repository root; the caller holds the lock.
 fn make(target: &str) -> String {
+    make_with(target, &[])
+}
+
+/// `make -C c_examples TARGET VAR=VALUE...`; the caller holds the lock.
+fn make_with(target: &str, vars: &[String]) -> String {
     require_tool(&tool("MAKE", "make"), "run c_examples/Makefile");
     require_tool(&tool("CC", "cc"), "compile the C example");
     let mut cmd = Command::new(tool("MAKE", "make"));
-    cmd.current_dir(root()).arg("-C").arg("c_examples").arg(target);
+    cmd.current_dir(root()).arg("-C").arg("c_examples").arg(target).args(vars);
+    with_example_env(&mut cmd);
+    run_ok(&format!("make -C c_examples {target} {}", vars.join(" ")), &mut cmd)
+}
+
+/// Makes `cmd` find libweightzip through the example's rpath only.
+fn with_example_env(cmd: &mut Command) -> &mut Command {
     match ld_library_path_without_target() {
         Some(p) => cmd.env("LD_LIBRARY_PATH", p),
         None => cmd.env_remove("LD_LIBRARY_PATH"),
-    };
-    run_ok(&format!("make -C c_examples {target}"), &mut cmd)
+    }
 }
 
 /// Asserts that `stdout` has one line ending in "OK" per run of the example.
@@ -103,7 +119,7 @@ fn assert_ok_lines(what: &str, stdout: &str, at_least: usize) {
 #[test]
 fn c_roundtrip_runs() {
     let _g = lock();
-    let stdout = make("run");
+    let stdout = make("roundtrip");
     assert_ok_lines("make run", &stdout, 1);
     let size = std::fs::metadata(fixture()).expect("fixture").len();
     assert!(stdout.contains(&format!("{size} bytes")), "make run: summary lacks the input size {size}:\n{stdout}");
@@ -112,8 +128,120 @@ fn c_roundtrip_runs() {
 #[test]
 fn c_roundtrip_under_sanitizers() {
     let _g = lock();
-    let stdout = make("asan");
-    assert_ok_lines("make asan", &stdout, 1);
+    let stdout = make("roundtrip-asan");
+    assert_ok_lines("make roundtrip-asan", &stdout, 1);
+}
+
+/// The GGUF fixtures `make loader` compresses and loads (the Makefile's GGUF_FIXTURES).
+const GGUF_FIXTURES: [&str; 2] = ["minilm-l6-q4_k_m.gguf", "qwen25coder15b-q4km-mini.gguf"];
+
+fn build_dir() -> PathBuf {
+    root().join("c_examples/build")
+}
+
+/// The tensor count in a GGUF file's header, read here rather than taken from the loader.
+fn gguf_tensor_count(path: &Path) -> u64 {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&bytes[..4], b"GGUF", "{} is not a GGUF file", path.display());
+    u64::from_le_bytes(bytes[8..16].try_into().unwrap())
+}
+
+/// Checks the loader's output for the GGUF file `gguf`, compressed to `archive`: the --compress
+/// line, and at least one load whose summary says every tensor matched the original.
+fn assert_loaded(what: &str, stdout: &str, gguf: &Path, archive: &Path) {
+    let n = gguf_tensor_count(gguf);
+    let (gguf, archive) = (gguf.display().to_string(), archive.display().to_string());
+    let compressed = format!("{gguf} -> {archive}: {n} tensors, ");
+    assert!(
+        stdout.lines().any(|l| l.starts_with(&compressed) && l.ends_with(" OK")),
+        "{what}: no line starting \"{compressed}\" and ending in OK:\n{stdout}"
+    );
+    let loaded = format!("{archive}: {n} tensors, ");
+    let runs = stdout
+        .lines()
+        .filter(|l| l.starts_with(&loaded) && l.contains("all tensors matched the original") && l.ends_with(" OK"))
+        .count();
+    assert!(runs >= 1, "{what}: no summary \"{loaded}... all tensors matched the original ... OK\":\n{stdout}");
+    // The error paths the loader provokes, each printed as "-> NUMBER: wz_status_str(NUMBER)".
+    for status in [DST_TOO_SMALL, DST_SIZE_MISMATCH, NOT_FOUND, BAD_MAGIC] {
+        let code = status as u32;
+        let line = format!("-> {code:>2}: {}", status_str(code));
+        assert!(stdout.contains(&line), "{what}: no error-path line \"{line}\":\n{stdout}");
+    }
+}
+
+fn status_str(code: u32) -> String {
+    // SAFETY: wz_status_str returns a static NUL-terminated string for every code.
+    unsafe { std::ffi::CStr::from_ptr(ffi::wz_status_str(code)) }.to_string_lossy().into_owned()
+}
+
+#[test]
+fn gguf_loader_runs() {
+    let _g = lock();
+    let stdout = make("loader");
+    for name in GGUF_FIXTURES {
+        let archive = build_dir().join(format!("{name}.wz"));
+        assert_loaded("make loader", &stdout, &root().join("tests/data").join(name), &archive);
+    }
+    loader_rejects_damage();
+}
+
+#[test]
+fn gguf_loader_under_sanitizers() {
+    let _g = lock();
+    let stdout = make("loader-asan");
+    for name in GGUF_FIXTURES {
+        let archive = build_dir().join(format!("{name}.asan.wz"));
+        assert_loaded("make loader-asan", &stdout, &root().join("tests/data").join(name), &archive);
+    }
+}
+
+/// Runs the loader built by `make loader` and returns its output; it must fail.
+fn loader_fails(what: &str, args: &[&Path]) -> String {
+    let mut cmd = Command::new(build_dir().join("gguf_loader"));
+    cmd.args(args);
+    let out = with_example_env(&mut cmd).output().unwrap_or_else(|e| panic!("{what}: could not start: {e}"));
+    assert!(!out.status.success(), "{}", describe(&format!("{what}: the loader did not fail"), &out));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The loader exits non-zero, naming the tensor, when the archive or the original is damaged or
+/// the original is another model. Runs after `make loader` (the caller holds the lock).
+fn loader_rejects_damage() {
+    use weightzip::archive::Archive;
+    let original = root().join("tests/data").join(GGUF_FIXTURES[0]);
+    let archive = build_dir().join(format!("{}.wz", GGUF_FIXTURES[0]));
+    let (largest, frame_at, data_at) = {
+        let a = Archive::open_path(&archive).expect("the archive make loader wrote");
+        let t = a.tensors().iter().max_by_key(|t| t.orig_size).expect("tensors");
+        (String::from_utf8_lossy(&t.name).into_owned(), t.arc_offset + t.arc_size / 2, t.orig_offset + t.orig_size / 2)
+    };
+    let flipped = |from: &Path, at: u64, to: &Path| {
+        let mut bytes = std::fs::read(from).unwrap();
+        bytes[at as usize] ^= 0x10;
+        std::fs::write(to, bytes).unwrap();
+    };
+
+    // A byte flipped in the middle of the largest tensor's frame: its chunk checksum fails.
+    let damaged_archive = build_dir().join("damaged.gguf.wz");
+    flipped(&archive, frame_at, &damaged_archive);
+    let stderr = loader_fails("damaged archive", &[&damaged_archive, &original]);
+    assert!(stderr.contains(&format!("FAIL: reading tensor '{largest}'")), "damaged archive:\n{stderr}");
+
+    // A byte flipped in that tensor's data in the original: the comparison names it.
+    let damaged_original = build_dir().join("damaged.gguf");
+    flipped(&original, data_at, &damaged_original);
+    let stderr = loader_fails("damaged original", &[&archive, &damaged_original]);
+    assert!(stderr.contains(&format!("FAIL: {largest} differs from the original")), "damaged original:\n{stderr}");
+
+    // Another model as the original.
+    let other = root().join("tests/data").join(GGUF_FIXTURES[1]);
+    let stderr = loader_fails("another model", &[&archive, &other]);
+    assert!(stderr.contains("FAIL:"), "another model:\n{stderr}");
+
+    for p in [damaged_archive, damaged_original] {
+        std::fs::remove_file(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    }
 }
 
 #[test]
@@ -212,4 +340,119 @@ fn python_module_main() {
     );
     assert_ok_lines("python3 c_examples/weightzip.py", &stdout, 1);
     assert!(stdout.contains("ratio"), "no ratio in:\n{stdout}");
+}
+
+/// A GGUF file made here for the loader, with what the fixtures lack: key/values of every value
+/// type (arrays of numbers, of strings, an empty one), `general.alignment` 64, padding filled
+/// with non-zero bytes, many ggml types, a 4-dimensional and an empty tensor (at the same offset as
+/// the next, as ggml writes it), and bytes after the last tensor. Tensor infos are in data order,
+/// as ggml requires.
+fn synthetic_gguf() -> Vec<u8> {
+    fn string(o: &mut Vec<u8>, s: &[u8]) {
+        o.extend((s.len() as u64).to_le_bytes());
+        o.extend(s);
+    }
+    const ALIGN: usize = 64;
+    // (key, value type, value bytes)
+    let mut kvs: Vec<(&str, u32, Vec<u8>)> = vec![
+        ("general.architecture", 8, [9u64.to_le_bytes().as_slice(), b"synthetic"].concat()),
+        ("general.alignment", 4, (ALIGN as u32).to_le_bytes().to_vec()),
+        ("t.u8", 0, vec![200]),
+        ("t.i8", 1, vec![0xfd]),
+        ("t.u16", 2, 65000u16.to_le_bytes().to_vec()),
+        ("t.i16", 3, (-3i16).to_le_bytes().to_vec()),
+        ("t.u32", 4, 4_000_000_000u32.to_le_bytes().to_vec()),
+        ("t.i32", 5, (-7i32).to_le_bytes().to_vec()),
+        ("t.f32", 6, 1.5f32.to_le_bytes().to_vec()),
+        ("t.bool", 7, vec![1]),
+        ("t.u64", 10, u64::MAX.to_le_bytes().to_vec()),
+        ("t.i64", 11, i64::MIN.to_le_bytes().to_vec()),
+        ("t.f64", 12, (-0.25f64).to_le_bytes().to_vec()),
+        ("", 0, vec![0]), // an empty key
+    ];
+    let mut strings = Vec::new(); // a string holding a NUL and bytes that are not UTF-8
+    string(&mut strings, &[0xe2, 0x9c, 0x93, 0xff, 0, b'x']);
+    kvs.push(("t.string", 8, strings));
+    let mut array = [4u32.to_le_bytes().as_slice(), &17u64.to_le_bytes()].concat();
+    (0..17u32).for_each(|v| array.extend(v.to_le_bytes()));
+    kvs.push(("t.array.u32", 9, array));
+    let mut tokens = [8u32.to_le_bytes().as_slice(), &5u64.to_le_bytes()].concat();
+    for t in ["<s>", "</s>", "a", "", "é"] {
+        string(&mut tokens, t.as_bytes());
+    }
+    kvs.push(("tokenizer.ggml.tokens", 9, tokens));
+    kvs.push(("t.array.empty", 9, [12u32.to_le_bytes().as_slice(), &0u64.to_le_bytes()].concat()));
+
+    // (name, ggml type, dims, bytes), in data order; sizes written out from the ggml block layouts.
+    let tensors: Vec<(&str, u32, Vec<u64>, usize)> = vec![
+        ("t.f32", 0, vec![33, 3], 33 * 3 * 4),
+        ("t.f16", 1, vec![101], 202),
+        ("t.q4_0", 2, vec![64, 2], 4 * 18),
+        ("t.q5_1", 7, vec![32, 3], 3 * 24),
+        ("t.q8_0", 8, vec![64, 3], 6 * 34),
+        ("t.q2_k", 10, vec![256], 84),
+        ("t.q3_k", 11, vec![256, 2], 2 * 110),
+        ("t.empty", 0, vec![4, 0], 0),
+        ("t.q5_k", 13, vec![256], 176),
+        ("t.q6_k", 14, vec![256, 1, 2], 2 * 210),
+        ("t.i8", 24, vec![5], 5),
+        ("t.f64", 28, vec![3], 24),
+        ("t.bf16", 30, vec![8, 2, 2, 3], 96 * 2),
+    ];
+    let pad = |n: usize| n.div_ceil(ALIGN) * ALIGN;
+    let mut offsets = Vec::new();
+    let mut at = 0;
+    for t in &tensors {
+        offsets.push(at);
+        at = pad(at + t.3);
+    }
+    let mut noise = 0x9e37_79b9_7f4a_7c15u64;
+    let mut fill = |o: &mut Vec<u8>, upto: usize| {
+        while o.len() < upto {
+            noise ^= noise << 13;
+            noise ^= noise >> 7;
+            noise ^= noise << 17;
+            o.push((noise >> 24) as u8 | 1); // never zero: padding is not assumed to be
+        }
+    };
+
+    let mut o = b"GGUF".to_vec();
+    o.extend(3u32.to_le_bytes());
+    o.extend((tensors.len() as u64).to_le_bytes());
+    o.extend((kvs.len() as u64).to_le_bytes());
+    for (key, ty, value) in &kvs {
+        string(&mut o, key.as_bytes());
+        o.extend(ty.to_le_bytes());
+        o.extend(value);
+    }
+    for (i, (name, ty, dims, _)) in tensors.iter().enumerate() {
+        string(&mut o, name.as_bytes());
+        o.extend((dims.len() as u32).to_le_bytes());
+        dims.iter().for_each(|d| o.extend(d.to_le_bytes()));
+        o.extend(ty.to_le_bytes());
+        o.extend((offsets[i] as u64).to_le_bytes());
+    }
+    let data_start = pad(o.len());
+    for (i, t) in tensors.iter().enumerate() {
+        fill(&mut o, data_start + offsets[i]);
+        let end = o.len() + t.3;
+        fill(&mut o, end);
+    }
+    let end = pad(o.len()); // data_start is aligned, so this pads the data section too
+    fill(&mut o, end);
+    o.extend(b"trailing bytes");
+    o
+}
+
+#[test]
+fn gguf_loader_on_synthetic_gguf() {
+    let _g = lock();
+    std::fs::create_dir_all(build_dir()).unwrap();
+    let gguf = build_dir().join("synthetic.gguf");
+    std::fs::write(&gguf, synthetic_gguf()).unwrap();
+    let fixtures = format!("GGUF_FIXTURES={}", gguf.display());
+    for (target, archive) in [("loader", "synthetic.gguf.wz"), ("loader-asan", "synthetic.gguf.asan.wz")] {
+        let stdout = make_with(target, &[fixtures.clone()]);
+        assert_loaded(&format!("make {target} {fixtures}"), &stdout, &gguf, &build_dir().join(archive));
+    }
 }
