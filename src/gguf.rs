@@ -219,9 +219,13 @@ pub fn read_header_only(file: &[u8]) -> Result<Gguf> {
         };
         tensors.push(TensorInfo { name, name_bytes, ggml_type, dims, offset: rel, len });
     }
-    let data_start = (r.pos as u64).div_ceil(alignment) * alignment;
+    let mut data_start = (r.pos as u64).div_ceil(alignment) * alignment;
     if data_start > file.len() as u64 {
-        return Err(Error::ContainerTruncated);
+        // A file without tensors (a vocabulary-only GGUF) may end before the padding.
+        if !tensors.is_empty() {
+            return Err(Error::ContainerTruncated);
+        }
+        data_start = file.len() as u64;
     }
     for t in &mut tensors {
         t.offset = t.offset.checked_add(data_start).ok_or(Error::TensorOutOfRange)?;

@@ -127,6 +127,21 @@ pub fn compress_file(src_path: &std::path::Path, dst_path: &std::path::Path, opt
     written.ok_or(Error::Io)
 }
 
+/// The options for one tensor's frame: a chunk size asked for is rounded to whole elements of
+/// the tensor's kind (a Q4_K block is 144 bytes), staying within the frame's limits.
+fn tensor_options(opts: &Options, kind: Kind) -> Options {
+    let mut o = opts.clone();
+    if o.chunk_size != 0 {
+        let es = kind.element_size() as u32;
+        let mut cs = o.chunk_size / es * es;
+        if cs < frame::MIN_CHUNK_SIZE {
+            cs = frame::MIN_CHUNK_SIZE.div_ceil(es) * es;
+        }
+        o.chunk_size = cs.min(frame::MAX_CHUNK_SIZE / es * es);
+    }
+    o
+}
+
 /// `compress_file` (kept under its first name: it takes safetensors too).
 pub fn compress_gguf_file(src_path: &std::path::Path, dst_path: &std::path::Path, opts: &Options) -> Result<Written> {
     compress_file(src_path, dst_path, opts)
@@ -153,6 +168,9 @@ pub(crate) fn write_parts<W: Write + Seek>(
     }
     extra_raw.extend_from_slice(&src[at as usize..]);
 
+    if parts.iter().any(|p| p.name.len() > super::format::MAX_NAME) {
+        return Err(Error::BadContainer);
+    }
     let io = |_| Error::Io;
     std::thread::scope(|s| {
         let extra_job = s.spawn(|| {
@@ -167,7 +185,7 @@ pub(crate) fn write_parts<W: Write + Seek>(
         for &i in &order {
             let p = &parts[i];
             let data = &src[p.offset as usize..(p.offset + p.size) as usize];
-            let f = frame::compress(p.kind, data, opts)?;
+            let f = frame::compress(p.kind, data, &tensor_options(opts, p.kind))?;
             out.write_all(&f).map_err(io)?;
             let mut name_c = p.name.clone();
             name_c.push(0);
