@@ -116,11 +116,6 @@ typedef struct wz_archive wz_archive;
 #define WZ_CONTAINER_SAFETENSORS 2
 
 /*
- Largest `struct_size` accepted for a versioned struct: far above any version's real size.
- */
-#define MAX_STRUCT_SIZE 256
-
-/*
  Result of every fallible `wz_*` call. 0 is success; anything else is an error whose
  description `wz_status_str` returns.
  */

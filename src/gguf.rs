@@ -15,7 +15,8 @@
 
 use crate::error::{Error, Result};
 
-/// ggml tensor types this crate knows the block size of: (id, name, weights per block, bytes per block).
+/// ggml tensor types this crate knows the block size of: (id, name, weights per block, bytes per
+/// block), as ggml's type traits give them.
 pub const GGML_TYPES: &[(u32, &str, u64, u64)] = &[
     (0, "F32", 1, 4),
     (1, "F16", 1, 2),
@@ -24,17 +25,33 @@ pub const GGML_TYPES: &[(u32, &str, u64, u64)] = &[
     (6, "Q5_0", 32, 22),
     (7, "Q5_1", 32, 24),
     (8, "Q8_0", 32, 34),
+    (9, "Q8_1", 32, 36),
     (10, "Q2_K", 256, 84),
     (11, "Q3_K", 256, 110),
     (12, "Q4_K", 256, 144),
     (13, "Q5_K", 256, 176),
     (14, "Q6_K", 256, 210),
+    (15, "Q8_K", 256, 292),
+    (16, "IQ2_XXS", 256, 66),
+    (17, "IQ2_XS", 256, 74),
+    (18, "IQ3_XXS", 256, 98),
+    (19, "IQ1_S", 256, 50),
+    (20, "IQ4_NL", 32, 18),
+    (21, "IQ3_S", 256, 110),
+    (22, "IQ2_S", 256, 82),
+    (23, "IQ4_XS", 256, 136),
     (24, "I8", 1, 1),
     (25, "I16", 1, 2),
     (26, "I32", 1, 4),
     (27, "I64", 1, 8),
     (28, "F64", 1, 8),
+    (29, "IQ1_M", 256, 56),
     (30, "BF16", 1, 2),
+    (34, "TQ1_0", 256, 54),
+    (35, "TQ2_0", 256, 66),
+    (39, "MXFP4", 32, 17),
+    (40, "NVFP4", 64, 36),
+    (41, "Q1_0", 128, 18),
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,8 +164,9 @@ pub fn read(file: &[u8]) -> Result<Gguf> {
     let g = read_header_only(file)?;
     // In file order: the first tensor that does not fit tells whether the file was cut short
     // (it starts inside the file) or the offset is wild (it starts past the end).
+    // Ties by size: an empty tensor at the offset where another starts is not an overlap.
     let mut order: Vec<&TensorInfo> = g.tensors.iter().collect();
-    order.sort_by_key(|t| t.offset);
+    order.sort_by_key(|t| (t.offset, t.len.unwrap_or(0)));
     let mut prev_end = g.data_start;
     for t in order {
         let end = t.offset + t.len.unwrap_or(0);

@@ -132,7 +132,7 @@ pub fn read(file: &[u8]) -> Result<SafeTensors> {
         }
         out.push(TensorInfo { name: name.clone(), dtype, shape, offset: data_start + b, len: e - b });
     }
-    out.sort_by(|a, b| a.offset.cmp(&b.offset).then(a.name.cmp(&b.name)));
+    out.sort_by(|a, b| (a.offset, a.len, &a.name).cmp(&(b.offset, b.len, &b.name)));
     let mut prev_end = data_start;
     for t in &out {
         if t.offset - data_start > data_len {

@@ -68,3 +68,20 @@ fn ratio(bits: f64) -> f64 {
         f64::INFINITY
     }
 }
+
+/// Order-0 entropy, in bits, of byte position `k` of the `width`-byte elements of `data`.
+pub fn byte_plane_entropy(data: &[u8], width: usize, k: usize) -> f64 {
+    let mut c = [0u64; 256];
+    for e in data.chunks_exact(width) {
+        c[e[k] as usize] += 1;
+    }
+    crate::entropy::table::entropy_bits(&c)
+}
+
+/// The byte-marginal ratio bound of `width`-byte values: 8·width / Σ_k H(byte k), the paper's
+/// "ceiling" generalised (width 2: 16 / (H(high) + H(low)); width 4: 32 / (H(b0) + ... + H(b3))).
+/// None when the data is empty.
+pub fn r_marginal(data: &[u8], width: usize) -> Option<f64> {
+    let bits: f64 = (0..width).map(|k| byte_plane_entropy(data, width, k)).sum();
+    (data.len() >= width && bits > 0.0).then(|| 8.0 * width as f64 / bits)
+}

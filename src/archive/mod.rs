@@ -7,6 +7,7 @@
 pub mod format;
 mod write;
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,8 @@ pub struct Archive<'a> {
     extra: OnceLock<Result<Vec<u8>>>,
     /// The file it was opened from, if any: restoring over it is refused.
     path: Option<PathBuf>,
+    /// Each name's first tensor, so a loader looking up every tensor pays O(1) each.
+    by_name: HashMap<Vec<u8>, usize>,
 }
 
 impl Archive<'static> {
@@ -74,7 +77,11 @@ impl<'a> Archive<'a> {
         };
         let header = Header::read(bytes, bytes.len() as u64)?;
         let index = Index::read(&bytes[header.index_offset as usize..], &header)?;
-        Ok(Archive { backing, header, index, extra: OnceLock::new(), path: None })
+        let mut by_name = HashMap::with_capacity(index.tensors.len());
+        for (i, t) in index.tensors.iter().enumerate() {
+            by_name.entry(t.name.clone()).or_insert(i);
+        }
+        Ok(Archive { backing, header, index, extra: OnceLock::new(), path: None, by_name })
     }
 
     fn bytes(&self) -> &[u8] {
@@ -113,7 +120,7 @@ impl<'a> Archive<'a> {
 
     /// Index of the first tensor named `name`.
     pub fn find(&self, name: &[u8]) -> Option<usize> {
-        self.index.tensors.iter().position(|t| t.name == name)
+        self.by_name.get(name).copied()
     }
 
     /// The frame of tensor `i`.

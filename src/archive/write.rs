@@ -46,7 +46,7 @@ pub fn compress_gguf<W: Write + Seek>(src: &[u8], out: &mut W, opts: &Options) -
     // A tensor of a type whose size this crate does not know extends to the next tensor (or the
     // end of the file): its bytes then restore exactly whatever they are.
     let mut order: Vec<usize> = (0..g.tensors.len()).collect();
-    order.sort_by_key(|&i| (g.tensors[i].offset, i));
+    order.sort_by_key(|&i| (g.tensors[i].offset, g.tensors[i].len.unwrap_or(0), i));
     let mut sizes = vec![0u64; g.tensors.len()];
     for (k, &i) in order.iter().enumerate() {
         let t = &g.tensors[i];

@@ -142,7 +142,7 @@ fn is_float(ggml_type: u32) -> bool {
 /// to the next one.
 fn file_order(g: &crate::gguf::Gguf, size: u64) -> Vec<(usize, usize, u32)> {
     let mut v: Vec<&crate::gguf::TensorInfo> = g.tensors.iter().collect();
-    v.sort_by_key(|t| t.offset);
+    v.sort_by_key(|t| (t.offset, t.len.unwrap_or(0)));
     (0..v.len())
         .map(|k| {
             let t = v[k];

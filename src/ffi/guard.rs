@@ -57,7 +57,7 @@ pub unsafe fn out_slice<'a>(ptr: *mut u8, len: usize) -> Result<&'a mut [u8]> {
 }
 
 /// Largest `struct_size` accepted for a versioned struct: far above any version's real size.
-pub const MAX_STRUCT_SIZE: usize = 256;
+const MAX_STRUCT_SIZE: usize = 256;
 
 /// Reads a caller's versioned struct: the first `u32` is its size in bytes as the caller knows
 /// it. Fields the caller's version lacks keep their defaults from `init`; fields of a newer

@@ -227,7 +227,11 @@ pub fn weightzip_threads(threads: u32) -> u32 {
 pub fn print_table(json: &serde_json::Value) {
     let f = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
     if let Some(file) = json["file"].as_str() {
-        println!("{file}: {} bytes, {} tensors, whole file", json["bytes"], json["tensors"]);
+        print!("{file}: {} bytes, {} tensors, whole file", json["bytes"], json["tensors"]);
+        for (dtype, b) in json["r_marginal_by_dtype"].as_object().into_iter().flatten() {
+            print!("; {dtype} R_marginal {:.4} over {} bytes", b["r_marginal"].as_f64().unwrap_or(0.0), b["bytes"]);
+        }
+        println!();
     } else if json["r_marginal"].is_null() {
         print!("{} tensors, {} bytes of {}", json["tensors"], json["bytes"], json["kind"].as_str().unwrap_or(""));
         match json["q4k_order0_bound"].as_f64() {

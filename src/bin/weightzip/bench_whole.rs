@@ -1,5 +1,6 @@
 //! `weightzip bench --whole`: whole model files through an archive, next to whole-file zstd -19
-//! and the paper's five-stream method, all on the same file in the same run.
+//! (and, for GGUF, the paper's five-stream method), all on the same file in the same run; for
+//! safetensors also the byte-marginal bound of each float dtype.
 
 use std::io::Cursor;
 
@@ -19,7 +20,7 @@ pub fn run(name: &str, file: &[u8], threads: u32, reps: usize) -> Result<serde_j
 
     let compress = |o: &Options| {
         let mut c = Cursor::new(Vec::new());
-        archive::compress_gguf(file, &mut c, o).map(|_| c.into_inner()).map_err(|e| format!("{name}: {e}"))
+        archive::compress_any(file, &mut c, o).map(|_| c.into_inner()).map_err(|e| format!("{name}: {e}"))
     };
     let arc = compress(&on)?;
     if compress(&o1)? != arc {
@@ -69,30 +70,49 @@ pub fn run(name: &str, file: &[u8], threads: u32, reps: usize) -> Result<serde_j
     });
     drop(buf);
 
-    // The paper's five streams, each zstd -19.
-    let streams = paper::gguf_split(file).map_err(|e| format!("{name}: {e}"))?;
-    let mut zs: Vec<Vec<u8>> = Vec::new();
-    let c1 = time(1, || zs = streams.iter().map(|s| zstd::compress(s, 19, 1).unwrap()).collect());
-    let stream_sizes: Vec<(usize, usize)> = streams.iter().zip(&zs).map(|(s, z)| (s.len(), z.len())).collect();
-    let mut dec: [Vec<u8>; 5] = streams.clone();
-    let mut joined = Vec::new();
-    let d1 = time(reps, || {
-        for (d, z) in dec.iter_mut().zip(&zs) {
-            zstd::decompress_into(z, d).unwrap();
+    let mut stream_sizes: Vec<(usize, usize)> = Vec::new();
+    if a.container() == archive::Container::Gguf {
+        // The paper's five streams, each zstd -19.
+        let streams = paper::gguf_split(file).map_err(|e| format!("{name}: {e}"))?;
+        let mut zs: Vec<Vec<u8>> = Vec::new();
+        let c1 = time(1, || zs = streams.iter().map(|s| zstd::compress(s, 19, 1).unwrap()).collect());
+        stream_sizes = streams.iter().zip(&zs).map(|(s, z)| (s.len(), z.len())).collect();
+        let mut dec: [Vec<u8>; 5] = streams.clone();
+        let mut joined = Vec::new();
+        let d1 = time(reps, || {
+            for (d, z) in dec.iter_mut().zip(&zs) {
+                zstd::decompress_into(z, d).unwrap();
+            }
+            joined = paper::gguf_join(&dec, total).unwrap();
+        });
+        if joined != file {
+            return Err(format!("{name}: five-stream roundtrip mismatch"));
         }
-        joined = paper::gguf_join(&dec, total).unwrap();
-    });
-    if joined != file {
-        return Err(format!("{name}: five-stream roundtrip mismatch"));
+        results.push(MethodResult {
+            name: "paper: 5 streams zstd-19".into(),
+            compressed: zs.iter().map(|z| z.len() as u64).sum(),
+            comp_1t: mbps(total, c1),
+            comp_nt: None,
+            decomp_1t: mbps(total, d1),
+            decomp_nt: None,
+        });
     }
-    results.push(MethodResult {
-        name: "paper: 5 streams zstd-19".into(),
-        compressed: zs.iter().map(|z| z.len() as u64).sum(),
-        comp_1t: mbps(total, c1),
-        comp_nt: None,
-        decomp_1t: mbps(total, d1),
-        decomp_nt: None,
-    });
+    // Byte-marginal bounds per float dtype, byte-weighted over tensors (each tensor's own
+    // entropies, as the paper computes them).
+    let mut bounds = serde_json::Map::new();
+    for (dtype, width) in [("BF16", 2), ("F16", 2), ("F32", 4)] {
+        let (mut bytes, mut cost) = (0u64, 0.0);
+        for t in a.tensors().iter().filter(|t| a.container().type_name(t.container_type) == dtype) {
+            let data = &file[t.orig_offset as usize..(t.orig_offset + t.orig_size) as usize];
+            if let Some(r) = weightzip::stats::r_marginal(data, width) {
+                bytes += data.len() as u64;
+                cost += data.len() as f64 / r;
+            }
+        }
+        if bytes > 0 {
+            bounds.insert(dtype.into(), json!({"bytes": bytes, "r_marginal": bytes as f64 / cost}));
+        }
+    }
 
     Ok(json!({
         "file": name,
@@ -100,6 +120,8 @@ pub fn run(name: &str, file: &[u8], threads: u32, reps: usize) -> Result<serde_j
         "tensors": a.tensors().len(),
         "threads": nt,
         "reps": reps,
+        "container": a.container().name(),
+        "r_marginal_by_dtype": bounds,
         "paper_streams": stream_sizes.iter().map(|(r, c)| json!({"raw": r, "zstd19": c})).collect::<Vec<_>>(),
         "methods": results.iter().map(|m| m.to_json(total)).collect::<Vec<_>>(),
     }))
