@@ -422,7 +422,10 @@ impl Builder {
         let file_len = o.len() as u64;
         let abs: Vec<u64> = (0..n).map(|i| data_start + rel[i]).collect();
         let mut by_offset: Vec<usize> = (0..n).collect();
-        by_offset.sort_by_key(|&i| (abs[i], order.iter().position(|&j| j == i).unwrap()));
+        // Ties (zero-size and unknown-type tensors sharing an offset): the smaller known size
+        // first, then the info order.
+        let size_or_0 = |i: usize| ggml_size(self.tensors[i].ggml_type, &self.tensors[i].dims).unwrap_or(0);
+        by_offset.sort_by_key(|&i| (abs[i], size_or_0(i), order.iter().position(|&j| j == i).unwrap()));
         let expected = order
             .iter()
             .map(|&i| {
