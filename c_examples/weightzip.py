@@ -160,6 +160,8 @@ GGML_TYPES = {
     34: ("TQ1_0", 256, 54, None),
     35: ("TQ2_0", 256, 66, None),
     39: ("MXFP4", 32, 17, None),
+    40: ("NVFP4", 64, 36, None),
+    41: ("Q1_0", 128, 18, None),
 }
 
 # ---- Structs, field for field as in weightzip.h -----------------------------------------------

@@ -3,10 +3,11 @@
     python3 tests/python/test_types.py
 
 The committed fixtures hold only F32 and quantized tensors; this script writes a small GGUF with
-gguf.GGUFWriter holding F32, F16, BF16, F64 and I8..I64 tensors, quantized blocks (Q8_0, Q4_K),
-a type the library has no codec or size table for (IQ4_NL) and a non-ASCII name, compresses it
-and checks that every tensor reads back with the dtype, shape and values that were written.
-Also checks this module's ggml type table against gguf's. Prints one line ending in "OK".
+gguf.GGUFWriter holding F32, F16, BF16, F64 and I8..I64 tensors, quantized blocks (Q8_0, Q4_K,
+and IQ4_NL, which has no codec), a non-ASCII name and a tensor whose type id no one knows
+(patched in after writing), compresses it and checks that every tensor reads back with the
+dtype, shape and values that were written. Also checks this module's ggml type table against
+gguf's. Prints one line ending in "OK".
 """
 
 import os
@@ -65,12 +66,31 @@ def write_model(path, rng):
     add("q4_k", q4k, T.Q4_K, q4k)
     iq4 = rng.integers(0, 256, (2, 4 * 18), dtype=np.uint8)
     add("iq4_nl", iq4.reshape(8, 18), T.IQ4_NL, iq4)
+    # Written as I8, then given a type id no one knows (below): 40 bytes, 24 of padding after.
+    add(UNKNOWN_NAME, rng.integers(-128, 128, (40,), dtype=np.int8), T.I8)
     add("\u540d\u524d.weight", rng.standard_normal((8,)).astype(np.float32), T.F32)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+    set_type(path, UNKNOWN_NAME, UNKNOWN_TYPE)
     return expected
+
+
+UNKNOWN_NAME = "unknown.type"
+UNKNOWN_TYPE = 200
+
+
+def set_type(path, name, type_id):
+    """Overwrites the ggml type of tensor `name` in the tensor infos of the GGUF file at path
+    (its info: name length u64, name, n_dims u32, dims u64 each, type u32, offset u64)."""
+    with open(path, "r+b") as f:
+        data = f.read()
+        key = len(name).to_bytes(8, "little") + name.encode()
+        at = data.index(key) + len(key)
+        n_dims = int.from_bytes(data[at : at + 4], "little")
+        f.seek(at + 4 + 8 * n_dims)
+        f.write(type_id.to_bytes(4, "little"))
 
 
 def main():
@@ -89,29 +109,35 @@ def main():
             a.verify()
             for t in a.tensors:
                 ggml_type, want = expected[t.name]
-                assert t.container_type == int(ggml_type) and t.type_name == ggml_type.name, t
                 raw = a.read_tensor(t.index)
-                # The index's size is the tensor's own (gguf's n_bytes), not the padded gap to the
-                # next tensor; types the library has no table for are the exception (see below).
-                n_bytes = want.nbytes
+                assert raw == original[t.original_offset : t.original_offset + t.original_size]
                 got = a.read_numpy(t.name)
-                if t.type_name == "IQ4_NL" and t.original_size != n_bytes:
-                    # The library knows no block size for IQ4_NL, so its index keeps the bytes up
-                    # to the next tensor (alignment padding included) and read_numpy, finding
-                    # that size at odds with the dims, gives flat bytes.
-                    assert t.original_size > n_bytes and raw[:n_bytes] == want.tobytes(), t
-                    assert got.dtype == np.uint8 and got.ndim == 1 and got.tobytes() == raw, t
+                n_bytes = want.nbytes
+                if t.name == UNKNOWN_NAME:
+                    # No block size known: the index keeps the bytes up to the next tensor
+                    # (alignment padding included), the kind is plain bytes, and read_numpy
+                    # gives them flat.
+                    assert t.container_type == UNKNOWN_TYPE and t.type_name == "type %d" % UNKNOWN_TYPE, t
+                    assert t.kind == wz.WZ_KIND_BYTES and t.original_size > n_bytes, t
+                    assert raw[:n_bytes] == want.tobytes(), t
+                    assert got.dtype == np.uint8 and got.shape == (t.original_size,), got.shape
+                    assert got.tobytes() == raw
                     continue
+                assert t.container_type == int(ggml_type) and t.type_name == ggml_type.name, t
+                # The index's size is the tensor's own (gguf's n_bytes), not the padded gap to the
+                # next tensor.
                 assert t.original_size == n_bytes, (t, n_bytes)
                 assert raw == want.tobytes(), t.name
-                assert raw == original[t.original_offset : t.original_offset + t.original_size]
                 assert got.dtype == want.dtype and got.shape == want.shape, (t.name, got.dtype, got.shape, want.shape)
                 assert np.array_equal(got.view(np.uint8), want.view(np.uint8)), t.name
+            n_types = len({t.container_type for t in a.tensors})
+            kinds = {t.name: t.kind_name for t in a.tensors}
+            assert kinds["iq4_nl"] == "bytes" and kinds["q4_k"] == "q4_k", kinds
             restored = os.path.join(tmp, "restored.gguf")
             a.restore(restored)
             assert same_file(restored, model)
     print("GGUF written by gguf.GGUFWriter, %d tensors of %d types: dtypes, shapes, values: %s OK"
-          % (len(expected), len({e[0] for e in expected.values()}), timer))
+          % (len(expected), n_types, timer))
     return 0
 
 
