@@ -232,6 +232,16 @@ pub fn print_table(json: &serde_json::Value) {
             print!("; {dtype} R_marginal {:.4} over {} bytes", b["r_marginal"].as_f64().unwrap_or(0.0), b["bytes"]);
         }
         println!();
+        print!("  random access: open {:.1} us", json["open_seconds"].as_f64().unwrap_or(0.0) * 1e6);
+        for r in json["read_one_tensor"].as_array().into_iter().flatten() {
+            print!(
+                "; read {} ({} bytes) {:.1} us",
+                r["tensor"].as_str().unwrap_or(""),
+                r["bytes"],
+                r["seconds"].as_f64().unwrap_or(0.0) * 1e6
+            );
+        }
+        println!();
     } else if json["r_marginal"].is_null() {
         print!("{} tensors, {} bytes of {}", json["tensors"], json["bytes"], json["kind"].as_str().unwrap_or(""));
         match json["q4k_order0_bound"].as_f64() {

@@ -33,6 +33,27 @@ pub fn run(name: &str, file: &[u8], threads: u32, reps: usize) -> Result<serde_j
         return Err(format!("{name}: archive does not restore the file"));
     }
     drop(back);
+    // Random access: opening reads only the header and index; reading one tensor costs in
+    // proportion to that tensor. Timed for the smallest and the largest tensor.
+    let open_s = time(reps, || {
+        std::hint::black_box(Archive::from_bytes(&arc).unwrap());
+    });
+    let by_size = |big: bool| {
+        let it = a.tensors().iter().enumerate().filter(|(_, t)| t.orig_size > 0);
+        if big {
+            it.max_by_key(|(_, t)| t.orig_size)
+        } else {
+            it.min_by_key(|(_, t)| t.orig_size)
+        }
+    };
+    let mut access = Vec::new();
+    for big in [false, true] {
+        if let Some((i, t)) = by_size(big) {
+            let mut buf = vec![0u8; t.orig_size as usize];
+            let s = time(reps, || a.read_tensor(i, &mut buf, &on).unwrap());
+            access.push(json!({"tensor": String::from_utf8_lossy(&t.name), "bytes": t.orig_size, "seconds": s}));
+        }
+    }
     let c1 = time(1, || {
         std::hint::black_box(compress(&o1).unwrap());
     });
@@ -121,6 +142,8 @@ pub fn run(name: &str, file: &[u8], threads: u32, reps: usize) -> Result<serde_j
         "threads": nt,
         "reps": reps,
         "container": a.container().name(),
+        "open_seconds": open_s,
+        "read_one_tensor": access,
         "r_marginal_by_dtype": bounds,
         "paper_streams": stream_sizes.iter().map(|(r, c)| json!({"raw": r, "zstd19": c})).collect::<Vec<_>>(),
         "methods": results.iter().map(|m| m.to_json(total)).collect::<Vec<_>>(),
