@@ -5,6 +5,7 @@ use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 
@@ -15,6 +16,7 @@ where
     F: FnOnce(&mut BufWriter<File>) -> Result<()>,
 {
     let tmp = temp_path(path)?;
+    let _registered = Registered::new(&tmp);
     let r = (|| {
         let f = File::options().write(true).create_new(true).open(&tmp).map_err(|_| Error::Io)?;
         let mut w = BufWriter::with_capacity(1 << 20, f);
@@ -27,6 +29,35 @@ where
         let _ = fs::remove_file(&tmp);
     }
     r
+}
+
+/// Temporary files being written, so a program stopped by a signal can remove them
+/// (`remove_temporaries`).
+static IN_PROGRESS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Keeps a temporary file's name in `IN_PROGRESS` while it is written.
+struct Registered(PathBuf);
+
+impl Registered {
+    fn new(p: &Path) -> Registered {
+        IN_PROGRESS.lock().unwrap_or_else(|e| e.into_inner()).push(p.to_path_buf());
+        Registered(p.to_path_buf())
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        IN_PROGRESS.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != self.0);
+    }
+}
+
+/// Removes every temporary file still being written. For a program about to exit on a signal
+/// (call it from a normal thread, not from a signal handler): the outputs were never renamed into
+/// place, so removing their temporaries leaves nothing partial behind.
+pub fn remove_temporaries() {
+    for p in IN_PROGRESS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let _ = fs::remove_file(p);
+    }
 }
 
 /// A name next to `path` that no other writer (thread or process) uses.

@@ -219,7 +219,7 @@ fn fixtures_kinds_follow_ggml_types() {
     let a_bytes = compress(fixture(QWEN), &Options::default());
     let a = Archive::from_bytes(&a_bytes).unwrap();
     let kinds: std::collections::BTreeSet<&str> = a.tensors().iter().map(|t| t.kind.name()).collect();
-    for k in ["q4k", "q6k", "f32"] {
+    for k in ["q4_k", "q6_k", "f32"] {
         assert!(kinds.contains(k), "qwen archive has no {k} tensor: {kinds:?}");
     }
 }

@@ -140,11 +140,12 @@ impl<'a> Archive<'a> {
             return Err(Error::DstSizeMismatch);
         }
         let f = self.frame(t);
-        let info = frame::read_info(f)?;
+        // The index vouched for this frame: any fault in its structure is the archive's.
+        let info = frame::read_info(f).map_err(frame_fault)?;
         if info.kind != t.kind || info.original_size != t.orig_size || info.frame_size != t.arc_size {
             return Err(Error::CorruptHeader);
         }
-        let r = frame::decompress_into(f, dst, opts);
+        let r = frame::decompress_into(f, dst, opts).map_err(frame_fault);
         self.release(t.arc_offset, t.arc_size);
         r
     }
@@ -238,7 +239,7 @@ impl<'a> Archive<'a> {
                     send(Piece::Extra(&extra[ex..ex + gap]))?;
                     ex += gap;
                     let f = self.frame(t);
-                    let fr = frame::FrameReader::new(f)?;
+                    let fr = frame::FrameReader::new(f).map_err(frame_fault)?;
                     let info = fr.info();
                     if info.kind != t.kind || info.original_size != t.orig_size || info.frame_size != t.arc_size {
                         return Err(Error::CorruptHeader);
@@ -303,6 +304,15 @@ impl<'a> Archive<'a> {
 
 /// Bytes of output decoded at a time while restoring (rounded to whole chunks).
 const RESTORE_WINDOW: u64 = 16 << 20;
+
+/// A frame inside an archive whose magic, version or length is wrong is a damaged archive, not
+/// something else passed by mistake: such faults become CORRUPT_HEADER.
+fn frame_fault(e: Error) -> Error {
+    match e {
+        Error::BadMagic | Error::UnsupportedVersion | Error::Truncated | Error::TrailingData => Error::CorruptHeader,
+        e => e,
+    }
+}
 
 fn alloc(n: u64) -> Result<Vec<u8>> {
     let n = usize::try_from(n).map_err(|_| Error::TooLarge)?;

@@ -39,8 +39,8 @@ pub enum Kind {
 /// (kind, id, name, ggml type id, safetensors dtype)
 const KINDS: [(Kind, u32, &str, Option<u32>, Option<&str>); 11] = [
     (Kind::Bf16, 1, "bf16", Some(30), Some("BF16")),
-    (Kind::Q4K, 16, "q4k", Some(12), None),
-    (Kind::Q6K, 17, "q6k", Some(14), None),
+    (Kind::Q4K, 16, "q4_k", Some(12), None),
+    (Kind::Q6K, 17, "q6_k", Some(14), None),
     (Kind::Q8_0, 18, "q8_0", Some(8), None),
     (Kind::Q5_0, 19, "q5_0", Some(6), None),
     (Kind::Q5_1, 20, "q5_1", Some(7), None),

@@ -3,7 +3,7 @@
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,19 +56,34 @@ pub fn check_output(out: &Path, inputs: &[&Path], force: bool) -> Result<(), Str
 /// Writes `data` to `out` atomically: a temporary file in the same directory, fsync, rename.
 /// On any failure the temporary file is removed and `out` is untouched.
 pub fn write_atomic(out: &Path, data: &[u8]) -> Result<(), String> {
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = out.file_name().ok_or_else(|| format!("invalid output path {}", out.display()))?;
-    let tmp: PathBuf = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
-    let r = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, out)
-    })();
-    r.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        format!("cannot write {}: {e}", out.display())
-    })
+    weightzip::atomic::write_file(out, |w| w.write_all(data).map_err(|_| weightzip::Error::Io))
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))
+}
+
+/// Makes SIGINT, SIGTERM and SIGHUP remove the outputs being written before the process exits
+/// (status 128 + signal), so an interrupted run leaves no partial file. Call first in `main`,
+/// before any thread starts: the signals are blocked in every thread and taken by one thread
+/// that waits for them, so the cleanup runs as ordinary code, not in a signal handler.
+pub fn clean_up_on_signals() {
+    // SAFETY: sigset operations on a local set; pthread_sigmask before other threads exist.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, s);
+        }
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return;
+        }
+        let _ = std::thread::Builder::new().name("signals".into()).spawn(move || {
+            let mut sig = 0;
+            if libc::sigwait(&set, &mut sig) == 0 {
+                weightzip::atomic::remove_temporaries();
+                eprintln!("weightzip: interrupted; no output written");
+                libc::_exit(128 + sig);
+            }
+        });
+    }
 }
 
 /// Runs `work` with a progress counter; draws a bar on a terminal when the work is large.
