@@ -3,6 +3,8 @@
 //! input, no overwrite without --force).
 
 mod common;
+#[path = "common/gguf_synth.rs"]
+mod gguf_synth;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -510,4 +512,297 @@ fn output_onto_a_directory_fails_cleanly() {
         assert_eq!(std::fs::read(sub.join("keep")).unwrap(), b"x");
         assert_eq!(dir.entries(), vec!["in.bf16", "sub"], "stray files (force {force})");
     }
+}
+
+// GGUF archives --------------------------------------------------------------------------------
+
+const QWEN_GGUF: &str = "qwen25coder15b-q4km-mini.gguf";
+
+fn qwen_file() -> &'static [u8] {
+    static F: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    F.get_or_init(|| std::fs::read(data_path(QWEN_GGUF)).unwrap())
+}
+
+/// The library's archive of `file` (default options).
+fn library_archive(file: &[u8]) -> Vec<u8> {
+    let mut c = std::io::Cursor::new(Vec::new());
+    weightzip::archive::compress_gguf(file, &mut c, &Options::default()).unwrap();
+    c.into_inner()
+}
+
+/// Copies the qwen fixture into the temp dir as `name`.
+fn gguf_copy(dir: &TempDir, name: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, qwen_file()).unwrap();
+    path
+}
+
+#[track_caller]
+fn assert_no_temporaries(dir: &TempDir, what: &str) {
+    for n in dir.entries() {
+        assert!(!(n.starts_with('.') && n.contains(".tmp-")), "{what}: temporary file {n} left behind");
+    }
+}
+
+#[test]
+fn gguf_compress_and_decompress_with_default_names() {
+    let dir = TempDir::new("cli-gguf-names");
+    let input = gguf_copy(&dir, "m.gguf");
+    let wz = dir.join("m.gguf.wz");
+    let o = run(&["compress", p(&input)]);
+    assert_success(&o, "compress m.gguf");
+    assert!(stderr(&o).contains("tensors") && stderr(&o).contains("ratio"), "{}", stderr(&o));
+    let arc = std::fs::read(&wz).expect("compress writes INPUT.wz by default");
+    assert!(arc == library_archive(qwen_file()), "the CLI archive differs from the library's");
+
+    // An existing archive is kept without --force, replaced with it.
+    std::fs::write(&wz, b"precious").unwrap();
+    assert_failure(&run(&["compress", p(&input)]), "compress onto an existing archive", "--force");
+    assert_eq!(std::fs::read(&wz).unwrap(), b"precious");
+    assert_success(&run(&["compress", "--force", "--threads", "1", p(&input)]), "compress --force");
+    assert!(std::fs::read(&wz).unwrap() == arc, "--threads 1 gives the same archive");
+
+    // decompress m.gguf.wz writes m.gguf: refused while the input is there, written once it is gone.
+    assert_failure(&run(&["decompress", p(&wz)]), "decompress onto an existing m.gguf", "--force");
+    assert!(std::fs::read(&input).unwrap() == qwen_file());
+    std::fs::rename(&input, dir.join("orig.gguf")).unwrap();
+    assert_success(&run(&["decompress", p(&wz)]), "decompress m.gguf.wz");
+    assert!(std::fs::read(&input).unwrap() == qwen_file(), "restored file differs");
+    std::fs::write(&input, b"old").unwrap();
+    assert_success(&run(&["decompress", "-f", "--threads", "1", p(&wz)]), "decompress -f");
+    assert!(std::fs::read(&input).unwrap() == qwen_file());
+    assert_no_temporaries(&dir, "names");
+    assert_eq!(dir.entries(), vec!["m.gguf", "m.gguf.wz", "orig.gguf"]);
+}
+
+#[test]
+fn gguf_compress_and_decompress_never_write_over_their_input() {
+    let dir = TempDir::new("cli-gguf-self");
+    let input = gguf_copy(&dir, "m.gguf");
+    let link = dir.join("link.wz");
+    std::os::unix::fs::symlink(&input, &link).unwrap();
+    let hard = dir.join("hard.wz");
+    std::fs::hard_link(&input, &hard).unwrap();
+    let dotted = dir.path.join(".").join("m.gguf");
+    for target in [&input, &dotted, &link, &hard] {
+        for force in [false, true] {
+            let mut args = vec!["compress"];
+            if force {
+                args.push("--force");
+            }
+            args.extend([p(&input), "-o", p(target)]);
+            assert_failure(&run(&args), &format!("compress -o {} (force {force})", target.display()), "input");
+            assert!(std::fs::read(&input).unwrap() == qwen_file(), "the input changed");
+        }
+    }
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    // The same for decompress and its archive.
+    let wz = dir.join("a.wz");
+    assert_success(&run(&["compress", p(&input), "-o", p(&wz)]), "compress");
+    let arc = std::fs::read(&wz).unwrap();
+    let wlink = dir.join("wlink");
+    std::os::unix::fs::symlink(&wz, &wlink).unwrap();
+    let whard = dir.join("whard");
+    std::fs::hard_link(&wz, &whard).unwrap();
+    for target in [&wz, &wlink, &whard] {
+        let o = run(&["decompress", "--force", p(&wz), "-o", p(target)]);
+        assert_failure(&o, &format!("decompress -o {}", target.display()), "input");
+        assert!(std::fs::read(&wz).unwrap() == arc, "the archive changed");
+    }
+    assert_no_temporaries(&dir, "self");
+    assert_eq!(dir.entries(), vec!["a.wz", "hard.wz", "link.wz", "m.gguf", "whard", "wlink"]);
+}
+
+#[test]
+fn gguf_ls_and_ls_json() {
+    let dir = TempDir::new("cli-gguf-ls");
+    let wz = dir.join("m.wz");
+    std::fs::write(&wz, library_archive(qwen_file())).unwrap();
+    let g = weightzip::gguf::read(qwen_file()).unwrap();
+
+    let o = run(&["ls", p(&wz)]);
+    assert_success(&o, "ls");
+    let text = stdout(&o);
+    for t in &g.tensors {
+        assert!(text.contains(&t.name), "ls does not list {}", t.name);
+    }
+    assert!(text.contains(&format!("{} tensors", g.tensors.len())), "{text}");
+
+    let o = run(&["ls", "--json", p(&wz)]);
+    assert_success(&o, "ls --json");
+    let j = json(&o, "ls --json");
+    assert_eq!(j["container"], "gguf");
+    assert_eq!(j["original_size"].as_u64(), Some(qwen_file().len() as u64));
+    assert_eq!(j["archive_size"].as_u64(), Some(std::fs::metadata(&wz).unwrap().len()));
+    assert_eq!(j["metadata_size"].as_u64(), Some(g.data_start));
+    assert!(j["ratio"].as_f64().is_some_and(|r| r > 1.0), "{}", j["ratio"]);
+    let ts = j["tensors"].as_array().expect("tensors array");
+    assert_eq!(ts.len(), g.tensors.len());
+    for (t, gt) in ts.iter().zip(&g.tensors) {
+        assert_eq!(t["name"], gt.name.as_str());
+        assert_eq!(t["type"], gt.type_name());
+        assert_eq!(t["type_id"].as_u64(), Some(gt.ggml_type as u64));
+        assert_eq!(t["original_offset"].as_u64(), Some(gt.offset));
+        assert_eq!(t["original_size"].as_u64(), gt.len);
+        let dims: Vec<u64> = t["dims"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).collect();
+        assert_eq!(dims, gt.dims);
+        assert!(t["ratio"].is_number() && t["ratio"].as_f64().unwrap() > 0.0, "{}: ratio {}", gt.name, t["ratio"]);
+        assert_eq!(t["sha256"].as_str().map(str::len), Some(64));
+    }
+
+    let o = run(&["ls", "--help"]);
+    assert_success(&o, "ls --help");
+    assert!(stdout(&o).contains("--json"), "{}", stdout(&o));
+    // ls of something that is not an archive.
+    let gguf = gguf_copy(&dir, "m.gguf");
+    assert_failure(&run(&["ls", p(&gguf)]), "ls of a GGUF", "magic");
+}
+
+#[test]
+fn gguf_verify_against_the_original() {
+    let dir = TempDir::new("cli-gguf-verify");
+    let input = gguf_copy(&dir, "m.gguf");
+    let wz = dir.join("m.wz");
+    assert_success(&run(&["compress", p(&input), "-o", p(&wz)]), "compress");
+    let o = run(&["verify", p(&wz), p(&input)]);
+    assert_success(&o, "verify ARCHIVE ORIGINAL");
+    assert!(stdout(&o).contains("OK"), "{}", stdout(&o));
+    assert_success(&run(&["verify", p(&wz)]), "verify ARCHIVE");
+    let o = run(&["verify", "--json", p(&wz), p(&input)]);
+    assert_success(&o, "verify --json");
+    let j = json(&o, "verify --json");
+    assert_eq!(j["ok"], true);
+    assert_eq!(j["matches_original"], true);
+    assert_eq!(j["tensors"].as_u64(), Some(weightzip::gguf::read(qwen_file()).unwrap().tensors.len() as u64));
+
+    // A copy of the original with one byte changed, in a tensor and in the metadata; one byte
+    // longer; one byte shorter.
+    let g = weightzip::gguf::read(qwen_file()).unwrap();
+    let in_tensor = (g.tensors[3].offset + 5) as usize;
+    let changed = dir.join("changed.gguf");
+    for at in [in_tensor, 20, qwen_file().len() - 1] {
+        let mut b = qwen_file().to_vec();
+        b[at] ^= 0x01;
+        std::fs::write(&changed, &b).unwrap();
+        let o = run(&["verify", p(&wz), p(&changed)]);
+        assert_failure(&o, &format!("verify against a copy changed at {at}"), &format!("byte {at}"));
+    }
+    let mut longer = qwen_file().to_vec();
+    longer.push(0);
+    std::fs::write(&changed, &longer).unwrap();
+    assert_failure(&run(&["verify", p(&wz), p(&changed)]), "verify against a longer copy", "does not restore");
+    std::fs::write(&changed, &qwen_file()[..qwen_file().len() - 1]).unwrap();
+    assert_failure(&run(&["verify", p(&wz), p(&changed)]), "verify against a shorter copy", "does not restore");
+}
+
+#[test]
+fn gguf_compress_and_decompress_json() {
+    let dir = TempDir::new("cli-gguf-json");
+    let input = gguf_copy(&dir, "m.gguf");
+    let wz = dir.join("m.wz");
+    let o = run(&["compress", "--json", p(&input), "-o", p(&wz)]);
+    assert_success(&o, "compress --json");
+    let j = json(&o, "compress --json");
+    // (No "container" field since safetensors archives came; if it comes back it must be right.)
+    assert!(j["container"].is_null() || j["container"] == "gguf", "{j}");
+    assert_eq!(j["original_size"].as_u64(), Some(qwen_file().len() as u64));
+    assert_eq!(j["archive_size"].as_u64(), Some(std::fs::metadata(&wz).unwrap().len()));
+    assert_eq!(j["tensors"].as_u64(), Some(weightzip::gguf::read(qwen_file()).unwrap().tensors.len() as u64));
+    assert!(j["ratio"].as_f64().is_some_and(|r| r > 1.0));
+    assert!(j["seconds"].is_number());
+    let back = dir.join("back.gguf");
+    let o = run(&["decompress", "--json", p(&wz), "-o", p(&back)]);
+    assert_success(&o, "decompress --json");
+    let j = json(&o, "decompress --json");
+    assert_eq!(j["original_size"].as_u64(), Some(qwen_file().len() as u64));
+    assert_eq!(j["archive_size"].as_u64(), Some(std::fs::metadata(&wz).unwrap().len()));
+    assert!(std::fs::read(&back).unwrap() == qwen_file());
+}
+
+#[test]
+fn gguf_compress_of_a_bad_file_leaves_nothing() {
+    use gguf_synth::mixed;
+    let dir = TempDir::new("cli-gguf-bad");
+    let mb = mixed();
+    let b = mb.build();
+    let align = mb.kvs.iter().position(|(k, _)| k == b"general.alignment").unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("truncated header", b.bytes[..60].to_vec(), "truncated"),
+        ("bad magic", b.with_u32(0, u32::from_le_bytes(*b"GGUX")), "gguf"),
+        ("version 1", b.with_u32(b.pos_version, 1), "version"),
+        ("offset past the end", b.with_u64(b.info_pos[0].offset, 1 << 40), "outside"),
+        ("overlap", b.with_u64(b.info_pos[1].offset, 0), "overlap"),
+        ("cut in the data", b.bytes[..b.expected[1].offset as usize + 7].to_vec(), "truncated"),
+        ("alignment 3", b.with_u32(b.kv_value_pos[align], 3), "malformed"),
+        ("empty", Vec::new(), "gguf"),
+    ];
+    for (what, bytes, needle) in cases {
+        let input = dir.join("bad.gguf");
+        std::fs::write(&input, &bytes).unwrap();
+        assert_failure(&run(&["compress", p(&input)]), &format!("compress {what}"), needle);
+        assert_eq!(dir.entries(), vec!["bad.gguf"], "{what}: output or temporary file left behind");
+        let out = dir.join("out.wz");
+        assert_failure(
+            &run(&["compress", "--force", p(&input), "-o", p(&out)]),
+            &format!("compress -o {what}"),
+            needle,
+        );
+        assert_eq!(dir.entries(), vec!["bad.gguf"], "{what}: output or temporary file left behind");
+    }
+}
+
+#[test]
+fn gguf_damaged_archive_fails_to_decompress_and_verify() {
+    let dir = TempDir::new("cli-gguf-damaged");
+    let arc = library_archive(qwen_file());
+    let a = weightzip::archive::Archive::from_bytes(&arc).unwrap();
+    let k = 4;
+    let t = &a.tensors()[k];
+    let name = String::from_utf8_lossy(&t.name).into_owned();
+    let mut m = arc.clone();
+    m[(t.arc_offset + t.arc_size * 2 / 3) as usize] ^= 0x10;
+    let wz = dir.join("damaged.wz");
+    std::fs::write(&wz, &m).unwrap();
+    let out = dir.join("out.gguf");
+    assert_failure(&run(&["decompress", p(&wz), "-o", p(&out)]), "decompress a damaged archive", "corrupt");
+    assert_eq!(dir.entries(), vec!["damaged.wz"], "output or temporary file left behind");
+    // Default output name too.
+    assert_failure(&run(&["decompress", p(&wz)]), "decompress a damaged archive", "corrupt");
+    assert_eq!(dir.entries(), vec!["damaged.wz"], "output or temporary file left behind");
+    let o = run(&["verify", p(&wz)]);
+    assert_failure(&o, "verify a damaged archive", &format!("tensor {k}"));
+    assert!(stderr(&o).contains(&name), "verify does not name the tensor {name}: {}", stderr(&o));
+
+    // The metadata frame damaged instead.
+    let ex = a.index().extra;
+    let mut m = arc.clone();
+    m[(ex.offset + ex.size / 2) as usize] ^= 0x10;
+    std::fs::write(&wz, &m).unwrap();
+    assert_failure(&run(&["verify", p(&wz)]), "verify with damaged metadata", "corrupt");
+    assert_failure(&run(&["decompress", p(&wz), "-o", p(&out)]), "decompress with damaged metadata", "corrupt");
+    assert_eq!(dir.entries(), vec!["damaged.wz"]);
+    // A truncated archive.
+    std::fs::write(&wz, &arc[..arc.len() / 2]).unwrap();
+    assert_failure(&run(&["decompress", p(&wz), "-o", p(&out)]), "decompress a truncated archive", "truncated");
+    assert_failure(&run(&["ls", p(&wz)]), "ls a truncated archive", "truncated");
+    assert_eq!(dir.entries(), vec!["damaged.wz"]);
+}
+
+/// `weightzip ls ARCHIVE | head -1`: once the reader has gone, the tool stops quietly (killed by
+/// SIGPIPE like other Unix tools, or a one-line error), never with a panic and a backtrace
+/// ("failed printing to stdout: Broken pipe", exit 101, as it did before SIGPIPE was restored).
+#[test]
+fn ls_into_a_closed_pipe_does_not_panic() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let dir = TempDir::new("cli-gguf-pipe");
+    let arc = dir.join("m.wz");
+    std::fs::write(&arc, library_archive(qwen_file())).unwrap();
+    // A pipe whose reading end is closed before the tool starts: its first write fails (EPIPE).
+    let mut fds = [0i32; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read_end);
+    let o = wz().args(["ls", p(&arc)]).stdout(std::process::Stdio::from(write_end)).output().unwrap();
+    let err = stderr(&o);
+    assert!(!err.contains("panicked"), "ls into a closed pipe panics: exit {:?}, stderr {err}", o.status.code());
 }
