@@ -1,0 +1,642 @@
+/*
+ * llama_from_archive.cpp: run llama.cpp on a model read straight from a weightzip archive
+ * (model.gguf.wz), with no decompressed file on disk, and print outputs that can be compared
+ * bit for bit with the same program run on the original model.gguf.
+ *
+ * Usage:
+ *   llama_from_archive MODEL [options] INPUT...
+ *
+ *   MODEL              a GGUF file, or a weightzip archive of one (wz_archive_open tells them apart)
+ *   INPUT              a prompt or sentence as text, or "ids:101,7592,102" (token ids, no tokenizer)
+ *   --embed            embedding mode: one pooled embedding per INPUT, as C99 hex floats (%a)
+ *   --generate N       greedy generation of N tokens per INPUT (the default mode, N = 32)
+ *   --threads T        threads for llama.cpp's compute and for weightzip's decoding (default: all)
+ *   --loader L         how MODEL becomes a llama_model:
+ *        auto     (default) "file" for a GGUF; "tensors" for an archive, falling back to "memfd"
+ *                 when the model needs a tensor the archive lacks (tied output embeddings)
+ *        file     llama_model_load_from_file(MODEL): llama.cpp's own loader (MODEL is a GGUF)
+ *        tensors  llama_model_init_from_user: llama.cpp parses the GGUF metadata that
+ *                 wz_archive_metadata returns, creates and allocates the model's tensors, and a
+ *                 callback decodes each one with wz_archive_read_tensor straight into its buffer
+ *        memfd    the original GGUF is rebuilt byte for byte in an anonymous in-memory file
+ *                 (memfd_create): metadata, then every tensor decoded at its original offset;
+ *                 llama.cpp's own file loader then maps /proc/self/fd/N
+ *   --no-repack        llama_model_params.use_extra_bufts = false (no CPU weight repacking);
+ *                      the "tensors" loader always runs so, as llama_model_init_from_user forces it
+ *   --no-vocab         for a GGUF without a tokenizer (the MiniLM fixture): overrides
+ *                      tokenizer.ggml.model to "none"; INPUTs must then be ids:...
+ *   --check ORIGINAL   "memfd" only: fail unless the rebuilt file equals ORIGINAL byte for byte
+ *   --verbose          llama.cpp's own log on stderr (by default only its warnings and errors)
+ *
+ * stdout holds only results, so two runs compare with cmp:
+ *   embedding I n_tokens=K n_embd=D: <D hex floats>
+ *   generated I n_prompt=K: <token ids>
+ *   text I: "<the generated text, C-escaped>"
+ * stderr ends with a line "timing: loader=... threads=T load_ms=... first_token_ms=..." where
+ * load_ms runs from the start (before opening the archive) to a ready llama_context and
+ * first_token_ms to the first embedding or sampled token.
+ *
+ * The loader in a nutshell (the "tensors" way; error checks left out):
+ *
+ *   static void fill(ggml_tensor * t, void * ud) {               // called once per tensor
+ *       wz_archive * ar = (wz_archive *) ud;
+ *       size_t idx;
+ *       wz_archive_find_tensor(ar, ggml_get_name(t), &idx);
+ *       wz_archive_read_tensor(ar, idx, t->data, ggml_nbytes(t), NULL); // CPU buffers are host memory
+ *   }
+ *   wz_archive * ar;  const void * meta;  size_t meta_size;
+ *   wz_archive_open("model.gguf.wz", &ar);
+ *   wz_archive_metadata(ar, &meta, &meta_size);                 // GGUF header, key/values, tensor infos
+ *   gguf_init_params gp = { true, NULL };                        // no_alloc: metadata only
+ *   gguf_context * meta_ctx = gguf_init_from_buffer(meta, meta_size, gp);
+ *   llama_model * model = llama_model_init_from_user(meta_ctx, fill, ar, llama_model_default_params());
+ *   wz_archive_close(ar);                                        // the model owns its tensors now
+ *   ... llama_init_from_model(model, ...) as usual; gguf_free(meta_ctx) after llama_model_free ...
+ *
+ * Needs weightzip.h/libweightzip and llama.cpp's headers and libraries (c_examples/Makefile:
+ * make llama LLAMA_DIR=...). Linux only for "memfd" (memfd_create).
+ */
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ggml-backend.h"
+#include "ggml.h"
+#include "gguf.h"
+#include "llama.h"
+#include "weightzip.h"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double ms_since(clock_type::time_point t0) {
+    return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+}
+
+[[noreturn]] void die(const char * fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("llama_from_archive: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+void check_wz(wz_status st, const char * what) {
+    if (st != WZ_STATUS_OK) {
+        die("%s: %s", what, wz_status_str(st));
+    }
+}
+
+struct options {
+    std::string model;
+    std::string loader = "auto";
+    std::string check;
+    std::vector<std::string> inputs;
+    bool embed = false;
+    int n_generate = 32;
+    int threads = 0;
+    bool repack = true;
+    bool no_vocab = false;
+    bool verbose = false;
+};
+
+[[noreturn]] void usage() {
+    fputs("usage: llama_from_archive MODEL [--embed | --generate N] [--threads T]\n"
+          "                          [--loader auto|file|tensors|memfd] [--no-repack] [--no-vocab]\n"
+          "                          [--check ORIGINAL.gguf] [--verbose] INPUT...\n"
+          "  INPUT: text, or ids:1,2,3 (token ids)\n",
+          stderr);
+    exit(2);
+}
+
+options parse_args(int argc, char ** argv) {
+    options o;
+    for (int i = 1; i < argc; i++) {
+        const std::string a = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                usage();
+            }
+            return argv[++i];
+        };
+        if (a == "--embed") {
+            o.embed = true;
+        } else if (a == "--generate") {
+            o.n_generate = atoi(value().c_str());
+        } else if (a == "--threads") {
+            o.threads = atoi(value().c_str());
+        } else if (a == "--loader") {
+            o.loader = value();
+        } else if (a == "--check") {
+            o.check = value();
+        } else if (a == "--no-repack") {
+            o.repack = false;
+        } else if (a == "--no-vocab") {
+            o.no_vocab = true;
+        } else if (a == "--verbose") {
+            o.verbose = true;
+        } else if (a == "--help" || a == "-h") {
+            usage();
+        } else if (a.size() > 2 && a.compare(0, 2, "--") == 0) {
+            fprintf(stderr, "unknown option %s\n", a.c_str());
+            usage();
+        } else if (o.model.empty()) {
+            o.model = a;
+        } else {
+            o.inputs.push_back(a);
+        }
+    }
+    if (o.model.empty() || o.inputs.empty() || o.n_generate < 1 || o.threads < 0) {
+        usage();
+    }
+    if (o.loader != "auto" && o.loader != "file" && o.loader != "tensors" && o.loader != "memfd") {
+        usage();
+    }
+    if (o.threads == 0) {
+        o.threads = (int) std::max(1u, std::thread::hardware_concurrency());
+    }
+    return o;
+}
+
+bool g_verbose = false;
+
+void log_callback(ggml_log_level level, const char * text, void *) {
+    static ggml_log_level last = GGML_LOG_LEVEL_NONE;
+    if (level != GGML_LOG_LEVEL_CONT) {
+        last = level;
+    }
+    if (g_verbose || last == GGML_LOG_LEVEL_WARN || last == GGML_LOG_LEVEL_ERROR) {
+        fputs(text, stderr);
+    }
+}
+
+/* ---- Loader "tensors": llama.cpp allocates, weightzip decodes into its buffers. ------------- */
+
+struct fill_state {
+    wz_archive * ar;
+    wz_options opts;
+    size_t filled = 0;
+    size_t neutral = 0;               // absent biases (set to 0) and scales (set to 1)
+    std::vector<std::string> zeroed;  // other absent tensors, zero-filled
+    std::string error;                // first failure (the callback cannot stop the load)
+    bool needs_file_loader = false;   // a tensor only the file loader can stand in for
+};
+
+bool ends_with(const char * s, const char * suffix) {
+    const size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Called by llama.cpp once per tensor it created, after allocating its buffer. */
+void fill_tensor(ggml_tensor * t, void * ud) {
+    fill_state & s = *static_cast<fill_state *>(ud);
+    if (!s.error.empty()) {
+        return;
+    }
+    const char * name = ggml_get_name(t);
+    const size_t nbytes = ggml_nbytes(t);
+    size_t idx = 0;
+    const wz_status found = wz_archive_find_tensor(s.ar, name, &idx);
+    if (found == WZ_STATUS_NOT_FOUND) {
+        // With user metadata llama.cpp creates every optional tensor of the architecture (as F32
+        // when the metadata lacks it), where its file loader would have left the tensor out and
+        // the graph would skip it. Give such a tensor the value that changes nothing: a bias of 0
+        // (x + 0 == x) and a scale of 1 (x * 1 == x). A missing output.weight means the output is
+        // tied to token_embd.weight, which only the file loader handles (it reuses the quantized
+        // tensor): give up, and let "auto" use the memfd loader. Anything else is zero-filled and
+        // named on stderr: right only if the graph leaves it unused (as BERT's classifier head
+        // under mean pooling), which the output comparison checks.
+        if (strcmp(name, "output.weight") == 0) {
+            s.needs_file_loader = true;
+            s.error = "the model ties output.weight to token_embd.weight, which needs llama.cpp's file loader";
+            return;
+        }
+        const bool is_scale = ends_with(name, ".scale") || ends_with(name, ".input_scale");
+        if (is_scale && t->type == GGML_TYPE_F32) {
+            const std::vector<float> ones(nbytes / sizeof(float), 1.0f);
+            ggml_backend_tensor_set(t, ones.data(), 0, nbytes);
+            s.neutral++;
+        } else {
+            ggml_backend_tensor_memset(t, 0, 0, nbytes);
+            if (ends_with(name, ".bias")) {
+                s.neutral++;
+            } else {
+                s.zeroed.push_back(name);
+            }
+        }
+        return;
+    }
+    if (found != WZ_STATUS_OK) {
+        s.error = std::string(name) + ": " + wz_status_str(found);
+        return;
+    }
+    wz_tensor_info ti;
+    memset(&ti, 0, sizeof ti);
+    ti.struct_size = sizeof ti;
+    wz_status st = wz_archive_tensor_info(s.ar, idx, &ti);
+    if (st != WZ_STATUS_OK || ti.container_type != (uint32_t) t->type || ti.original_size != nbytes) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s: archive has %s, %" PRIu64 " bytes; llama.cpp wants %s, %zu bytes", name,
+                 st == WZ_STATUS_OK ? ti.type_name : wz_status_str(st), ti.original_size, ggml_type_name(t->type),
+                 nbytes);
+        s.error = msg;
+        return;
+    }
+    if (t->buffer && ggml_backend_buffer_is_host(t->buffer)) {
+        st = wz_archive_read_tensor(s.ar, idx, t->data, nbytes, &s.opts);  // decode in place
+    } else {
+        std::vector<uint8_t> tmp(nbytes);  // a device buffer: decode, then upload
+        st = wz_archive_read_tensor(s.ar, idx, tmp.data(), nbytes, &s.opts);
+        if (st == WZ_STATUS_OK) {
+            ggml_backend_tensor_set(t, tmp.data(), 0, nbytes);
+        }
+    }
+    if (st != WZ_STATUS_OK) {
+        s.error = std::string(name) + ": " + wz_status_str(st);
+        return;
+    }
+    s.filled++;
+}
+
+struct loaded {
+    llama_model * model = nullptr;
+    gguf_context * meta = nullptr;  // kept until the model is freed
+    int memfd = -1;
+    std::string loader;
+};
+
+/* Returns NULL model (with *retry_memfd set) when the archive cannot feed this model's tensors. */
+loaded load_tensors(wz_archive * ar, const wz_options & opts, llama_model_params mp, bool * retry_memfd) {
+    loaded r;
+    r.loader = "tensors";
+    const void * meta = nullptr;
+    size_t meta_size = 0;
+    check_wz(wz_archive_metadata(ar, &meta, &meta_size), "wz_archive_metadata");
+    gguf_init_params gp = { /*no_alloc =*/ true, /*ctx =*/ nullptr };
+    r.meta = gguf_init_from_buffer(meta, meta_size, gp);
+    if (!r.meta) {
+        die("gguf_init_from_buffer: the archive's GGUF metadata does not parse");
+    }
+    fill_state s;
+    s.ar = ar;
+    s.opts = opts;
+    r.model = llama_model_init_from_user(r.meta, fill_tensor, &s, mp);
+    if (r.model && s.error.empty()) {
+        const size_t n_archive = wz_archive_tensor_count(ar);
+        fprintf(stderr,
+                "llama_from_archive: %zu of the archive's %zu tensors decoded into llama.cpp's buffers; "
+                "%zu absent optional biases/scales set to 0/1",
+                s.filled, n_archive, s.neutral);
+        if (!s.zeroed.empty()) {
+            fprintf(stderr, "; %zu other absent optional tensors zero-filled:", s.zeroed.size());
+            for (const auto & n : s.zeroed) {
+                fprintf(stderr, " %s", n.c_str());
+            }
+        }
+        fputc('\n', stderr);
+        return r;
+    }
+    if (r.model) {
+        llama_model_free(r.model);
+        r.model = nullptr;
+    }
+    gguf_free(r.meta);
+    r.meta = nullptr;
+    if (s.needs_file_loader && retry_memfd) {
+        fprintf(stderr, "llama_from_archive: %s; retrying\n", s.error.c_str());
+        *retry_memfd = true;
+        return r;
+    }
+    die("loading tensors from the archive: %s", s.error.empty() ? "llama_model_init_from_user failed" : s.error.c_str());
+}
+
+/* ---- Loader "memfd": the original GGUF, rebuilt in memory, through llama.cpp's file loader. -- */
+
+/* Rebuilds the original file in an anonymous memory file and returns its descriptor. The file is
+ * sized first (reads as zeros, like GGUF's padding), then mapped, and the metadata and every tensor
+ * are decoded straight into the mapping at their original offsets: no other copy is made. */
+int build_memfd(wz_archive * ar, const wz_options & opts) {
+    wz_archive_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    check_wz(wz_archive_get_info(ar, &info), "wz_archive_get_info");
+    if (info.container != WZ_CONTAINER_GGUF) {
+        die("the archive does not hold a GGUF file");
+    }
+    const int fd = memfd_create("weightzip-model.gguf", 0);
+    if (fd < 0) {
+        die("memfd_create: %s", strerror(errno));
+    }
+    if (ftruncate(fd, (off_t) info.original_size) != 0) {
+        die("ftruncate(memfd, %" PRIu64 "): %s", info.original_size, strerror(errno));
+    }
+    auto * base = static_cast<uint8_t *>(
+        mmap(nullptr, info.original_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+    if (base == MAP_FAILED) {
+        die("mmap(memfd): %s", strerror(errno));
+    }
+    const void * meta = nullptr;
+    size_t meta_size = 0;
+    check_wz(wz_archive_metadata(ar, &meta, &meta_size), "wz_archive_metadata");
+    if (meta_size > info.original_size) {
+        die("metadata larger than the original file");
+    }
+    memcpy(base, meta, meta_size);
+    const size_t n = wz_archive_tensor_count(ar);
+    for (size_t i = 0; i < n; i++) {
+        wz_tensor_info ti;
+        memset(&ti, 0, sizeof ti);
+        ti.struct_size = sizeof ti;
+        check_wz(wz_archive_tensor_info(ar, i, &ti), "wz_archive_tensor_info");
+        if (ti.original_offset < meta_size || ti.original_offset > info.original_size ||
+            ti.original_size > info.original_size - ti.original_offset) {
+            die("tensor %s lies outside the original file", ti.name);
+        }
+        check_wz(wz_archive_read_tensor(ar, i, base + ti.original_offset, ti.original_size, &opts), ti.name);
+    }
+    munmap(base, info.original_size);
+    return fd;
+}
+
+/* Compares the memfd's bytes with a file, 1 MiB at a time. */
+void check_same(int fd, const std::string & path) {
+    FILE * f = fopen(path.c_str(), "rb");
+    if (!f) {
+        die("%s: %s", path.c_str(), strerror(errno));
+    }
+    std::vector<char> a(1 << 20), b(1 << 20);
+    off_t pos = 0;
+    for (;;) {
+        const ssize_t na = pread(fd, a.data(), a.size(), pos);
+        const size_t nb = fread(b.data(), 1, b.size(), f);
+        if (na < 0) {
+            die("pread(memfd): %s", strerror(errno));
+        }
+        if ((size_t) na != nb || memcmp(a.data(), b.data(), nb) != 0) {
+            die("--check: the rebuilt GGUF differs from %s near byte %lld", path.c_str(), (long long) pos);
+        }
+        if (nb == 0) {
+            break;
+        }
+        pos += na;
+    }
+    fclose(f);
+    fprintf(stderr, "llama_from_archive: --check: the rebuilt GGUF equals %s (%lld bytes)\n", path.c_str(),
+            (long long) pos);
+}
+
+loaded load_memfd(wz_archive * ar, const wz_options & opts, llama_model_params mp, const std::string & check) {
+    loaded r;
+    r.loader = "memfd";
+    r.memfd = build_memfd(ar, opts);
+    if (!check.empty()) {
+        check_same(r.memfd, check);
+    }
+    const std::string path = "/proc/self/fd/" + std::to_string(r.memfd);
+    r.model = llama_model_load_from_file(path.c_str(), mp);
+    if (!r.model) {
+        die("llama_model_load_from_file(%s) failed", path.c_str());
+    }
+    return r;
+}
+
+/* ---- Running the model. ------------------------------------------------------------------- */
+
+std::vector<llama_token> tokenize(const llama_vocab * vocab, const std::string & input) {
+    std::vector<llama_token> out;
+    if (input.compare(0, 4, "ids:") == 0) {
+        const char * p = input.c_str() + 4;
+        while (*p) {
+            char * end = nullptr;
+            const long v = strtol(p, &end, 10);
+            if (end == p) {
+                die("bad token id list: %s", input.c_str());
+            }
+            out.push_back((llama_token) v);
+            p = end;
+            while (*p == ',' || *p == ' ') {
+                p++;
+            }
+        }
+    } else {
+        const int n = -llama_tokenize(vocab, input.data(), (int32_t) input.size(), nullptr, 0, true, true);
+        out.resize(n);
+        if (llama_tokenize(vocab, input.data(), (int32_t) input.size(), out.data(), n, true, true) < 0) {
+            die("tokenizing failed: %s", input.c_str());
+        }
+    }
+    if (out.empty()) {
+        die("empty input");
+    }
+    return out;
+}
+
+void print_escaped(const std::string & s) {
+    putchar('"');
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\') {
+            printf("\\%c", c);
+        } else if (c == '\n') {
+            fputs("\\n", stdout);
+        } else if (c < 0x20 || c == 0x7f) {
+            printf("\\x%02x", c);
+        } else {
+            putchar(c);
+        }
+    }
+    putchar('"');
+}
+
+void decode_or_die(llama_context * ctx, llama_batch_ext * batch) {
+    const int32_t rc = llama_process(ctx, LLAMA_PROCESS_TYPE_DECODE, batch);
+    if (rc != 0) {
+        die("llama_process failed: %d", rc);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char ** argv) {
+    const options o = parse_args(argc, argv);
+    g_verbose = o.verbose;
+    llama_log_set(log_callback, nullptr);
+    llama_backend_init();
+
+    const auto t0 = clock_type::now();
+
+    // Model parameters, the same for every loader.
+    llama_model_params mp = llama_model_default_params();
+    mp.use_extra_bufts = o.repack;
+    llama_model_kv_override kv[2];
+    memset(kv, 0, sizeof kv);
+    if (o.no_vocab) {
+        snprintf(kv[0].key, sizeof kv[0].key, "%s", "tokenizer.ggml.model");
+        kv[0].tag = LLAMA_KV_OVERRIDE_TYPE_STR;
+        snprintf(kv[0].val_str, sizeof kv[0].val_str, "%s", "none");
+        mp.kv_overrides = kv;
+    }
+
+    wz_options wopts;
+    check_wz(wz_options_init(&wopts), "wz_options_init");
+    wopts.threads = (uint32_t) o.threads;
+
+    wz_archive * ar = nullptr;
+    const wz_status open_st = o.loader == "file" ? WZ_STATUS_BAD_MAGIC : wz_archive_open(o.model.c_str(), &ar);
+    if (open_st != WZ_STATUS_OK && o.loader != "file" && o.loader != "auto") {
+        die("%s: not a weightzip archive (%s); --loader %s needs one", o.model.c_str(), wz_status_str(open_st),
+            o.loader.c_str());
+    }
+    if (open_st != WZ_STATUS_OK && open_st != WZ_STATUS_BAD_MAGIC) {
+        die("%s: %s", o.model.c_str(), wz_status_str(open_st));  // an archive, but damaged
+    }
+
+    loaded L;
+    if (!ar) {
+        L.loader = "file";
+        L.model = llama_model_load_from_file(o.model.c_str(), mp);
+        if (!L.model) {
+            die("llama_model_load_from_file(%s) failed", o.model.c_str());
+        }
+    } else {
+        bool retry = false;
+        if (o.loader == "tensors" || o.loader == "auto") {
+            L = load_tensors(ar, wopts, mp, o.loader == "auto" ? &retry : nullptr);
+        }
+        if (o.loader == "memfd" || retry) {
+            L = load_memfd(ar, wopts, mp, o.check);
+        }
+        wz_archive_close(ar);  // the model holds its own copy of every tensor now
+        ar = nullptr;
+    }
+    const llama_model * model = L.model;
+    const llama_vocab * vocab = llama_model_get_vocab(model);
+
+    std::vector<std::vector<llama_token>> toks;
+    size_t max_tokens = 0;
+    for (const auto & in : o.inputs) {
+        toks.push_back(tokenize(vocab, in));
+        max_tokens = std::max(max_tokens, toks.back().size());
+    }
+
+    llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = (uint32_t) (max_tokens + (o.embed ? 0 : o.n_generate));
+    cp.n_batch = cp.n_ctx;
+    cp.n_ubatch = cp.n_ctx;  // an embedding (non-causal) input must fit one ubatch
+    cp.n_threads = o.threads;
+    cp.n_threads_batch = o.threads;
+    cp.embeddings = o.embed;
+    cp.no_perf = true;
+    llama_context * ctx = llama_init_from_model(L.model, cp);
+    if (!ctx) {
+        die("llama_init_from_model failed");
+    }
+    const double load_ms = ms_since(t0);
+    double first_ms = -1;
+
+    llama_batch_ext * batch = llama_batch_ext_init(ctx);
+    if (o.embed) {
+        const int n_embd = llama_model_n_embd_out(model);
+        for (size_t i = 0; i < toks.size(); i++) {
+            llama_memory_clear(llama_get_memory(ctx), true);
+            llama_batch_ext_clear(batch);
+            for (size_t j = 0; j < toks[i].size(); j++) {
+                const int32_t idx = llama_batch_ext_add_token(batch, 0, toks[i][j]);
+                const llama_pos pos = (llama_pos) j;
+                if (idx < 0 || !llama_batch_ext_set_pos(batch, idx, &pos) ||
+                    !llama_batch_ext_set_output_embd(batch, idx, true)) {
+                    die("building the batch failed");
+                }
+            }
+            decode_or_die(ctx, batch);
+            const float * e = llama_get_embeddings_seq(ctx, 0);
+            if (!e) {
+                die("no pooled embedding (the model's pooling type is NONE?)");
+            }
+            if (first_ms < 0) {
+                first_ms = ms_since(t0);
+            }
+            printf("embedding %zu n_tokens=%zu n_embd=%d:", i, toks[i].size(), n_embd);
+            for (int k = 0; k < n_embd; k++) {
+                printf(" %a", (double) e[k]);
+            }
+            putchar('\n');
+        }
+    } else {
+        llama_sampler * smpl = llama_sampler_chain_init(llama_sampler_chain_default_params());
+        llama_sampler_chain_add(smpl, llama_sampler_init_greedy());
+        for (size_t i = 0; i < toks.size(); i++) {
+            llama_memory_clear(llama_get_memory(ctx), true);
+            llama_sampler_reset(smpl);
+            std::vector<llama_token> cur = toks[i];
+            std::vector<llama_token> out;
+            std::string text;
+            llama_pos pos = 0;
+            for (int n = 0; n < o.n_generate; n++) {
+                llama_batch_ext_clear(batch);
+                for (size_t j = 0; j < cur.size(); j++) {
+                    const int32_t idx = llama_batch_ext_add_token(batch, 0, cur[j]);
+                    const llama_pos p = pos + (llama_pos) j;
+                    if (idx < 0 || !llama_batch_ext_set_pos(batch, idx, &p)) {
+                        die("building the batch failed");
+                    }
+                }
+                llama_batch_ext_set_output_logits(batch, (int32_t) cur.size() - 1, true);
+                decode_or_die(ctx, batch);
+                pos += (llama_pos) cur.size();
+                const llama_token id = llama_sampler_sample(smpl, ctx, -1);
+                if (first_ms < 0) {
+                    first_ms = ms_since(t0);
+                }
+                out.push_back(id);
+                char piece[256];
+                const int np = llama_token_to_piece(vocab, id, piece, sizeof piece, 0, true);
+                if (np > 0) {
+                    text.append(piece, (size_t) np);
+                }
+                if (llama_vocab_is_eog(vocab, id)) {
+                    break;
+                }
+                cur.assign(1, id);
+            }
+            printf("generated %zu n_prompt=%zu:", i, toks[i].size());
+            for (llama_token id : out) {
+                printf(" %d", id);
+            }
+            printf("\ntext %zu: ", i);
+            print_escaped(text);
+            putchar('\n');
+        }
+        llama_sampler_free(smpl);
+    }
+    fflush(stdout);
+    fprintf(stderr, "timing: loader=%s threads=%d load_ms=%.1f first_token_ms=%.1f total_ms=%.1f\n",
+            L.loader.c_str(), o.threads, load_ms, first_ms, ms_since(t0));
+
+    llama_batch_ext_free(batch);
+    llama_free(ctx);
+    llama_model_free(L.model);
+    if (L.meta) {
+        gguf_free(L.meta);
+    }
+    if (L.memfd >= 0) {
+        close(L.memfd);
+    }
+    llama_backend_free();
+    return 0;
+}
