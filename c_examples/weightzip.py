@@ -9,8 +9,8 @@ or else at ../target/release/libweightzip.so relative to this file (build it wit
     assert weightzip.decompress(frame) == data
     weightzip.frame_info(frame)["original_size"]
 
-Whole model files go through archives: compress a GGUF file into one, then read any tensor of it
-without decoding the rest, or restore the original file byte for byte.
+Whole model files go through archives: compress a GGUF or safetensors file into one, then read
+any tensor of it without decoding the rest, or restore the original file byte for byte.
 
     weightzip.compress_file("model.gguf", "model.gguf.wz")
     with weightzip.Archive("model.gguf.wz") as archive:
@@ -19,11 +19,18 @@ without decoding the rest, or restore the original file byte for byte.
         weights = archive.read_numpy("output_norm.weight")
         archive.restore("model-restored.gguf")
 
+    weightzip.compress_file("model.safetensors", "model.safetensors.wz")
+    with weightzip.Archive("model.safetensors.wz") as archive:
+        archive.info.container_name                   # "safetensors"
+        w = archive.read_numpy("embeddings.word_embeddings.weight")  # BF16: uint16 bits
+        w = archive.read_numpy("embeddings.word_embeddings.weight", bf16="ml_dtypes")
+
 Every non-OK status from the library raises WeightzipError(status, message).
 
 Run as a script:
     python3 weightzip.py FILE.bf16 [THREADS]           roundtrip a raw bf16 file through a frame
-    python3 weightzip.py compress MODEL.gguf [ARCHIVE] compress a model (ARCHIVE: MODEL.gguf.wz)
+    python3 weightzip.py compress MODEL [ARCHIVE]      compress a GGUF or safetensors model
+                                                       (ARCHIVE: MODEL.wz)
     python3 weightzip.py ls [--json] ARCHIVE           list an archive's tensors
     python3 weightzip.py verify ARCHIVE                check every tensor against its SHA-256
     python3 weightzip.py restore ARCHIVE OUT           restore the original file
@@ -56,6 +63,8 @@ __all__ = [
     "KINDS",
     "STATUS_NAMES",
     "GGML_TYPES",
+    "SAFETENSORS_DTYPES",
+    "CONTAINERS",
 ]
 
 # ---- Constants mirrored from weightzip.h ------------------------------------------------------
@@ -119,9 +128,13 @@ WZ_STATUS_NOT_FOUND = 25
 #: Status names by number, e.g. STATUS_NAMES[12] == "WZ_STATUS_CORRUPT_DATA".
 STATUS_NAMES = {v: k for k, v in list(globals().items()) if k.startswith("WZ_STATUS_")}
 
-# Container formats of archives (WZ_CONTAINER_*).
+#: Container formats of archives (WZ_CONTAINER_*), by number: ArchiveInfo.container_name.
 WZ_CONTAINER_GGUF = 1
-CONTAINERS = {WZ_CONTAINER_GGUF: "gguf"}
+WZ_CONTAINER_SAFETENSORS = 2
+CONTAINERS = {WZ_CONTAINER_GGUF: "gguf", WZ_CONTAINER_SAFETENSORS: "safetensors"}
+
+#: The container_type of a safetensors tensor whose dtype the library does not know.
+WZ_DTYPE_UNKNOWN = 0xFFFFFFFF
 
 #: ggml tensor types by id: (name, elements per block, bytes per block, numpy dtype of one element
 #: or None for block-quantized types). From ggml.h / ggml-common.h; ids 4, 5, 31-33 and 36-38 are
@@ -162,6 +175,28 @@ GGML_TYPES = {
     39: ("MXFP4", 32, 17, None),
     40: ("NVFP4", 64, 36, None),
     41: ("Q1_0", 128, 18, None),
+}
+
+#: safetensors dtypes by the code the library reports as a tensor's container_type (DTYPES in
+#: src/safetensors.rs): (name, numpy dtype of one element). numpy has no bfloat16 and no 8-bit
+#: floats: BF16 gives its bits as uint16 (or ml_dtypes.bfloat16, see Archive.read_numpy), the F8
+#: types their bytes as uint8.
+SAFETENSORS_DTYPES = {
+    0: ("BOOL", "?"),
+    1: ("U8", "u1"),
+    2: ("I8", "i1"),
+    3: ("I16", "<i2"),
+    4: ("U16", "<u2"),
+    5: ("F16", "<f2"),
+    6: ("BF16", "<u2"),
+    7: ("I32", "<i4"),
+    8: ("U32", "<u4"),
+    9: ("F32", "<f4"),
+    10: ("F64", "<f8"),
+    11: ("I64", "<i8"),
+    12: ("U64", "<u8"),
+    13: ("F8_E4M3", "u1"),
+    14: ("F8_E5M2", "u1"),
 }
 
 # ---- Structs, field for field as in weightzip.h -----------------------------------------------
@@ -223,6 +258,9 @@ class wz_tensor_info(ctypes.Structure):
         ("archive_offset", ctypes.c_uint64),
         ("archive_size", ctypes.c_uint64),
         ("sha256", ctypes.c_uint8 * 32),
+        # const char *, static in the library: the name of container_type ("Q4_K", "BF16",
+        # "unknown"). NULL (None) from a library older than this field.
+        ("type_name", ctypes.c_char_p),
     ]
 
 
@@ -231,7 +269,7 @@ class wz_tensor_info(ctypes.Structure):
 assert ctypes.sizeof(wz_options) == 16, ctypes.sizeof(wz_options)
 assert ctypes.sizeof(wz_frame_info) == 40, ctypes.sizeof(wz_frame_info)
 assert ctypes.sizeof(wz_archive_info) == 40, ctypes.sizeof(wz_archive_info)
-assert ctypes.sizeof(wz_tensor_info) == 160, ctypes.sizeof(wz_tensor_info)
+assert ctypes.sizeof(wz_tensor_info) == 168, ctypes.sizeof(wz_tensor_info)
 
 
 class WeightzipError(Exception):
@@ -450,6 +488,45 @@ def ggml_type_name(type_id):
     return entry[0] if entry else "type %d" % type_id
 
 
+def _type_name(container, container_type):
+    # Only for a library that does not fill wz_tensor_info.type_name.
+    if container == WZ_CONTAINER_SAFETENSORS:
+        entry = SAFETENSORS_DTYPES.get(container_type)
+        return entry[0] if entry else "unknown"
+    return ggml_type_name(container_type)
+
+
+def _element_layout(t, bf16):
+    """How read_numpy shapes tensor t: (elements per block, bytes per block, numpy dtype of one
+    element or None for blocks of bytes), or None when its type is not known here."""
+    import numpy as np
+
+    if t.container == WZ_CONTAINER_SAFETENSORS:
+        entry = SAFETENSORS_DTYPES.get(t.container_type)
+        if entry is None:
+            return None
+        name, dtype = entry
+        dtype = np.dtype(dtype)
+        per_block, block_bytes = 1, dtype.itemsize
+    elif t.container == WZ_CONTAINER_GGUF:
+        entry = GGML_TYPES.get(t.container_type)
+        if entry is None:
+            return None
+        name, per_block, block_bytes, dtype = entry
+        dtype = None if dtype is None else np.dtype(dtype)
+    else:
+        return None
+    if name == "BF16" and bf16 == "ml_dtypes":
+        try:
+            import ml_dtypes
+        except ImportError as e:
+            raise ImportError(
+                'weightzip.Archive.read_numpy(bf16="ml_dtypes") needs ml_dtypes (pip install ml_dtypes)'
+            ) from e
+        dtype = np.dtype(ml_dtypes.bfloat16)
+    return per_block, block_bytes, dtype
+
+
 def _path_arg(path, what):
     # A path becomes the bytes the OS uses. ctypes would pass a path with a NUL in it cut short,
     # i.e. name some other file, so that is refused here.
@@ -470,7 +547,8 @@ def _name_bytes(name):
 
 
 def compress_file(src_path, dst_path, threads=0):
-    """Compresses the model file at `src_path` (GGUF) into an archive at `dst_path`.
+    """Compresses the model file at `src_path` (GGUF or safetensors, told apart by their
+    contents) into an archive at `dst_path`.
 
     The archive is written to a temporary file and renamed into place when complete. Refuses
     (WZ_STATUS_INVALID_ARGUMENT) to write over its input; a malformed model raises a specific
@@ -482,7 +560,7 @@ def compress_file(src_path, dst_path, threads=0):
     _check(_lib.wz_archive_compress_file(src, dst, ctypes.byref(opts)))
 
 
-#: What Archive.info holds (sizes in bytes; container_name e.g. "gguf").
+#: What Archive.info holds (sizes in bytes; container_name "gguf" or "safetensors").
 ArchiveInfo = collections.namedtuple(
     "ArchiveInfo",
     "container container_name tensor_count original_size archive_size metadata_size",
@@ -493,23 +571,29 @@ class TensorInfo(
     collections.namedtuple(
         "TensorInfo",
         "index name container_type type_name kind kind_name dims original_offset original_size "
-        "archive_offset archive_size sha256",
+        "archive_offset archive_size sha256 container",
     )
 ):
     """One tensor of an archive.
 
-    ``name`` (str), ``container_type`` (the ggml type id) and ``type_name`` ("Q4_K"), ``kind``
-    (the WZ_KIND_* its frame holds) and ``kind_name``, ``dims`` (GGUF order: innermost first),
-    the byte ranges ``original_offset``/``original_size`` (in the model file) and
-    ``archive_offset``/``archive_size`` (the frame in the archive), and ``sha256`` (hex digest of
-    the original bytes). ``shape`` is ``dims`` in numpy's order (outermost first).
+    ``name`` (str); ``container_type``, whose meaning depends on the archive's ``container``
+    (WZ_CONTAINER_GGUF: the ggml type id, GGML_TYPES; WZ_CONTAINER_SAFETENSORS: the dtype code,
+    SAFETENSORS_DTYPES, WZ_DTYPE_UNKNOWN for a dtype the library does not know) and
+    ``type_name``, the library's name for it ("Q4_K", "BF16", "unknown"); ``kind`` (the WZ_KIND_*
+    its frame holds) and ``kind_name``; ``dims`` in the container's order (GGUF: innermost first,
+    safetensors: outermost first); the byte ranges ``original_offset``/``original_size`` (in the
+    model file) and ``archive_offset``/``archive_size`` (the frame in the archive); ``sha256``
+    (hex digest of the original bytes). ``shape`` is the shape in numpy's order (outermost
+    first) for either container.
     """
 
     __slots__ = ()
 
     @property
     def shape(self):
-        return tuple(reversed(self.dims))
+        if self.container == WZ_CONTAINER_GGUF:
+            return tuple(reversed(self.dims))
+        return tuple(self.dims)
 
     @property
     def n_elements(self):
@@ -579,12 +663,16 @@ class Archive:
                 ti.struct_size = ctypes.sizeof(wz_tensor_info)
                 _check(_lib.wz_archive_tensor_info(h, i, ctypes.byref(ti)))
                 name = ctypes.string_at(ti.name, ti.name_len) if ti.name_len else b""
+                if ti.type_name is not None:
+                    type_name = ti.type_name.decode("ascii", "replace")
+                else:  # a library older than the field: this module's own table
+                    type_name = _type_name(ai.container, ti.container_type)
                 tensors.append(
                     TensorInfo(
                         index=i,
                         name=name.decode("utf-8", "surrogateescape"),
                         container_type=ti.container_type,
-                        type_name=ggml_type_name(ti.container_type),
+                        type_name=type_name,
                         kind=ti.kind,
                         kind_name=kind_names.get(ti.kind, "kind %d" % ti.kind),
                         dims=tuple(ti.dims[: ti.n_dims]),
@@ -593,6 +681,7 @@ class Archive:
                         archive_offset=ti.archive_offset,
                         archive_size=ti.archive_size,
                         sha256=bytes(ti.sha256).hex(),
+                        container=ai.container,
                     )
                 )
         info = ArchiveInfo(
@@ -729,40 +818,47 @@ class Archive:
         self.read_tensor_into(i, buf, threads)
         return bytes(buf)
 
-    def read_numpy(self, index_or_name, threads=0):
+    def read_numpy(self, index_or_name, threads=0, bf16="uint16"):
         """A tensor as a numpy array (numpy is imported only here).
 
         Element types give their dtype and shape (numpy order: ``TensorInfo.shape``): F32
-        float32, F16 float16, F64 float64, I8..I64 int8..int64, and BF16 uint16 (the raw bits).
-        Block-quantized types (Q4_K, Q8_0, ...) give the raw blocks as uint8 of shape
-        (n_blocks, bytes_per_block); a type this module does not know gives flat uint8.
+        float32, F16 float16, F64 float64, I8..I64 int8..int64, U8..U64 uint8..uint64 and BOOL
+        bool (safetensors), F8_E4M3 and F8_E5M2 uint8 (their bytes; safetensors), and BF16 uint16,
+        the raw bits (``x.astype(np.uint32) << 16`` viewed as float32 is the value), or with
+        ``bf16="ml_dtypes"`` an ml_dtypes.bfloat16 array of the same bits (ImportError without
+        ml_dtypes). Block-quantized GGUF types (Q4_K, Q8_0, ...) give the raw blocks as uint8 of
+        shape (n_blocks, bytes_per_block); a type this module does not know, or a size that
+        disagrees with the dims, gives the bytes as flat uint8.
         """
+        if bf16 not in ("uint16", "ml_dtypes"):
+            raise ValueError('bf16 must be "uint16" or "ml_dtypes", got %r' % (bf16,))
         try:
             import numpy as np
         except ImportError as e:
             raise ImportError("weightzip.Archive.read_numpy needs numpy (pip install numpy)") from e
         i = self._index(index_or_name)
         t = self._tensors[i]
+        layout = _element_layout(t, bf16)  # before reading: a missing ml_dtypes fails early
         if t.original_size > sys.maxsize:
             _check(WZ_STATUS_TOO_LARGE)
         raw = np.empty(t.original_size, dtype=np.uint8)
         self.read_tensor_into(i, raw, threads)
-        entry = GGML_TYPES.get(t.container_type)
-        if entry is None:
+        if layout is None:
             return raw
-        _, per_block, block_bytes, dtype = entry
+        per_block, block_bytes, dtype = layout
         n = t.n_elements
         # Shaped only when the size agrees with the dims (the archive stores the bytes as they
         # were, whatever the dims say).
         if n % per_block or n // per_block * block_bytes != t.original_size:
             return raw
         if dtype is not None:
-            return raw.view(np.dtype(dtype)).reshape(t.shape)
+            return raw.view(dtype).reshape(t.shape)
         return raw.reshape(n // per_block, block_bytes)
 
     def metadata(self):
         """The model file's bytes before its data section (GGUF: header, key/values, tensor
-        infos, padding), exactly as in the original."""
+        infos, padding; safetensors: the 8-byte header length and the JSON header), exactly as
+        in the original."""
         data = ctypes.c_void_p()
         size = ctypes.c_size_t(0)
         with self._use() as h:
@@ -786,7 +882,7 @@ class Archive:
 
 
 _USAGE = """usage: %(prog)s FILE.bf16 [THREADS]            roundtrip a raw bf16 file through a frame
-       %(prog)s compress MODEL.gguf [ARCHIVE]  compress a model (ARCHIVE: MODEL.gguf.wz)
+       %(prog)s compress MODEL [ARCHIVE]       compress a GGUF or safetensors model (ARCHIVE: MODEL.wz)
        %(prog)s ls [--json] ARCHIVE            list an archive's tensors
        %(prog)s verify ARCHIVE                 check every tensor against its SHA-256
        %(prog)s restore ARCHIVE OUT            restore the original file"""

@@ -6,8 +6,8 @@ The committed fixtures hold only F32 and quantized tensors; this script writes a
 gguf.GGUFWriter holding F32, F16, BF16, F64 and I8..I64 tensors, quantized blocks (Q8_0, Q4_K,
 and IQ4_NL, which has no codec), a non-ASCII name and a tensor whose type id no one knows
 (patched in after writing), compresses it and checks that every tensor reads back with the
-dtype, shape and values that were written. Also checks this module's ggml type table against
-gguf's. Prints one line ending in "OK".
+dtype, shape and values that were written (BF16 also as ml_dtypes.bfloat16). Also checks this
+module's ggml type table against gguf's. Prints one line ending in "OK".
 """
 
 import os
@@ -17,6 +17,7 @@ import tempfile
 from _common import Timer, same_file, wz
 
 import gguf
+import ml_dtypes
 import numpy as np
 from gguf import GGMLQuantizationType as T
 
@@ -116,8 +117,10 @@ def main():
                 if t.name == UNKNOWN_NAME:
                     # No block size known: the index keeps the bytes up to the next tensor
                     # (alignment padding included), the kind is plain bytes, and read_numpy
-                    # gives them flat.
-                    assert t.container_type == UNKNOWN_TYPE and t.type_name == "type %d" % UNKNOWN_TYPE, t
+                    # gives them flat. type_name is the library's ("unknown", as the CLI says);
+                    # ggml_type_name keeps the number.
+                    assert t.container_type == UNKNOWN_TYPE and t.type_name == "unknown", t
+                    assert wz.ggml_type_name(t.container_type) == "type %d" % UNKNOWN_TYPE
                     assert t.kind == wz.WZ_KIND_BYTES and t.original_size > n_bytes, t
                     assert raw[:n_bytes] == want.tobytes(), t
                     assert got.dtype == np.uint8 and got.shape == (t.original_size,), got.shape
@@ -130,6 +133,13 @@ def main():
                 assert raw == want.tobytes(), t.name
                 assert got.dtype == want.dtype and got.shape == want.shape, (t.name, got.dtype, got.shape, want.shape)
                 assert np.array_equal(got.view(np.uint8), want.view(np.uint8)), t.name
+                # bf16="ml_dtypes": BF16 as ml_dtypes.bfloat16 (the same bits), the rest as before.
+                got_ml = a.read_numpy(t.name, bf16="ml_dtypes")
+                if t.type_name == "BF16":
+                    assert got_ml.dtype == np.dtype(ml_dtypes.bfloat16) and got_ml.shape == want.shape, got_ml.dtype
+                    assert np.array_equal(got_ml.view(np.uint16), want), t.name
+                else:
+                    assert got_ml.dtype == got.dtype and got_ml.tobytes() == got.tobytes(), t.name
             n_types = len({t.container_type for t in a.tensors})
             kinds = {t.name: t.kind_name for t in a.tensors}
             assert kinds["iq4_nl"] == "bytes" and kinds["q4_k"] == "q4_k", kinds
