@@ -5,7 +5,7 @@
 //!
 //! Synthetic tensors are random bytes: fine for roundtrips, never a claim about ratios.
 //!
-//! Tests named `bug_*` expose library bugs and fail until the library is fixed.
+//! Tests for bugs found while writing them (and since fixed) say so in their comments.
 
 mod common;
 #[path = "common/gguf_synth.rs"]
@@ -32,11 +32,6 @@ fn fixture(name: &str) -> &'static [u8] {
     });
     &all.iter().find(|(n, _)| n == name).expect("a committed fixture").1
 }
-
-/// A chunk size that is a whole number of elements of every kind (the least common multiple of
-/// the block sizes 2, 4, 18, 20, 22, 24, 34, 144 and 210), so an archive of any GGUF can use it.
-/// Other explicit sizes fail on quantized tensors: see `bug_explicit_chunk_size_fails_on_quantized_gguf`.
-const ANY_BLOCK_CHUNK: u32 = 942_480;
 
 fn opts(threads: u32, chunk_size: u32) -> Options {
     Options { threads, chunk_size, progress: None }
@@ -229,8 +224,8 @@ fn fixtures_output_is_deterministic_across_threads_and_runs() {
     // Every chunk size on the small fixture; the default on the large one (time).
     let cases = [
         (QWEN, 0, &[2, 0, 1][..]),
-        (QWEN, ANY_BLOCK_CHUNK, &[2, 0][..]),
-        (QWEN, 2 * ANY_BLOCK_CHUNK, &[0][..]),
+        (QWEN, MIN_CHUNK_SIZE, &[2, 0][..]),
+        (QWEN, 1 << 20, &[0][..]),
         (MINILM, 0, &[0][..]),
     ];
     for (name, chunk, threads) in cases {
@@ -251,21 +246,27 @@ fn fixtures_output_is_deterministic_across_threads_and_runs() {
     }
 }
 
-/// BUG (library): an explicit chunk size must be a multiple of the block size of every tensor
-/// kind in the file, or `compress_gguf` fails with InvalidArgument: `frame::compress` rounds only
-/// the default (0) down to whole elements. No power of two is a multiple of 144 (Q4_K) or 210
-/// (Q6_K), so `Options::chunk_size`, `wz_options.chunk_size` and the CLI's `--chunk-size` are
-/// unusable for quantized GGUF files.
-/// Repro: `weightzip compress --chunk-size 1048576 tests/data/qwen25coder15b-q4km-mini.gguf -o x.wz`
-/// -> "an argument is out of range"; in Rust, compress_gguf(qwen, .., chunk_size 65536) ->
-/// Err(InvalidArgument). Expected: each tensor's chunks rounded down to whole blocks, as for
-/// the default.
+/// An explicit chunk size is rounded per tensor to whole elements of its kind (no power of two
+/// is a multiple of a Q4_K block's 144 bytes), within the frame's limits; the output still does
+/// not depend on the thread count. (It failed with INVALID_ARGUMENT before f993cdc.)
 #[test]
-fn bug_explicit_chunk_size_fails_on_quantized_gguf() {
-    for chunk in [MIN_CHUNK_SIZE, 1 << 20] {
-        let mut c = Cursor::new(Vec::new());
-        let r = archive::compress_gguf(fixture(QWEN), &mut c, &opts(0, chunk));
-        assert!(r.is_ok(), "chunk size {chunk}: {:?}", r.err());
+fn explicit_chunk_sizes_round_to_whole_blocks() {
+    let file = fixture(QWEN);
+    for chunk in [MIN_CHUNK_SIZE, 100_001, 1 << 20] {
+        let arc = compress(file, &opts(1, chunk));
+        assert!(compress(file, &opts(0, chunk)) == arc, "chunk {chunk}: depends on the thread count");
+        let a = Archive::from_bytes(&arc).unwrap();
+        for t in a.tensors() {
+            let f = &arc[t.arc_offset as usize..(t.arc_offset + t.arc_size) as usize];
+            let cs = frame::read_info(f).unwrap().chunk_size;
+            let es = t.kind.element_size() as u32;
+            assert_eq!(cs % es, 0, "chunk {chunk}: {} chunk size {cs}", t.kind.name());
+            assert!(cs >= MIN_CHUNK_SIZE && (cs <= chunk || cs < MIN_CHUNK_SIZE + es), "chunk {chunk}: {cs}");
+            assert!(chunk - cs < es || cs > chunk, "chunk {chunk}: rounded too far ({cs})");
+        }
+        let mut out = Vec::new();
+        a.restore_to(&mut out, &opts(0, 0)).unwrap();
+        assert!(out == file, "chunk {chunk}: restore differs");
     }
 }
 
@@ -339,7 +340,7 @@ fn roundtrip(b: &Builder, label: &str) -> Built {
     assert_eq!(g.data_start, built.data_start, "{label}: data_start");
     assert_eq!(g.version, b.version, "{label}");
     assert_eq!(g.alignment, b.alignment, "{label}");
-    for chunk in [0, ANY_BLOCK_CHUNK] {
+    for chunk in [0, MIN_CHUNK_SIZE] {
         let arc = compress(&built.bytes, &opts(1, chunk));
         assert!(compress(&built.bytes, &opts(2, chunk)) == arc, "{label}: depends on the thread count");
         let a = Archive::from_bytes(&arc).unwrap();
@@ -409,15 +410,11 @@ fn no_tensors() {
     roundtrip(&b, "no tensors, garbage padding and a tail");
 }
 
-/// BUG (library): a GGUF with no tensors and no padding after its key/values is rejected as
-/// ContainerTruncated. Such files are common: llama.cpp's vocab-only files (convert_hf_to_gguf
-/// `write_vocab`: header and key/values, then close, no padding) end right after the last value,
-/// and ggml reads them. `gguf::read` computes the data section's start by padding the end of the
-/// tensor infos and requires it to be inside the file even when no tensor needs it.
-/// Repro: a GGUF v3 with n_tensors = 0, one key/value, whose length is not a multiple of 32 ->
-/// `compress_gguf` returns Err(ContainerTruncated). Expected: an archive that restores it.
+/// A GGUF with no tensors may end right after its key/values, without padding: llama.cpp's
+/// vocab-only files (convert_hf_to_gguf `write_vocab`) do, and ggml reads them. The metadata is
+/// then the whole file. (Rejected as ContainerTruncated before f993cdc.)
 #[test]
-fn bug_gguf_without_tensors_or_final_padding_is_rejected() {
+fn gguf_without_tensors_or_final_padding() {
     let mut b = Builder::new();
     b.kvs.extend(every_value_type());
     b.pad_infos = false;
@@ -432,6 +429,25 @@ fn bug_gguf_without_tensors_or_final_padding_is_rejected() {
     a.restore_to(&mut out, &Options::default()).unwrap();
     assert!(out == built.bytes);
     assert_eq!(a.tensors().len(), 0);
+    assert!(a.metadata().unwrap() == built.bytes, "the metadata is the whole file");
+    // And with a few stray bytes after the key/values, still short of the padding: a string
+    // value sized so that the key/values end 5 bytes past a multiple of 32.
+    let b2 = (0..32)
+        .map(|n| {
+            let mut b = Builder::new().kv("pad", Value::Str(vec![b'x'; n]));
+            b.pad_infos = false;
+            b.build().bytes
+        })
+        .find(|f| f.len() % 32 == 5)
+        .unwrap();
+    let mut b2 = b2;
+    b2.extend_from_slice(&[7, 7, 7]);
+    assert_eq!(b2.len() % 32, 8);
+    let arc = compress(&b2, &Options::default());
+    let a = Archive::from_bytes(&arc).unwrap();
+    let mut out = Vec::new();
+    a.restore_to(&mut out, &Options::default()).unwrap();
+    assert!(out == b2);
 }
 
 #[test]
@@ -538,7 +554,7 @@ fn duplicate_names() {
 
 #[test]
 fn typed_tensors_of_every_codec() {
-    // Several chunks each, at the default chunk size and at ANY_BLOCK_CHUNK.
+    // Several chunks each, at the default chunk size and at the smallest.
     let b = Builder::new()
         .align(64)
         .tensor(Tensor::random("f32", gt::F32, &[500_000], 1))
@@ -549,7 +565,7 @@ fn typed_tensors_of_every_codec() {
         .tensor(Tensor::random("q6_k", gt::Q6_K, &[256, 4000], 6))
         .tensor(Tensor::random("q4_0", gt::Q4_0, &[32, 5], 7));
     let built = roundtrip(&b, "typed tensors");
-    assert!(built.expected[2].size > 2 * ANY_BLOCK_CHUNK as u64);
+    assert!(built.expected[2].size > 4 * 256 * 1024);
 }
 
 #[test]
@@ -566,24 +582,18 @@ fn names_and_dims_at_the_edges() {
     assert_eq!(built.expected[5].dims.len(), 8);
 }
 
-/// BUG (library): a tensor name longer than the archive's MAX_NAME (65536 bytes) is accepted by
-/// the GGUF reader and by `compress_gguf`, which writes an archive whose index `Index::read`
-/// then rejects: compression "succeeds" with an archive that never opens (CorruptHeader).
-/// Repro: a GGUF with one F32 tensor named "n" × 70000 -> compress_gguf Ok, Archive::from_bytes
-/// Err(CorruptHeader). Expected: compress_gguf refuses the file (e.g. BadContainer/TooLarge),
-/// or the archive opens.
+/// A tensor name longer than an archive index allows (MAX_NAME, 65536 bytes) is refused at
+/// compression, with nothing written; one of exactly MAX_NAME bytes is fine. (Before f993cdc the
+/// archive was written and then failed to open with CorruptHeader.)
 #[test]
-fn bug_long_tensor_name_gives_an_archive_that_does_not_open() {
-    let b = Builder::new().tensor(Tensor::random(&"n".repeat(70_000), gt::F32, &[4], 1));
-    let built = b.build();
+fn over_long_tensor_names_are_refused_at_compression() {
+    let max = archive::format::MAX_NAME;
+    let b = Builder::new().tensor(Tensor::random(&"n".repeat(max + 1), gt::F32, &[4], 1)).build();
     let mut c = Cursor::new(Vec::new());
-    match archive::compress_gguf(&built.bytes, &mut c, &Options::default()) {
-        Err(e) => println!("refused at compression with {e:?}: fine"),
-        Ok(_) => {
-            let r = Archive::from_bytes(c.get_ref()).map(|a| a.tensors().len());
-            assert_eq!(r, Ok(1), "compress_gguf wrote an archive that does not open");
-        }
-    }
+    assert_eq!(archive::compress_gguf(&b.bytes, &mut c, &Options::default()).err(), Some(Error::BadContainer));
+    assert!(c.get_ref().is_empty(), "bytes written for a refused file");
+    let b = Builder::new().tensor(Tensor::random(&"n".repeat(max), gt::F32, &[4], 1));
+    roundtrip(&b, "a name of MAX_NAME bytes");
 }
 
 #[test]
