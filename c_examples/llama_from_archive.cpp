@@ -604,13 +604,13 @@ int main(int argc, char ** argv) {
                     first_ms = ms_since(t0);
                 }
                 out.push_back(id);
+                if (llama_vocab_is_eog(vocab, id)) {
+                    break;  // listed among the ids, left out of the text (as llama-simple does)
+                }
                 char piece[256];
                 const int np = llama_token_to_piece(vocab, id, piece, sizeof piece, 0, true);
                 if (np > 0) {
                     text.append(piece, (size_t) np);
-                }
-                if (llama_vocab_is_eog(vocab, id)) {
-                    break;
                 }
                 cur.assign(1, id);
             }
