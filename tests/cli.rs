@@ -806,3 +806,66 @@ fn ls_into_a_closed_pipe_does_not_panic() {
     let err = stderr(&o);
     assert!(!err.contains("panicked"), "ls into a closed pipe panics: exit {:?}, stderr {err}", o.status.code());
 }
+
+#[test]
+fn gguf_compress_with_a_chunk_size() {
+    // Any chunk size works on a quantized GGUF: rounded per tensor to whole blocks.
+    let dir = TempDir::new("cli-gguf-chunk");
+    let input = gguf_copy(&dir, "m.gguf");
+    let wz = dir.join("m.wz");
+    assert_success(
+        &run(&["compress", "--chunk-size", "65536", p(&input), "-o", p(&wz)]),
+        "compress --chunk-size 65536",
+    );
+    let mut c = std::io::Cursor::new(Vec::new());
+    let o = Options { threads: 0, chunk_size: MIN_CHUNK_SIZE, progress: None };
+    weightzip::archive::compress_gguf(qwen_file(), &mut c, &o).unwrap();
+    assert!(std::fs::read(&wz).unwrap() == c.into_inner(), "CLI and library differ at chunk size 65536");
+    assert_success(&run(&["verify", p(&wz), p(&input)]), "verify");
+    assert_failure(
+        &run(&["compress", "--force", "--chunk-size", "1000", p(&input), "-o", p(&wz)]),
+        "chunk size 1000",
+        "",
+    );
+}
+
+/// SIGINT at any moment of a compress or decompress leaves either the complete output or none,
+/// and never a temporary file.
+#[test]
+fn interrupted_runs_leave_no_temporaries() {
+    let dir = TempDir::new("cli-gguf-sigint");
+    let file = std::fs::read(data_path("minilm-l6-q4_k_m.gguf")).unwrap();
+    let input = dir.join("m.gguf");
+    std::fs::write(&input, &file).unwrap();
+    let wz = dir.join("m.wz");
+    assert_success(&run(&["compress", p(&input), "-o", p(&wz)]), "compress");
+    let arc = std::fs::read(&wz).unwrap();
+    let mut interrupted = 0;
+    for (args, out, want) in [
+        (vec!["compress", "--threads", "1", p(&input), "-o"], dir.join("c.wz"), &arc),
+        (vec!["decompress", "--threads", "1", p(&wz), "-o"], dir.join("d.gguf"), &file),
+    ] {
+        for delay_ms in [5u64, 20, 40, 70, 110, 160] {
+            let _ = std::fs::remove_file(&out);
+            let child = wz_cmd_spawn(&args, &out);
+            std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            let o = child.wait_with_output().unwrap();
+            let what = format!("{} interrupted after {delay_ms} ms", args[0]);
+            assert_no_temporaries(&dir, &what);
+            if o.status.success() {
+                assert!(std::fs::read(&out).unwrap() == *want, "{what}: finished with wrong bytes");
+            } else {
+                interrupted += 1;
+                assert!(!out.exists(), "{what}: failed but left {}", out.display());
+                assert!(!stderr(&o).contains("panicked"), "{what}: {}", stderr(&o));
+            }
+        }
+    }
+    println!("{interrupted} of 12 runs interrupted");
+    assert!(interrupted > 0, "no run was interrupted: the test did not test anything");
+}
+
+fn wz_cmd_spawn(args: &[&str], out: &Path) -> std::process::Child {
+    wz().args(args).arg(out).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+}
