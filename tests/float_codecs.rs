@@ -373,7 +373,8 @@ fn f32_split_layout_is_the_documented_one() {
     let (m32, mb) = (i32.model_size as usize, ib.model_size as usize);
     assert_eq!(ff[HEADER_LEN..HEADER_LEN + m32], fb[HEADER_LEN..HEADER_LEN + mb], "model sections differ");
     let n = i32.chunk_count as usize;
-    let (mut p32, mut pb) = (HEADER_LEN + m32 + CHUNK_ENTRY_LEN * n + CHECK_LEN, HEADER_LEN + mb + CHUNK_ENTRY_LEN * n + CHECK_LEN);
+    let (mut p32, mut pb) =
+        (HEADER_LEN + m32 + CHUNK_ENTRY_LEN * n + CHECK_LEN, HEADER_LEN + mb + CHUNK_ENTRY_LEN * n + CHECK_LEN);
     for i in 0..n {
         let e32 = &ff[HEADER_LEN + m32 + CHUNK_ENTRY_LEN * i..][..CHUNK_ENTRY_LEN];
         let eb = &fb[HEADER_LEN + mb + CHUNK_ENTRY_LEN * i..][..CHUNK_ENTRY_LEN];
@@ -381,7 +382,8 @@ fn f32_split_layout_is_the_documented_one() {
         let sb = u32::from_le_bytes(eb[..4].try_into().unwrap()) as usize;
         assert_eq!((e32[4], eb[4]), (1, 1), "chunk {i}: both coded");
         assert_eq!(e32[5], eb[5], "chunk {i}: same model");
-        let raw = &src[i * 2 * MIN_CHUNK_SIZE as usize..][..(src.len() - i * 2 * MIN_CHUNK_SIZE as usize).min(2 * MIN_CHUNK_SIZE as usize)];
+        let raw = &src[i * 2 * MIN_CHUNK_SIZE as usize..]
+            [..(src.len() - i * 2 * MIN_CHUNK_SIZE as usize).min(2 * MIN_CHUNK_SIZE as usize)];
         assert_eq!(e32[8..16], xxh3_64(raw).to_le_bytes(), "chunk {i}: checksum of the original bytes");
         let c = &ff[p32..p32 + s32];
         let l = u32::from_le_bytes(c[..4].try_into().unwrap()) as usize;
@@ -446,8 +448,10 @@ fn incompressible_chunk(kind: Kind, seed: u64) -> Vec<u8> {
         Kind::F32 => MIN_CHUNK_SIZE as usize / 4 / 4096,
         _ => MIN_CHUNK_SIZE as usize / 2 / 4096,
     };
-    let mut halves: Vec<u16> =
-        (0..4096u16).flat_map(|s| std::iter::repeat_n(s << 3, per)).map(|h| h | (r.next_u32() as u16 & 0x8007)).collect();
+    let mut halves: Vec<u16> = (0..4096u16)
+        .flat_map(|s| std::iter::repeat_n(s << 3, per))
+        .map(|h| h | (r.next_u32() as u16 & 0x8007))
+        .collect();
     r.shuffle(&mut halves);
     match kind {
         Kind::F32 => u32s_le(halves.iter().map(|&h| ((h as u32) << 16) | (r.next_u32() & 0xFFFF))),
@@ -496,7 +500,8 @@ fn decode_all_ways(src: &[u8], bad: &[u8]) -> Result<Option<Error>, String> {
     let mut seen = None;
     for threads in [1, 2] {
         let o = opts(threads, 0);
-        let r = catch_unwind(AssertUnwindSafe(|| decompress(bad, &o))).map_err(|_| "decompress panicked".to_string())?;
+        let r =
+            catch_unwind(AssertUnwindSafe(|| decompress(bad, &o))).map_err(|_| "decompress panicked".to_string())?;
         match r {
             Ok(v) if v != src => return Err(format!("decompress ({threads} threads) gave Ok with other bytes")),
             Ok(_) => {}
@@ -510,11 +515,15 @@ fn decode_all_ways(src: &[u8], bad: &[u8]) -> Result<Option<Error>, String> {
         let r = catch_unwind(AssertUnwindSafe(|| decompress_into(bad, &mut dst, &o)))
             .map_err(|_| "decompress_into panicked".to_string())?;
         match r {
-            Ok(()) if dst != src => return Err(format!("decompress_into ({threads} threads) gave Ok with other bytes")),
+            Ok(()) if dst != src => {
+                return Err(format!("decompress_into ({threads} threads) gave Ok with other bytes"))
+            }
             Ok(()) => {}
             Err(e) => {
                 if !(dst.iter().all(|&b| b == 0xA5) || dst.iter().all(|&b| b == 0)) {
-                    return Err(format!("decompress_into ({threads} threads) failed with {e:?} leaving partial output"));
+                    return Err(format!(
+                        "decompress_into ({threads} threads) failed with {e:?} leaving partial output"
+                    ));
                 }
                 seen = Some(e);
             }
@@ -665,7 +674,8 @@ fn crafted_f32_split_chunks_are_corrupt_data() {
     for (case, payload) in cases {
         let bad = with_payload(d, 1, &payload);
         let e = expect_error(Kind::F32, &bad, &case);
-        let want = if payload.len() < min { [Error::CorruptHeader, Error::CorruptData] } else { [Error::CorruptData; 2] };
+        let want =
+            if payload.len() < min { [Error::CorruptHeader, Error::CorruptData] } else { [Error::CorruptData; 2] };
         assert!(want.contains(&e), "f32: {case}: {e:?}");
     }
     // The unchanged payload through the same rewriting decodes: the rewriting itself is sound.
