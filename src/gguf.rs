@@ -214,7 +214,8 @@ pub fn read_header_only(file: &[u8]) -> Result<Gguf> {
             alignment = v.filter(|&a| a > 0 && a.is_power_of_two() && a <= 1 << 30).ok_or(Error::BadContainer)?;
         }
     }
-    let mut tensors = Vec::with_capacity(n_tensors as usize);
+    // Grown as infos are read, not reserved from the count: a lying count must not reserve memory.
+    let mut tensors = Vec::new();
     for _ in 0..n_tensors {
         let name_bytes = r.string()?.to_vec();
         let name = String::from_utf8_lossy(&name_bytes).into_owned();

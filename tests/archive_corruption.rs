@@ -9,7 +9,6 @@
 //! memory out of proportion to the input; requests above 1 GiB are refused (not served), so a
 //! failing case cannot exhaust the machine.
 //!
-//! Tests named `bug_*` expose library bugs and fail until the library is fixed.
 
 mod common;
 #[path = "common/gguf_synth.rs"]
@@ -319,16 +318,12 @@ fn gguf_huge_counts_and_lengths() {
     }
 }
 
-/// BUG (library): `gguf::read` reserves `Vec::with_capacity(n_tensors)` trusting the header's
-/// count, bounded only by the bytes left / 24. A `TensorInfo` takes ~100 bytes, so a corrupt
-/// count in a large file reserves about 4x the file's size, with an infallible allocation: for a
-/// 20 GB model with a damaged count that is an ~85 GB request, which aborts the process (the C
-/// API caller included) instead of returning an error.
-/// Repro: a 4 MB GGUF (small header, 4 MB of tensor data) whose n_tensors is set to
-/// (len - 24) / 24 -> gguf::read asks for ~17 MB in one allocation before failing. Expected: no
-/// allocation larger than the file (e.g. grow the vector as infos are read).
+/// A corrupt tensor count must not reserve memory in proportion to the file (a `TensorInfo` takes
+/// ~100 bytes, so trusting a count bounded only by bytes-left / 24 would ask for ~4x the file in
+/// one infallible allocation: an abort, not an error, for a large model). A 4 MB GGUF whose
+/// n_tensors is (len - 24) / 24 must fail with no allocation larger than the file.
 #[test]
-fn bug_tensor_count_reserves_memory_in_proportion_to_the_file() {
+fn tensor_count_does_not_reserve_memory_in_proportion_to_the_file() {
     let b = Builder::new().tensor(Tensor::random("big", gt::F32, &[1 << 20], 1)).build();
     let len = b.bytes.len();
     let f = b.with_u64(b.pos_n_tensors, (len as u64 - 24) / 24);
@@ -611,19 +606,13 @@ fn archive_index_that_disagrees_with_its_frames() {
     assert_eq!(b.verify(&one()), Err((None, Error::CorruptData)));
 }
 
-/// BUG (library): `Archive::verify` and `Archive::tensor_vec` allocate (and zero) the size the
-/// index claims for a tensor before checking it against the tensor's frame header. The index is
-/// checked only for consistency with itself, and its checksum is not a MAC, so a crafted archive
-/// of a few MB can claim a tensor of any size up to `original_size` (a header field): verify()
-/// then zero-fills that much memory (e.g. 8 GB) or fails with OutOfMemory, instead of reporting
-/// the tensor as CorruptHeader the way read_tensor and restore_to do.
-/// Repro: take the minilm archive, add D = 4 * 2^32 bytes to the last tensor's orig_size (an
-/// F32 tensor) and to the header's original_size, rewrite the index and checksums -> the archive
-/// opens; tensor_vec(k) and verify() ask for 16 GiB at once (refused here, so OutOfMemory; on a
-/// machine that grants it, 16 GiB zero-filled) and verify() returns (None, OutOfMemory). Expected: (Some(k), CorruptHeader) with no large allocation
-/// (compare the frame's own original size first).
+/// The index's checksum is not a MAC: a crafted archive can claim a tensor of any size up to the
+/// header's `original_size`. `verify` and `tensor_vec` must compare the claim with the tensor's
+/// frame header before allocating. Here the last tensor's orig_size and the header's
+/// original_size grow by 16 GiB (index and checksums rewritten): the archive opens, and both
+/// report CorruptHeader for that tensor with no large allocation.
 #[test]
-fn bug_verify_allocates_the_size_a_hostile_index_claims() {
+fn verify_does_not_allocate_the_size_a_hostile_index_claims() {
     let Fx { arc, .. } = fx();
     let a = Archive::from_bytes(arc).unwrap();
     let mut idx = a.index().clone();

@@ -216,7 +216,7 @@ impl Index {
         if n > (src.len() - INDEX_FIXED) / ENTRY_FIXED {
             return Err(Error::CorruptHeader);
         }
-        let mut tensors = Vec::with_capacity(n);
+        let mut tensors = Vec::with_capacity(n.min(1 << 12));
         for _ in 0..n {
             let len = r.u32()? as usize;
             if len > MAX_NAME {

@@ -153,6 +153,8 @@ impl<'a> Archive<'a> {
     /// Tensor `i` decoded into a new vector.
     pub fn tensor_vec(&self, i: usize, opts: &Options) -> Result<Vec<u8>> {
         let t = self.index.tensors.get(i).ok_or(Error::InvalidArgument)?;
+        // The frame's own header must agree with the index before the size is trusted.
+        self.frame_reader(t)?;
         let mut v = alloc(t.orig_size)?;
         self.read_tensor(i, &mut v, opts)?;
         Ok(v)
@@ -238,13 +240,8 @@ impl<'a> Archive<'a> {
                     let gap = (t.orig_offset - at) as usize;
                     send(Piece::Extra(&extra[ex..ex + gap]))?;
                     ex += gap;
-                    let f = self.frame(t);
-                    let fr = frame::FrameReader::new(f).map_err(frame_fault)?;
-                    let info = fr.info();
-                    if info.kind != t.kind || info.original_size != t.orig_size || info.frame_size != t.arc_size {
-                        return Err(Error::CorruptHeader);
-                    }
-                    let cs = info.chunk_size as u64;
+                    let fr = self.frame_reader(t)?;
+                    let cs = fr.info().chunk_size as u64;
                     let window = (RESTORE_WINDOW / cs).max(1) * cs;
                     let mut off = 0;
                     while off < t.orig_size {
@@ -258,7 +255,7 @@ impl<'a> Archive<'a> {
                         if buf.len() < n {
                             buf = alloc(n as u64)?;
                         }
-                        fr.decode_range(off, &mut buf[..n], opts)?;
+                        fr.decode_range(off, &mut buf[..n], opts).map_err(frame_fault)?;
                         send(Piece::Window(buf, n))?;
                         off += n as u64;
                     }
@@ -288,17 +285,45 @@ impl<'a> Archive<'a> {
     /// fails, with its error.
     pub fn verify(&self, opts: &Options) -> std::result::Result<(), (Option<usize>, Error)> {
         self.extra().map_err(|e| (None, e))?;
-        let largest = self.index.tensors.iter().map(|t| t.orig_size).max().unwrap_or(0);
-        let mut buf = alloc(largest).map_err(|e| (None, e))?;
+        // Every frame's own header must agree with the index before anything is decoded, so a
+        // crafted index cannot make this allocate what the frames do not hold.
+        let mut readers = Vec::with_capacity(self.index.tensors.len().min(1 << 12));
+        for (i, t) in self.index.tensors.iter().enumerate() {
+            readers.push(self.frame_reader(t).map_err(|e| (Some(i), e))?);
+        }
+        // Tensors decode a window at a time into one buffer, hashed as they go.
+        let mut buf = Vec::new();
         for i in self.index.in_file_order() {
-            let t = &self.index.tensors[i];
-            let dst = &mut buf[..t.orig_size as usize];
-            self.read_tensor(i, dst, opts).map_err(|e| (Some(i), e))?;
-            if <[u8; 32]>::from(Sha256::digest(&*dst)) != t.sha256 {
+            let (t, fr) = (&self.index.tensors[i], &readers[i]);
+            let cs = fr.info().chunk_size as u64;
+            let window = (RESTORE_WINDOW / cs).max(1) * cs;
+            let mut sha = Sha256::new();
+            let mut off = 0;
+            while off < t.orig_size {
+                let n = window.min(t.orig_size - off) as usize;
+                if buf.len() < n {
+                    buf = alloc(n as u64).map_err(|e| (Some(i), e))?;
+                }
+                fr.decode_range(off, &mut buf[..n], opts).map_err(|e| (Some(i), frame_fault(e)))?;
+                sha.update(&buf[..n]);
+                off += n as u64;
+            }
+            self.release(t.arc_offset, t.arc_size);
+            if <[u8; 32]>::from(sha.finalize()) != t.sha256 {
                 return Err((Some(i), Error::CorruptData));
             }
         }
         Ok(())
+    }
+
+    /// A reader for tensor `t`'s frame, checked against its index entry.
+    fn frame_reader(&self, t: &Entry) -> Result<frame::FrameReader<'_>> {
+        let fr = frame::FrameReader::new(self.frame(t)).map_err(frame_fault)?;
+        let info = fr.info();
+        if info.kind != t.kind || info.original_size != t.orig_size || info.frame_size != t.arc_size {
+            return Err(Error::CorruptHeader);
+        }
+        Ok(fr)
     }
 }
 
@@ -314,12 +339,24 @@ fn frame_fault(e: Error) -> Error {
     }
 }
 
+/// A zeroed buffer of `n` bytes, or OUT_OF_MEMORY. The zeroed pages come straight from the
+/// allocator (calloc-style), so a large buffer costs memory only where it is written: a decode
+/// that fails early on hostile data has not touched the rest.
 fn alloc(n: u64) -> Result<Vec<u8>> {
     let n = usize::try_from(n).map_err(|_| Error::TooLarge)?;
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory)?;
-    v.resize(n, 0);
-    Ok(v)
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<u8>(n).map_err(|_| Error::TooLarge)?;
+    // SAFETY: the layout has a non-zero size; on success the block holds n zeroed bytes, owned by
+    // the Vec made from it with the same size, capacity and the global allocator's alignment 1.
+    unsafe {
+        let p = std::alloc::alloc_zeroed(layout);
+        if p.is_null() {
+            return Err(Error::OutOfMemory);
+        }
+        Ok(Vec::from_raw_parts(p, n, n))
+    }
 }
 
 fn page_size() -> usize {
