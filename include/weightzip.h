@@ -176,7 +176,8 @@ typedef struct wz_options {
   uint32_t threads;
   /*
    Compression only: bytes of input per independently decodable chunk; 0 (the default)
-   means 256 KiB. Must be between 64 KiB and 1 GiB and a multiple of the element size.
+   means 256 KiB. For `wz_compress` it must be between 64 KiB and 1 GiB and a multiple of the
+   element size; for archives it is rounded, per tensor, to whole elements within that range.
    */
   uint32_t chunk_size;
   /*

@@ -24,6 +24,7 @@ pub fn kind_of_ggml(ggml_type: u32) -> Kind {
 /// What `compress_gguf` wrote.
 #[derive(Clone, Debug)]
 pub struct Written {
+    pub container: Container,
     pub original_size: u64,
     pub archive_size: u64,
     pub index: Index,
@@ -226,6 +227,6 @@ pub(crate) fn write_parts<W: Write + Seek>(
         out.seek(SeekFrom::Start(0)).map_err(io)?;
         out.write_all(&hd.write()).map_err(io)?;
         out.seek(SeekFrom::End(0)).map_err(io)?;
-        Ok(Written { original_size: src.len() as u64, archive_size: pos + ib.len() as u64, index })
+        Ok(Written { container, original_size: src.len() as u64, archive_size: pos + ib.len() as u64, index })
     })
 }

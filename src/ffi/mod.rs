@@ -72,7 +72,8 @@ pub struct wz_options {
     /// at the core count. Output never depends on it.
     pub threads: u32,
     /// Compression only: bytes of input per independently decodable chunk; 0 (the default)
-    /// means 256 KiB. Must be between 64 KiB and 1 GiB and a multiple of the element size.
+    /// means 256 KiB. For `wz_compress` it must be between 64 KiB and 1 GiB and a multiple of the
+    /// element size; for archives it is rounded, per tensor, to whole elements within that range.
     pub chunk_size: u32,
     /// Reserved; must be 0.
     pub reserved: u32,

@@ -27,7 +27,7 @@ pub fn compress(input: &Path, output: &Path, threads: u32, chunk_size: u32, json
         println!(
             "{}",
             json!({"input": input.display().to_string(), "output": output.display().to_string(),
-                   "tensors": w.index.tensors.len(), "original_size": w.original_size,
+                   "container": w.container.name(), "tensors": w.index.tensors.len(), "original_size": w.original_size,
                    "archive_size": w.archive_size, "ratio": ratio, "seconds": secs})
         );
     } else {
