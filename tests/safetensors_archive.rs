@@ -837,21 +837,27 @@ fn malformed_files_that_do_not_look_like_safetensors() {
 }
 
 #[test]
-fn bug_compress_any_calls_an_oversized_safetensors_header_not_a_container() {
+fn oversized_header_is_bad_container_through_every_entry_point() {
     // A file that starts like safetensors (u64 length, then '{') whose header length is above the
-    // 100 MiB limit: `safetensors::read` and `compress_safetensors` say BAD_CONTAINER, but
-    // `compress_any` (and so `compress_file`, `wz_archive_compress_file` and the CLI) never gets
-    // there: `looks_like` requires the length to be within the limit, so the file is reported as
-    // CONTAINER_BAD_MAGIC ("not a GGUF file"; the CLI: "neither a GGUF nor a safetensors file").
+    // 100 MiB limit is a malformed safetensors file, not "no container": detection by content
+    // must not apply the limit itself. (Once a bug: `looks_like` checked the limit, so
+    // `compress_any`, `wz_archive_compress_file` and the CLI said CONTAINER_BAD_MAGIC.)
     let f = with_len(MAX_HEADER_LEN + 1, b"{\"t\":{}}");
+    assert!(safetensors::looks_like(&f));
     let mut out = Cursor::new(Vec::new());
     assert_eq!(archive::compress_any(&f, &mut out, &one()).err(), Some(Error::BadContainer));
-    let dir = TempDir::new("st-bug-oversized");
+    assert!(out.get_ref().is_empty());
+    let dir = TempDir::new("st-oversized");
     let src = dir.join("big.safetensors");
     std::fs::write(&src, &f).unwrap();
     let dst = dir.join("big.safetensors.wz");
     let s = unsafe { wz_archive_compress_file(cpath(&src).as_ptr(), cpath(&dst).as_ptr(), null()) };
     assert_eq!(s as u32, wz_status::WZ_STATUS_BAD_CONTAINER as u32);
+    let o = run(&dir, &["compress", "big.safetensors"]);
+    failure(&o, "CLI");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("neither a GGUF nor a safetensors"), "CLI: {err}");
+    assert_eq!(dir.entries(), vec!["big.safetensors"]);
 }
 
 // The C API ------------------------------------------------------------------------------------
