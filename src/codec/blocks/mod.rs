@@ -451,7 +451,13 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
     let hs = src.get(4..4usize.checked_add(hlen).ok_or(Error::CorruptData)?).ok_or(Error::CorruptData)?;
     let vs = &src[4 + hlen..];
     let (mut h, mut v) = (vec![0u8; nb * hn], vec![0u8; nb * vn]);
-    let hoff: Vec<u32> = (0..nb * hn).map(|i| (l.header_table(i % hn) * T) as u32).collect();
+    // Header symbol i uses table header_table(i % hn): one block's offsets, repeated (a division
+    // per symbol here cost as much as the header stream's whole decode).
+    let pattern: Vec<u32> = (0..hn).map(|i| (l.header_table(i) * T) as u32).collect();
+    let mut hoff = Vec::with_capacity(nb * hn);
+    for _ in 0..nb {
+        hoff.extend_from_slice(&pattern);
+    }
     decode_stream(hs, &dec.packed, Some(&hoff), 0, &mut h)?;
     let vt = l.header_tables().len();
     if l.contexts() == 1 {
