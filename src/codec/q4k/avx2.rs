@@ -78,3 +78,28 @@ pub unsafe fn decode_groups(dec: &Decoder, d: &mut RansDecoder, qs: &mut [&mut [
     }
     done
 }
+
+/// `contexts` for one block with eight-lane float arithmetic: the same IEEE operations in the
+/// same order (dmin·m, d·sc, their quotient, + 0.5), each correctly rounded in both, so the
+/// contexts are bit-for-bit those of the scalar function, which the encoder uses.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+pub unsafe fn contexts(d: f32, dmin: f32, sc: &[u8; 8], m: &[u8; 8]) -> [u8; 8] {
+    let to_ps = |b: &[u8; 8]| _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(b.as_ptr() as *const __m128i)));
+    let num = _mm256_mul_ps(_mm256_set1_ps(dmin), to_ps(m));
+    let den = _mm256_mul_ps(_mm256_set1_ps(d), to_ps(sc));
+    let z = _mm256_div_ps(num, den);
+    // Finite and not negative (NaN fails both comparisons): otherwise context 0.
+    let ok = _mm256_and_ps(
+        _mm256_cmp_ps::<_CMP_GE_OQ>(z, _mm256_setzero_ps()),
+        _mm256_cmp_ps::<_CMP_LT_OQ>(z, _mm256_set1_ps(f32::INFINITY)),
+    );
+    // min before truncating equals truncating before min (the scalar code) for z >= 0.
+    let t = _mm256_min_ps(_mm256_add_ps(z, _mm256_set1_ps(0.5)), _mm256_set1_ps((super::CONTEXTS - 1) as f32));
+    let i = _mm256_and_si256(_mm256_cvttps_epi32(t), _mm256_castps_si256(ok));
+    let mut out = [0i32; 8];
+    _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, i);
+    out.map(|v| v as u8)
+}

@@ -117,6 +117,20 @@ fn contexts(h: &[u8; HEADER_SYMBOLS]) -> [u8; 8] {
     std::array::from_fn(|s| context(d, dmin, h[4 + s], h[12 + s]))
 }
 
+/// `contexts`, with the AVX2 kernel where the decoder may use it (same results).
+#[inline(always)]
+fn contexts_fast(h: &[u8; HEADER_SYMBOLS], simd: Level) -> [u8; 8] {
+    #[cfg(target_arch = "x86_64")]
+    if simd != Level::Scalar {
+        let d = f16_to_f32(u16::from_le_bytes([h[0], h[1]]));
+        let dmin = f16_to_f32(u16::from_le_bytes([h[2], h[3]]));
+        // SAFETY: a level above scalar means AVX2 was detected.
+        return unsafe { avx2::contexts(d, dmin, h[4..12].try_into().unwrap(), h[12..20].try_into().unwrap()) };
+    }
+    let _ = simd;
+    contexts(h)
+}
+
 /// Pair `k` (0..128) of a block: the sub-block and the first of its two elements. Pairs go by
 /// 32: for j in 0..4, the 16 pairs of sub-block 2j, then the 16 of sub-block 2j+1, so that one
 /// group of 32 pairs fills quant bytes 32j..32j+32 exactly.
@@ -406,7 +420,7 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
         let sc: [u8; 8] = h[4..12].try_into().unwrap();
         let m: [u8; 8] = h[12..20].try_into().unwrap();
         b[4..16].copy_from_slice(&pack_scales(&sc, &m));
-        *c = contexts(h);
+        *c = contexts_fast(h, dec.simd);
         if c.iter().any(|&x| !dec.present[x as usize]) {
             return Err(Error::CorruptData);
         }
@@ -466,6 +480,39 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vector_contexts_equal_scalar_contexts() {
+        // Every (sc, m) pair with d and dmin over special values and a pseudo-random sweep of all
+        // f16 bit patterns (zeros, subnormals, infinities, NaNs, negatives included).
+        let mut fs: Vec<u16> = vec![0, 0x8000, 1, 0x3ff, 0x400, 0x3c00, 0x7bff, 0x7c00, 0xfc00, 0x7e00, 0xbc00];
+        let mut x = 0x1234_5678u32;
+        for _ in 0..300 {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            fs.push((x >> 16) as u16);
+        }
+        let mut h = [0u8; HEADER_SYMBOLS];
+        for &d in &fs {
+            for &dmin in fs.iter().step_by(7) {
+                h[..2].copy_from_slice(&d.to_le_bytes());
+                h[2..4].copy_from_slice(&dmin.to_le_bytes());
+                for sc in (0..64u8).step_by(3) {
+                    for m in 0..64u8 {
+                        for s in 0..8 {
+                            h[4 + s] = sc.wrapping_add(s as u8 * 5) & 63;
+                            h[12 + s] = m.wrapping_add(s as u8 * 11) & 63;
+                        }
+                        for level in [Level::Avx2, Level::Scalar] {
+                            if level == Level::Avx2 && crate::codec::bf16::simd::detect() == Level::Scalar {
+                                continue;
+                            }
+                            assert_eq!(contexts_fast(&h, level), contexts(&h), "d {d:#x} dmin {dmin:#x} h {h:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn scale_packing_is_a_bijection() {
