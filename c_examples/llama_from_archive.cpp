@@ -193,6 +193,8 @@ struct fill_state {
     wz_options opts;
     size_t filled = 0;
     size_t neutral = 0;               // absent biases (set to 0) and scales (set to 1)
+    uint64_t bytes = 0;               // decoded, and the time it took
+    double decode_ms = 0;
     std::vector<std::string> zeroed;  // other absent tensors, zero-filled
     std::string error;                // first failure (the callback cannot stop the load)
     bool needs_file_loader = false;   // a tensor only the file loader can stand in for
@@ -258,6 +260,7 @@ void fill_tensor(ggml_tensor * t, void * ud) {
         s.error = msg;
         return;
     }
+    const auto t0 = clock_type::now();
     if (t->buffer && ggml_backend_buffer_is_host(t->buffer)) {
         st = wz_archive_read_tensor(s.ar, idx, t->data, nbytes, &s.opts);  // decode in place
     } else {
@@ -272,6 +275,8 @@ void fill_tensor(ggml_tensor * t, void * ud) {
         return;
     }
     s.filled++;
+    s.bytes += nbytes;
+    s.decode_ms += ms_since(t0);
 }
 
 struct loaded {
@@ -300,9 +305,9 @@ loaded load_tensors(wz_archive * ar, const wz_options & opts, llama_model_params
     if (r.model && s.error.empty()) {
         const size_t n_archive = wz_archive_tensor_count(ar);
         fprintf(stderr,
-                "llama_from_archive: %zu of the archive's %zu tensors decoded into llama.cpp's buffers; "
-                "%zu absent optional biases/scales set to 0/1",
-                s.filled, n_archive, s.neutral);
+                "llama_from_archive: %zu of the archive's %zu tensors decoded into llama.cpp's buffers "
+                "(%.1f MB in %.1f ms); %zu absent optional biases/scales set to 0/1",
+                s.filled, n_archive, s.bytes / 1e6, s.decode_ms, s.neutral);
         if (!s.zeroed.empty()) {
             fprintf(stderr, "; %zu other absent optional tensors zero-filled:", s.zeroed.size());
             for (const auto & n : s.zeroed) {

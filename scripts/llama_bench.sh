@@ -51,11 +51,11 @@ one() {
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-printf '%-34s %-24s %7s %9s %15s %12s\n' model loader threads load_ms first_token_ms max_rss_MiB
+printf '%-42s %-17s %7s %9s %15s %12s\n' model loader threads load_ms first_token_ms max_rss_MiB
 for t in $THREADS; do
   while read -r label path flags; do
     rows=$(for _ in $(seq "$REPS"); do one "$path" --threads "$t" $flags; done)
-    printf '%-34s %-24s %7s %9.1f %15.1f %12.0f\n' "$(basename "$path")" "$label" "$t" \
+    printf '%-42s %-17s %7s %9.1f %15.1f %12.0f\n' "$(basename "$path")" "$label" "$t" \
       "$(cut -d' ' -f1 <<<"$rows" | median)" "$(cut -d' ' -f2 <<<"$rows" | median)" \
       "$(cut -d' ' -f3 <<<"$rows" | median | awk '{ print $1 / 1024 }')"
   done <<EOF
