@@ -13,11 +13,14 @@
  *   --threads T        threads for llama.cpp's compute and for weightzip's decoding (default: all)
  *   --loader L         how MODEL becomes a llama_model:
  *        auto     (default) "file" for a GGUF; "tensors" for an archive, falling back to "memfd"
- *                 when the model needs a tensor the archive lacks (tied output embeddings)
+ *                 when llama.cpp asks for an optional tensor the model lacks and that has no
+ *                 neutral value (see fill_tensor)
  *        file     llama_model_load_from_file(MODEL): llama.cpp's own loader (MODEL is a GGUF)
  *        tensors  llama_model_init_from_user: llama.cpp parses the GGUF metadata that
  *                 wz_archive_metadata returns, creates and allocates the model's tensors, and a
  *                 callback decodes each one with wz_archive_read_tensor straight into its buffer
+ *                 (tied output embeddings: token_embd.weight is decoded twice, see
+ *                 declare_tied_output)
  *        memfd    the original GGUF is rebuilt byte for byte in an anonymous in-memory file
  *                 (memfd_create): metadata, then every tensor decoded at its original offset;
  *                 llama.cpp's own file loader then maps /proc/self/fd/N
@@ -192,12 +195,14 @@ struct fill_state {
     wz_archive * ar;
     wz_options opts;
     size_t filled = 0;
-    size_t neutral = 0;               // absent biases (set to 0) and scales (set to 1)
+    size_t neutral = 0;               // absent biases (set to 0), scales and RoPE factors (set to 1)
     uint64_t bytes = 0;               // decoded, and the time it took
     double decode_ms = 0;
-    std::vector<std::string> zeroed;  // other absent tensors, zero-filled
+    std::vector<std::string> zeroed;  // absent classifier heads, zero-filled
     std::string error;                // first failure (the callback cannot stop the load)
     bool needs_file_loader = false;   // a tensor only the file loader can stand in for
+    bool tied = false;                // output.weight is token_embd.weight (declare_tied_output)
+    bool tied_used = false;           // and llama.cpp asked for it
 };
 
 bool ends_with(const char * s, const char * suffix) {
@@ -214,33 +219,39 @@ void fill_tensor(ggml_tensor * t, void * ud) {
     const char * name = ggml_get_name(t);
     const size_t nbytes = ggml_nbytes(t);
     size_t idx = 0;
-    const wz_status found = wz_archive_find_tensor(s.ar, name, &idx);
+    wz_status found = wz_archive_find_tensor(s.ar, name, &idx);
+    if (found == WZ_STATUS_NOT_FOUND && s.tied && strcmp(name, "output.weight") == 0) {
+        found = wz_archive_find_tensor(s.ar, "token_embd.weight", &idx);  // see declare_tied_output
+        s.tied_used = found == WZ_STATUS_OK;
+    }
     if (found == WZ_STATUS_NOT_FOUND) {
         // With user metadata llama.cpp creates every optional tensor of the architecture (as F32
         // when the metadata lacks it), where its file loader would have left the tensor out and
-        // the graph would skip it. Give such a tensor the value that changes nothing: a bias of 0
-        // (x + 0 == x) and a scale of 1 (x * 1 == x). A missing output.weight means the output is
-        // tied to token_embd.weight, which only the file loader handles (it reuses the quantized
-        // tensor): give up, and let "auto" use the memfd loader. Anything else is zero-filled and
-        // named on stderr: right only if the graph leaves it unused (as BERT's classifier head
-        // under mean pooling), which the output comparison checks.
-        if (strcmp(name, "output.weight") == 0) {
+        // the graph would skip it. Give such a tensor the value that changes nothing: 0 for a bias
+        // (x + 0 == x), 1 for a scale or a RoPE frequency factor (x * 1 == x, theta / 1 == theta).
+        // A BERT classifier head (cls.*) is used only by classification/rank pooling and is
+        // zero-filled. Any other absent tensor has no such value: give up (and let "auto" use the
+        // memfd loader) rather than compute something else.
+        const bool add_identity = ends_with(name, ".bias");
+        const bool mul_identity = ends_with(name, ".scale") || ends_with(name, ".input_scale") ||
+                                  strcmp(name, "rope_freqs.weight") == 0 || strncmp(name, "rope_factors_", 13) == 0;
+        const bool unused_head = strncmp(name, "cls.", 4) == 0;
+        if (t->type != GGML_TYPE_F32 || !(add_identity || mul_identity || unused_head)) {
             s.needs_file_loader = true;
-            s.error = "the model ties output.weight to token_embd.weight, which needs llama.cpp's file loader";
+            s.error = std::string("llama.cpp wants optional tensor ") + name +
+                      ", absent from the model, with no neutral value; that needs llama.cpp's file loader";
             return;
         }
-        const bool is_scale = ends_with(name, ".scale") || ends_with(name, ".input_scale");
-        if (is_scale && t->type == GGML_TYPE_F32) {
+        if (mul_identity) {
             const std::vector<float> ones(nbytes / sizeof(float), 1.0f);
             ggml_backend_tensor_set(t, ones.data(), 0, nbytes);
-            s.neutral++;
         } else {
             ggml_backend_tensor_memset(t, 0, 0, nbytes);
-            if (ends_with(name, ".bias")) {
-                s.neutral++;
-            } else {
-                s.zeroed.push_back(name);
-            }
+        }
+        if (unused_head) {
+            s.zeroed.push_back(name);
+        } else {
+            s.neutral++;
         }
         return;
     }
@@ -286,6 +297,42 @@ struct loaded {
     std::string loader;
 };
 
+/* Tied output embeddings: a GGUF without output.weight whose model then computes its logits with
+ * token_embd.weight. llama.cpp's file loader makes output a duplicate of token_embd.weight (same
+ * type, same bytes); with user metadata it would create an F32 output.weight of its own instead.
+ * Declaring output.weight in the metadata with token_embd.weight's type and shape makes it create
+ * the same quantized tensor, which fill_tensor fills with token_embd.weight's bytes: the same
+ * computation, for a second copy of the embedding matrix in memory. Returns whether it did. */
+bool declare_tied_output(gguf_context * meta, wz_archive * ar) {
+    size_t idx = 0;
+    const int64_t tok = gguf_find_tensor(meta, "token_embd.weight");
+    if (gguf_find_tensor(meta, "output.weight") >= 0 || tok < 0 ||
+        wz_archive_find_tensor(ar, "token_embd.weight", &idx) != WZ_STATUS_OK) {
+        return false;
+    }
+    wz_tensor_info ti;
+    memset(&ti, 0, sizeof ti);
+    ti.struct_size = sizeof ti;
+    check_wz(wz_archive_tensor_info(ar, idx, &ti), "wz_archive_tensor_info");
+    if (ti.n_dims < 1 || ti.n_dims > GGML_MAX_DIMS) {
+        return false;
+    }
+    ggml_tensor t;
+    memset(&t, 0, sizeof t);
+    t.type = gguf_get_tensor_type(meta, tok);
+    for (int d = 0; d < GGML_MAX_DIMS; d++) {
+        t.ne[d] = d < (int) ti.n_dims ? (int64_t) ti.dims[d] : 1;
+    }
+    t.nb[0] = ggml_type_size(t.type);
+    t.nb[1] = ggml_row_size(t.type, t.ne[0]);
+    for (int d = 2; d < GGML_MAX_DIMS; d++) {
+        t.nb[d] = t.nb[d - 1] * t.ne[d - 1];
+    }
+    ggml_set_name(&t, "output.weight");
+    gguf_add_tensor(meta, &t);
+    return true;
+}
+
 /* Returns NULL model (with *retry_memfd set) when the archive cannot feed this model's tensors. */
 loaded load_tensors(wz_archive * ar, const wz_options & opts, llama_model_params mp, bool * retry_memfd) {
     loaded r;
@@ -301,15 +348,17 @@ loaded load_tensors(wz_archive * ar, const wz_options & opts, llama_model_params
     fill_state s;
     s.ar = ar;
     s.opts = opts;
+    s.tied = declare_tied_output(r.meta, ar);
     r.model = llama_model_init_from_user(r.meta, fill_tensor, &s, mp);
     if (r.model && s.error.empty()) {
         const size_t n_archive = wz_archive_tensor_count(ar);
         fprintf(stderr,
-                "llama_from_archive: %zu of the archive's %zu tensors decoded into llama.cpp's buffers "
-                "(%.1f MB in %.1f ms); %zu absent optional biases/scales set to 0/1",
-                s.filled, n_archive, s.bytes / 1e6, s.decode_ms, s.neutral);
+                "llama_from_archive: %zu tensors decoded into llama.cpp's buffers from the archive's %zu "
+                "(%.1f MB in %.1f ms)%s; %zu absent optional biases/scales/RoPE factors set to 0/1",
+                s.filled, n_archive, s.bytes / 1e6, s.decode_ms,
+                s.tied_used ? ", token_embd.weight twice: also as the tied output.weight" : "", s.neutral);
         if (!s.zeroed.empty()) {
-            fprintf(stderr, "; %zu other absent optional tensors zero-filled:", s.zeroed.size());
+            fprintf(stderr, "; %zu absent classifier tensors zero-filled (unused but by rank pooling):", s.zeroed.size());
             for (const auto & n : s.zeroed) {
                 fprintf(stderr, " %s", n.c_str());
             }
