@@ -467,6 +467,16 @@ wz_status wz_archive_restore(const struct wz_archive *archive,
                              const struct wz_options *opts);
 
 /*
+ Writes the original file, byte for byte, to the open file descriptor `fd`, from its current
+ position, with the same windowed memory use as `wz_archive_restore`. For targets that are not
+ a path one can rename over: an anonymous memory file (`memfd_create`), a pipe, a socket. Not
+ atomic: on an error some bytes may have been written. `fd` is not closed.
+ */
+wz_status wz_archive_restore_fd(const struct wz_archive *archive,
+                                int fd,
+                                const struct wz_options *opts);
+
+/*
  Decodes every tensor and checks it against the SHA-256 digest in the index (on top of the
  per-chunk checksums every read checks), and the metadata against its own.
  */

@@ -516,6 +516,19 @@ impl<'a> FrameReader<'a> {
         }
         r
     }
+
+    /// Where, from the frame's first byte, the stored bytes of the chunks holding original bytes
+    /// `[offset, end)` lie (`offset` and `end` as for `decode_range`). For a reader that hands
+    /// pages back to the kernel as it goes.
+    pub fn stored_span(&self, offset: u64, end: u64) -> std::ops::Range<u64> {
+        let cs = self.p.info.chunk_size as u64;
+        let (first, last) = ((offset / cs) as usize, end.div_ceil(cs) as usize);
+        let payload_start = self.p.info.frame_size - self.p.info.payload_size;
+        let size = |r: &[ChunkEntry]| r.iter().map(|e| e.stored_size as u64).sum::<u64>();
+        let entries = &self.p.entries;
+        let start = payload_start + size(&entries[..first.min(entries.len())]);
+        start..start + size(&entries[first.min(entries.len())..last.min(entries.len())])
+    }
 }
 
 /// One chunk to decode: where its output goes, its stored bytes, its table entry.

@@ -840,3 +840,33 @@ fn threads_share_one_handle() {
     // And the handle still verifies afterwards.
     assert_eq!(st(unsafe { wz_archive_verify(h.0, null()) }), OK);
 }
+
+#[test]
+fn restore_fd_writes_the_original_to_a_descriptor_and_leaves_it_open() {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    use std::os::fd::AsRawFd;
+    let dir = TempDir::new("c-archive-restore-fd");
+    for f in fixtures() {
+        let a = open_memory(&f.arc);
+        // A prefix already in the file: the restore starts at the descriptor's position.
+        let mut out =
+            std::fs::File::options().read(true).write(true).create(true).truncate(true).open(dir.join(f.name)).unwrap();
+        out.write_all(b"prefix").unwrap();
+        let s = unsafe { wz_archive_restore_fd(a.0, out.as_raw_fd(), null()) };
+        assert_eq!(st(s), OK, "{}", f.name);
+        // Still open: it can be read back through the same File.
+        out.seek(SeekFrom::Start(0)).unwrap();
+        let mut back = Vec::new();
+        out.read_to_end(&mut back).unwrap();
+        assert!(back.len() == f.file.len() + 6 && back[..6] == *b"prefix" && back[6..] == f.file[..], "{}", f.name);
+        assert_eq!(st(unsafe { wz_archive_restore_fd(a.0, -1, null()) }), WZ_STATUS_INVALID_ARGUMENT as u32);
+        assert_eq!(
+            st(unsafe { wz_archive_restore_fd(null(), out.as_raw_fd(), null()) }),
+            WZ_STATUS_NULL_POINTER as u32
+        );
+    }
+    // A descriptor open for reading only cannot take the bytes: an IO error, not a crash.
+    let a = open_memory(&qwen().arc);
+    let ro = std::fs::File::open(data_path(QWEN)).unwrap();
+    assert_eq!(st(unsafe { wz_archive_restore_fd(a.0, ro.as_raw_fd(), null()) }), WZ_STATUS_IO as u32);
+}

@@ -17,7 +17,10 @@ use memmap2::{Mmap, UncheckedAdvice};
 use sha2::{Digest, Sha256};
 
 pub use format::{Container, Entry, Extra, Header, Index};
-pub use write::{compress_any, compress_file, compress_gguf, compress_gguf_file, compress_safetensors, kind_of_dtype, kind_of_ggml, Written};
+pub use write::{
+    compress_any, compress_file, compress_gguf, compress_gguf_file, compress_safetensors, kind_of_dtype, kind_of_ggml,
+    Written,
+};
 
 use crate::baseline::zstd;
 use crate::error::{Error, Result};
@@ -139,15 +142,25 @@ impl<'a> Archive<'a> {
         if dst.len() as u64 > t.orig_size {
             return Err(Error::DstSizeMismatch);
         }
-        let f = self.frame(t);
-        // The index vouched for this frame: any fault in its structure is the archive's.
-        let info = frame::read_info(f).map_err(frame_fault)?;
-        if info.kind != t.kind || info.original_size != t.orig_size || info.frame_size != t.arc_size {
-            return Err(Error::CorruptHeader);
+        let fr = self.frame_reader(t)?;
+        // A window of whole chunks at a time, handing each window's compressed pages back to the
+        // kernel once decoded: a loader's memory then holds its tensors and a window of the
+        // archive, even while it reads a tensor of hundreds of megabytes.
+        let cs = fr.info().chunk_size as u64;
+        let window = (READ_WINDOW / cs).max(1) * cs;
+        let mut off = 0;
+        while off < t.orig_size {
+            let end = (off + window).min(t.orig_size);
+            if let Err(e) = fr.decode_range(off, &mut dst[off as usize..end as usize], opts) {
+                dst.fill(0);
+                return Err(frame_fault(e));
+            }
+            let span = fr.stored_span(off, end);
+            self.release(t.arc_offset + span.start, span.end - span.start);
+            off = end;
         }
-        let r = frame::decompress_into(f, dst, opts).map_err(frame_fault);
         self.release(t.arc_offset, t.arc_size);
-        r
+        Ok(())
     }
 
     /// Tensor `i` decoded into a new vector.
@@ -256,6 +269,8 @@ impl<'a> Archive<'a> {
                             buf = alloc(n as u64)?;
                         }
                         fr.decode_range(off, &mut buf[..n], opts).map_err(frame_fault)?;
+                        let span = fr.stored_span(off, off + n as u64);
+                        self.release(t.arc_offset + span.start, span.end - span.start);
                         send(Piece::Window(buf, n))?;
                         off += n as u64;
                     }
@@ -305,6 +320,8 @@ impl<'a> Archive<'a> {
                     buf = alloc(n as u64).map_err(|e| (Some(i), e))?;
                 }
                 fr.decode_range(off, &mut buf[..n], opts).map_err(|e| (Some(i), frame_fault(e)))?;
+                let span = fr.stored_span(off, off + n as u64);
+                self.release(t.arc_offset + span.start, span.end - span.start);
                 sha.update(&buf[..n]);
                 off += n as u64;
             }
@@ -326,6 +343,10 @@ impl<'a> Archive<'a> {
         Ok(fr)
     }
 }
+
+/// Bytes of a tensor decoded at a time by `read_tensor` (rounded to whole chunks): enough chunks
+/// to keep many cores busy, few enough that the archive pages in flight stay small.
+const READ_WINDOW: u64 = 32 << 20;
 
 /// Bytes of output decoded at a time while restoring (rounded to whole chunks).
 const RESTORE_WINDOW: u64 = 16 << 20;

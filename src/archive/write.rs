@@ -206,13 +206,8 @@ pub(crate) fn write_parts<W: Write + Seek>(
         }
         let (z, sha) = extra_job.join().map_err(|_| Error::Panic)??;
         out.write_all(&z).map_err(io)?;
-        let extra = Extra {
-            offset: pos,
-            size: z.len() as u64,
-            raw_size: extra_raw.len() as u64,
-            metadata_size,
-            sha256: sha,
-        };
+        let extra =
+            Extra { offset: pos, size: z.len() as u64, raw_size: extra_raw.len() as u64, metadata_size, sha256: sha };
         pos += z.len() as u64;
         let index = Index { extra, tensors: entries.into_iter().map(|e| e.expect("every part written")).collect() };
         let ib = index.write();

@@ -298,6 +298,29 @@ pub unsafe extern "C" fn wz_archive_restore(
     })
 }
 
+/// Writes the original file, byte for byte, to the open file descriptor `fd`, from its current
+/// position, with the same windowed memory use as `wz_archive_restore`. For targets that are not
+/// a path one can rename over: an anonymous memory file (`memfd_create`), a pipe, a socket. Not
+/// atomic: on an error some bytes may have been written. `fd` is not closed.
+#[no_mangle]
+pub unsafe extern "C" fn wz_archive_restore_fd(
+    archive: *const wz_archive,
+    fd: std::ffi::c_int,
+    opts: *const wz_options,
+) -> wz_status {
+    guard(|| {
+        use std::os::fd::FromRawFd;
+        let a = archive_arg(archive)?;
+        let opts = options(&read_versioned(opts, OPTIONS_DEFAULT)?)?;
+        if fd < 0 {
+            return Err(Error::InvalidArgument);
+        }
+        // Borrowed, not owned: ManuallyDrop keeps the caller's descriptor open.
+        let mut f = std::mem::ManuallyDrop::new(std::fs::File::from_raw_fd(fd));
+        a.restore_to(&mut *f, &opts)
+    })
+}
+
 /// Decodes every tensor and checks it against the SHA-256 digest in the index (on top of the
 /// per-chunk checksums every read checks), and the metadata against its own.
 #[no_mangle]

@@ -101,7 +101,9 @@ pub fn verify(input: &Path, original: Option<&Path>, threads: u32, json: bool) -
     let a = Archive::open_path(input).map_err(|e| err(input, e))?;
     let opts = |p| Options { threads, progress: Some(p), ..Options::default() };
     with_progress("verify", a.original_size(), |p| a.verify(&opts(p))).map_err(|(i, e)| match i {
-        Some(i) => format!("{}: tensor {} ({}): {e}", input.display(), i, String::from_utf8_lossy(&a.tensors()[i].name)),
+        Some(i) => {
+            format!("{}: tensor {} ({}): {e}", input.display(), i, String::from_utf8_lossy(&a.tensors()[i].name))
+        }
         None => err(input, e),
     })?;
     let mut matches = None;
@@ -113,7 +115,11 @@ pub fn verify(input: &Path, original: Option<&Path>, threads: u32, json: bool) -
             cmp.differs = Some(cmp.at.min(o.bytes().len()));
         }
         if let Some(at) = cmp.differs {
-            return Err(format!("{} does not restore {}: first difference at byte {at}", input.display(), orig.display()));
+            return Err(format!(
+                "{} does not restore {}: first difference at byte {at}",
+                input.display(),
+                orig.display()
+            ));
         }
         matches = Some(true);
     }

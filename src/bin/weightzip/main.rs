@@ -130,9 +130,7 @@ fn with_suffix(input: &Path) -> PathBuf {
 fn without_suffix(input: &Path) -> Result<PathBuf, String> {
     use std::os::unix::ffi::OsStrExt;
     match input.as_os_str().as_bytes().strip_suffix(b".wz") {
-        Some(stem) if !stem.is_empty() && !stem.ends_with(b"/") => {
-            Ok(PathBuf::from(std::ffi::OsStr::from_bytes(stem)))
-        }
+        Some(stem) if !stem.is_empty() && !stem.ends_with(b"/") => Ok(PathBuf::from(std::ffi::OsStr::from_bytes(stem))),
         _ => Err(format!("{}: does not end in .wz; name the output with -o", input.display())),
     }
 }
