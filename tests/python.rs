@@ -85,7 +85,11 @@ fn run_script<S: AsRef<OsStr>>(modules: &[&str], script: &str, args: &[S], ok_li
         .unwrap_or_else(|e| panic!("{script}: could not start {}: {e}", python()));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{script} failed: {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "{script} failed: {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        out.status
+    );
     let ok = stdout.lines().filter(|l| l.trim_end().ends_with(" OK")).count();
     assert!(ok >= ok_lines, "{script}: expected {ok_lines} line(s) ending in \" OK\", stdout:\n{stdout}");
     // Shown with --nocapture: each script's summary lines, and the time the whole run took.
