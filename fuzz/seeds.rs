@@ -413,6 +413,7 @@ pub fn seeds(target: &str, fx: &Fixtures) -> Seeds {
         "safetensors" => safetensors_seeds(fx),
         "archive" => archive_seeds(fx),
         "roundtrip" => roundtrip_seeds(fx),
+        "c_api" => frame_seeds(fx).into_iter().chain(archive_seeds(fx)).collect(),
         _ => panic!("no seeds for target {target}"),
     }
 }

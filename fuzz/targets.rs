@@ -15,6 +15,9 @@
 //!   that lie inside the file, in order, without overlapping.
 //! - `archive`: `Archive::from_bytes`, then every tensor, the metadata, `restore_to` and `verify`
 //!   (the input as given, and with its header and index checksums recomputed).
+//! - `c_api`: the same frames and archives through the C ABI (`wz_frame_get_info`,
+//!   `wz_decompress`, `wz_archive_open_memory` and the tensor, metadata and verify calls), whose
+//!   statuses and bytes must match the Rust API's.
 //! - `roundtrip`: compress → decompress is the identity for every kind and chunk size, and for
 //!   inputs that parse as GGUF or safetensors, `compress_any` → `restore_to` gives the input back.
 //!
@@ -42,6 +45,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("safetensors", safetensors_parse),
     ("archive", archive_open),
     ("roundtrip", roundtrip),
+    ("c_api", c_api),
 ];
 
 fn one_thread() -> Options {
@@ -499,5 +503,104 @@ fn container_roundtrip(body: &[u8]) {
     for (i, t) in a.tensors().iter().enumerate() {
         let v = a.tensor_vec(i, &one_thread()).unwrap();
         assert!(v[..] == body[t.orig_offset as usize..(t.orig_offset + t.orig_size) as usize]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The C ABI
+
+/// The status number the C ABI gives an error (`wz_status` = index in `Error::ALL` + 1).
+fn status_of(e: Error) -> u32 {
+    Error::ALL.iter().position(|x| *x == e).unwrap() as u32 + 1
+}
+
+fn status<T>(r: &weightzip::Result<T>) -> u32 {
+    r.as_ref().err().map_or(0, |e| status_of(*e))
+}
+
+/// The input as a frame (fixed up, as the `entropy` target does, when its first byte is odd) or
+/// as an archive (fixed up likewise), through the C ABI, compared with the Rust API.
+pub fn c_api(data: &[u8]) {
+    use std::ffi::c_void;
+    use weightzip::ffi::archive as fa;
+    use weightzip::ffi::{self, wz_frame_info};
+    let mut buf = data.to_vec();
+    if buf.first().is_some_and(|b| b & 1 == 1) {
+        if archive::is_archive(&buf) {
+            fix_archive(&mut buf);
+        } else {
+            fix_frame(&mut buf);
+        }
+    }
+    let src = &buf[..];
+    // SAFETY: every pointer is valid for the size passed with it; handles are closed once.
+    unsafe {
+        let mut o = std::mem::MaybeUninit::<ffi::wz_options>::zeroed().assume_init();
+        assert_eq!(ffi::wz_options_init(&mut o) as u32, 0);
+        o.threads = 1;
+        let mut info = std::mem::MaybeUninit::<wz_frame_info>::zeroed().assume_init();
+        info.struct_size = std::mem::size_of::<wz_frame_info>() as u32;
+        let s = ffi::wz_frame_get_info(src.as_ptr().cast(), src.len(), &mut info) as u32;
+        let rust = frame::read_info(src);
+        assert_eq!(s, status(&rust), "wz_frame_get_info and read_info disagree");
+        if let Ok(ri) = rust {
+            assert_eq!(
+                (info.original_size, info.frame_size, info.kind),
+                (ri.original_size, ri.frame_size, ri.kind.id())
+            );
+            if ri.original_size <= DECODE_CAP {
+                let mut dst = vec![0u8; ri.original_size as usize];
+                let s = ffi::wz_decompress(dst.as_mut_ptr().cast(), dst.len(), src.as_ptr().cast(), src.len(), &o);
+                let r = frame::decompress(src, &one_thread());
+                assert_eq!(s as u32, status(&r), "wz_decompress and decompress disagree");
+                if let Ok(v) = r {
+                    assert!(v == dst);
+                }
+            }
+        }
+        let mut h: *mut fa::wz_archive = std::ptr::null_mut();
+        let s = fa::wz_archive_open_memory(src.as_ptr() as *const c_void, src.len(), &mut h) as u32;
+        let rust = Archive::from_bytes(src);
+        assert_eq!(s, status(&rust), "wz_archive_open_memory and Archive::from_bytes disagree");
+        let Ok(a) = rust else {
+            assert!(h.is_null());
+            return;
+        };
+        assert_eq!(fa::wz_archive_tensor_count(h), a.tensors().len());
+        for (i, t) in a.tensors().iter().enumerate() {
+            let mut ti = std::mem::MaybeUninit::<fa::wz_tensor_info>::zeroed().assume_init();
+            ti.struct_size = std::mem::size_of::<fa::wz_tensor_info>() as u32;
+            assert_eq!(fa::wz_archive_tensor_info(h, i, &mut ti) as u32, 0);
+            assert_eq!(
+                std::ffi::CStr::from_ptr(ti.name).to_bytes(),
+                &t.name[..t.name.iter().position(|&b| b == 0).unwrap_or(t.name.len())]
+            );
+            assert_eq!(ti.original_size, t.orig_size);
+            let mut idx = usize::MAX;
+            if fa::wz_archive_find_tensor(h, ti.name, &mut idx) as u32 == 0 {
+                assert!(idx <= i || t.name.contains(&0));
+            }
+            if t.orig_size <= DECODE_CAP {
+                let mut dst = vec![0u8; t.orig_size as usize];
+                let s = fa::wz_archive_read_tensor(h, i, dst.as_mut_ptr().cast(), dst.len(), &o);
+                let r = a.tensor_vec(i, &one_thread());
+                assert_eq!(s as u32, status(&r), "wz_archive_read_tensor and tensor_vec disagree");
+                if let Ok(v) = r {
+                    assert!(v == dst);
+                }
+            }
+        }
+        if a.original_size() <= DECODE_CAP {
+            let (mut p, mut n): (*const c_void, usize) = (std::ptr::null(), 0);
+            let s = fa::wz_archive_metadata(h, &mut p, &mut n) as u32;
+            let r = a.metadata();
+            assert_eq!(s, status(&r));
+            if let Ok(m) = r {
+                assert_eq!(std::slice::from_raw_parts(p as *const u8, n), m);
+            }
+            let s = fa::wz_archive_verify(h, &o) as u32;
+            assert_eq!(s, a.verify(&one_thread()).map_err(|e| e.1).err().map_or(0, status_of));
+        }
+        fa::wz_archive_close(h);
     }
 }

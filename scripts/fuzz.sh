@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh TARGET|all SECONDS [LIBFUZZER_ARGS...]
 #
-# Targets: frame_decode entropy gguf safetensors archive roundtrip (what each checks: fuzz/targets.rs).
+# Targets: frame_decode entropy gguf safetensors archive roundtrip c_api (what each checks: fuzz/targets.rs).
 # `all` runs every target for SECONDS each, $FUZZ_JOBS targets at a time (default 1; the machine
 # has 2 cores, so 2 at most). Needs the nightly toolchain (`rustup toolchain install nightly`) and
 # cargo-fuzz (installed from crates.io when missing: `cargo install cargo-fuzz --locked`).
@@ -20,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TARGETS=(frame_decode entropy gguf safetensors archive roundtrip)
+TARGETS=(frame_decode entropy gguf safetensors archive roundtrip c_api)
 if [ $# -lt 2 ]; then
     sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
     exit 2

@@ -123,6 +123,11 @@ fn smoke_archive() {
 }
 
 #[test]
+fn smoke_c_api() {
+    smoke("c_api", 6000);
+}
+
+#[test]
 fn smoke_roundtrip() {
     smoke("roundtrip", 1500);
 }
