@@ -11,6 +11,7 @@ use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::codec::{bf16, blocks, f32split, grouped, q4k, Kind, Method};
+use crate::entropy::rans::EncTable;
 use crate::error::{Error, Result};
 use crate::parallel;
 
@@ -83,17 +84,24 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
 }
 
-/// Reads and validates the fixed header. Needs only the first `HEADER_LEN` bytes.
-pub fn read_info(src: &[u8]) -> Result<FrameInfo> {
+/// Checks that `src` starts with `magic` and holds a whole fixed header of `header_len` bytes:
+/// BAD_MAGIC for other bytes, TRUNCATED for a prefix of a header.
+pub(crate) fn check_magic(src: &[u8], magic: &[u8; 4], header_len: usize) -> Result<()> {
     if src.len() < 4 {
-        return Err(if MAGIC.starts_with(src) { Error::Truncated } else { Error::BadMagic });
+        return Err(if magic.starts_with(src) { Error::Truncated } else { Error::BadMagic });
     }
-    if src[..4] != MAGIC {
+    if src[..4] != magic[..] {
         return Err(Error::BadMagic);
     }
-    if src.len() < HEADER_LEN {
+    if src.len() < header_len {
         return Err(Error::Truncated);
     }
+    Ok(())
+}
+
+/// Reads and validates the fixed header. Needs only the first `HEADER_LEN` bytes.
+pub fn read_info(src: &[u8]) -> Result<FrameInfo> {
+    check_magic(src, &MAGIC, HEADER_LEN)?;
     let h = &src[..HEADER_LEN];
     if xxh3_64(&h[..40]) != le_u64(h, 40) {
         return Err(Error::CorruptHeader);
@@ -277,14 +285,20 @@ fn code_bf16<'a>(chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<Ch
         Ok(())
     })?;
     let hists: Vec<Vec<u64>> = hists.into_iter().map(|(_, h)| h).collect();
-    let (models, assign) = bf16::plan(&hists, opts.threads)?;
+    code_with_bf16_models(chunks, &hists, opts, |enc, _, raw, buf| bf16::encode_chunk(enc, raw, buf))
+}
+
+/// The bf16 model plan from per-chunk histograms, then every chunk coded by `encode(its model's
+/// encoder, chunk index, chunk, out)`; returns the model section and the chunks.
+fn code_with_bf16_models<'a>(
+    chunks: &[&'a [u8]],
+    hists: &[Vec<u64>],
+    opts: &Options,
+    encode: impl Fn(&EncTable, usize, &[u8], &mut Vec<u8>) -> Result<()> + Sync,
+) -> Result<(Vec<u8>, Vec<ChunkOut<'a>>)> {
+    let (models, assign) = bf16::plan(hists, opts.threads)?;
     let encs: Vec<_> = models.iter().map(|m| m.encoder()).collect();
-    let outs = code_chunks(
-        chunks,
-        opts,
-        |i| assign[i],
-        |i, raw, buf| bf16::encode_chunk(&encs[assign[i] as usize], raw, buf),
-    )?;
+    let outs = code_chunks(chunks, opts, |i| assign[i], |i, raw, buf| encode(&encs[assign[i] as usize], i, raw, buf))?;
     Ok((bf16::write_models(&models), outs))
 }
 
@@ -300,15 +314,7 @@ fn code_f32<'a>(chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<Chu
         Ok(())
     })?;
     let hists: Vec<Vec<u64>> = parts.iter_mut().map(|p| std::mem::take(&mut p.2)).collect();
-    let (models, assign) = bf16::plan(&hists, opts.threads)?;
-    let encs: Vec<_> = models.iter().map(|m| m.encoder()).collect();
-    let outs = code_chunks(
-        chunks,
-        opts,
-        |i| assign[i],
-        |i, _, buf| f32split::encode_chunk(&encs[assign[i] as usize], &parts[i].1, buf),
-    )?;
-    Ok((bf16::write_models(&models), outs))
+    code_with_bf16_models(chunks, &hists, opts, |enc, i, _, buf| f32split::encode_chunk(enc, &parts[i].1, buf))
 }
 
 /// Q4_K: per-chunk counts (in parallel), one model for the frame, then every chunk coded.

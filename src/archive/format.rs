@@ -83,15 +83,7 @@ impl Header {
 
     /// Reads the header of an archive of `total` bytes whose first bytes are `src`.
     pub fn read(src: &[u8], total: u64) -> Result<Header> {
-        if src.len() < 4 {
-            return Err(if MAGIC.starts_with(src) { Error::Truncated } else { Error::BadMagic });
-        }
-        if src[..4] != MAGIC {
-            return Err(Error::BadMagic);
-        }
-        if src.len() < HEADER_LEN {
-            return Err(Error::Truncated);
-        }
+        crate::frame::check_magic(src, &MAGIC, HEADER_LEN)?;
         let h = &src[..HEADER_LEN];
         if xxh3_64(&h[..56]) != u64_at(h, 56) {
             return Err(Error::CorruptHeader);

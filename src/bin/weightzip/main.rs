@@ -4,6 +4,7 @@ mod archive_cmd;
 mod bench;
 mod bench_whole;
 mod files;
+mod report;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -84,23 +85,34 @@ enum Cmd {
         json: bool,
         input: PathBuf,
     },
-    /// weightzip next to zstd -3 and -19 (and the paper's method) on the same data, ratios and MB/s.
+    /// weightzip next to zstd -3 and -19, the paper's methods and the entropy bounds, on the same data: ratios (byte-weighted, geometric mean and median over tensors) and compression and decompression MB/s at one thread and at all threads.
+    ///
+    /// Without --kind or --whole, each GGUF or safetensors file gets one table per data domain (its tensors grouped by type: BF16, F16, F32, Q4_K, Q6_K, Q8_0, ...; types without a codec of their own as bytes), then one for the whole file.
     Bench {
-        /// Whole GGUF files: the archive against whole-file zstd -19 and the paper's five streams.
+        /// Only whole files: the archive against whole-file zstd -3 and -19 and, for GGUF, the paper's five streams.
         #[arg(long)]
         whole: bool,
-        #[arg(long, default_value = "bf16")]
-        kind: String,
+        /// Only tensors of this kind, over all inputs together (GGUF and safetensors: the tensors of that type; any other file: a raw stream of that kind).
+        #[arg(long)]
+        kind: Option<String>,
         /// Threads for the "all threads" columns (0 = all cores).
         #[arg(long, default_value_t = 0)]
         threads: u32,
         /// Timed repetitions per measurement (the median is reported).
         #[arg(long, default_value_t = 5)]
         reps: usize,
-        /// Print JSON instead of a table.
+        /// Shorter: no all-threads compression timing for zstd -19 and the paper's zstd -19 methods, and no whole-file zstd -19 for files over 256 MiB (the per-domain tables have zstd -19 on the same tensors).
         #[arg(long)]
-        json: bool,
-        #[arg(required = true)]
+        quick: bool,
+        /// Write the results as JSON to OUT.json (a name ending in .json; replaced if it exists). Alone, or followed by any other name (then read as an input), print JSON on stdout instead of the tables.
+        #[arg(long, value_name = "OUT.json", num_args = 0..=1, default_missing_value = "-")]
+        json: Option<PathBuf>,
+        /// Write an SVG plot of decompression MB/s (one thread, log scale) against ratio, one panel per table, the Pareto frontier highlighted (replaced if it exists).
+        #[arg(long, value_name = "OUT.svg")]
+        plot: Option<PathBuf>,
+        /// Write the tables as Markdown, a summary first (replaced if it exists).
+        #[arg(long, value_name = "OUT.md")]
+        markdown: Option<PathBuf>,
         inputs: Vec<PathBuf>,
     },
 }
@@ -173,6 +185,40 @@ fn tensors_of<'a>(kind: Kind, path: &Path, bytes: &'a [u8]) -> Result<Vec<bench:
         return Err(format!("{}: {container} file has no {} tensors", path.display(), kind.name()));
     }
     Ok(found)
+}
+
+/// The data domains of a GGUF or safetensors file: its tensors grouped by type (ggml type or
+/// dtype), each with the kind that codes it (types without a codec of their own: bytes), the
+/// largest domain first. Tensors of a ggml type whose size this crate does not know are left out.
+fn domains<'a>(path: &Path, bytes: &'a [u8]) -> Result<Vec<(String, Kind, Vec<bench::Tensor<'a>>)>, String> {
+    let slice = |offset: u64, len: u64| &bytes[offset as usize..(offset + len) as usize];
+    let mut out: Vec<(String, Kind, Vec<bench::Tensor>)> = Vec::new();
+    let mut add = |domain: &str, kind: Kind, t: bench::Tensor<'a>| match out.iter_mut().find(|d| d.0 == domain) {
+        Some(d) => d.2.push(t),
+        None => out.push((domain.to_string(), kind, vec![t])),
+    };
+    if bytes.starts_with(b"GGUF") {
+        let list = gguf::read_tensors(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        for t in &list {
+            let Some(len) = t.len else { continue };
+            let kind = Kind::ALL.into_iter().find(|k| k.ggml_type() == Some(t.ggml_type)).unwrap_or(Kind::Bytes);
+            add(t.type_name(), kind, bench::Tensor { name: t.name.clone(), data: slice(t.offset, len) });
+        }
+    } else if safetensors::looks_like(bytes) {
+        let list = safetensors::read_tensors(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        for t in &list {
+            let kind = Kind::ALL.into_iter().find(|k| k.safetensors_dtype() == Some(t.dtype.as_str())).unwrap_or(Kind::Bytes);
+            add(&t.dtype, kind, bench::Tensor { name: t.name.clone(), data: slice(t.offset, t.len) });
+        }
+    } else {
+        return Err(format!(
+            "{}: neither a GGUF nor a safetensors file; to bench a raw stream, name its kind with --kind",
+            path.display()
+        ));
+    }
+    out.retain(|d| d.2.iter().any(|t| !t.data.is_empty()));
+    out.sort_by_key(|d| std::cmp::Reverse(d.2.iter().map(|t| t.data.len()).sum::<usize>()));
+    Ok(out)
 }
 
 fn run(cli: Cli) -> Result<(), String> {
@@ -331,33 +377,86 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Cmd::Bench { whole: true, threads, reps, json, inputs, .. } => {
-            let mut all = Vec::new();
-            for p in &inputs {
-                let m = Input::open(p)?;
-                let j = bench_whole::run(&p.display().to_string(), m.bytes(), threads, reps)?;
-                if !json {
-                    bench::print_table(&j);
+        Cmd::Bench { whole, kind, threads, reps, quick, json, plot, markdown, mut inputs } => {
+            // `--json` takes an optional value; one that does not name a .json file is the
+            // first input, as it was before --json took a value (`bench --json FILE`).
+            let json = match json {
+                Some(j) if j.as_os_str() != "-" && !j.to_string_lossy().to_ascii_lowercase().ends_with(".json") => {
+                    inputs.insert(0, j);
+                    Some(PathBuf::from("-"))
                 }
-                all.push(j);
+                j => j,
+            };
+            if inputs.is_empty() {
+                return Err("bench: name at least one input file".into());
             }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+            let json_stdout = json.as_deref() == Some(Path::new("-"));
+            let json_file = json.filter(|_| !json_stdout);
+            let outputs: Vec<&Path> = [&json_file, &plot, &markdown].into_iter().flatten().map(|p| p.as_path()).collect();
+            let input_refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+            for o in &outputs {
+                check_output(o, &input_refs, true)?;
+                let parent = o.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                if !parent.is_dir() {
+                    return Err(format!("{}: no such directory for {}", parent.display(), o.display()));
+                }
             }
-            Ok(())
-        }
-        Cmd::Bench { kind, threads, reps, json, inputs, .. } => {
-            let kind = kind_arg(&kind)?;
-            let maps: Vec<Input> = inputs.iter().map(|p| Input::open(p)).collect::<Result<_, _>>()?;
-            let mut tensors = Vec::new();
-            for (p, m) in inputs.iter().zip(&maps) {
-                tensors.extend(tensors_of(kind, p, m.bytes())?);
-            }
-            let (_, j) = bench::run(kind, &tensors, threads, reps)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+            let s = bench::Settings { threads: bench::weightzip_threads(threads), reps, quick };
+            let show = |t: &serde_json::Value| {
+                if !json_stdout {
+                    bench::print_table(t);
+                }
+            };
+            let mut tables = Vec::new();
+            if let Some(kind) = kind.as_deref().filter(|_| !whole) {
+                let kind = kind_arg(kind)?;
+                let maps: Vec<Input> = inputs.iter().map(|p| Input::open(p)).collect::<Result<_, _>>()?;
+                let mut tensors = Vec::new();
+                for (p, m) in inputs.iter().zip(&maps) {
+                    tensors.extend(tensors_of(kind, p, m.bytes())?);
+                }
+                let mut j = bench::run(kind, &tensors, &s)?;
+                let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+                j["file"] = json!(names.join(", "));
+                j["domain"] = json!(kind.name().to_uppercase());
+                show(&j);
+                tables.push(j);
             } else {
-                bench::print_table(&j);
+                for p in &inputs {
+                    let m = Input::open(p)?;
+                    let name = p.display().to_string();
+                    if !whole {
+                        for (domain, kind, tensors) in domains(p, m.bytes())? {
+                            let mb = tensors.iter().map(|t| t.data.len()).sum::<usize>() as f64 / 1e6;
+                            eprintln!("bench: {name}: {domain}, {} tensors, {mb:.1} MB", tensors.len());
+                            let mut j = bench::run(kind, &tensors, &s).map_err(|e| format!("{name}: {domain}: {e}"))?;
+                            j["file"] = json!(name);
+                            j["domain"] = json!(domain);
+                            show(&j);
+                            tables.push(j);
+                        }
+                    }
+                    eprintln!("bench: {name}: whole file, {:.1} MB", m.bytes().len() as f64 / 1e6);
+                    let j = bench_whole::run(&name, m.bytes(), &s)?;
+                    show(&j);
+                    tables.push(j);
+                }
+            }
+            // --kind gives one table, printed as one object (as it always was); the others a list.
+            let doc = if kind.is_some() && !whole { tables[0].clone() } else { json!(tables) };
+            let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            if json_stdout {
+                println!("{text}");
+            }
+            if let Some(out) = &json_file {
+                write_atomic(out, format!("{text}\n").as_bytes())?;
+            }
+            if let Some(out) = &markdown {
+                write_atomic(out, report::markdown(&tables).as_bytes())?;
+            }
+            if let Some(out) = &plot {
+                let svg = report::plot_svg(&tables)?;
+                write_atomic(out, svg.as_bytes())?;
             }
             Ok(())
         }
