@@ -352,7 +352,11 @@ pub fn print_table(json: &serde_json::Value) {
         }
         println!();
     } else {
-        let head = if file.is_empty() { String::new() } else { format!("{file}: {}, ", json["domain"].as_str().unwrap_or("")) };
+        let head = if file.is_empty() {
+            String::new()
+        } else {
+            format!("{file}: {}, ", json["domain"].as_str().unwrap_or(""))
+        };
         print!("{head}{} tensors, {} bytes of {}", json["tensors"], json["bytes"], json["kind"].as_str().unwrap_or(""));
         if let Some(m) = json["r_model_entropy"].as_f64() {
             print!(

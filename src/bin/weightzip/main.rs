@@ -207,7 +207,8 @@ fn domains<'a>(path: &Path, bytes: &'a [u8]) -> Result<Vec<(String, Kind, Vec<be
     } else if safetensors::looks_like(bytes) {
         let list = safetensors::read_tensors(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
         for t in &list {
-            let kind = Kind::ALL.into_iter().find(|k| k.safetensors_dtype() == Some(t.dtype.as_str())).unwrap_or(Kind::Bytes);
+            let kind =
+                Kind::ALL.into_iter().find(|k| k.safetensors_dtype() == Some(t.dtype.as_str())).unwrap_or(Kind::Bytes);
             add(&t.dtype, kind, bench::Tensor { name: t.name.clone(), data: slice(t.offset, t.len) });
         }
     } else {
@@ -392,7 +393,8 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             let json_stdout = json.as_deref() == Some(Path::new("-"));
             let json_file = json.filter(|_| !json_stdout);
-            let outputs: Vec<&Path> = [&json_file, &plot, &markdown].into_iter().flatten().map(|p| p.as_path()).collect();
+            let outputs: Vec<&Path> =
+                [&json_file, &plot, &markdown].into_iter().flatten().map(|p| p.as_path()).collect();
             let input_refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
             for o in &outputs {
                 check_output(o, &input_refs, true)?;

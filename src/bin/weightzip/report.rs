@@ -57,7 +57,8 @@ pub fn markdown(tables: &[Value]) -> String {
                 None => f0(m["decompress_mbps_1t"].as_f64()),
             },
         };
-        let best = t["methods"].as_array().into_iter().flatten().filter_map(|m| m["ratio"].as_f64()).fold(0.0, f64::max);
+        let best =
+            t["methods"].as_array().into_iter().flatten().filter_map(|m| m["ratio"].as_f64()).fold(0.0, f64::max);
         let bold = |m: Option<&Value>| match r(m) {
             Some(x) if x == best => format!("**{x:.4}**"),
             x => f4(x),
@@ -71,7 +72,9 @@ pub fn markdown(tables: &[Value]) -> String {
             mb(t),
             bold(w),
             bold(p),
-            p.and_then(|p| p["name"].as_str()).map(|n| format!(" ({})", n.trim_start_matches("paper: "))).unwrap_or_default(),
+            p.and_then(|p| p["name"].as_str())
+                .map(|n| format!(" ({})", n.trim_start_matches("paper: ")))
+                .unwrap_or_default(),
             bold(method(t, "zstd -19")),
             bold(method(t, "zstd -3")),
             bound.unwrap_or_default(),
@@ -91,7 +94,13 @@ pub fn markdown(tables: &[Value]) -> String {
             t["reps"]
         );
         if !t["open_seconds"].is_null() {
-            line = format!("{} tensors, {:.1} MB ({} bytes), the whole file; medians of {} runs.", t["tensors"], mb(t), t["bytes"], t["reps"]);
+            line = format!(
+                "{} tensors, {:.1} MB ({} bytes), the whole file; medians of {} runs.",
+                t["tensors"],
+                mb(t),
+                t["bytes"],
+                t["reps"]
+            );
             for (dtype, b) in t["r_marginal_by_dtype"].as_object().into_iter().flatten() {
                 let _ = write!(line, " R_marginal of its {dtype} tensors: {}.", f4(b["r_marginal"].as_f64()));
             }
@@ -111,7 +120,13 @@ pub fn markdown(tables: &[Value]) -> String {
         let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|");
         let rows = t["methods"].as_array().into_iter().flatten().chain(t["bounds"].as_array().into_iter().flatten());
         for m in rows {
-            let sp = |k: &str| if m[k].is_null() && m.get("compressed_bytes").is_none() { String::new() } else { f0(m[k].as_f64()) };
+            let sp = |k: &str| {
+                if m[k].is_null() && m.get("compressed_bytes").is_none() {
+                    String::new()
+                } else {
+                    f0(m[k].as_f64())
+                }
+            };
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -143,7 +158,8 @@ fn family(name: &str) -> usize {
 }
 
 const FAMILIES: [&str; 4] = ["weightzip", "the paper's method", "zstd -3", "zstd -19"];
-const COLOURS: [RGBColor; 4] = [RGBColor(214, 39, 40), RGBColor(31, 119, 180), RGBColor(44, 160, 44), RGBColor(255, 127, 14)];
+const COLOURS: [RGBColor; 4] =
+    [RGBColor(214, 39, 40), RGBColor(31, 119, 180), RGBColor(44, 160, 44), RGBColor(255, 127, 14)];
 
 /// Indices of the points on the Pareto frontier of (ratio, speed), both to be maximised: those
 /// no other point matches or beats on both with a strict gain on one; by increasing ratio.
@@ -170,7 +186,8 @@ pub fn plot_svg(tables: &[Value]) -> Result<String, String> {
 }
 
 fn draw(tables: &[Value], svg: &mut String) -> PlotResult<()> {
-    let panels: Vec<&Value> = tables.iter().filter(|t| t["methods"].as_array().is_some_and(|m| !m.is_empty())).collect();
+    let panels: Vec<&Value> =
+        tables.iter().filter(|t| t["methods"].as_array().is_some_and(|m| !m.is_empty())).collect();
     let cols = panels.len().clamp(1, 3);
     let rows = panels.len().div_ceil(cols).max(1);
     let (pw, ph, legend_h) = (560u32, 400u32, 70u32);
