@@ -107,7 +107,7 @@ enum Cmd {
         /// Write the results as JSON to OUT.json (a name ending in .json; replaced if it exists). Alone, or followed by any other name (then read as an input), print JSON on stdout instead of the tables.
         #[arg(long, value_name = "OUT.json", num_args = 0..=1, default_missing_value = "-")]
         json: Option<PathBuf>,
-        /// Write an SVG plot of decompression MB/s (one thread, log scale) against ratio, one panel per table, the Pareto frontier highlighted (replaced if it exists).
+        /// Write an SVG plot of decompression MB/s (one thread, log scale) against ratio, one panel per table of 1 MiB or more, the Pareto frontier highlighted (replaced if it exists).
         #[arg(long, value_name = "OUT.svg")]
         plot: Option<PathBuf>,
         /// Write the tables as Markdown, a summary first (replaced if it exists).
