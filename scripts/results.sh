@@ -11,7 +11,8 @@
 # method is timed on the same machine state.
 #
 # Environment: BENCH_FLAGS, extra flags for `weightzip bench` (default "--reps 5"; for example
-# "--reps 3 --quick" for a shorter run); WZ_RESULTS_DIR, where to write (default docs/).
+# "--reps 3 --quick" for a shorter run); WZ_RESULTS_DIR, where to write (default docs/);
+# CARGO_TARGET_DIR is honoured.
 # The full run takes about an hour on a 2-core machine, most of it zstd -19 on the 1.1 GB
 # Qwen2.5-Coder file (about 3 MB/s).
 set -euo pipefail
@@ -40,7 +41,7 @@ paths=()
 for f in "${files[@]}"; do paths+=("$CACHE/$f"); done
 
 (cd "$ROOT" && cargo build --release -q)
-BIN=$ROOT/target/release/weightzip
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/weightzip
 
 # The machine, and its load: sampled every 30 s during the run (the machine may be shared).
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
