@@ -10,11 +10,25 @@ use std::sync::Mutex;
 use crate::error::{Error, Result};
 
 /// Writes `path` through `fill`, atomically. On any error (from `fill` or the file system) the
-/// temporary file is removed, `path` is untouched, and the error is returned.
+/// temporary file is removed, `path` is untouched, and the error is returned. An existing path
+/// that is not a regular file (a device, a pipe) is written in place instead, not atomically.
 pub fn write_file<F>(path: &Path, fill: F) -> Result<()>
 where
     F: FnOnce(&mut BufWriter<File>) -> Result<()>,
 {
+    // A device, pipe or socket is written in place: renaming a file over it would replace the
+    // node itself (as root, /dev/null would become a regular file).
+    if let Ok(m) = fs::metadata(path) {
+        if m.is_dir() {
+            return Err(Error::Io);
+        }
+        if !m.is_file() {
+            let f = File::options().write(true).open(path).map_err(|_| Error::Io)?;
+            let mut w = BufWriter::with_capacity(1 << 20, f);
+            fill(&mut w)?;
+            return w.into_inner().map(drop).map_err(|_| Error::Io);
+        }
+    }
     let tmp = temp_path(path)?;
     let _registered = Registered::new(&tmp);
     let r = (|| {

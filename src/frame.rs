@@ -23,6 +23,11 @@ pub const CHECK_LEN: usize = 8;
 pub const MIN_CHUNK_SIZE: u32 = 64 << 10;
 pub const MAX_CHUNK_SIZE: u32 = 1 << 30;
 pub const DEFAULT_CHUNK_SIZE: u32 = 256 << 10;
+/// Most original bytes a coded chunk may claim per stored byte. A zstd frame expands at most about
+/// 32,768-fold (a run-length block: 4 bytes for 128 KiB); the rANS coders could in principle go
+/// further on constant data, so writers store such chunks raw. The rule bounds what a frame can
+/// make a reader allocate: at most this many times its own size.
+pub const MAX_EXPANSION: u64 = 1 << 15;
 /// Upper bound on a model section: a table for 4096 symbols takes at most a few KiB.
 pub const MAX_MODEL_SIZE: u32 = 1 << 20;
 
@@ -266,7 +271,9 @@ fn code_chunks<'a>(
         o.check = xxh3_64(o.raw);
         let mut buf = Vec::new();
         code(i, o.raw, &mut buf)?;
-        if buf.len() < o.raw.len() {
+        // A chunk that would expand more than MAX_EXPANSION-fold stays raw (only near-constant
+        // data in chunks of megabytes does), so a reader can refuse any larger claim.
+        if buf.len() < o.raw.len() && o.raw.len() as u64 <= MAX_EXPANSION * buf.len() as u64 {
             o.coded = Some((buf, model_of(i)));
         }
         opts.tick(o.raw.len());
@@ -421,7 +428,9 @@ fn parse(src: &[u8]) -> Result<Parsed<'_>> {
         let orig = chunk_len(&info, i);
         // A coded chunk cannot be smaller than its raw parts: this bounds what a frame can make
         // a decoder allocate by a small multiple of the frame's own size.
-        let too_small = coded && (stored_size as u64) < min_coded_len(info.method, orig);
+        let too_small = coded
+            && ((stored_size as u64) < min_coded_len(info.method, orig)
+                || orig > MAX_EXPANSION * stored_size as u64);
         if e[6..8] != [0, 0] || (!coded && (stored_size as u64 != orig || e[5] != 0)) || too_small {
             return Err(Error::CorruptHeader);
         }
@@ -644,9 +653,7 @@ pub fn decompress(src: &[u8], opts: &Options) -> Result<Vec<u8>> {
     // Validate the whole frame before allocating what its header claims.
     let p = parse(src)?;
     let n = usize::try_from(p.info.original_size).map_err(|_| Error::TooLarge)?;
-    let mut out = Vec::new();
-    out.try_reserve_exact(n).map_err(|_| Error::OutOfMemory)?;
-    out.resize(n, 0);
+    let mut out = crate::archive::alloc_zeroed(n as u64)?;
     decode_chunks(&p, 0, &mut out, opts)?;
     Ok(out)
 }

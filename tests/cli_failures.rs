@@ -195,11 +195,10 @@ fn a_write_error_fails_cleanly() {
     }
 }
 
-/// A write error names the file that could not be written. Compressing a model file into an
-/// archive reports "IN.gguf: I/O error", naming the input (which is fine) and not the output
-/// (which could not be written); a frame reports "cannot write OUT: I/O error".
+/// A write error names the file that could not be written: archives report "IN -> OUT: I/O
+/// error", frames "cannot write OUT: I/O error".
 #[test]
-fn bug_archive_write_errors_name_the_input_not_the_output() {
+fn write_errors_name_the_output() {
     let dir = TempDir::new("clif-write-name");
     let mut failures = Vec::new();
     for m in modes(&dir, 1) {
@@ -240,13 +239,12 @@ fn an_existing_device_output_is_refused_without_force() {
     }
 }
 
-/// `-o /dev/full --force` must fail with a write error (or refuse a non-regular output), and
-/// `-o /dev/null --force` must not destroy /dev/null. Today the CLI writes a temporary file next
-/// to the device and renames it over the device node: run as root, `weightzip decompress
-/// m.wz -o /dev/null --force` replaces /dev/null with the decompressed file and exits 0. This
-/// test uses device nodes made in its own directory.
+/// `-o /dev/full --force` must fail with a write error, and `-o /dev/null --force` must not
+/// destroy /dev/null: an existing output that is not a regular file is written in place, never
+/// renamed over (run as root, a rename would replace the device node). This test uses device nodes
+/// made in its own directory.
 #[test]
-fn bug_force_onto_a_device_replaces_the_device_node() {
+fn force_onto_a_device_writes_into_the_device() {
     let dir = TempDir::new("clif-dev-force");
     let (Some(full), Some(null)) = (device(&dir, "full", 7), device(&dir, "null", 3)) else {
         eprintln!("skipped: mknod is not permitted here");

@@ -168,7 +168,7 @@ impl<'a> Archive<'a> {
         let t = self.index.tensors.get(i).ok_or(Error::InvalidArgument)?;
         // The frame's own header must agree with the index before the size is trusted.
         self.frame_reader(t)?;
-        let mut v = alloc(t.orig_size)?;
+        let mut v = alloc_zeroed(t.orig_size)?;
         self.read_tensor(i, &mut v, opts)?;
         Ok(v)
     }
@@ -194,7 +194,7 @@ impl<'a> Archive<'a> {
         let r = self.extra.get_or_init(|| {
             let e = &self.index.extra;
             let z = &self.bytes()[e.offset as usize..(e.offset + e.size) as usize];
-            let mut v = alloc(e.raw_size)?;
+            let mut v = alloc_zeroed(e.raw_size)?;
             zstd::decompress_into(z, &mut v).map_err(|_| Error::CorruptData)?;
             if <[u8; 32]>::from(Sha256::digest(&v)) != e.sha256 {
                 return Err(Error::CorruptData);
@@ -266,7 +266,7 @@ impl<'a> Archive<'a> {
                             back_rx.recv().map_err(|_| Error::Io)?
                         };
                         if buf.len() < n {
-                            buf = alloc(n as u64)?;
+                            buf = alloc_zeroed(n as u64)?;
                         }
                         fr.decode_range(off, &mut buf[..n], opts).map_err(frame_fault)?;
                         let span = fr.stored_span(off, off + n as u64);
@@ -317,7 +317,7 @@ impl<'a> Archive<'a> {
             while off < t.orig_size {
                 let n = window.min(t.orig_size - off) as usize;
                 if buf.len() < n {
-                    buf = alloc(n as u64).map_err(|e| (Some(i), e))?;
+                    buf = alloc_zeroed(n as u64).map_err(|e| (Some(i), e))?;
                 }
                 fr.decode_range(off, &mut buf[..n], opts).map_err(|e| (Some(i), frame_fault(e)))?;
                 let span = fr.stored_span(off, off + n as u64);
@@ -363,7 +363,7 @@ fn frame_fault(e: Error) -> Error {
 /// A zeroed buffer of `n` bytes, or OUT_OF_MEMORY. The zeroed pages come straight from the
 /// allocator (calloc-style), so a large buffer costs memory only where it is written: a decode
 /// that fails early on hostile data has not touched the rest.
-fn alloc(n: u64) -> Result<Vec<u8>> {
+pub(crate) fn alloc_zeroed(n: u64) -> Result<Vec<u8>> {
     let n = usize::try_from(n).map_err(|_| Error::TooLarge)?;
     if n == 0 {
         return Ok(Vec::new());

@@ -13,6 +13,11 @@ fn err(path: &Path, e: weightzip::Error) -> String {
     format!("{}: {e}", path.display())
 }
 
+/// An error of work that reads `input` and writes `output`: both named, since either may be at fault.
+fn err2(input: &Path, output: &Path, e: weightzip::Error) -> String {
+    format!("{} -> {}: {e}", input.display(), output.display())
+}
+
 /// `weightzip compress model.gguf` (or .safetensors): the archive, written atomically.
 pub fn compress(input: &Path, output: &Path, threads: u32, chunk_size: u32, json: bool) -> Result<(), String> {
     let size = std::fs::metadata(input).map_err(|e| format!("cannot stat {}: {e}", input.display()))?.len();
@@ -20,7 +25,7 @@ pub fn compress(input: &Path, output: &Path, threads: u32, chunk_size: u32, json
     let w = with_progress("compress", size, |p| {
         archive::compress_file(input, output, &Options { threads, chunk_size, progress: Some(p) })
     })
-    .map_err(|e| err(input, e))?;
+    .map_err(|e| err2(input, output, e))?;
     let secs = t.elapsed().as_secs_f64();
     let ratio = w.original_size as f64 / w.archive_size.max(1) as f64;
     if json {
@@ -51,7 +56,7 @@ pub fn decompress(input: &Path, output: &Path, threads: u32, json: bool) -> Resu
     with_progress("decompress", a.original_size(), |p| {
         a.restore_file(output, &Options { threads, progress: Some(p), ..Options::default() })
     })
-    .map_err(|e| err(input, e))?;
+    .map_err(|e| err2(input, output, e))?;
     let secs = t.elapsed().as_secs_f64();
     if json {
         println!(
