@@ -53,7 +53,8 @@ commit=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (with uncommitted changes)" || true)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+sampler=
+trap '[ -z "$sampler" ] || kill "$sampler" 2>/dev/null; rm -rf "$tmp"' EXIT
 ( while sleep 30; do cut -d' ' -f1 /proc/loadavg; done ) > "$tmp/load" &
 sampler=$!
 start=$(date +%s)

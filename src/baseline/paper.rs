@@ -26,13 +26,24 @@ pub fn q4k_compress(data: &[u8], level: i32) -> Result<(Vec<u8>, Vec<u8>)> {
     Ok((zstd::compress(&hdr, level, 1)?, zstd::compress(&qs, level, 1)?))
 }
 
-/// Decodes what `q4k_compress` made back into blocks in `dst`.
-pub fn q4k_decompress(frames: &(Vec<u8>, Vec<u8>), dst: &mut [u8]) -> Result<()> {
+/// Decodes what `q4k_compress` made (`headers`, `quants`) back into blocks in `dst`, using
+/// `scratch` for the two decoded streams and `ctx` for zstd (both kept for the next call, as a
+/// decoder of many tensors would keep them).
+pub fn q4k_decompress(
+    headers: &[u8],
+    quants: &[u8],
+    dst: &mut [u8],
+    scratch: &mut Vec<u8>,
+    ctx: &mut zstd::DCtx,
+) -> Result<()> {
+    if dst.len() % BLOCK != 0 {
+        return Err(Error::BadLength);
+    }
     let nb = dst.len() / BLOCK;
-    let mut hdr = vec![0u8; 16 * nb];
-    let mut qs = vec![0u8; 128 * nb];
-    zstd::decompress_into(&frames.0, &mut hdr)?;
-    zstd::decompress_into(&frames.1, &mut qs)?;
+    scratch.resize(BLOCK * nb, 0);
+    let (hdr, qs) = scratch.split_at_mut(16 * nb);
+    ctx.decompress_into(headers, hdr)?;
+    ctx.decompress_into(quants, qs)?;
     for (b, blk) in dst.chunks_exact_mut(BLOCK).enumerate() {
         for i in 0..16 {
             blk[i] = hdr[i * nb + b];
@@ -96,9 +107,18 @@ pub fn gguf_split(file: &[u8]) -> Result<[Vec<u8>; 5]> {
 /// Rebuilds the file from the streams of `gguf_split`, given its header (the first stream's
 /// metadata, which the caller reads to learn the layout) and its size.
 pub fn gguf_join(streams: &[Vec<u8>; 5], size: u64) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(size as usize);
+    gguf_join_into(streams, size, &mut out)?;
+    Ok(out)
+}
+
+/// `gguf_join` into `out` (cleared first; its capacity is reused, so repeated joins of one file
+/// do not allocate).
+pub fn gguf_join_into(streams: &[Vec<u8>; 5], size: u64, out: &mut Vec<u8>) -> Result<()> {
     let g = crate::gguf::read_header_only(&streams[0])?;
     let order = file_order(&g, size);
-    let mut out = Vec::with_capacity(size as usize);
+    out.clear();
+    out.reserve(size as usize);
     let (mut meta, mut q_at, mut s3, mut s4) = (g.data_start as usize, 0usize, 0usize, 0usize);
     out.extend_from_slice(&streams[0][..meta]);
     let nb = streams[1].len() / 16;
@@ -130,7 +150,7 @@ pub fn gguf_join(streams: &[Vec<u8>; 5], size: u64) -> Result<Vec<u8>> {
         at = off + len;
     }
     out.extend_from_slice(streams[0].get(meta..).ok_or(bad())?);
-    Ok(out)
+    Ok(())
 }
 
 /// ggml F32, F16, BF16.

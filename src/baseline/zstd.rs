@@ -52,3 +52,39 @@ pub fn decompress_into(src: &[u8], dst: &mut [u8]) -> Result<()> {
     }
     Ok(())
 }
+
+/// A reusable decompression context. `decompress_into` allocates and frees zstd's context on
+/// every call; a decoder of many frames (a loader decoding tensor after tensor) keeps one.
+pub struct DCtx(std::ptr::NonNull<z::ZSTD_DCtx>);
+
+// SAFETY: a ZSTD_DCtx has no thread affinity; it is used by one thread at a time (`&mut self`).
+unsafe impl Send for DCtx {}
+
+impl DCtx {
+    pub fn new() -> Result<DCtx> {
+        std::ptr::NonNull::new(unsafe { z::ZSTD_createDCtx() }).map(DCtx).ok_or(Error::OutOfMemory)
+    }
+
+    /// Like `decompress_into`, with this context.
+    pub fn decompress_into(&mut self, src: &[u8], dst: &mut [u8]) -> Result<()> {
+        let n = check(unsafe {
+            z::ZSTD_decompressDCtx(
+                self.0.as_ptr(),
+                dst.as_mut_ptr() as *mut c_void,
+                dst.len(),
+                src.as_ptr() as *const c_void,
+                src.len(),
+            )
+        })?;
+        if n != dst.len() {
+            return Err(Error::CorruptData);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for DCtx {
+    fn drop(&mut self) {
+        unsafe { z::ZSTD_freeDCtx(self.0.as_ptr()) };
+    }
+}

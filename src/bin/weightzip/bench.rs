@@ -182,12 +182,12 @@ fn q4k_pack(data: &[u8]) -> weightzip::Result<Vec<u8>> {
     Ok(v)
 }
 
-fn q4k_unpack(src: &[u8], dst: &mut [u8]) -> weightzip::Result<()> {
+fn q4k_unpack(src: &[u8], dst: &mut [u8], scratch: &mut (Vec<u8>, zstd::DCtx)) -> weightzip::Result<()> {
     let bad = weightzip::Error::CorruptData;
     let n = u64::from_le_bytes(src.get(..8).ok_or(bad)?.try_into().unwrap()) as usize;
     let rest = &src[8..];
     let a = rest.get(..n).ok_or(bad)?;
-    paper::q4k_decompress(&(a.to_vec(), rest[n..].to_vec()), dst)
+    paper::q4k_decompress(a, &rest[n..], dst, &mut scratch.0, &mut scratch.1)
 }
 
 /// The methods measured on tensors of `kind`, in table order.
@@ -222,7 +222,10 @@ fn methods(kind: Kind) -> Vec<Method<'static>> {
         v.push(Method {
             name: "paper: grouped+zstd-19".into(),
             compress: Box::new(|d, _| q4k_pack(d)),
-            decompress: Box::new(|f, b, _| q4k_unpack(f, b)),
+            decompress: {
+                let scratch = std::cell::RefCell::new((Vec::new(), zstd::DCtx::new().expect("a zstd context")));
+                Box::new(move |f, b, _| q4k_unpack(f, b, &mut scratch.borrow_mut()))
+            },
             parallel_compress: false,
             parallel_decompress: false,
             deterministic: true,
@@ -231,12 +234,16 @@ fn methods(kind: Kind) -> Vec<Method<'static>> {
     }
     // zstd at -3 and -19 on the raw bytes. zstd has a multi-threaded compressor (whose output
     // differs from the single-threaded one: the ratio is the single-threaded output's) but no
-    // multi-threaded decoder, so its decode speed is reported at one thread only.
+    // multi-threaded decoder, so its decode speed is reported at one thread only. Decoding keeps
+    // one context for all tensors, as a loader would.
     for level in [3, 19] {
         v.push(Method {
             name: format!("zstd -{level}"),
             compress: Box::new(move |d, t| zstd::compress(d, level, if t > 1 { t } else { 0 })),
-            decompress: Box::new(|f, b, _| zstd::decompress_into(f, b)),
+            decompress: {
+                let ctx = std::cell::RefCell::new(zstd::DCtx::new().expect("a zstd context"));
+                Box::new(move |f, b, _| ctx.borrow_mut().decompress_into(f, b))
+            },
             parallel_compress: true,
             parallel_decompress: false,
             deterministic: false,
