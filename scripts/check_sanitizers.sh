@@ -12,7 +12,7 @@
 # valgrind     memcheck on the C examples (make -C c_examples builds them): roundtrip on the bf16
 #              fixture, gguf_loader --compress on the Qwen GGUF fixture, then gguf_loader loading
 #              that archive, each with 1 and 2 threads, with the CPU's best kernels (valgrind
-#              reports no AVX-512, so that is AVX2) and with WZ_SIMD=scalar. Fails on any memcheck
+#              reports no AVX-512, so that is AVX2) and with WZ_SIMD=scalar ($VG_SIMD picks). Fails on any memcheck
 #              error and on "definitely" or "indirectly lost" blocks; "still reachable" (the worker
 #              pool's threads and their stacks, alive until exit by design) and "possibly lost"
 #              (pointers into those thread stacks) are reported, not failed.
@@ -53,7 +53,8 @@ run_miri() {
     return $status
 }
 
-# valgrind LOG PROGRAM ARGS...: memcheck, failing on errors and on definite/indirect leaks.
+# vg LOG PROGRAM ARGS...: memcheck, failing on errors and on definite/indirect leaks; prints the
+# leak and error summary.
 vg() {
     local log=$1
     shift
@@ -62,9 +63,9 @@ vg() {
         --log-file="$log" "$@" >"$log.out" 2>&1
     local s=$?
     local summary
-    summary=$(grep -E 'ERROR SUMMARY|definitely lost|indirectly lost|possibly lost|still reachable' "$log" |
-        sed 's/^==[0-9]*== *//' | tr '\n' ';')
-    printf '   %-60s exit %s  %s\n' "$(basename "$log" .log)" "$s" "$summary"
+    summary=$(grep -E '^==[0-9]+== +(definitely lost|indirectly lost|possibly lost|still reachable):|ERROR SUMMARY' "$log" |
+        sed -E 's/^==[0-9]+== +//; s/ \(suppressed.*//' | tr '\n' ';')
+    printf '   %-28s exit %s  %s\n' "$(basename "$log" .log)" "$s" "$summary"
     return $s
 }
 
@@ -75,19 +76,21 @@ run_valgrind() {
     local B=$ROOT/c_examples/build status=0 tmp
     tmp=$(mktemp -d)
     local fixture=$ROOT/tests/data/minilm-l6-ffn01.bf16 gguf=$ROOT/tests/data/qwen25coder15b-q4km-mini.gguf
-    for simd in best scalar; do
-        local env=()
-        [ $simd = best ] || env=(env WZ_SIMD=scalar)
+    # VG_SIMD: which kernels ("best": what the CPU reports under valgrind, whose CPUID hides
+    # AVX-512, so AVX2; "scalar": WZ_SIMD=scalar).
+    for simd in ${VG_SIMD:-best scalar}; do
+        if [ "$simd" = scalar ]; then export WZ_SIMD=scalar; else unset WZ_SIMD; fi
         note "valgrind memcheck, kernels: $simd"
         for t in 1 2; do
-            vg "$LOGS/vg-roundtrip-$simd-t$t.log" "${env[@]}" "$B/roundtrip" "$fixture" $t || status=1
+            vg "$LOGS/vg-roundtrip-$simd-t$t.log" "$B/roundtrip" "$fixture" $t || status=1
         done
         rm -f "$tmp/q.wz"
-        vg "$LOGS/vg-loader-compress-$simd.log" "${env[@]}" "$B/gguf_loader" --compress "$gguf" "$tmp/q.wz" || status=1
+        vg "$LOGS/vg-loader-compress-$simd.log" "$B/gguf_loader" --compress "$gguf" "$tmp/q.wz" || status=1
         for t in 1 2; do
-            vg "$LOGS/vg-loader-$simd-t$t.log" "${env[@]}" "$B/gguf_loader" "$tmp/q.wz" "$gguf" --threads $t || status=1
+            vg "$LOGS/vg-loader-$simd-t$t.log" "$B/gguf_loader" "$tmp/q.wz" "$gguf" --threads $t || status=1
         done
     done
+    unset WZ_SIMD
     rm -rf "$tmp"
     return $status
 }
