@@ -40,14 +40,15 @@ run_miri() {
         note "installing the miri and rust-src components of the nightly toolchain"
         rustup component add --toolchain nightly miri rust-src || return 1
     fi
-    cargo +nightly miri setup >"$LOGS/miri-setup.log" 2>&1 || { cat "$LOGS/miri-setup.log"; return 1; }
+    # stdin from /dev/null: cargo-miri probes rustc with input on stdin, and stray input breaks it.
+    cargo +nightly miri setup </dev/null >"$LOGS/miri-setup.log" 2>&1 || { cat "$LOGS/miri-setup.log"; return 1; }
     local status=0
     export WZ_SIMD=scalar MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation}"
     note "miri: library unit tests (log $LOGS/miri-lib.log)"
-    cargo +nightly miri test --lib >"$LOGS/miri-lib.log" 2>&1 || status=1
+    cargo +nightly miri test --lib </dev/null >"$LOGS/miri-lib.log" 2>&1 || status=1
     grep -E '^test result|^error|Undefined Behavior|unsupported operation' "$LOGS/miri-lib.log" | head -20
     note "miri: tests/miri_smoke.rs (log $LOGS/miri-smoke.log)"
-    cargo +nightly miri test --test miri_smoke >"$LOGS/miri-smoke.log" 2>&1 || status=1
+    cargo +nightly miri test --test miri_smoke </dev/null >"$LOGS/miri-smoke.log" 2>&1 || status=1
     grep -E '^test result|^error|Undefined Behavior|unsupported operation' "$LOGS/miri-smoke.log" | head -20
     unset WZ_SIMD MIRIFLAGS
     return $status
