@@ -211,7 +211,7 @@ fn archives_in_memory_rust_and_c() {
         let mut bad = a.clone();
         let n = bad.len();
         bad[n - 5] ^= 1;
-        let mut h2: *mut fa::wz_archive = 1 as *mut fa::wz_archive;
+        let mut h2: *mut fa::wz_archive = std::ptr::NonNull::dangling().as_ptr();
         assert_ne!(fa::wz_archive_open_memory(bad.as_ptr() as *const c_void, bad.len(), &mut h2) as u32, 0);
         assert!(h2.is_null());
     }
