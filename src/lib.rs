@@ -13,6 +13,8 @@ pub mod ffi;
 pub mod frame;
 pub mod gguf;
 mod parallel;
+#[cfg(test)]
+mod test_rng;
 pub mod safetensors;
 pub mod stats;
 

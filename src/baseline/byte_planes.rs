@@ -259,11 +259,7 @@ fn decode_plane(stream: &[u8], table: &DecTable, out: &mut [u8], width: usize, p
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lcg(seed: &mut u64) -> u64 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        *seed >> 33
-    }
+    use crate::test_rng::lcg;
 
     #[test]
     fn roundtrip_widths_lengths_and_threads() {

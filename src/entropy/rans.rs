@@ -280,11 +280,7 @@ pub fn decode_symbols(stream: &[u8], table: &DecTable, out: &mut [u16]) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lcg(seed: &mut u64) -> u64 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        *seed >> 33
-    }
+    use crate::test_rng::lcg;
 
     #[test]
     fn roundtrip_skewed_and_uniform() {
