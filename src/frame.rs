@@ -429,8 +429,7 @@ fn parse(src: &[u8]) -> Result<Parsed<'_>> {
         // A coded chunk cannot be smaller than its raw parts: this bounds what a frame can make
         // a decoder allocate by a small multiple of the frame's own size.
         let too_small = coded
-            && ((stored_size as u64) < min_coded_len(info.method, orig)
-                || orig > MAX_EXPANSION * stored_size as u64);
+            && ((stored_size as u64) < min_coded_len(info.method, orig) || orig > MAX_EXPANSION * stored_size as u64);
         if e[6..8] != [0, 0] || (!coded && (stored_size as u64 != orig || e[5] != 0)) || too_small {
             return Err(Error::CorruptHeader);
         }

@@ -13,10 +13,10 @@ pub mod ffi;
 pub mod frame;
 pub mod gguf;
 mod parallel;
-#[cfg(test)]
-mod test_rng;
 pub mod safetensors;
 pub mod stats;
+#[cfg(test)]
+mod test_rng;
 
 pub use codec::Kind;
 pub use error::{Error, Result};
