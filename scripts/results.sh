@@ -128,6 +128,17 @@ method is both faster and smaller), hollow points are dominated; dashed lines ar
 
 ![decompression MB/s against ratio](results.svg)
 
+## Checking a run against this one
+
+Run the same command into another directory, then compare the two JSON files: every ratio must be
+equal (the coded bytes depend only on the input and the format), and the speeds' quotients show
+how far the two machines, or two moments of one shared machine, differ.
+
+\`\`\`sh
+WZ_RESULTS_DIR=/tmp/mine scripts/results.sh CACHE_DIR
+scripts/compare_results.py docs/results.json /tmp/mine/results.json
+\`\`\`
+
 EOF
   cat "$tmp/tables.md"
 } > "$OUT/RESULTS.md"
