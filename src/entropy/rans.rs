@@ -285,8 +285,10 @@ mod tests {
     #[test]
     fn roundtrip_skewed_and_uniform() {
         let mut seed = 7;
+        // Miri interprets every operation: the long streams are shorter there (still many groups).
+        let long = if cfg!(miri) { 3_000 } else { 100_000 };
         for &(n, alphabet, skew) in
-            &[(0usize, 4usize, 1u64), (1, 4, 1), (13, 2, 1), (100_000, 256, 1), (100_000, 300, 8), (5_000, 1, 1)]
+            &[(0usize, 4usize, 1u64), (1, 4, 1), (13, 2, 1), (long, 256, 1), (long, 300, 8), (5_000, 1, 1)]
         {
             let syms: Vec<u16> = (0..n)
                 .map(|_| {
