@@ -54,7 +54,7 @@ dirty=$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null | 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 tmp=$(mktemp -d)
 sampler=
-trap '[ -z "$sampler" ] || kill "$sampler" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap '[ -z "$sampler" ] || kill "$sampler" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 ( while sleep 30; do cut -d' ' -f1 /proc/loadavg; done ) > "$tmp/load" &
 sampler=$!
 start=$(date +%s)
