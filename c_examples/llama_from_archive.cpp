@@ -22,7 +22,7 @@
  *                 (tied output embeddings: token_embd.weight is decoded twice, see
  *                 declare_tied_output)
  *        memfd    the original GGUF is rebuilt byte for byte in an anonymous in-memory file
- *                 (memfd_create): metadata, then every tensor decoded at its original offset;
+ *                 (memfd_create, then wz_archive_restore_fd: metadata, padding and every tensor);
  *                 llama.cpp's own file loader then maps /proc/self/fd/N
  *   --no-repack        llama_model_params.use_extra_bufts = false (no CPU weight repacking);
  *                      the "tensors" loader always runs so, as llama_model_init_from_user forces it
@@ -383,9 +383,9 @@ loaded load_tensors(wz_archive * ar, const wz_options & opts, llama_model_params
 
 /* ---- Loader "memfd": the original GGUF, rebuilt in memory, through llama.cpp's file loader. -- */
 
-/* Rebuilds the original file in an anonymous memory file and returns its descriptor. The file is
- * sized first (reads as zeros, like GGUF's padding), then mapped, and the metadata and every tensor
- * are decoded straight into the mapping at their original offsets: no other copy is made. */
+/* Rebuilds the original file, byte for byte (padding included), in an anonymous memory file and
+ * returns its descriptor: wz_archive_restore_fd decodes in windows on opts.threads threads and
+ * writes each window in order, so no other copy of the model is made. */
 int build_memfd(wz_archive * ar, const wz_options & opts) {
     wz_archive_info info;
     memset(&info, 0, sizeof info);
@@ -398,34 +398,7 @@ int build_memfd(wz_archive * ar, const wz_options & opts) {
     if (fd < 0) {
         die("memfd_create: %s", strerror(errno));
     }
-    if (ftruncate(fd, (off_t) info.original_size) != 0) {
-        die("ftruncate(memfd, %" PRIu64 "): %s", info.original_size, strerror(errno));
-    }
-    auto * base = static_cast<uint8_t *>(
-        mmap(nullptr, info.original_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
-    if (base == MAP_FAILED) {
-        die("mmap(memfd): %s", strerror(errno));
-    }
-    const void * meta = nullptr;
-    size_t meta_size = 0;
-    check_wz(wz_archive_metadata(ar, &meta, &meta_size), "wz_archive_metadata");
-    if (meta_size > info.original_size) {
-        die("metadata larger than the original file");
-    }
-    memcpy(base, meta, meta_size);
-    const size_t n = wz_archive_tensor_count(ar);
-    for (size_t i = 0; i < n; i++) {
-        wz_tensor_info ti;
-        memset(&ti, 0, sizeof ti);
-        ti.struct_size = sizeof ti;
-        check_wz(wz_archive_tensor_info(ar, i, &ti), "wz_archive_tensor_info");
-        if (ti.original_offset < meta_size || ti.original_offset > info.original_size ||
-            ti.original_size > info.original_size - ti.original_offset) {
-            die("tensor %s lies outside the original file", ti.name);
-        }
-        check_wz(wz_archive_read_tensor(ar, i, base + ti.original_offset, ti.original_size, &opts), ti.name);
-    }
-    munmap(base, info.original_size);
+    check_wz(wz_archive_restore_fd(ar, fd, &opts), "wz_archive_restore_fd");
     return fd;
 }
 
