@@ -44,7 +44,9 @@ esac
 [[ $secs =~ ^[0-9]+$ ]] || { echo "fuzz.sh: SECONDS must be a whole number" >&2; exit 2; }
 
 if [ -z "${FUZZ_TOOLCHAIN:-}" ]; then
-    if rustup run nightly rustc --version >/dev/null 2>&1; then
+    # Listed, not probed with `rustup run`: a rustup that installs missing toolchains on use would
+    # try to download one (and this machine may reach no toolchain server).
+    if rustup toolchain list 2>/dev/null | grep '^nightly' >/dev/null; then
         FUZZ_TOOLCHAIN=nightly
     else
         FUZZ_TOOLCHAIN=$(rustup show active-toolchain | cut -d' ' -f1)
