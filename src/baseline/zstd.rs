@@ -1,4 +1,5 @@
-//! A minimal safe wrapper over zstd-sys, for baselines only (weightzip's own formats do not use it).
+//! A minimal safe wrapper over zstd-sys: the zstd baselines, and the codecs that store bytes as
+//! zstd frames (the generic byte-grouped path, f32 low halves, archives' extra frame).
 
 use std::ffi::c_void;
 
@@ -42,15 +43,20 @@ pub fn compress(src: &[u8], level: i32, workers: u32) -> Result<Vec<u8>> {
     }
 }
 
-/// Decompresses a zstd frame of known original size into `dst`.
-pub fn decompress_into(src: &[u8], dst: &mut [u8]) -> Result<()> {
-    let n = check(unsafe {
-        z::ZSTD_decompress(dst.as_mut_ptr() as *mut c_void, dst.len(), src.as_ptr() as *const c_void, src.len())
-    })?;
-    if n != dst.len() {
+/// A decompression's return `code` for a `dst` of `want` bytes: the frame must fill it exactly.
+fn filled(code: usize, want: usize) -> Result<()> {
+    if check(code)? != want {
         return Err(Error::CorruptData);
     }
     Ok(())
+}
+
+/// Decompresses a zstd frame of known original size into `dst`.
+pub fn decompress_into(src: &[u8], dst: &mut [u8]) -> Result<()> {
+    let code = unsafe {
+        z::ZSTD_decompress(dst.as_mut_ptr() as *mut c_void, dst.len(), src.as_ptr() as *const c_void, src.len())
+    };
+    filled(code, dst.len())
 }
 
 /// A reusable decompression context. `decompress_into` allocates and frees zstd's context on
@@ -67,7 +73,7 @@ impl DCtx {
 
     /// Like `decompress_into`, with this context.
     pub fn decompress_into(&mut self, src: &[u8], dst: &mut [u8]) -> Result<()> {
-        let n = check(unsafe {
+        let code = unsafe {
             z::ZSTD_decompressDCtx(
                 self.0.as_ptr(),
                 dst.as_mut_ptr() as *mut c_void,
@@ -75,11 +81,8 @@ impl DCtx {
                 src.as_ptr() as *const c_void,
                 src.len(),
             )
-        })?;
-        if n != dst.len() {
-            return Err(Error::CorruptData);
-        }
-        Ok(())
+        };
+        filled(code, dst.len())
     }
 }
 
