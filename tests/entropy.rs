@@ -7,6 +7,10 @@
 //!   they are in real frames. Smaller streams are reported with their breakdown.
 
 mod common;
+/// The bounds the tool reports (R_marginal, the model's entropy), from the tool's own source.
+#[allow(dead_code)]
+#[path = "../cli/src/stats.rs"]
+mod stats;
 
 use common::{raw_fixture, st_tensors, RAW_FIXTURE};
 use weightzip::entropy::bits::{BitReader, BitWriter};
@@ -212,7 +216,7 @@ fn codec_overhead_over_its_model_entropy() {
     for (name, data) in sources() {
         let f = weightzip::compress(weightzip::Kind::Bf16, data, &weightzip::Options::default()).unwrap();
         assert!(weightzip::decompress(&f, &weightzip::Options::default()).unwrap() == data);
-        let s = weightzip::stats::bf16_stats(data);
+        let s = stats::bf16_stats(data);
         let bits = 8.0 * f.len() as f64 / s.values as f64;
         println!(
             "{name}: frame {bits:.5} bits/value, model entropy {:.5}, overhead {:+.5}",

@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 
 use common::{data_path, raw_fixture, Lcg};
 use half::f16;
-use weightzip::baseline::zstd;
+use weightzip::zstd;
 use weightzip::codec::Method;
 use weightzip::frame::{self, FrameReader, CHECK_LEN, CHUNK_ENTRY_LEN, DEFAULT_CHUNK_SIZE, HEADER_LEN, MIN_CHUNK_SIZE};
 use weightzip::{compress, compress_bound, decompress, decompress_into, gguf, read_info, Error, Kind, Options};
@@ -899,8 +899,8 @@ fn c_api_frames_of_f32_and_f16() {
 fn cli_raw_f32_and_f16_streams() {
     let dir = common::TempDir::new("float-cli");
     let wz = || {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_weightzip"));
-        c.current_dir(&dir.path).env_remove("WZ_SIMD");
+        let mut c = common::wz();
+        c.current_dir(&dir.path);
         c
     };
     for (kind, src) in [("f32", weights_f32(90_000, 120)), ("f16", weights_f16(90_001, 121))] {

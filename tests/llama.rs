@@ -18,6 +18,8 @@
 //!   - loader "memfd" (the GGUF rebuilt in memory, checked equal to the original with --check,
 //!     then llama.cpp's own file loader) against the original with llama.cpp's defaults.
 
+mod common;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -105,7 +107,7 @@ fn build_example() -> PathBuf {
 /// Compresses `model` into `dir` with the weightzip CLI and returns the archive's path.
 fn compress(model: &Path, dir: &Path) -> PathBuf {
     let archive = dir.join(format!("{}.wz", model.file_name().unwrap().to_string_lossy()));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weightzip"));
+    let mut cmd = common::wz();
     cmd.arg("compress").arg(model).arg("-o").arg(&archive);
     run("weightzip compress", &mut cmd);
     archive

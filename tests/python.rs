@@ -15,6 +15,8 @@
 //!     scripts/fetch_corpora.sh corpus gemma; scripts/fetch_corpora.sh corpus smollm
 //!     WZ_CORPUS_DIR=corpus cargo test --release --test python -- --ignored --nocapture --test-threads 1
 
+mod common;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,7 +48,7 @@ fn python() -> String {
 /// The shared library cargo built next to the CLI for this profile (building the package's
 /// library for the tests makes every crate type it declares, the cdylib included).
 fn library() -> PathBuf {
-    let lib = Path::new(env!("CARGO_BIN_EXE_weightzip")).with_file_name("libweightzip.so");
+    let lib = common::cli_exe().with_file_name("libweightzip.so");
     assert!(lib.is_file(), "{} does not exist: build it with `cargo build --release`", lib.display());
     lib
 }
@@ -76,7 +78,7 @@ fn run_script<S: AsRef<OsStr>>(modules: &[&str], script: &str, args: &[S], ok_li
     let out = Command::new(python())
         .current_dir(root())
         .env("WEIGHTZIP_LIB", library())
-        .env("WEIGHTZIP_CLI", env!("CARGO_BIN_EXE_weightzip"))
+        .env("WEIGHTZIP_CLI", common::cli_exe())
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env_remove("WZ_SIMD")
         .arg(root().join("tests/python").join(script))

@@ -16,7 +16,7 @@ use std::ffi::{c_char, CStr, CString};
 use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::ptr::{null, null_mut};
 use std::sync::OnceLock;
 
@@ -992,11 +992,7 @@ fn c_api_compress_file_of_hostile_safetensors_gives_specific_statuses() {
 
 // The CLI --------------------------------------------------------------------------------------
 
-fn wz() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_weightzip"));
-    c.env_remove("WZ_SIMD");
-    c
-}
+use common::wz;
 
 fn run(dir: &TempDir, args: &[&str]) -> Output {
     wz().current_dir(&dir.path).args(args).output().expect("run weightzip")

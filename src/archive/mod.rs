@@ -22,7 +22,7 @@ pub use write::{
     Written,
 };
 
-use crate::baseline::zstd;
+use crate::zstd;
 use crate::error::{Error, Result};
 use crate::frame::{self, Options};
 

@@ -6,7 +6,7 @@ use std::io::{Seek, SeekFrom, Write};
 use sha2::{Digest, Sha256};
 
 use super::format::{Container, Entry, Extra, Header, Index, HEADER_LEN};
-use crate::baseline::zstd;
+use crate::zstd;
 use crate::codec::Kind;
 use crate::error::{Error, Result};
 use crate::frame::{self, Options};

@@ -10,7 +10,7 @@
 //! byte 0, then every value's byte 1).
 
 use super::bf16;
-use crate::baseline::zstd;
+use crate::zstd;
 use crate::entropy::rans::EncTable;
 use crate::error::{Error, Result};
 

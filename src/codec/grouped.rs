@@ -3,7 +3,7 @@
 //! all second bytes, ...) and compressed with zstd. Grouping puts the sign/exponent bytes of
 //! floats together, where zstd finds their redundancy; for single bytes it is plain zstd.
 
-use crate::baseline::zstd;
+use crate::zstd;
 use crate::error::{Error, Result};
 
 /// zstd level: a balance between ratio and the compression speed archives need.

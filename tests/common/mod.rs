@@ -1,6 +1,8 @@
-//! Helpers shared by the integration tests: the real-data fixtures and a fixed-seed generator.
+//! Helpers shared by the integration tests: the real-data fixtures, a fixed-seed generator,
+//! temporary directories and the command-line tool.
 //!
-//! Each test crate includes this module with `mod common;`; not every crate uses every helper.
+//! Each test crate includes this module with `mod common;` (the tool's tests, in `cli/tests/`,
+//! with `#[path]`); not every crate uses every helper.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -8,9 +10,55 @@ use std::sync::OnceLock;
 
 use weightzip::safetensors;
 
+/// The repository root (the library's package directory; the tool's is `cli/` under it).
+pub fn root() -> &'static Path {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if here.join("tests/data").is_dir() {
+        here
+    } else {
+        here.parent().expect("the tool's package lies inside the repository")
+    }
+}
+
 /// Absolute path of a file under `tests/data`.
 pub fn data_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    root().join("tests/data").join(name)
+}
+
+/// The `weightzip` command-line tool, with the SIMD override of the test environment removed.
+/// The tool's own tests get the binary cargo built for them; the library's tests build it
+/// with cargo once per test process (a no-op when it is up to date, so never a stale binary).
+pub fn wz() -> std::process::Command {
+    let mut c = std::process::Command::new(cli_exe());
+    c.env_remove("WZ_SIMD");
+    c
+}
+
+/// Path of the `weightzip` binary (see `wz`).
+pub fn cli_exe() -> PathBuf {
+    if let Some(exe) = option_env!("CARGO_BIN_EXE_weightzip") {
+        return PathBuf::from(exe);
+    }
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+        let mut cmd = std::process::Command::new(&cargo);
+        cmd.current_dir(root()).args(["build", "-p", "weightzip-cli", "--bin", "weightzip"]);
+        if profile == "release" {
+            cmd.arg("--release");
+        }
+        let out = cmd.output().unwrap_or_else(|e| panic!("could not run `{cargo} build`: {e}"));
+        assert!(out.status.success(), "building the CLI failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        let target = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(d) if !d.is_empty() => root().join(d),
+            _ => root().join("target"),
+        };
+        let exe = target.join(profile).join("weightzip");
+        assert!(exe.is_file(), "{} missing after cargo build", exe.display());
+        exe
+    })
+    .clone()
 }
 
 pub const RAW_FIXTURE: &str = "minilm-l6-ffn01.bf16";

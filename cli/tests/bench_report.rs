@@ -3,9 +3,9 @@
 //! safetensors fixture, so zstd -19 costs a few seconds; no speed is checked, only structure and
 //! ratios that do not depend on the machine.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
-use std::process::Command;
 
 use common::{data_path, TempDir, ST_FIXTURE};
 
@@ -14,7 +14,7 @@ fn bench_writes_domain_tables_markdown_and_plot() {
     let dir = TempDir::new("bench-report");
     let (json, md, svg) = (dir.join("out.json"), dir.join("out.md"), dir.join("out.svg"));
     let input = data_path(ST_FIXTURE);
-    let o = Command::new(env!("CARGO_BIN_EXE_weightzip"))
+    let o = common::wz()
         .args(["bench", "--quick", "--reps", "1", "--json"])
         .arg(&json)
         .arg("--markdown")
@@ -66,7 +66,7 @@ fn bench_writes_domain_tables_markdown_and_plot() {
 
 #[test]
 fn bench_without_kind_rejects_raw_streams() {
-    let o = Command::new(env!("CARGO_BIN_EXE_weightzip"))
+    let o = common::wz()
         .args(["bench", "--reps", "1"])
         .arg(data_path("minilm-l6-ffn01.bf16"))
         .output()

@@ -4,4 +4,4 @@
 
 pub mod byte_planes;
 pub mod paper;
-pub mod zstd;
+

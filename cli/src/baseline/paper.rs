@@ -3,9 +3,9 @@
 //! concatenated and compressed with zstd; and the order-0 entropy bound of nibbles plus header
 //! bytes that the paper reports as a ceiling.
 
-use super::zstd;
-use crate::entropy::table::entropy_bits;
-use crate::error::{Error, Result};
+use weightzip::zstd;
+use weightzip::entropy::table::entropy_bits;
+use weightzip::error::{Error, Result};
 
 const BLOCK: usize = 144;
 
@@ -73,10 +73,10 @@ pub fn q4k_order0_bound_bits(data: &[u8]) -> f64 {
 /// The paper's whole-file method for Q4_K_M GGUF files: five streams, each compressed with zstd
 /// -19: (0) the metadata with every padding gap and the tail, (1) the 16-byte Q4_K block headers
 /// byte-grouped over all Q4_K tensors, (2) the Q4_K quants (nibbles), (3) the other quantized
-/// tensors (Q6_K, ...), (4) the float tensors (F32, F16, BF16). `gguf_join` puts the file back
+/// tensors (Q6_K, ...), (4) the float tensors (F32, F16, BF16). `gguf_join_into` puts the file back
 /// together from the streams.
 pub fn gguf_split(file: &[u8]) -> Result<[Vec<u8>; 5]> {
-    let g = crate::gguf::read(file)?;
+    let g = weightzip::gguf::read(file)?;
     let order = file_order(&g, file.len() as u64);
     let mut s: [Vec<u8>; 5] = Default::default();
     s[0].extend_from_slice(&file[..g.data_start as usize]);
@@ -104,18 +104,11 @@ pub fn gguf_split(file: &[u8]) -> Result<[Vec<u8>; 5]> {
     Ok(s)
 }
 
-/// Rebuilds the file from the streams of `gguf_split`, given its header (the first stream's
-/// metadata, which the caller reads to learn the layout) and its size.
-pub fn gguf_join(streams: &[Vec<u8>; 5], size: u64) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(size as usize);
-    gguf_join_into(streams, size, &mut out)?;
-    Ok(out)
-}
-
-/// `gguf_join` into `out` (cleared first; its capacity is reused, so repeated joins of one file
-/// do not allocate).
+/// Rebuilds the file from the streams of `gguf_split` into `out`, given its size (the first
+/// stream holds the metadata, which tells the layout). `out` is cleared first and its capacity
+/// reused, so repeated joins of one file do not allocate.
 pub fn gguf_join_into(streams: &[Vec<u8>; 5], size: u64, out: &mut Vec<u8>) -> Result<()> {
-    let g = crate::gguf::read_header_only(&streams[0])?;
+    let g = weightzip::gguf::read_header_only(&streams[0])?;
     let order = file_order(&g, size);
     out.clear();
     out.reserve(size as usize);
@@ -160,8 +153,8 @@ fn is_float(ggml_type: u32) -> bool {
 
 /// (offset, length, ggml type) of every tensor in file order; a tensor of unknown size extends
 /// to the next one.
-fn file_order(g: &crate::gguf::Gguf, size: u64) -> Vec<(usize, usize, u32)> {
-    let mut v: Vec<&crate::gguf::TensorInfo> = g.tensors.iter().collect();
+fn file_order(g: &weightzip::gguf::Gguf, size: u64) -> Vec<(usize, usize, u32)> {
+    let mut v: Vec<&weightzip::gguf::TensorInfo> = g.tensors.iter().collect();
     v.sort_by_key(|t| (t.offset, t.len.unwrap_or(0)));
     (0..v.len())
         .map(|k| {

@@ -1,17 +1,20 @@
 //! The `weightzip` command-line tool.
 
 mod archive_cmd;
+mod baseline;
 mod bench;
 mod bench_whole;
 mod files;
 mod report;
+mod stats;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
-use weightzip::{archive, frame, gguf, safetensors, stats, Kind, Options};
+use weightzip::{archive, frame, gguf, safetensors, Kind, Options};
+
 
 use files::{check_output, with_progress, write_atomic, Input};
 

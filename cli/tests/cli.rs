@@ -2,8 +2,12 @@
 //! roundtrips, JSON output, error exits, and the rules for output files (atomic, never clobber an
 //! input, no overwrite without --force).
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
-#[path = "common/gguf_synth.rs"]
+#[allow(dead_code)]
+#[path = "../src/stats.rs"]
+mod stats;
+#[path = "../../tests/common/gguf_synth.rs"]
 mod gguf_synth;
 
 use std::path::Path;
@@ -13,11 +17,7 @@ use common::{data_path, raw_fixture, st_tensors, Lcg, TempDir, RAW_FIXTURE, ST_F
 use weightzip::frame::MIN_CHUNK_SIZE;
 use weightzip::{Kind, Options};
 
-fn wz() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_weightzip"));
-    c.env_remove("WZ_SIMD");
-    c
-}
+use common::wz;
 
 fn run(args: &[&str]) -> Output {
     run_cmd(wz().args(args))
@@ -185,7 +185,7 @@ fn stats_json_on_the_raw_fixture() {
     println!("stats on {RAW_FIXTURE}: {j}");
     assert!((1.4..=1.6).contains(&r), "r_marginal {r}");
     // Consistent with the library, and with its own definition.
-    let s = weightzip::stats::bf16_stats(raw_fixture());
+    let s = stats::bf16_stats(raw_fixture());
     assert!((r - s.r_marginal).abs() < 1e-9);
     let (hh, hl) = (j["h_high"].as_f64().unwrap(), j["h_low"].as_f64().unwrap());
     assert!((r - 16.0 / (hh + hl)).abs() < 1e-9);
@@ -209,7 +209,7 @@ fn stats_on_the_safetensors_fixture() {
     let r = j["r_marginal"].as_f64().unwrap();
     assert!((1.3..=1.7).contains(&r), "r_marginal {r}");
     let all: Vec<u8> = st_tensors().iter().flat_map(|t| t.data.iter().copied()).collect();
-    assert!((r - weightzip::stats::bf16_stats(&all).r_marginal).abs() < 1e-9);
+    assert!((r - stats::bf16_stats(&all).r_marginal).abs() < 1e-9);
     assert_success(&run(&["stats", p(&data_path(ST_FIXTURE))]), "stats (text) on safetensors");
 }
 

@@ -7,9 +7,9 @@ use std::io::Cursor;
 
 use serde_json::json;
 use weightzip::archive::{self, Archive};
-use weightzip::baseline::{paper, zstd};
-use weightzip::Options;
+use weightzip::{zstd, Options};
 
+use crate::baseline::paper;
 use crate::bench::{mbps, time, MethodResult, Settings};
 
 /// With `--quick`, whole-file zstd -19 is left out for files larger than this.
@@ -157,7 +157,7 @@ pub fn run(name: &str, file: &[u8], s: &Settings) -> Result<serde_json::Value, S
         let (mut bytes, mut cost) = (0u64, 0.0);
         for t in a.tensors().iter().filter(|t| a.container().type_name(t.container_type) == dtype) {
             let data = &file[t.orig_offset as usize..(t.orig_offset + t.orig_size) as usize];
-            if let Some(r) = weightzip::stats::r_marginal(data, width) {
+            if let Some(r) = crate::stats::r_marginal(data, width) {
                 bytes += data.len() as u64;
                 cost += data.len() as f64 / r;
             }

@@ -30,11 +30,11 @@
 //! per segment, per plane:     u32 stream size, the rANS stream (`RansEncoder::finish`)
 //! ```
 
-use crate::entropy::bits::{BitReader, BitWriter};
-use crate::entropy::rans::{DecTable, EncTable, RansDecoder, RansEncoder, LANES};
-use crate::entropy::table::FreqTable;
-use crate::error::{Error, Result};
-use crate::parallel;
+use weightzip::entropy::bits::{BitReader, BitWriter};
+use weightzip::entropy::rans::{DecTable, EncTable, RansDecoder, RansEncoder, LANES};
+use weightzip::entropy::table::FreqTable;
+use weightzip::error::{Error, Result};
+use weightzip::parallel;
 
 /// Values per segment: 1 Mi values (2 MiB of bf16).
 pub const SEGMENT: usize = 1 << 20;
@@ -118,6 +118,7 @@ fn take<'a>(src: &'a [u8], at: &mut usize, n: usize) -> Result<&'a [u8]> {
 }
 
 /// The original size in bytes of what `compress` made.
+#[cfg(test)]
 pub fn original_size(src: &[u8]) -> Result<u64> {
     let mut at = 0;
     let width = take(src, &mut at, 1)?[0] as u64;
@@ -259,7 +260,7 @@ fn decode_plane(stream: &[u8], table: &DecTable, out: &mut [u8], width: usize, p
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_rng::lcg;
+    use weightzip::test_rng::lcg;
 
     #[test]
     fn roundtrip_widths_lengths_and_threads() {

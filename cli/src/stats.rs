@@ -1,8 +1,8 @@
 //! Entropy statistics of bf16 data: the byte-marginal bound the paper calls a ceiling, and the
 //! entropy of the model weightzip codes with.
 
-use crate::codec::bf16;
-use crate::entropy::table::entropy_bits;
+use weightzip::codec::bf16;
+use weightzip::entropy::table::entropy_bits;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Bf16Stats {
@@ -75,7 +75,7 @@ pub fn byte_plane_entropy(data: &[u8], width: usize, k: usize) -> f64 {
     for e in data.chunks_exact(width) {
         c[e[k] as usize] += 1;
     }
-    crate::entropy::table::entropy_bits(&c)
+    weightzip::entropy::table::entropy_bits(&c)
 }
 
 /// The byte-marginal ratio bound of `width`-byte values: 8·width / Σ_k H(byte k), the paper's

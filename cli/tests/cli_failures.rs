@@ -10,6 +10,7 @@
 //! (/dev/full, /dev/null) are tested on device nodes made with mknod in the test's own directory,
 //! never on the real /dev: as the `bug_*` tests show, `--force` replaces the node.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::os::unix::fs::FileTypeExt;
@@ -22,8 +23,8 @@ use common::{data_path, TempDir};
 use sha2::{Digest, Sha256};
 
 fn wz() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_weightzip"));
-    c.env_remove("WZ_SIMD").stdin(Stdio::null());
+    let mut c = common::wz();
+    c.stdin(Stdio::null());
     c
 }
 

@@ -9,8 +9,9 @@
 use std::time::Instant;
 
 use serde_json::json;
-use weightzip::baseline::{byte_planes, paper, zstd};
-use weightzip::{frame, stats, Kind, Options};
+use crate::baseline::{byte_planes, paper};
+use weightzip::{frame, zstd, Kind, Options};
+use crate::stats;
 
 pub struct Tensor<'a> {
     pub name: String,
