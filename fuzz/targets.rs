@@ -10,7 +10,8 @@
 //!   error), and whatever decodes re-compresses to a frame that decodes to the same bytes.
 //! - `entropy`: the same, after forcing a valid magic/version and recomputing the header and
 //!   table checksums, so mutations reach the model parsers and the rANS/zstd chunk decoders;
-//!   bf16 chunks are also decoded with every SIMD level the CPU has and the results compared.
+//!   every coded chunk is also decoded with each kernel level the CPU has for its codec and the
+//!   results compared with the scalar path.
 //! - `gguf`, `safetensors`: the parsers either fail with a container error or return tensors
 //!   that lie inside the file, in order, without overlapping.
 //! - `archive`: `Archive::from_bytes`, then every tensor, the metadata, `restore_to` and `verify`
@@ -29,7 +30,6 @@
 use std::io::Cursor;
 
 use weightzip::archive::{self, Archive};
-use weightzip::codec::bf16;
 use weightzip::frame::{self, FrameReader};
 use weightzip::{gguf, safetensors, Error, Kind, Options};
 use xxhash_rust::xxh3::xxh3_64;
@@ -93,7 +93,7 @@ pub fn entropy(data: &[u8]) {
     let mut f = data.to_vec();
     fix_frame(&mut f);
     check_frame(&f, threads_for(data));
-    bf16_kernels_agree(&f);
+    kernels_agree(&f);
 }
 
 /// Decodes `f` every way the API offers and checks that the ways agree.
@@ -189,44 +189,29 @@ fn check_frame(f: &[u8], threads: u32) {
     }
 }
 
-/// Decodes every coded chunk of a bf16-hist frame with each SIMD level the CPU has: the
-/// kernels must agree with the scalar path on hostile payloads too (same result, same bytes).
-fn bf16_kernels_agree(f: &[u8]) {
-    use bf16::simd::Level;
-    let Ok(info) = frame::read_info(f) else { return };
-    if info.method != weightzip::codec::Method::Bf16Hist || FrameReader::new(f).is_err() {
+/// Decodes every coded chunk of a frame with each kernel level the CPU has for its codec: the
+/// vector kernels must agree with the scalar path on hostile payloads too (same result, same
+/// bytes, before any checksum).
+fn kernels_agree(f: &[u8]) {
+    let Ok(r) = FrameReader::new(f) else { return };
+    let info = *r.info();
+    let levels = r.levels();
+    if levels.len() < 2 {
         return;
     }
-    let model_end = frame::HEADER_LEN + info.model_size as usize;
-    let Ok(models) = bf16::read_models(&f[frame::HEADER_LEN..model_end]) else { return };
-    let table = &f[model_end..model_end + frame::CHUNK_ENTRY_LEN * info.chunk_count as usize];
-    let mut at = model_end + table.len() + frame::CHECK_LEN;
-    let best = bf16::simd::detect();
-    for (i, e) in table.chunks_exact(frame::CHUNK_ENTRY_LEN).enumerate() {
-        let stored = u32::from_le_bytes(e[..4].try_into().unwrap()) as usize;
-        let src = &f[at..at + stored];
-        at += stored;
+    for i in 0..info.chunk_count as usize {
         let start = i as u64 * info.chunk_size as u64;
-        let len = (info.original_size - start).min(info.chunk_size as u64) as usize;
-        if e[4] != 1 || len as u64 > DECODE_CAP {
+        if (info.original_size - start).min(info.chunk_size as u64) > DECODE_CAP {
             continue;
         }
-        let Some(m) = models.get(e[5] as usize) else { continue };
-        let mut results = Vec::new();
-        for level in [Level::Scalar, Level::Avx2, Level::Avx512] {
-            if level > best {
-                continue;
-            }
-            let dec = m.decoder().with_level(level);
-            let mut out = vec![0u8; len];
-            let r = bf16::decode_chunk(&dec, src, &mut out);
-            results.push((level, r, out));
-        }
-        for (level, r, out) in &results[1..] {
-            let (_, r0, out0) = &results[0];
-            assert_eq!(r0, r, "bf16 chunk {i}: scalar and {level:?} kernels fail differently");
-            if r.is_ok() {
-                assert!(out0 == out, "bf16 chunk {i}: scalar and {level:?} kernels decode differently");
+        let results: Vec<_> =
+            levels.iter().filter_map(|&l| r.decode_chunk_at_level(i, l).map(|res| (l, res))).collect();
+        let Some((_, first)) = results.first() else { continue };
+        for (level, res) in &results[1..] {
+            match (first, res) {
+                (Ok(a), Ok(b)) => assert!(a == b, "chunk {i}: scalar and {level:?} kernels decode differently"),
+                (Err(a), Err(b)) => assert_eq!(a, b, "chunk {i}: scalar and {level:?} kernels fail differently"),
+                _ => panic!("chunk {i}: scalar {:?}, {level:?} kernel {:?}", first.as_ref().err(), res.as_ref().err()),
             }
         }
     }

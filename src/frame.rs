@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::codec::{bf16, blocks, f32split, grouped, q4k, Kind, Method};
-use crate::entropy::rans::EncTable;
+use crate::codec::{ChunkDecoder, ChunkEncoder, Kind, Method, Model};
+use crate::cpu::{self, Level};
 use crate::error::{Error, Result};
 use crate::parallel;
 
@@ -189,17 +189,13 @@ pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
     let chunk_count = u32::try_from(src.len().div_ceil(cs)).map_err(|_| Error::TooLarge)?;
     let chunks: Vec<&[u8]> = src.chunks(cs).collect();
 
-    let coded = match kind {
-        _ if src.is_empty() => None,
-        // f16 splits like bf16: bits 14..3 (5 exponent, top 7 mantissa bits) form the symbol,
-        // sign and the low 3 mantissa bits go raw (see `codec::bf16`).
-        Kind::Bf16 | Kind::F16 => Some((Method::Bf16Hist, code_bf16(&chunks, opts)?)),
-        Kind::F32 => Some((Method::F32Split, code_f32(&chunks, opts)?)),
-        Kind::Q4K => Some((Method::Q4kCtx, code_q4k(&chunks, opts)?)),
-        k => match k.layout() {
-            Some(layout) => Some((Method::Blocks, code_blocks(layout, &chunks, opts)?)),
-            None => Some((Method::Grouped, code_grouped(es, &chunks, opts)?)),
-        },
+    let coded = if src.is_empty() {
+        None
+    } else {
+        let codec = kind.codec();
+        let enc = codec.plan(kind, &chunks, opts.threads)?;
+        let outs = code_chunks(&chunks, opts, &*enc)?;
+        Some((codec.method(), (enc.model(), outs)))
     };
     // The coded frame is used only when it is smaller than the stored one, which keeps every
     // frame within `compress_bound`.
@@ -258,23 +254,18 @@ fn frame_len(model: usize, chunks: usize, payload: usize) -> usize {
     HEADER_LEN + model + CHUNK_ENTRY_LEN * chunks + CHECK_LEN + payload
 }
 
-/// Codes every chunk with `code` in parallel (computing its checksum too); a chunk whose coded
-/// form is not smaller stays raw. Every coded chunk uses model `model_of(i)`.
-fn code_chunks<'a>(
-    chunks: &[&'a [u8]],
-    opts: &Options,
-    model_of: impl Fn(usize) -> u8 + Sync,
-    code: impl Fn(usize, &[u8], &mut Vec<u8>) -> Result<()> + Sync,
-) -> Result<Vec<ChunkOut<'a>>> {
+/// Codes every chunk with `enc` in parallel (computing its checksum too); a chunk whose coded
+/// form is not smaller stays raw.
+fn code_chunks<'a>(chunks: &[&'a [u8]], opts: &Options, enc: &dyn ChunkEncoder) -> Result<Vec<ChunkOut<'a>>> {
     let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None, check: 0 }).collect();
     parallel::for_each_mut(&mut outs, opts.threads, |i, o| {
         o.check = xxh3_64(o.raw);
         let mut buf = Vec::new();
-        code(i, o.raw, &mut buf)?;
+        enc.encode(i, o.raw, &mut buf)?;
         // A chunk that would expand more than MAX_EXPANSION-fold stays raw (only near-constant
         // data in chunks of megabytes does), so a reader can refuse any larger claim.
         if buf.len() < o.raw.len() && o.raw.len() as u64 <= MAX_EXPANSION * buf.len() as u64 {
-            o.coded = Some((buf, model_of(i)));
+            o.coded = Some((buf, enc.table(i)));
         }
         opts.tick(o.raw.len());
         Ok(())
@@ -282,131 +273,18 @@ fn code_chunks<'a>(
     Ok(outs)
 }
 
-/// bf16: per-chunk histograms (in parallel), the model plan, then every chunk coded with its
-/// model; a chunk that does not shrink stays raw.
-fn code_bf16<'a>(chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<ChunkOut<'a>>)> {
-    let mut hists: Vec<(&[u8], Vec<u64>)> = chunks.iter().map(|c| (*c, Vec::new())).collect();
-    parallel::for_each_mut(&mut hists, opts.threads, |_, (c, h)| {
-        *h = vec![0u64; bf16::SYMBOLS];
-        bf16::histogram(c, h);
-        Ok(())
-    })?;
-    let hists: Vec<Vec<u64>> = hists.into_iter().map(|(_, h)| h).collect();
-    code_with_bf16_models(chunks, &hists, opts, |enc, _, raw, buf| bf16::encode_chunk(enc, raw, buf))
-}
-
-/// The bf16 model plan from per-chunk histograms, then every chunk coded by `encode(its model's
-/// encoder, chunk index, chunk, out)`; returns the model section and the chunks.
-fn code_with_bf16_models<'a>(
-    chunks: &[&'a [u8]],
-    hists: &[Vec<u64>],
-    opts: &Options,
-    encode: impl Fn(&EncTable, usize, &[u8], &mut Vec<u8>) -> Result<()> + Sync,
-) -> Result<(Vec<u8>, Vec<ChunkOut<'a>>)> {
-    let (models, assign) = bf16::plan(hists, opts.threads)?;
-    let encs: Vec<_> = models.iter().map(|m| m.encoder()).collect();
-    let outs = code_chunks(chunks, opts, |i| assign[i], |i, raw, buf| encode(&encs[assign[i] as usize], i, raw, buf))?;
-    Ok((bf16::write_models(&models), outs))
-}
-
-/// f32: each chunk split into its values' high halves (a bf16 value each, coded like bf16 with
-/// the frame's bf16 models) and low halves (byte-grouped zstd); see `codec::f32`.
-fn code_f32<'a>(chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<ChunkOut<'a>>)> {
-    let mut parts: Vec<(&[u8], f32split::Halves, Vec<u64>)> =
-        chunks.iter().map(|c| (*c, Default::default(), Vec::new())).collect();
-    parallel::for_each_mut(&mut parts, opts.threads, |_, (c, halves, h)| {
-        *halves = f32split::split(c);
-        *h = vec![0u64; bf16::SYMBOLS];
-        bf16::histogram(&halves.hi, h);
-        Ok(())
-    })?;
-    let hists: Vec<Vec<u64>> = parts.iter_mut().map(|p| std::mem::take(&mut p.2)).collect();
-    code_with_bf16_models(chunks, &hists, opts, |enc, i, _, buf| f32split::encode_chunk(enc, &parts[i].1, buf))
-}
-
-/// Q4_K: per-chunk counts (in parallel), one model for the frame, then every chunk coded.
-fn code_q4k<'a>(chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<ChunkOut<'a>>)> {
-    let mut counts: Vec<(&[u8], q4k::Counts)> = chunks.iter().map(|c| (*c, q4k::Counts::new())).collect();
-    parallel::for_each_mut(&mut counts, opts.threads, |_, (c, n)| {
-        n.add(c);
-        Ok(())
-    })?;
-    let mut total = q4k::Counts::new();
-    for (_, c) in &counts {
-        total.merge(c);
-    }
-    let model = q4k::Model::from_counts(&total)?;
-    let enc = model.encoder();
-    let outs = code_chunks(chunks, opts, |_| 0, |_, raw, buf| q4k::encode_chunk(&enc, raw, buf))?;
-    Ok((model.write(), outs))
-}
-
-/// Other block types: per-chunk counts (in parallel), one model for the frame, every chunk coded.
-fn code_blocks<'a>(
-    layout: blocks::Layout,
-    chunks: &[&'a [u8]],
-    opts: &Options,
-) -> Result<(Vec<u8>, Vec<ChunkOut<'a>>)> {
-    // Each chunk is split once, counted, and later coded from the same split.
-    type Split = (Vec<u8>, Vec<u8>);
-    let mut counts: Vec<(&[u8], blocks::Counts, Split)> =
-        chunks.iter().map(|c| (*c, blocks::Counts::new(layout), Default::default())).collect();
-    parallel::for_each_mut(&mut counts, opts.threads, |_, (c, n, split)| {
-        *split = layout.split_all(c);
-        n.add_split(layout, &split.0, &split.1);
-        Ok(())
-    })?;
-    let mut total = blocks::Counts::new(layout);
-    for (_, c, _) in &counts {
-        total.merge(c);
-    }
-    let model = blocks::Model::from_counts(layout, &total)?;
-    let enc = model.encoder();
-    let outs = code_chunks(
-        chunks,
-        opts,
-        |_| 0,
-        |i, _, buf| blocks::encode_split(&enc, &counts[i].2 .0, &counts[i].2 .1, buf),
-    )?;
-    Ok((model.write(), outs))
-}
-
-/// Generic: every chunk byte-grouped by element and zstd-compressed; the model is the stride.
-fn code_grouped<'a>(stride: usize, chunks: &[&'a [u8]], opts: &Options) -> Result<(Vec<u8>, Vec<ChunkOut<'a>>)> {
-    let outs = code_chunks(chunks, opts, |_| 0, |_, raw, buf| grouped::encode_chunk(stride, raw, buf))?;
-    Ok((vec![stride as u8], outs))
-}
-
-/// The models of a frame, parsed and checked.
-enum Models {
-    None,
-    Bf16(Vec<bf16::Model>),
-    Q4k(q4k::Model),
-    Blocks(blocks::Model),
-    /// The element stride of a grouped frame.
-    Grouped(usize),
-}
-
-impl Models {
-    fn count(&self) -> usize {
-        match self {
-            Models::None => 0,
-            Models::Bf16(m) => m.len(),
-            Models::Q4k(_) | Models::Blocks(_) | Models::Grouped(_) => 1,
-        }
-    }
-}
-
 /// A validated view of a whole frame, ready to decode.
 struct Parsed<'a> {
     info: FrameInfo,
-    models: Models,
+    /// None for a stored frame.
+    model: Option<Box<dyn Model>>,
     entries: Vec<ChunkEntry>,
     payload: &'a [u8],
 }
 
 fn parse(src: &[u8]) -> Result<Parsed<'_>> {
     let info = read_info(src)?;
+    let codec = info.method.codec_for(info.kind);
     let model_end = HEADER_LEN + info.model_size as usize;
     let table_end = model_end + CHUNK_ENTRY_LEN * info.chunk_count as usize;
     let meta_end = table_end + CHECK_LEN;
@@ -429,7 +307,8 @@ fn parse(src: &[u8]) -> Result<Parsed<'_>> {
         // A coded chunk cannot be smaller than its raw parts: this bounds what a frame can make
         // a decoder allocate by a small multiple of the frame's own size.
         let too_small = coded
-            && ((stored_size as u64) < min_coded_len(info.method, orig) || orig > MAX_EXPANSION * stored_size as u64);
+            && ((stored_size as u64) < codec.map_or(orig, |c| c.min_coded_len(orig))
+                || orig > MAX_EXPANSION * stored_size as u64);
         if e[6..8] != [0, 0] || (!coded && (stored_size as u64 != orig || e[5] != 0)) || too_small {
             return Err(Error::CorruptHeader);
         }
@@ -445,35 +324,12 @@ fn parse(src: &[u8]) -> Result<Parsed<'_>> {
     if src.len() as u64 > info.frame_size {
         return Err(Error::TrailingData);
     }
-    let models = match info.method {
-        Method::Stored => Models::None,
-        Method::Bf16Hist | Method::F32Split => Models::Bf16(bf16::read_models(&src[HEADER_LEN..model_end])?),
-        Method::Q4kCtx => Models::Q4k(q4k::Model::read(&src[HEADER_LEN..model_end])?),
-        Method::Grouped => match src[HEADER_LEN..model_end] {
-            [stride] if stride as usize == info.kind.element_size() => Models::Grouped(stride as usize),
-            _ => return Err(Error::CorruptModel),
-        },
-        Method::Blocks => Models::Blocks(blocks::Model::read(
-            info.kind.layout().ok_or(Error::CorruptHeader)?,
-            &src[HEADER_LEN..model_end],
-        )?),
-    };
-    if entries.iter().any(|e| e.coded && e.model as usize >= models.count()) {
+    let model = codec.map(|c| c.read_model(info.kind, &src[HEADER_LEN..model_end])).transpose()?;
+    let tables = model.as_ref().map_or(0, |m| m.tables());
+    if entries.iter().any(|e| e.coded && e.model as usize >= tables) {
         return Err(Error::CorruptHeader);
     }
-    Ok(Parsed { info, models, entries, payload: &src[meta_end..] })
-}
-
-/// The smallest a coded chunk of `orig` bytes can be under `method`.
-fn min_coded_len(method: Method, orig: u64) -> u64 {
-    match method {
-        Method::Stored => orig,
-        Method::Bf16Hist => bf16::min_coded_len(orig),
-        Method::F32Split => f32split::min_coded_len(orig),
-        Method::Q4kCtx => q4k::min_coded_len(orig),
-        Method::Blocks => blocks::min_coded_len(),
-        Method::Grouped => grouped::min_coded_len(),
-    }
+    Ok(Parsed { info, model, entries, payload: &src[meta_end..] })
 }
 
 fn chunk_len(info: &FrameInfo, i: usize) -> u64 {
@@ -492,7 +348,7 @@ pub fn decompress_into(src: &[u8], dst: &mut [u8], opts: &Options) -> Result<()>
     if dst.len() as u64 > p.info.original_size {
         return Err(Error::DstSizeMismatch);
     }
-    let r = decode_chunks(&p, 0, dst, opts);
+    let r = decode_chunks(&p, 0, dst, opts, cpu::detect());
     if r.is_err() {
         dst.fill(0);
     }
@@ -524,7 +380,7 @@ impl<'a> FrameReader<'a> {
         if offset % cs != 0 || end > self.p.info.original_size || (end % cs != 0 && end != self.p.info.original_size) {
             return Err(Error::InvalidArgument);
         }
-        let r = decode_chunks(&self.p, (offset / cs) as usize, dst, opts);
+        let r = decode_chunks(&self.p, (offset / cs) as usize, dst, opts, cpu::detect());
         if r.is_err() {
             dst.fill(0);
         }
@@ -545,11 +401,35 @@ impl<'a> FrameReader<'a> {
     }
 }
 
-/// One chunk to decode: where its output goes, its stored bytes, its table entry.
-type Job<'a, 'b> = (&'b mut [u8], &'a [u8], &'a ChunkEntry);
+/// Hooks for the tests and fuzz targets that compare every kernel with the scalar path.
+#[cfg(feature = "internals")]
+impl FrameReader<'_> {
+    /// The kernel levels this CPU runs for this frame's codec: scalar first, then those of its
+    /// vector kernels that `cpu::detect` allows.
+    pub fn levels(&self) -> Vec<Level> {
+        let codec = self.p.info.method.codec_for(self.p.info.kind);
+        let kernels = codec.map_or(&[][..], |c| c.levels());
+        std::iter::once(Level::Scalar).chain(kernels.iter().copied().filter(|&l| l <= cpu::detect())).collect()
+    }
 
-/// Decodes chunks `first..` into `dst`, which starts at chunk `first`'s original bytes.
-fn decode_chunks(p: &Parsed, first: usize, dst: &mut [u8], opts: &Options) -> Result<()> {
+    /// Decodes coded chunk `i` with kernels up to `level`, without comparing it with its
+    /// checksum (so that a kernel and the scalar path can be compared on hostile payloads
+    /// too). None for a raw chunk or an index past the end.
+    pub fn decode_chunk_at_level(&self, i: usize, level: Level) -> Option<Result<Vec<u8>>> {
+        let (e, model) = (self.p.entries.get(i)?, self.p.model.as_deref()?);
+        if !e.coded {
+            return None;
+        }
+        let start: usize = self.p.entries[..i].iter().map(|e| e.stored_size as usize).sum();
+        let src = &self.p.payload[start..start + e.stored_size as usize];
+        let mut out = vec![0u8; chunk_len(&self.p.info, i) as usize];
+        Some(model.decoder(e.model, level).decode(src, &mut out).map(|()| out))
+    }
+}
+
+/// Decodes chunks `first..` into `dst`, which starts at chunk `first`'s original bytes, with
+/// kernels up to `level`.
+fn decode_chunks(p: &Parsed, first: usize, dst: &mut [u8], opts: &Options, level: Level) -> Result<()> {
     let skip: usize = p.entries[..first].iter().map(|e| e.stored_size as usize).sum();
     let mut rest = &p.payload[skip..];
     let mut jobs = Vec::with_capacity(p.entries.len() - first);
@@ -558,59 +438,36 @@ fn decode_chunks(p: &Parsed, first: usize, dst: &mut [u8], opts: &Options) -> Re
         rest = tail;
         jobs.push((out, this, e));
     }
-    let models = match &p.models {
-        Models::Bf16(m) if p.info.method == Method::F32Split => {
-            // Every model's decoder up front: a frame has few, and f32 chunks go one at a time.
-            let decs: Vec<bf16::Decoder> = m.iter().map(|m| m.decoder()).collect();
-            return decode_each(&mut jobs, opts, &|src, out, model| {
-                f32split::decode_chunk(decs.get(model as usize).ok_or(Error::CorruptHeader)?, src, out)
-            });
-        }
-        Models::Bf16(m) => m,
-        Models::Q4k(m) => {
-            let dec = m.decoder();
-            return decode_each(&mut jobs, opts, &|src, out, _| q4k::decode_chunk(&dec, src, out));
-        }
-        Models::Blocks(m) => {
-            let dec = m.decoder();
-            return decode_each(&mut jobs, opts, &|src, out, _| blocks::decode_chunk(&dec, src, out));
-        }
-        Models::Grouped(stride) => {
-            return decode_each(&mut jobs, opts, &|src, out, _| grouped::decode_chunk(*stride, src, out))
-        }
-        // A stored frame has only raw chunks, which `decode_each` copies.
-        Models::None => return decode_each(&mut jobs, opts, &|_, _, _| Err(Error::CorruptHeader)),
+    let Some(model) = p.model.as_deref() else {
+        // A stored frame has only raw chunks (`parse` checked).
+        return parallel::for_each_mut(&mut jobs, opts.threads, |_, (out, src, e)| {
+            out.copy_from_slice(src);
+            check_chunk(out, e, opts)
+        });
     };
+    let decoders = || Decoders { model, level, built: Vec::new() };
+    if !model.pairs() {
+        return parallel::for_each_mut_with(&mut jobs, opts.threads, decoders, |d, _, (out, src, e)| {
+            decode_one(d, src, out, e)?;
+            check_chunk(out, e, opts)
+        });
+    }
     // Chunks go in pairs, which the decoder interleaves (see `bf16::decode_chunk_pair`).
     let mut pairs: Vec<(Job, Option<Job>)> = Vec::with_capacity(jobs.len().div_ceil(2));
     let mut it = jobs.into_iter();
     while let Some(a) = it.next() {
         pairs.push((a, it.next()));
     }
-    // Each thread keeps the decoding tables of its last pair: neighbouring chunks often share a
-    // model, and a table costs as much to build as a few thousand values cost to decode.
-    let no_tables = Vec::<(u8, bf16::Decoder)>::new;
-    parallel::for_each_mut_with(&mut pairs, opts.threads, no_tables, |tables, _, (a, b)| {
-        let wanted: Vec<u8> =
-            [Some(&*a), b.as_ref()].into_iter().flatten().filter(|j| j.2.coded).map(|j| j.2.model).collect();
-        tables.retain(|(m, _)| wanted.contains(m));
-        for &m in &wanted {
-            if !tables.iter().any(|(k, _)| *k == m) {
-                tables.push((m, models[m as usize].decoder()));
-            }
-        }
-        let table = |m: u8| tables.iter().find(|(k, _)| *k == m).map(|(_, d)| d).ok_or(Error::CorruptHeader);
+    parallel::for_each_mut_with(&mut pairs, opts.threads, decoders, |d, _, (a, b)| {
         match b {
             Some(b) if a.2.coded && b.2.coded => {
-                bf16::decode_chunk_pair((table(a.2.model)?, a.1, &mut *a.0), (table(b.2.model)?, b.1, &mut *b.0))?
+                d.prepare(&[a.2.model, b.2.model]);
+                let (da, db) = (d.get(a.2.model)?, d.get(b.2.model)?);
+                da.decode_pair((a.1, &mut *a.0), db, (b.1, &mut *b.0))?;
             }
             _ => {
                 for j in [Some(&mut *a), b.as_mut()].into_iter().flatten() {
-                    if j.2.coded {
-                        bf16::decode_chunk(table(j.2.model)?, j.1, j.0)?;
-                    } else {
-                        j.0.copy_from_slice(j.1);
-                    }
+                    decode_one(d, j.1, j.0, j.2)?;
                 }
             }
         }
@@ -621,21 +478,51 @@ fn decode_chunks(p: &Parsed, first: usize, dst: &mut [u8], opts: &Options) -> Re
     })
 }
 
-/// Decodes chunk by chunk (every method but bf16-hist, whose chunks go in pairs), calling
-/// `decode(payload, out, model index)`; raw chunks are copied.
-fn decode_each(
-    jobs: &mut [Job],
-    opts: &Options,
-    decode: &(dyn Fn(&[u8], &mut [u8], u8) -> Result<()> + Sync),
-) -> Result<()> {
-    parallel::for_each_mut(jobs, opts.threads, |_, (out, src, e)| {
-        if e.coded {
-            decode(src, out, e.model)?;
-        } else {
-            out.copy_from_slice(src);
+/// One chunk to decode: where its output goes, its stored bytes, its table entry.
+type Job<'a, 'b> = (&'b mut [u8], &'a [u8], &'a ChunkEntry);
+
+/// One thread's decoders, by table index. A thread keeps the decoders of its last chunks:
+/// neighbouring chunks usually share a table, and building one costs as much as decoding a few
+/// thousand values.
+struct Decoders<'m> {
+    model: &'m dyn Model,
+    level: Level,
+    built: Vec<(u8, Box<dyn ChunkDecoder>)>,
+}
+
+impl Decoders<'_> {
+    /// Most decoders a thread keeps: a pair of chunks needs two.
+    const KEEP: usize = 2;
+
+    /// Makes sure the decoders of `tables` are built, dropping others first when full.
+    fn prepare(&mut self, tables: &[u8]) {
+        for &t in tables {
+            if self.built.iter().any(|(k, _)| *k == t) {
+                continue;
+            }
+            if self.built.len() >= Self::KEEP {
+                if let Some(i) = self.built.iter().position(|(k, _)| !tables.contains(k)) {
+                    self.built.remove(i);
+                }
+            }
+            self.built.push((t, self.model.decoder(t, self.level)));
         }
-        check_chunk(out, e, opts)
-    })
+    }
+
+    fn get(&self, table: u8) -> Result<&dyn ChunkDecoder> {
+        self.built.iter().find(|(k, _)| *k == table).map(|(_, d)| &**d).ok_or(Error::CorruptHeader)
+    }
+}
+
+/// Decodes one chunk (a coded one with its table's decoder) or copies it (a raw one).
+fn decode_one(d: &mut Decoders, src: &[u8], out: &mut [u8], e: &ChunkEntry) -> Result<()> {
+    if e.coded {
+        d.prepare(&[e.model]);
+        d.get(e.model)?.decode(src, out)
+    } else {
+        out.copy_from_slice(src);
+        Ok(())
+    }
 }
 
 /// Compares a decoded chunk with its checksum, and counts it as done.
@@ -652,7 +539,17 @@ pub fn decompress(src: &[u8], opts: &Options) -> Result<Vec<u8>> {
     // Validate the whole frame before allocating what its header claims.
     let p = parse(src)?;
     let n = usize::try_from(p.info.original_size).map_err(|_| Error::TooLarge)?;
-    let mut out = crate::archive::alloc_zeroed(n as u64)?;
-    decode_chunks(&p, 0, &mut out, opts)?;
+    let mut out = crate::memory::alloc_zeroed(n as u64)?;
+    decode_chunks(&p, 0, &mut out, opts, cpu::detect())?;
+    Ok(out)
+}
+
+/// `decompress` with kernels up to `level` (tests and fuzz targets compare every level the CPU
+/// has with the scalar path).
+#[cfg(feature = "internals")]
+pub fn decompress_at_level(src: &[u8], opts: &Options, level: Level) -> Result<Vec<u8>> {
+    let p = parse(src)?;
+    let mut out = crate::memory::alloc_zeroed(p.info.original_size)?;
+    decode_chunks(&p, 0, &mut out, opts, level)?;
     Ok(out)
 }

@@ -33,10 +33,14 @@ internal_modules! {
     atomic;
     /// The codecs behind the frame, one per method.
     codec;
+    /// Run-time choice of vector kernels.
+    cpu;
     /// The entropy coder: rANS, frequency tables, bit IO and their SIMD kernels.
     entropy;
     /// The C ABI.
     ffi;
+    /// Zeroed allocation, page size.
+    memory;
     /// Running chunk jobs on the worker pool.
     parallel;
     /// The zstd wrapper (generic byte path, f32 low halves, archive metadata).
@@ -50,6 +54,6 @@ pub mod test_rng;
 #[cfg(all(test, not(feature = "internals")))]
 mod test_rng;
 
-pub use codec::Kind;
+pub use codec::{Kind, Method};
 pub use error::{Error, Result};
 pub use frame::{compress, compress_bound, decompress, decompress_into, read_info, FrameInfo, FrameReader, Options};

@@ -18,9 +18,9 @@ use std::sync::OnceLock;
 
 use common::{data_path, raw_fixture, Lcg};
 use half::f16;
-use weightzip::zstd;
 use weightzip::codec::Method;
 use weightzip::frame::{self, FrameReader, CHECK_LEN, CHUNK_ENTRY_LEN, DEFAULT_CHUNK_SIZE, HEADER_LEN, MIN_CHUNK_SIZE};
+use weightzip::zstd;
 use weightzip::{compress, compress_bound, decompress, decompress_into, gguf, read_info, Error, Kind, Options};
 use xxhash_rust::xxh3::xxh3_64;
 

@@ -48,7 +48,10 @@ fn every_quantized_tensor_roundtrips_and_beats_zstd() {
 
 #[test]
 fn partial_blocks_are_a_length_error() {
-    for kind in Kind::ALL.into_iter().filter(|k| k.layout().is_some() || *k == Kind::Q4K) {
+    for kind in Kind::ALL
+        .into_iter()
+        .filter(|k| matches!(k, Kind::Q4K | Kind::Q6K | Kind::Q8_0 | Kind::Q5_0 | Kind::Q5_1 | Kind::Q4_0 | Kind::Q4_1))
+    {
         let n = kind.element_size();
         for len in [1, n - 1, n + 1, 3 * n - 2] {
             assert_eq!(compress(kind, &vec![0u8; len], &Options::default()), Err(Error::BadLength), "{kind:?} {len}");

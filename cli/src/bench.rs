@@ -8,10 +8,10 @@
 
 use std::time::Instant;
 
-use serde_json::json;
 use crate::baseline::{byte_planes, paper};
-use weightzip::{frame, zstd, Kind, Options};
 use crate::stats;
+use serde_json::json;
+use weightzip::{frame, zstd, Kind, Options};
 
 pub struct Tensor<'a> {
     pub name: String,

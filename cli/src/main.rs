@@ -15,7 +15,6 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use weightzip::{archive, frame, gguf, safetensors, Kind, Options};
 
-
 use files::{check_output, with_progress, write_atomic, Input};
 
 #[derive(Parser)]

@@ -6,7 +6,6 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
-
 use common::{data_path, TempDir, ST_FIXTURE};
 
 #[test]

@@ -4,11 +4,11 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "../../tests/common/gguf_synth.rs"]
+mod gguf_synth;
 #[allow(dead_code)]
 #[path = "../src/stats.rs"]
 mod stats;
-#[path = "../../tests/common/gguf_synth.rs"]
-mod gguf_synth;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -22,9 +22,10 @@ pub use write::{
     Written,
 };
 
-use crate::zstd;
 use crate::error::{Error, Result};
 use crate::frame::{self, Options};
+use crate::memory::{alloc_zeroed, page_size};
+use crate::zstd;
 
 /// Whether `src` starts like an archive (as opposed to a single frame).
 pub fn is_archive(src: &[u8]) -> bool {
@@ -358,33 +359,4 @@ fn frame_fault(e: Error) -> Error {
         Error::BadMagic | Error::UnsupportedVersion | Error::Truncated | Error::TrailingData => Error::CorruptHeader,
         e => e,
     }
-}
-
-/// A zeroed buffer of `n` bytes, or OUT_OF_MEMORY. The zeroed pages come straight from the
-/// allocator (calloc-style), so a large buffer costs memory only where it is written: a decode
-/// that fails early on hostile data has not touched the rest.
-pub(crate) fn alloc_zeroed(n: u64) -> Result<Vec<u8>> {
-    let n = usize::try_from(n).map_err(|_| Error::TooLarge)?;
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    let layout = std::alloc::Layout::array::<u8>(n).map_err(|_| Error::TooLarge)?;
-    // SAFETY: the layout has a non-zero size; on success the block holds n zeroed bytes, owned by
-    // the Vec made from it with the same size, capacity and the global allocator's alignment 1.
-    unsafe {
-        let p = std::alloc::alloc_zeroed(layout);
-        if p.is_null() {
-            return Err(Error::OutOfMemory);
-        }
-        Ok(Vec::from_raw_parts(p, n, n))
-    }
-}
-
-fn page_size() -> usize {
-    static PAGE: OnceLock<usize> = OnceLock::new();
-    // SAFETY: sysconf has no preconditions.
-    *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-        n if n > 0 => n as usize,
-        _ => 4096,
-    })
 }

@@ -6,10 +6,10 @@ use std::io::{Seek, SeekFrom, Write};
 use sha2::{Digest, Sha256};
 
 use super::format::{Container, Entry, Extra, Header, Index, HEADER_LEN};
-use crate::zstd;
 use crate::codec::Kind;
 use crate::error::{Error, Result};
 use crate::frame::{self, Options};
+use crate::zstd;
 use crate::{gguf, safetensors};
 
 /// zstd level of the extra frame: metadata is mostly tokenizer strings, where 19 gains 10% over

@@ -9,13 +9,97 @@
 //! (section 4.3 of docs/FORMAT.md), then a zstd frame of the low halves grouped (every value's
 //! byte 0, then every value's byte 1).
 
-use super::bf16;
-use crate::zstd;
+use std::any::Any;
+
+use super::{bf16, ChunkDecoder, ChunkEncoder, Codec, Kind, Method, Model};
+use crate::cpu::Level;
 use crate::entropy::rans::EncTable;
 use crate::error::{Error, Result};
+use crate::{parallel, zstd};
 
 /// zstd level of the low halves: higher levels find nothing more in near-random bytes.
 const LO_LEVEL: i32 = 3;
+
+/// The f32 codec (method 5).
+pub struct F32Codec;
+
+impl Codec for F32Codec {
+    fn method(&self) -> Method {
+        Method::F32Split
+    }
+
+    /// Every chunk split once (in parallel) and histogrammed; the bf16 plan over the high
+    /// halves; the chunks coded later from the same split.
+    fn plan<'a>(&self, _: Kind, chunks: &[&'a [u8]], threads: u32) -> Result<Box<dyn ChunkEncoder + 'a>> {
+        let mut parts: Vec<(&[u8], Halves, Vec<u64>)> =
+            chunks.iter().map(|c| (*c, Default::default(), Vec::new())).collect();
+        parallel::for_each_mut(&mut parts, threads, |_, (c, halves, h)| {
+            *halves = split(c);
+            *h = vec![0u64; bf16::SYMBOLS];
+            bf16::histogram(&halves.hi, h);
+            Ok(())
+        })?;
+        let hists: Vec<Vec<u64>> = parts.iter_mut().map(|p| std::mem::take(&mut p.2)).collect();
+        let tables = bf16::Tables::plan(&hists, threads)?;
+        Ok(Box::new(Encoder { tables, halves: parts.into_iter().map(|p| p.1).collect() }))
+    }
+
+    fn read_model(&self, _: Kind, model: &[u8]) -> Result<Box<dyn Model>> {
+        Ok(Box::new(Models(bf16::read_models(model)?)))
+    }
+
+    fn min_coded_len(&self, orig: u64) -> u64 {
+        min_coded_len(orig)
+    }
+
+    fn levels(&self) -> &'static [Level] {
+        bf16::Bf16Codec.levels()
+    }
+}
+
+struct Encoder {
+    tables: bf16::Tables,
+    halves: Vec<Halves>,
+}
+
+impl ChunkEncoder for Encoder {
+    fn model(&self) -> Vec<u8> {
+        self.tables.write()
+    }
+
+    fn table(&self, i: usize) -> u8 {
+        self.tables.table(i)
+    }
+
+    fn encode(&self, i: usize, _: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        encode_chunk(self.tables.encoder(i), &self.halves[i], out)
+    }
+}
+
+/// The bf16 models of a frame, whose decoders decode f32 chunks.
+struct Models(Vec<bf16::Model>);
+
+impl Model for Models {
+    fn tables(&self) -> usize {
+        self.0.len()
+    }
+
+    fn decoder(&self, table: u8, level: Level) -> Box<dyn ChunkDecoder> {
+        Box::new(Decoder(self.0[table as usize].decoder(level)))
+    }
+}
+
+struct Decoder(bf16::Decoder);
+
+impl ChunkDecoder for Decoder {
+    fn decode(&self, src: &[u8], dst: &mut [u8]) -> Result<()> {
+        decode_chunk(&self.0, src, dst)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
 
 /// A chunk of f32 values split in two.
 #[derive(Default)]

@@ -1,5 +1,15 @@
-//! Per-kind codecs. A frame names its data kind (what the bytes are) and its method (how they were
-//! coded); this module maps both to code.
+//! The codecs: how the chunks of one kind of data are coded. A frame names its data kind (what
+//! the bytes are) and its method (how they were coded); this module maps both to code.
+//!
+//! Every codec implements `Codec`: it plans a frame's model from the chunks (`plan`, which
+//! returns the model's bytes and a `ChunkEncoder`), reads a model back (`read_model`, giving a
+//! `Model` whose `ChunkDecoder`s decode chunks), and states the smallest coded chunk it can write
+//! (which bounds what a hostile frame can claim). The frame (`frame.rs`) owns everything else: the
+//! header, the chunk table, checksums, and which thread codes or decodes which chunk.
+//!
+//! Adding a codec is one new file here and one row in `KINDS` (with the `Kind` variant that
+//! names it). A new ggml block type that fits the split of a block into header fields and
+//! values in context is smaller still: one file under `blocks/` implementing `blocks::Layout`.
 
 pub mod bf16;
 pub mod blocks;
@@ -7,6 +17,9 @@ pub mod f32split;
 pub mod grouped;
 pub mod q4k;
 
+use std::any::Any;
+
+use crate::cpu::Level;
 use crate::error::{Error, Result};
 
 /// What the bytes of a frame are. The ids are part of the format and of the C ABI (`WZ_KIND_*`).
@@ -36,77 +49,53 @@ pub enum Kind {
     F16,
 }
 
-/// (kind, id, name, ggml type id, safetensors dtype)
-const KINDS: [(Kind, u32, &str, Option<u32>, Option<&str>); 11] = [
-    (Kind::Bf16, 1, "bf16", Some(30), Some("BF16")),
-    (Kind::Q4K, 16, "q4_k", Some(12), None),
-    (Kind::Q6K, 17, "q6_k", Some(14), None),
-    (Kind::Q8_0, 18, "q8_0", Some(8), None),
-    (Kind::Q5_0, 19, "q5_0", Some(6), None),
-    (Kind::Q5_1, 20, "q5_1", Some(7), None),
-    (Kind::Q4_0, 21, "q4_0", Some(2), None),
-    (Kind::Q4_1, 22, "q4_1", Some(3), None),
-    (Kind::Bytes, 2, "bytes", None, None),
-    (Kind::F32, 3, "f32", Some(0), Some("F32")),
-    (Kind::F16, 4, "f16", Some(1), Some("F16")),
+/// One row of the kind table: a kind's ids and names, its element size and its codec.
+pub(crate) struct KindInfo {
+    pub kind: Kind,
+    /// The id in frame headers and the C ABI (`WZ_KIND_*`); part of the format.
+    pub id: u32,
+    /// The name the CLI and the JSON reports use.
+    pub name: &'static str,
+    /// The ggml tensor type this kind holds, if any.
+    pub ggml_type: Option<u32>,
+    /// The safetensors dtype this kind holds, if any.
+    pub safetensors_dtype: Option<&'static str>,
+    /// Bytes of one element (a value, or a quantized block): inputs are whole elements.
+    pub element_size: usize,
+    /// The codec that compresses this kind.
+    pub codec: &'static dyn Codec,
+}
+
+/// Every kind, in the order `Kind::ALL` lists them.
+static KINDS: [KindInfo; 11] = [
+    row(Kind::Bf16, 1, "bf16", Some(30), Some("BF16"), 2, &bf16::Bf16Codec),
+    row(Kind::Q4K, 16, "q4_k", Some(12), None, q4k::BLOCK, &q4k::Q4kCodec),
+    row(Kind::Q6K, 17, "q6_k", Some(14), None, 210, &blocks::Blocks::<blocks::Q6K>::NEW),
+    row(Kind::Q8_0, 18, "q8_0", Some(8), None, 34, &blocks::Blocks::<blocks::Q8_0>::NEW),
+    row(Kind::Q5_0, 19, "q5_0", Some(6), None, 22, &blocks::Blocks::<blocks::Q5_0>::NEW),
+    row(Kind::Q5_1, 20, "q5_1", Some(7), None, 24, &blocks::Blocks::<blocks::Q5_1>::NEW),
+    row(Kind::Q4_0, 21, "q4_0", Some(2), None, 18, &blocks::Blocks::<blocks::Q4_0>::NEW),
+    row(Kind::Q4_1, 22, "q4_1", Some(3), None, 20, &blocks::Blocks::<blocks::Q4_1>::NEW),
+    row(Kind::Bytes, 2, "bytes", None, None, 1, &grouped::GroupedCodec),
+    row(Kind::F32, 3, "f32", Some(0), Some("F32"), 4, &f32split::F32Codec),
+    // f16 splits like bf16: bits 14..3 (5 exponent, top 7 mantissa bits) form the symbol, sign
+    // and the low 3 mantissa bits go raw (see `bf16`).
+    row(Kind::F16, 4, "f16", Some(1), Some("F16"), 2, &bf16::Bf16Codec),
 ];
 
+const fn row(
+    kind: Kind,
+    id: u32,
+    name: &'static str,
+    ggml_type: Option<u32>,
+    safetensors_dtype: Option<&'static str>,
+    element_size: usize,
+    codec: &'static dyn Codec,
+) -> KindInfo {
+    KindInfo { kind, id, name, ggml_type, safetensors_dtype, element_size, codec }
+}
+
 impl Kind {
-    fn row(self) -> &'static (Kind, u32, &'static str, Option<u32>, Option<&'static str>) {
-        KINDS.iter().find(|r| r.0 == self).expect("every kind has a row")
-    }
-
-    pub fn from_u32(v: u32) -> Result<Kind> {
-        KINDS.iter().find(|r| r.1 == v).map(|r| r.0).ok_or(Error::UnknownKind)
-    }
-
-    pub fn id(self) -> u32 {
-        self.row().1
-    }
-
-    pub fn name(self) -> &'static str {
-        self.row().2
-    }
-
-    pub fn from_name(s: &str) -> Result<Kind> {
-        let s = s.to_ascii_lowercase().replace("_k", "k");
-        KINDS.iter().find(|r| r.2.replace("_k", "k") == s).map(|r| r.0).ok_or(Error::UnknownKind)
-    }
-
-    /// The ggml tensor type this kind holds, if any.
-    pub fn ggml_type(self) -> Option<u32> {
-        self.row().3
-    }
-
-    /// The safetensors dtype this kind holds, if any.
-    pub fn safetensors_dtype(self) -> Option<&'static str> {
-        self.row().4
-    }
-
-    /// The block layout of the generic block codec, for the kinds it serves.
-    pub fn layout(self) -> Option<blocks::Layout> {
-        Some(match self {
-            Kind::Q6K => blocks::Layout::Q6K,
-            Kind::Q8_0 => blocks::Layout::Q8_0,
-            Kind::Q5_0 => blocks::Layout::Q5_0,
-            Kind::Q5_1 => blocks::Layout::Q5_1,
-            Kind::Q4_0 => blocks::Layout::Q4_0,
-            Kind::Q4_1 => blocks::Layout::Q4_1,
-            Kind::Bf16 | Kind::Q4K | Kind::Bytes | Kind::F32 | Kind::F16 => return None,
-        })
-    }
-
-    /// Size of one element (a value, or a quantized block): inputs must be a whole number of them.
-    pub fn element_size(self) -> usize {
-        match self {
-            Kind::Bf16 | Kind::F16 => 2,
-            Kind::F32 => 4,
-            Kind::Bytes => 1,
-            Kind::Q4K => q4k::BLOCK,
-            k => k.layout().map_or(1, |l| l.block()),
-        }
-    }
-
     pub const ALL: [Kind; 11] = [
         Kind::Bf16,
         Kind::Q4K,
@@ -120,6 +109,51 @@ impl Kind {
         Kind::F32,
         Kind::F16,
     ];
+
+    pub(crate) fn info(self) -> &'static KindInfo {
+        // KINDS lists the kinds in the order of `ALL`, and the enum's discriminants follow it.
+        let info = &KINDS[self as usize];
+        debug_assert_eq!(info.kind, self);
+        info
+    }
+
+    pub fn from_u32(v: u32) -> Result<Kind> {
+        KINDS.iter().find(|r| r.id == v).map(|r| r.kind).ok_or(Error::UnknownKind)
+    }
+
+    pub fn id(self) -> u32 {
+        self.info().id
+    }
+
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    /// The kind named `s` (case-insensitive; `q4k` and `q4_k` both name Q4_K).
+    pub fn from_name(s: &str) -> Result<Kind> {
+        let s = s.to_ascii_lowercase().replace("_k", "k");
+        KINDS.iter().find(|r| r.name.replace("_k", "k") == s).map(|r| r.kind).ok_or(Error::UnknownKind)
+    }
+
+    /// The ggml tensor type this kind holds, if any.
+    pub fn ggml_type(self) -> Option<u32> {
+        self.info().ggml_type
+    }
+
+    /// The safetensors dtype this kind holds, if any.
+    pub fn safetensors_dtype(self) -> Option<&'static str> {
+        self.info().safetensors_dtype
+    }
+
+    /// Size of one element (a value, or a quantized block): inputs must be a whole number of them.
+    pub fn element_size(self) -> usize {
+        self.info().element_size
+    }
+
+    /// The codec that compresses this kind.
+    pub(crate) fn codec(self) -> &'static dyn Codec {
+        self.info().codec
+    }
 }
 
 /// How a frame's chunks were coded. Numbers are part of the format.
@@ -152,15 +186,88 @@ impl Method {
         }
     }
 
-    /// Whether frames of `kind` may use this method.
+    /// Whether frames of `kind` may use this method: stored and grouped fit every kind, any
+    /// other method only the kinds whose codec writes it.
     pub fn valid_for(self, kind: Kind) -> bool {
+        matches!(self, Method::Stored | Method::Grouped) || kind.codec().method() == self
+    }
+
+    /// The codec that decodes frames of `kind` coded with this method; None for stored frames.
+    pub(crate) fn codec_for(self, kind: Kind) -> Option<&'static dyn Codec> {
         match self {
-            Method::Stored => true,
-            Method::Bf16Hist => matches!(kind, Kind::Bf16 | Kind::F16),
-            Method::F32Split => kind == Kind::F32,
-            Method::Q4kCtx => kind == Kind::Q4K,
-            Method::Blocks => kind.layout().is_some(),
-            Method::Grouped => true,
+            Method::Stored => None,
+            Method::Grouped => Some(&grouped::GroupedCodec),
+            _ => Some(kind.codec()),
         }
     }
+}
+
+/// A way of coding the chunks of a frame. The codec sees whole chunks of whole elements; the
+/// frame decides which thread codes or decodes each chunk, and stores a chunk raw when coding
+/// does not shrink it.
+pub(crate) trait Codec: Sync {
+    /// The method id this codec writes in frame headers.
+    fn method(&self) -> Method;
+
+    /// Builds the frame's model from its chunks (analysing them on up to `threads` threads):
+    /// the model section's bytes, and the encoder every chunk is then coded with.
+    fn plan<'a>(&self, kind: Kind, chunks: &[&'a [u8]], threads: u32) -> Result<Box<dyn ChunkEncoder + 'a>>;
+
+    /// Parses a model section written by `plan`, as hostile input: CORRUPT_MODEL for anything
+    /// `plan` could not have written.
+    fn read_model(&self, kind: Kind, model: &[u8]) -> Result<Box<dyn Model>>;
+
+    /// The smallest a coded chunk of `orig` original bytes can be. Frame parsing rejects smaller
+    /// claims, which bounds what a frame can make a decoder allocate.
+    fn min_coded_len(&self, orig: u64) -> u64;
+
+    /// The vector kernels its decoders have besides the scalar path (tests and fuzz targets
+    /// compare each with it).
+    fn levels(&self) -> &'static [Level] {
+        &[]
+    }
+}
+
+/// Codes the chunks of one frame with the model `plan` built.
+pub(crate) trait ChunkEncoder: Sync {
+    /// The model section.
+    fn model(&self) -> Vec<u8>;
+    /// The index of the table chunk `i` is coded with (written in its chunk table entry).
+    fn table(&self, i: usize) -> u8;
+    /// Appends chunk `i` (whose bytes are `src`), coded, to `out`.
+    fn encode(&self, i: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()>;
+}
+
+/// A frame's model, parsed.
+pub(crate) trait Model: Sync {
+    /// How many tables chunk entries may name.
+    fn tables(&self) -> usize;
+    /// Whether its decoders' `decode_pair` interleaves two chunks (the frame then hands chunks
+    /// over in pairs).
+    fn pairs(&self) -> bool {
+        false
+    }
+    /// The decoding tables of table `table` (below `tables()`), for kernels up to `level`. Each
+    /// thread that decodes builds the decoders it needs.
+    fn decoder(&self, table: u8, level: Level) -> Box<dyn ChunkDecoder>;
+}
+
+/// Decodes the chunks coded with one table.
+pub(crate) trait ChunkDecoder: Send + Any {
+    /// Decodes the coded chunk `src` into `dst`, whose length is the chunk's original size.
+    fn decode(&self, src: &[u8], dst: &mut [u8]) -> Result<()>;
+
+    /// Decodes two chunks, `(src, dst)` with this decoder and `b` with `b_dec` (of the same
+    /// codec). Codecs whose kernels interleave two chunks override it (and `Model::pairs`).
+    fn decode_pair(
+        &self,
+        a: (&[u8], &mut [u8]),
+        b_dec: &dyn ChunkDecoder,
+        b: (&[u8], &mut [u8]),
+    ) -> Result<()> {
+        self.decode(a.0, a.1)?;
+        b_dec.decode(b.0, b.1)
+    }
+
+    fn as_any(&self) -> &dyn Any;
 }

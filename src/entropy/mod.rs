@@ -1,8 +1,12 @@
 //! The entropy coder: static interleaved rANS (`rans`), frequency tables and their coding
-//! (`table`), and the bit IO that tables use (`bits`).
+//! (`table`), the bit IO that tables use (`bits`), packed decoding tables for small alphabets
+//! (`packed`), and the vector renormalisation steps every SIMD decoder shares (`avx2`, `avx512`).
 
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
 pub mod bits;
+pub mod packed;
 pub mod rans;
 pub mod table;

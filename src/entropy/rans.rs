@@ -123,26 +123,6 @@ impl RansEncoder {
     }
 }
 
-/// For AVX2 decoders (eight lanes to a vector): for each 8-bit mask of the lanes that need a
-/// word, the index of the word each lane takes. Lane i takes word popcount(mask & ((1 << i) - 1)),
-/// so the set lanes take the next words in lane order, exactly as the scalar decoder reads them.
-pub static RENORM_PERM8: [[u32; 8]; 256] = {
-    let mut t = [[0u32; 8]; 256];
-    let mut m = 0;
-    while m < 256 {
-        let (mut i, mut k) = (0, 0);
-        while i < 8 {
-            if m & (1 << i) != 0 {
-                t[m][i] = k;
-                k += 1;
-            }
-            i += 1;
-        }
-        m += 1;
-    }
-    t
-};
-
 /// Reads the states of a stream and hands out its renormalisation words with bounds checks.
 pub struct RansDecoder<'a> {
     pub states: [u32; LANES],

@@ -4,4 +4,3 @@
 
 pub mod byte_planes;
 pub mod paper;
-

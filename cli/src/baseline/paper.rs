@@ -3,9 +3,9 @@
 //! concatenated and compressed with zstd; and the order-0 entropy bound of nibbles plus header
 //! bytes that the paper reports as a ceiling.
 
-use weightzip::zstd;
 use weightzip::entropy::table::entropy_bits;
 use weightzip::error::{Error, Result};
+use weightzip::zstd;
 
 const BLOCK: usize = 144;
 

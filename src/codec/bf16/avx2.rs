@@ -4,7 +4,8 @@
 use std::arch::x86_64::*;
 
 use super::{patch_escapes, ChunkDecode, ESC_MARK, SCALE};
-use crate::entropy::rans::{LANES, RANS_L, RENORM_PERM8};
+use crate::entropy::avx2::renorm;
+use crate::entropy::rans::LANES;
 use crate::error::Result;
 
 const V: usize = LANES / 8;
@@ -21,9 +22,6 @@ pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
     let evens = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
     let slot_mask = _mm256_set1_epi32((1 << SCALE) - 1);
     let lo16 = _mm256_set1_epi32(0xFFFF);
-    let flip = _mm256_set1_epi32(i32::MIN);
-    // x < RANS_L as unsigned, computed with a signed compare on sign-flipped values.
-    let bound = _mm256_set1_epi32((RANS_L as i32) ^ i32::MIN);
     let shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
     let nib_mask = _mm256_set1_epi32(0xF);
     let seven = _mm256_set1_epi32(7);
@@ -41,8 +39,6 @@ pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
         let nb = &nib[g * LANES / 2..(g + 1) * LANES / 2];
         // Phase 1: the rANS step of all four vectors, independent of each other.
         let mut xn = [_mm256_setzero_si256(); V];
-        let mut need = [_mm256_setzero_si256(); V];
-        let mut masks = [0usize; V];
         for k in 0..V {
             let slot = _mm256_and_si256(x[k], slot_mask);
             let e0 = _mm256_i32gather_epi64::<8>(table, _mm256_castsi256_si128(slot));
@@ -55,8 +51,6 @@ pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
             let v = _mm256_permute2x128_si256::<0x31>(p0, p1);
             let xs = _mm256_srli_epi32::<SCALE_I>(x[k]);
             xn[k] = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_and_si256(e, lo16), xs), _mm256_srli_epi32::<16>(e));
-            need[k] = _mm256_cmpgt_epi32(bound, _mm256_xor_si256(xn[k], flip));
-            masks[k] = _mm256_movemask_ps(_mm256_castsi256_ps(need[k])) as usize;
             // Output word: symbol bits | sign from nibble bit 3 | low mantissa from bits 0..3.
             let nbits = u32::from_le_bytes([nb[4 * k], nb[4 * k + 1], nb[4 * k + 2], nb[4 * k + 3]]);
             let nv = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(nbits as i32), shifts), nib_mask);
@@ -66,19 +60,8 @@ pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
             escaped |= (_mm256_movemask_ps(_mm256_castsi256_ps(is_esc)) as u64) << (8 * k);
             out[k] = _mm256_or_si256(_mm256_or_si256(v, sign), _mm256_and_si256(nv, seven));
         }
-        // Phase 2: renormalise. Lanes below RANS_L take the next words of the stream in lane
-        // order; each vector's offset is a prefix sum of the earlier vectors' counts, so the four
-        // loads do not wait on each other. In bounds: the loop condition leaves at least
-        // 2 * LANES bytes, and a vector's 16-byte load starts at most 48 bytes in.
-        let mut at = c.d.pos;
-        for k in 0..V {
-            let w = _mm256_cvtepu16_epi32(_mm_loadu_si128(c.d.words.as_ptr().add(at) as *const __m128i));
-            let w =
-                _mm256_permutevar8x32_epi32(w, _mm256_loadu_si256(RENORM_PERM8[masks[k]].as_ptr() as *const __m256i));
-            x[k] = _mm256_blendv_epi8(xn[k], _mm256_or_si256(_mm256_slli_epi32::<16>(xn[k]), w), need[k]);
-            at += 2 * masks[k].count_ones() as usize;
-        }
-        c.d.pos = at;
+        // Phase 2: renormalise (the loop condition left a whole group's words).
+        x = renorm(&mut c.d, &xn);
         let p = c.dst.as_mut_ptr().add(g * 2 * LANES) as *mut __m256i;
         for h in 0..V / 2 {
             // packus interleaves 128-bit halves; permute4x64 puts the 16 values back in order.

@@ -14,18 +14,137 @@
 //! would cost more table than it saves. The table is smooth, so its levels delta-code cheaply
 //! (see `entropy::table`), and decoding costs one rANS step and one nibble per value.
 
+use std::any::Any;
+
+use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method};
+use crate::cpu::{self, Level};
 use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES};
 use crate::entropy::table::FreqTable;
 use crate::error::{Error, Result};
+use crate::parallel;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 mod model;
-pub mod simd;
 
 pub use model::{plan, read_models, write_models, Model, ESC};
+
+/// The bf16 codec (method 1), also used for f16, whose bits 14..3 (5 exponent bits, the top 7
+/// mantissa bits) take the place of the 12-bit symbol.
+pub struct Bf16Codec;
+
+impl Codec for Bf16Codec {
+    fn method(&self) -> Method {
+        Method::Bf16Hist
+    }
+
+    fn plan<'a>(&self, _: Kind, chunks: &[&'a [u8]], threads: u32) -> Result<Box<dyn ChunkEncoder + 'a>> {
+        let mut hists: Vec<(&[u8], Vec<u64>)> = chunks.iter().map(|c| (*c, Vec::new())).collect();
+        parallel::for_each_mut(&mut hists, threads, |_, (c, h)| {
+            *h = vec![0u64; SYMBOLS];
+            histogram(c, h);
+            Ok(())
+        })?;
+        let hists: Vec<Vec<u64>> = hists.into_iter().map(|(_, h)| h).collect();
+        Ok(Box::new(Tables::plan(&hists, threads)?))
+    }
+
+    fn read_model(&self, _: Kind, model: &[u8]) -> Result<Box<dyn super::Model>> {
+        Ok(Box::new(Models(read_models(model)?)))
+    }
+
+    fn min_coded_len(&self, orig: u64) -> u64 {
+        min_coded_len(orig)
+    }
+
+    fn levels(&self) -> &'static [Level] {
+        &[Level::Avx2, Level::Avx512]
+    }
+}
+
+/// A frame's tables as the encoder uses them: the models, their encoders, and each chunk's
+/// table. Shared with the f32 codec, whose high halves are bf16 values.
+pub struct Tables {
+    models: Vec<Model>,
+    encoders: Vec<EncTable>,
+    assign: Vec<u8>,
+}
+
+impl Tables {
+    /// The plan (see `model::plan`) for chunks with symbol histograms `hists`.
+    pub fn plan(hists: &[Vec<u64>], threads: u32) -> Result<Tables> {
+        let (models, assign) = plan(hists, threads)?;
+        let encoders = models.iter().map(|m| m.encoder()).collect();
+        Ok(Tables { models, encoders, assign })
+    }
+
+    /// The model section: every table.
+    pub fn write(&self) -> Vec<u8> {
+        write_models(&self.models)
+    }
+
+    pub fn table(&self, i: usize) -> u8 {
+        self.assign[i]
+    }
+
+    /// The encoder of chunk `i`.
+    pub fn encoder(&self, i: usize) -> &EncTable {
+        &self.encoders[self.assign[i] as usize]
+    }
+}
+
+impl ChunkEncoder for Tables {
+    fn model(&self) -> Vec<u8> {
+        self.write()
+    }
+
+    fn table(&self, i: usize) -> u8 {
+        self.assign[i]
+    }
+
+    fn encode(&self, i: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        encode_chunk(self.encoder(i), src, out)
+    }
+}
+
+/// A frame's models, parsed.
+pub struct Models(pub Vec<Model>);
+
+impl super::Model for Models {
+    fn tables(&self) -> usize {
+        self.0.len()
+    }
+
+    fn pairs(&self) -> bool {
+        true
+    }
+
+    fn decoder(&self, table: u8, level: Level) -> Box<dyn ChunkDecoder> {
+        Box::new(self.0[table as usize].decoder(level))
+    }
+}
+
+impl ChunkDecoder for Decoder {
+    fn decode(&self, src: &[u8], dst: &mut [u8]) -> Result<()> {
+        decode_chunk(self, src, dst)
+    }
+
+    fn decode_pair(&self, a: (&[u8], &mut [u8]), b_dec: &dyn ChunkDecoder, b: (&[u8], &mut [u8])) -> Result<()> {
+        match b_dec.as_any().downcast_ref::<Decoder>() {
+            Some(bd) => decode_chunk_pair((self, a.0, a.1), (bd, b.0, b.1)),
+            None => {
+                self.decode(a.0, a.1)?;
+                b_dec.decode(b.0, b.1)
+            }
+        }
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
 
 /// Number of distinct symbols: 8 exponent bits and 4 mantissa bits.
 pub const SYMBOLS: usize = 1 << 12;
@@ -159,7 +278,7 @@ impl Escapes<'_> {
 /// one 64-bit element nearly halves the decoder's gather work (measured +40% decode speed).
 pub struct Decoder {
     entries: Vec<u64>,
-    simd: simd::Level,
+    simd: Level,
 }
 
 thread_local! {
@@ -177,7 +296,8 @@ impl Drop for Decoder {
 }
 
 impl Decoder {
-    fn new(t: &FreqTable) -> Decoder {
+    /// The decoding table of `t`, for kernels up to `level` (and what this CPU has).
+    fn new(t: &FreqTable, level: Level) -> Decoder {
         let mut entries = SPARE_TABLE.try_with(|s| s.take()).unwrap_or_default();
         entries.resize(1 << SCALE, 0);
         let mut at = 0;
@@ -191,13 +311,7 @@ impl Decoder {
             at += f as usize;
         }
         debug_assert_eq!(at, 1 << SCALE);
-        Decoder { entries, simd: simd::detect() }
-    }
-
-    /// Uses at most the given kernel (tests compare every kernel the CPU has with the scalar one).
-    pub fn with_level(mut self, level: simd::Level) -> Decoder {
-        self.simd = self.simd.min(level);
-        self
+        Decoder { entries, simd: level.min(cpu::detect()) }
     }
 
     /// Decodes one rANS step on a state, returning the output bits of the symbol.
@@ -319,7 +433,7 @@ impl<'a> ChunkDecode<'a> {
 /// Decodes one chunk written by `encode_chunk` into `dst` (whose length fixes the value count).
 pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
     let mut c = ChunkDecode::new(dec, src, dst)?;
-    simd::decode_groups(&mut c)?;
+    decode_groups(&mut c)?;
     c.finish()
 }
 
@@ -329,9 +443,36 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
 pub fn decode_chunk_pair(a: (&Decoder, &[u8], &mut [u8]), b: (&Decoder, &[u8], &mut [u8])) -> Result<()> {
     let mut ca = ChunkDecode::new(a.0, a.1, a.2)?;
     let mut cb = ChunkDecode::new(b.0, b.1, b.2)?;
-    simd::decode_pair(&mut ca, &mut cb)?;
+    decode_groups_pair(&mut ca, &mut cb)?;
     ca.finish()?;
     cb.finish()
+}
+
+/// Decodes as many whole groups as the chunk's kernel allows, advancing `c.done`. The kernels
+/// decode whole groups of `LANES` values while the stream has room for a full group's
+/// renormalisation words; `ChunkDecode::finish` does the rest.
+fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
+    match c.dec.simd {
+        // SAFETY: a decoder's level is never above `cpu::detect()` (see `Decoder::new`).
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { avx512::decode_groups(c) },
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { avx2::decode_groups(c) },
+        _ => Ok(()),
+    }
+}
+
+/// `decode_groups` for two chunks, interleaving them where the kernel can.
+fn decode_groups_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()> {
+    match a.dec.simd.min(b.dec.simd) {
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { avx512::decode_pair(a, b) },
+        _ => {
+            decode_groups(a)?;
+            decode_groups(b)
+        }
+    }
 }
 
 /// Patches the lanes of group `g` that decoded `ESC` (bit i of `escaped` = lane i), in lane
@@ -369,8 +510,8 @@ mod tests {
         let m = read_models(&write_models(&[m])).unwrap().remove(0);
         let mut buf = Vec::new();
         encode_chunk(&m.encoder(), &src, &mut buf).unwrap();
-        for level in [simd::Level::Scalar, simd::Level::Avx2, simd::Level::Avx512] {
-            let dec = m.decoder().with_level(level);
+        for level in Level::ALL {
+            let dec = m.decoder(level);
             let mut back = vec![0u8; src.len()];
             decode_chunk(&dec, &buf, &mut back).unwrap();
             assert_eq!(back, src);

@@ -87,8 +87,9 @@ impl Model {
         EncTable::new(&self.table)
     }
 
-    pub fn decoder(&self) -> Decoder {
-        Decoder::new(&self.table)
+    /// The decoding table, for kernels up to `level`.
+    pub fn decoder(&self, level: crate::cpu::Level) -> Decoder {
+        Decoder::new(&self.table, level)
     }
 }
 

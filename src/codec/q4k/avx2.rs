@@ -3,10 +3,11 @@
 
 use std::arch::x86_64::*;
 
-use super::{Decoder, SCALE};
-use crate::entropy::rans::{RansDecoder, LANES, RANS_L, RENORM_PERM8};
+use super::Decoder;
+use crate::entropy::packed::{SCALE, T};
+use crate::entropy::avx2::renorm;
+use crate::entropy::rans::{RansDecoder, LANES};
 
-const T: usize = 1 << SCALE;
 
 /// As `avx512::decode_groups`.
 ///
@@ -17,8 +18,6 @@ pub unsafe fn decode_groups(dec: &Decoder, d: &mut RansDecoder, qs: &mut [&mut [
     let slot_mask = _mm256_set1_epi32(T as i32 - 1);
     let f_mask = _mm256_set1_epi32(0xFFF);
     let one = _mm256_set1_epi32(1);
-    let flip = _mm256_set1_epi32(i32::MIN);
-    let bound = _mm256_set1_epi32((RANS_L as i32) ^ i32::MIN);
     let lo4 = _mm256_set1_epi32(0x0F);
     let hi4 = _mm256_set1_epi32(0xF0);
     let mut x = [_mm256_setzero_si256(); 4];
@@ -34,30 +33,16 @@ pub unsafe fn decode_groups(dec: &Decoder, d: &mut RansDecoder, qs: &mut [&mut [
             }
             let mut sym = [_mm256_setzero_si256(); 4];
             let mut xn = [_mm256_setzero_si256(); 4];
-            let mut need = [_mm256_setzero_si256(); 4];
-            let mut masks = [0usize; 4];
             for k in 0..4 {
                 let base = table.add(c[2 * j + k / 2] as usize * T);
                 let e = _mm256_i32gather_epi32::<4>(base, _mm256_and_si256(x[k], slot_mask));
                 let f = _mm256_add_epi32(_mm256_and_si256(e, f_mask), one);
                 let bias = _mm256_and_si256(_mm256_srli_epi32::<12>(e), f_mask);
                 xn[k] = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32::<{ SCALE as i32 }>(x[k])), bias);
-                need[k] = _mm256_cmpgt_epi32(bound, _mm256_xor_si256(xn[k], flip));
-                masks[k] = _mm256_movemask_ps(_mm256_castsi256_ps(need[k])) as usize;
                 sym[k] = _mm256_srli_epi32::<24>(e);
             }
-            // In bounds: at least 2 * LANES bytes remain; a 16-byte load starts at most 48 in.
-            let mut at = d.pos;
-            for k in 0..4 {
-                let w = _mm256_cvtepu16_epi32(_mm_loadu_si128(d.words.as_ptr().add(at) as *const __m128i));
-                let w = _mm256_permutevar8x32_epi32(
-                    w,
-                    _mm256_loadu_si256(RENORM_PERM8[masks[k]].as_ptr() as *const __m256i),
-                );
-                x[k] = _mm256_blendv_epi8(xn[k], _mm256_or_si256(_mm256_slli_epi32::<16>(xn[k]), w), need[k]);
-                at += 2 * masks[k].count_ones() as usize;
-            }
-            d.pos = at;
+            // The loop head checked that a whole group's words remain.
+            x = renorm(d, &xn);
             // Pairs 0..16 of sub-block 2j are in sym[0..2], of 2j+1 in sym[2..4].
             let out = q.as_mut_ptr().add(32 * j);
             for h in 0..2 {

@@ -4,11 +4,11 @@
 
 use std::arch::x86_64::*;
 
-use super::{Decoder, SCALE};
+use super::Decoder;
+use crate::entropy::packed::{SCALE, T};
 use crate::entropy::avx512::renorm;
 use crate::entropy::rans::{RansDecoder, LANES, RANS_L};
 
-const T: usize = 1 << SCALE;
 
 /// Decodes whole groups of pairs for `blocks` (their quant bytes, 128 per block, and the
 /// contexts of their sub-blocks) while the stream holds a full group's words; returns how many

@@ -20,11 +20,92 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 
-use crate::codec::bf16::simd::Level;
+use std::any::Any;
+
+use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method};
+use crate::cpu::{self, Level};
 use crate::entropy::bits::{BitReader, BitWriter};
+use crate::entropy::packed::{self, step, SCALE, T};
 use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES};
 use crate::entropy::table::FreqTable;
 use crate::error::{Error, Result};
+use crate::parallel;
+
+/// The Q4_K codec (method 2).
+pub struct Q4kCodec;
+
+impl Codec for Q4kCodec {
+    fn method(&self) -> Method {
+        Method::Q4kCtx
+    }
+
+    /// Per-chunk counts (in parallel), one model for the frame.
+    fn plan<'a>(&self, _: Kind, chunks: &[&'a [u8]], threads: u32) -> Result<Box<dyn ChunkEncoder + 'a>> {
+        let mut counts: Vec<(&[u8], Counts)> = chunks.iter().map(|c| (*c, Counts::new())).collect();
+        parallel::for_each_mut(&mut counts, threads, |_, (c, n)| {
+            n.add(c);
+            Ok(())
+        })?;
+        let mut total = Counts::new();
+        for (_, c) in &counts {
+            total.merge(c);
+        }
+        let model = Model::from_counts(&total)?;
+        Ok(Box::new(FrameEncoder { section: model.write(), enc: model.encoder() }))
+    }
+
+    fn read_model(&self, _: Kind, model: &[u8]) -> Result<Box<dyn super::Model>> {
+        Ok(Box::new(Model::read(model)?))
+    }
+
+    fn min_coded_len(&self, orig: u64) -> u64 {
+        min_coded_len(orig)
+    }
+
+    fn levels(&self) -> &'static [Level] {
+        &[Level::Avx2, Level::Avx512]
+    }
+}
+
+/// The frame's one model: its section and its encoder.
+struct FrameEncoder {
+    section: Vec<u8>,
+    enc: Encoder,
+}
+
+impl ChunkEncoder for FrameEncoder {
+    fn model(&self) -> Vec<u8> {
+        self.section.clone()
+    }
+
+    fn table(&self, _: usize) -> u8 {
+        0
+    }
+
+    fn encode(&self, _: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        encode_chunk(&self.enc, src, out)
+    }
+}
+
+impl super::Model for Model {
+    fn tables(&self) -> usize {
+        1
+    }
+
+    fn decoder(&self, _: u8, level: Level) -> Box<dyn ChunkDecoder> {
+        Box::new(Model::decoder(self, level))
+    }
+}
+
+impl ChunkDecoder for Decoder {
+    fn decode(&self, src: &[u8], dst: &mut [u8]) -> Result<()> {
+        decode_chunk(self, src, dst)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
 
 /// Bytes per block.
 pub const BLOCK: usize = 144;
@@ -34,7 +115,6 @@ const CONTEXTS: usize = 16;
 const HEADER_SYMBOLS: usize = 20;
 /// Quant pairs per block.
 const PAIRS: usize = 128;
-const SCALE: u32 = 12;
 
 /// Header tables: d low/high byte, dmin low/high byte, scales, mins.
 const HEADER_TABLES: [usize; 6] = [256, 256, 256, 256, 64, 64];
@@ -259,23 +339,24 @@ impl Model {
         }
     }
 
-    pub fn decoder(&self) -> Decoder {
+    /// The decoding tables, for kernels up to `level`.
+    pub fn decoder(&self, level: Level) -> Decoder {
         let mut header = Vec::with_capacity(6 << SCALE);
         for t in &self.header {
-            pack_table(t, &mut header);
+            packed::pack(t, &mut header);
         }
         let mut pairs = Vec::with_capacity(CONTEXTS << SCALE);
         let mut present = [false; CONTEXTS];
         for (c, t) in self.pairs.iter().enumerate() {
             match t {
                 Some(t) => {
-                    pack_table(t, &mut pairs);
+                    packed::pack(t, &mut pairs);
                     present[c] = true;
                 }
                 None => pairs.resize(pairs.len() + (1 << SCALE), 0),
             }
         }
-        Decoder { header, pairs, present, simd: crate::codec::bf16::simd::detect() }
+        Decoder { header, pairs, present, simd: level.min(cpu::detect()) }
     }
 }
 
@@ -308,24 +389,8 @@ pub struct Decoder {
     /// One table per context, `4096` entries each; `present[c]` says whether context c has one.
     pairs: Vec<u32>,
     present: [bool; CONTEXTS],
-    /// The kernel to use (detected once; `WZ_SIMD` caps it, as for bf16).
+    /// The kernels to use (at most what `cpu::detect` allows).
     simd: Level,
-}
-
-fn pack_table(t: &FreqTable, out: &mut Vec<u32>) {
-    for (sym, &f) in t.freq.iter().enumerate() {
-        for k in 0..f {
-            out.push((f - 1) | (k << 12) | ((sym as u32) << 24));
-        }
-    }
-}
-
-/// One decoding step with a packed table (`t` is one table of `1 << SCALE` entries).
-#[inline(always)]
-fn step(t: &[u32], x: &mut u32) -> u8 {
-    let e = t[(*x & ((1 << SCALE) - 1)) as usize];
-    *x = ((e & 0xFFF) + 1) * (*x >> SCALE) + ((e >> 12) & 0xFFF);
-    (e >> 24) as u8
 }
 
 /// The smallest a coded chunk of `chunk_bytes` original bytes can be: the header-stream length
@@ -382,7 +447,6 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
     let hlen = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
     let hs = src.get(4..4 + hlen).ok_or(Error::CorruptData)?;
     let ps = &src[4 + hlen..];
-    const T: usize = 1 << SCALE;
 
     // Headers first: they give the contexts of the quants. The header symbols form one flat
     // stream in which symbol i uses table header_table(i % 20); the table pattern of a group of
@@ -505,7 +569,7 @@ mod tests {
                             h[12 + s] = m.wrapping_add(s as u8 * 11) & 63;
                         }
                         for level in [Level::Avx2, Level::Scalar] {
-                            if level == Level::Avx2 && crate::codec::bf16::simd::detect() == Level::Scalar {
+                            if level == Level::Avx2 && cpu::detect() == Level::Scalar {
                                 continue;
                             }
                             assert_eq!(contexts_fast(&h, level), contexts(&h), "d {d:#x} dmin {dmin:#x} h {h:?}");

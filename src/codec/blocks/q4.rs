@@ -1,0 +1,30 @@
+//! Q4_0 (18 bytes per 32 weights: fp16 `d`) and Q4_1 (20 bytes: fp16 `d` and `m`), then 16
+//! bytes of nibbles. The values are the quant bytes themselves: each holds quants j and j+16 of
+//! the block, and a byte-pair table captures both.
+
+use super::Layout;
+
+/// A Q4 block whose header (d, and m for Q4_1) takes `H` bytes.
+pub struct Q4<const H: usize>;
+
+pub type Q4_0 = Q4<2>;
+pub type Q4_1 = Q4<4>;
+
+impl<const H: usize> Layout for Q4<H> {
+    const BLOCK: usize = H + 16;
+    // d low/high byte (and m low/high byte for Q4_1).
+    const HEADER_TABLES: &'static [usize] = &[256; H];
+    const HEADER_SYMBOLS: usize = H;
+    const VALUES: usize = 16;
+    const VALUE_ALPHABET: usize = 256;
+
+    fn split(b: &[u8], h: &mut [u8], v: &mut [u8]) {
+        h.copy_from_slice(&b[..H]);
+        v.copy_from_slice(&b[H..H + 16]);
+    }
+
+    fn join(h: &[u8], v: &[u8], b: &mut [u8]) {
+        b[..H].copy_from_slice(h);
+        b[H..H + 16].copy_from_slice(v);
+    }
+}
