@@ -68,6 +68,7 @@ impl Drop for Registered {
 /// Removes every temporary file still being written. For a program about to exit on a signal
 /// (call it from a normal thread, not from a signal handler): the outputs were never renamed into
 /// place, so removing their temporaries leaves nothing partial behind.
+#[cfg(feature = "internals")]
 pub fn remove_temporaries() {
     for p in IN_PROGRESS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
         let _ = fs::remove_file(p);

@@ -11,15 +11,9 @@ pub enum Level {
 
 impl Level {
     /// Every level, scalar first.
+    #[cfg(any(test, feature = "internals"))]
     pub const ALL: [Level; 3] = [Level::Scalar, Level::Avx2, Level::Avx512];
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Scalar => "scalar",
-            Level::Avx2 => "avx2",
-            Level::Avx512 => "avx512",
-        }
-    }
 }
 
 /// The best level this CPU supports, capped by the environment variable `WZ_SIMD` (`scalar`,

@@ -1,5 +1,6 @@
-//! A minimal safe wrapper over zstd-sys: the zstd baselines, and the codecs that store bytes as
-//! zstd frames (the generic byte-grouped path, f32 low halves, archives' extra frame).
+//! A minimal safe wrapper over zstd-sys, for the codecs that store bytes as zstd frames (the
+//! generic byte-grouped path, f32 low halves, archives' extra frame), and for the tool's zstd
+//! baselines (`DCtx`, with the `internals` feature).
 
 use std::ffi::c_void;
 
@@ -61,11 +62,14 @@ pub fn decompress_into(src: &[u8], dst: &mut [u8]) -> Result<()> {
 
 /// A reusable decompression context. `decompress_into` allocates and frees zstd's context on
 /// every call; a decoder of many frames (a loader decoding tensor after tensor) keeps one.
+#[cfg(feature = "internals")]
 pub struct DCtx(std::ptr::NonNull<z::ZSTD_DCtx>);
 
 // SAFETY: a ZSTD_DCtx has no thread affinity; it is used by one thread at a time (`&mut self`).
+#[cfg(feature = "internals")]
 unsafe impl Send for DCtx {}
 
+#[cfg(feature = "internals")]
 impl DCtx {
     pub fn new() -> Result<DCtx> {
         std::ptr::NonNull::new(unsafe { z::ZSTD_createDCtx() }).map(DCtx).ok_or(Error::OutOfMemory)
@@ -86,6 +90,7 @@ impl DCtx {
     }
 }
 
+#[cfg(feature = "internals")]
 impl Drop for DCtx {
     fn drop(&mut self) {
         unsafe { z::ZSTD_freeDCtx(self.0.as_ptr()) };

@@ -223,6 +223,7 @@ pub(crate) trait Codec: Sync {
 
     /// The vector kernels its decoders have besides the scalar path (tests and fuzz targets
     /// compare each with it).
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     fn levels(&self) -> &'static [Level] {
         &[]
     }

@@ -50,11 +50,6 @@ impl BitWriter {
         self.put_exp_golomb(z);
     }
 
-    /// Bits written so far.
-    pub fn bits_written(&self) -> u64 {
-        8 * self.out.len() as u64 + self.nbits as u64
-    }
-
     pub fn finish(mut self) -> Vec<u8> {
         if self.nbits > 0 {
             self.out.push(self.acc as u8);

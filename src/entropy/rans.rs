@@ -197,11 +197,13 @@ impl<'a> RansDecoder<'a> {
 /// Entry layout: bits 0..16 frequency, 16..32 `slot - cum`, 32..48 symbol.
 ///
 /// Packing all three into one u64 means one load per decoded symbol.
+#[cfg(any(test, feature = "internals"))]
 pub struct DecTable {
     pub scale: u32,
     pub entries: Vec<u64>,
 }
 
+#[cfg(any(test, feature = "internals"))]
 impl DecTable {
     /// `value_of(sym)` is the 16-bit value stored for a symbol: the symbol itself for generic
     /// streams, or a pre-shifted partial output word for codecs that can use one.
@@ -229,6 +231,7 @@ impl DecTable {
 }
 
 /// Order-0 coding of a whole symbol stream with a given table (used for side streams and tests).
+#[cfg(any(test, feature = "internals"))]
 pub fn encode_symbols(symbols: &[u16], table: &FreqTable, out: &mut Vec<u8>) -> Result<()> {
     let enc = EncTable::new(table);
     let mut e = RansEncoder::new(symbols.len());
@@ -244,6 +247,7 @@ pub fn encode_symbols(symbols: &[u16], table: &FreqTable, out: &mut Vec<u8>) -> 
 }
 
 /// Decodes `out.len()` symbols written by `encode_symbols` with the same table.
+#[cfg(any(test, feature = "internals"))]
 pub fn decode_symbols(stream: &[u8], table: &DecTable, out: &mut [u16]) -> Result<()> {
     let mut d = RansDecoder::new(stream)?;
     for (i, o) in out.iter_mut().enumerate() {

@@ -148,10 +148,6 @@ impl FreqTable {
         Ok(FreqTable { scale, freq, levels })
     }
 
-    pub fn alphabet(&self) -> usize {
-        self.freq.len()
-    }
-
     /// Cumulative frequencies (exclusive prefix sums).
     pub fn cumulative(&self) -> Vec<u32> {
         let mut c = Vec::with_capacity(self.freq.len());
@@ -245,6 +241,7 @@ fn alphabet_bits(alphabet: usize) -> u32 {
 }
 
 /// Empirical order-0 entropy in bits per symbol.
+#[cfg(feature = "internals")]
 pub fn entropy_bits(counts: &[u64]) -> f64 {
     let total: u64 = counts.iter().sum();
     if total == 0 {

@@ -66,23 +66,6 @@ impl Model {
         Ok(Model { table })
     }
 
-    /// Estimated payload bits of data with histogram `counts` (over the 12-bit symbols).
-    pub fn cost_bits(&self, counts: &[u64]) -> f64 {
-        let n: u64 = counts.iter().sum();
-        let esc_f = self.table.freq[ESC] as f64;
-        let scale = SCALE as f64;
-        let sym_bits: f64 = counts
-            .iter()
-            .zip(&self.table.freq)
-            .filter(|(&c, _)| c > 0)
-            .map(|(&c, &f)| {
-                let bits = if f > 0 { scale - (f as f64).log2() } else { scale - esc_f.log2() + ESC_BITS };
-                c as f64 * bits
-            })
-            .sum();
-        sym_bits + 4.0 * n as f64
-    }
-
     pub fn encoder(&self) -> EncTable {
         EncTable::new(&self.table)
     }

@@ -325,13 +325,6 @@ impl Model {
         Ok(Model { header, pairs })
     }
 
-    /// Estimated coded bits of `c` under this model (for the stored/coded decision).
-    pub fn cost_bits(&self, c: &Counts) -> f64 {
-        let h: f64 = self.header.iter().zip(&c.header).map(|(t, h)| t.cost_bits(h)).sum();
-        let p: f64 = self.pairs.iter().zip(&c.pairs).filter_map(|(t, h)| t.as_ref().map(|t| t.cost_bits(h))).sum();
-        h + p
-    }
-
     pub fn encoder(&self) -> Encoder {
         Encoder {
             header: self.header.iter().map(EncTable::new).collect(),
