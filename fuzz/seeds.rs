@@ -38,7 +38,7 @@ impl Fixtures {
     }
 
     /// The first `n` bytes of the first tensor of ggml type `ggml_type` in `file`.
-    fn gguf_tensor<'a>(file: &'a [u8], ggml_type: u32, n: usize) -> &'a [u8] {
+    fn gguf_tensor(file: &[u8], ggml_type: u32, n: usize) -> &[u8] {
         let g = gguf::read(file).expect("fixture GGUF parses");
         let t = g.tensors.iter().find(|t| t.ggml_type == ggml_type).expect("fixture has the type");
         let len = (t.len.unwrap() as usize).min(n);
@@ -183,7 +183,7 @@ pub fn gguf_kv(file: &[u8]) -> (u64, Vec<u8>) {
     let mut at = 24usize;
     let u32_at = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().unwrap());
     let u64_at = |at: usize| u64::from_le_bytes(file[at..at + 8].try_into().unwrap()) as usize;
-    fn skip(file: &[u8], at: &mut usize, t: u32, u32_at: &dyn Fn(usize) -> u32, u64_at: &dyn Fn(usize) -> usize) {
+    fn skip(at: &mut usize, t: u32, u32_at: &dyn Fn(usize) -> u32, u64_at: &dyn Fn(usize) -> usize) {
         match t {
             0 | 1 | 7 => *at += 1,
             2 | 3 => *at += 2,
@@ -195,7 +195,7 @@ pub fn gguf_kv(file: &[u8]) -> (u64, Vec<u8>) {
                 let n = u64_at(*at + 4);
                 *at += 12;
                 for _ in 0..n {
-                    skip(file, at, et, u32_at, u64_at);
+                    skip(at, et, u32_at, u64_at);
                 }
             }
             _ => panic!("fixture has an unknown GGUF value type {t}"),
@@ -205,7 +205,7 @@ pub fn gguf_kv(file: &[u8]) -> (u64, Vec<u8>) {
         at += 8 + u64_at(at);
         let t = u32_at(at);
         at += 4;
-        skip(file, &mut at, t, &u32_at, &u64_at);
+        skip(&mut at, t, &u32_at, &u64_at);
     }
     (n_kv, file[24..at].to_vec())
 }
@@ -261,32 +261,29 @@ pub fn gguf_files(fx: &Fixtures) -> Seeds {
     ];
     let (qn, qkv) = gguf_kv(&fx.qwen);
     let (sn, skv) = synthetic_kv(64);
-    let mut v = Seeds::new();
-    v.push((
-        "qwen-kv-v3".into(),
-        GgufSpec { version: 3, alignment: 32, n_kv: qn, kv: qkv.clone(), tensors: tensors.clone() }.build(),
-    ));
-    v.push((
-        "synthetic-kv-v2-align64".into(),
-        GgufSpec { version: 2, alignment: 64, n_kv: sn, kv: skv, tensors: tensors[..4].to_vec() }.build(),
-    ));
-    v.push((
-        "no-tensors".into(),
-        GgufSpec { version: 3, alignment: 32, n_kv: qn, kv: qkv.clone(), tensors: vec![] }.build(),
-    ));
-    // Two chunks of Q4_K: an archive with a multi-chunk frame.
-    v.push((
-        "q4k-2chunks".into(),
-        GgufSpec {
-            version: 3,
-            alignment: 32,
-            n_kv: 0,
-            kv: vec![],
-            tensors: vec![("big", vec![256 * 460], 12, t(12, 460 * 144))],
-        }
-        .build(),
-    ));
-    v
+    vec![
+        (
+            "qwen-kv-v3".into(),
+            GgufSpec { version: 3, alignment: 32, n_kv: qn, kv: qkv.clone(), tensors: tensors.clone() }.build(),
+        ),
+        (
+            "synthetic-kv-v2-align64".into(),
+            GgufSpec { version: 2, alignment: 64, n_kv: sn, kv: skv, tensors: tensors[..4].to_vec() }.build(),
+        ),
+        ("no-tensors".into(), GgufSpec { version: 3, alignment: 32, n_kv: qn, kv: qkv, tensors: vec![] }.build()),
+        // Two chunks of Q4_K: an archive with a multi-chunk frame.
+        (
+            "q4k-2chunks".into(),
+            GgufSpec {
+                version: 3,
+                alignment: 32,
+                n_kv: 0,
+                kv: vec![],
+                tensors: vec![("big", vec![256 * 460], 12, t(12, 460 * 144))],
+            }
+            .build(),
+        ),
+    ]
 }
 
 /// GGUF parser seeds: the small files, and the fixtures' real headers cut at several points.
@@ -436,7 +433,7 @@ impl Lcg {
     }
     /// In `0..n` (n > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 }
 

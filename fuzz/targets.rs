@@ -38,7 +38,10 @@ use xxhash_rust::xxh3::xxh3_64;
 pub const DECODE_CAP: u64 = 8 << 20;
 
 /// Every target, by the name of its cargo-fuzz binary.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
+pub const TARGETS: &[(&str, Target)] = &[
     ("frame_decode", frame_decode),
     ("entropy", entropy),
     ("gguf", gguf_parse),
@@ -55,7 +58,7 @@ fn one_thread() -> Options {
 /// Threads for a decode: mostly one (fast, deterministic), sometimes two so that the parallel
 /// paths (bf16 chunk pairs on two workers) are fuzzed too.
 fn threads_for(data: &[u8]) -> u32 {
-    if data.len() % 5 == 0 {
+    if data.len().is_multiple_of(5) {
         2
     } else {
         1

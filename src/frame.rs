@@ -126,8 +126,8 @@ pub fn read_info(src: &[u8]) -> Result<FrameInfo> {
     let consistent = method.valid_for(kind)
         && reserved == 0
         && (MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size)
-        && chunk_size as usize % kind.element_size() == 0
-        && original_size % kind.element_size() as u64 == 0
+        && (chunk_size as usize).is_multiple_of(kind.element_size())
+        && original_size.is_multiple_of(kind.element_size() as u64)
         && original_size.div_ceil(chunk_size as u64) == chunk_count as u64
         && model_size <= MAX_MODEL_SIZE
         && (method != Method::Stored || model_size == 0);
@@ -177,12 +177,12 @@ impl ChunkOut<'_> {
 /// Compresses `src` as a frame of `kind`.
 pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
     let es = kind.element_size();
-    if src.len() % es != 0 {
+    if !src.len().is_multiple_of(es) {
         return Err(Error::BadLength);
     }
     // The default rounds down to whole elements (a Q4_K block is 144 bytes).
     let chunk_size = if opts.chunk_size == 0 { DEFAULT_CHUNK_SIZE / es as u32 * es as u32 } else { opts.chunk_size };
-    if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size) || chunk_size as usize % es != 0 {
+    if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size) || !(chunk_size as usize).is_multiple_of(es) {
         return Err(Error::InvalidArgument);
     }
     let cs = chunk_size as usize;
@@ -377,7 +377,10 @@ impl<'a> FrameReader<'a> {
     pub fn decode_range(&self, offset: u64, dst: &mut [u8], opts: &Options) -> Result<()> {
         let cs = self.p.info.chunk_size as u64;
         let end = offset.checked_add(dst.len() as u64).ok_or(Error::InvalidArgument)?;
-        if offset % cs != 0 || end > self.p.info.original_size || (end % cs != 0 && end != self.p.info.original_size) {
+        if !offset.is_multiple_of(cs)
+            || end > self.p.info.original_size
+            || (end % cs != 0 && end != self.p.info.original_size)
+        {
             return Err(Error::InvalidArgument);
         }
         let r = decode_chunks(&self.p, (offset / cs) as usize, dst, opts, cpu::detect());

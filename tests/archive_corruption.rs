@@ -436,7 +436,7 @@ fn with_header(arc: &[u8], edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
 #[test]
 fn archive_header_fields_with_a_valid_checksum() {
     let Fx { arc, .. } = fx();
-    let h = Archive::from_bytes(arc).unwrap().header().clone();
+    let h = *Archive::from_bytes(arc).unwrap().header();
     let put = |m: &mut [u8], at: usize, v: u64| m[at..at + 8].copy_from_slice(&v.to_le_bytes());
     let cases: Vec<(&str, Vec<u8>, Error)> = vec![
         ("version 0", with_header(arc, |m| m[4..6].copy_from_slice(&0u16.to_le_bytes())), Error::UnsupportedVersion),

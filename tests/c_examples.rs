@@ -452,7 +452,7 @@ fn gguf_loader_on_synthetic_gguf() {
     std::fs::write(&gguf, synthetic_gguf()).unwrap();
     let fixtures = format!("GGUF_FIXTURES={}", gguf.display());
     for (target, archive) in [("loader", "synthetic.gguf.wz"), ("loader-asan", "synthetic.gguf.asan.wz")] {
-        let stdout = make_with(target, &[fixtures.clone()]);
+        let stdout = make_with(target, std::slice::from_ref(&fixtures));
         assert_loaded(&format!("make {target} {fixtures}"), &stdout, &gguf, &build_dir().join(archive));
     }
 }

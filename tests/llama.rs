@@ -251,7 +251,7 @@ fn qwen_greedy_identical() {
     assert_eq!(generated.len(), QWEN_PROMPTS.len(), "{out}");
     for g in &generated {
         let ids = g.split(": ").nth(1).unwrap_or("").split_whitespace().count();
-        assert!(ids >= 1 && ids <= 32, "{g}");
+        assert!((1..=32).contains(&ids), "{g}");
     }
     println!("Qwen2.5-Coder-1.5B Q4_K_M: 8 prompts x 32 greedy tokens identical from original and archive:\n{out}");
 

@@ -10,10 +10,8 @@
 //! frame), memory maps, the SIMD kernels (valgrind and the fuzzers cover those).
 
 #[path = "../fuzz/seeds.rs"]
-#[allow(dead_code)]
 mod seeds;
 #[path = "../fuzz/targets.rs"]
-#[allow(dead_code)]
 mod targets;
 
 use std::ffi::c_void;

@@ -178,7 +178,7 @@ fn tensors_of<'a>(kind: Kind, path: &Path, bytes: &'a [u8]) -> Result<Vec<bench:
             .collect();
         ("safetensors", v)
     } else {
-        if bytes.len() % kind.element_size() != 0 {
+        if !bytes.len().is_multiple_of(kind.element_size()) {
             return Err(format!("{}: {}", path.display(), weightzip::Error::BadLength));
         }
         return Ok(vec![bench::Tensor { name: path.display().to_string(), data: bytes }]);

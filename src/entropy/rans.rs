@@ -134,7 +134,7 @@ pub struct RansDecoder<'a> {
 
 impl<'a> RansDecoder<'a> {
     pub fn new(stream: &'a [u8]) -> Result<Self> {
-        if stream.len() < STATE_BYTES || (stream.len() - STATE_BYTES) % 2 != 0 {
+        if stream.len() < STATE_BYTES || !(stream.len() - STATE_BYTES).is_multiple_of(2) {
             return Err(Error::CorruptData);
         }
         let mut states = [0u32; LANES];

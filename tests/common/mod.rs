@@ -69,7 +69,7 @@ pub fn raw_fixture() -> &'static [u8] {
     static RAW: OnceLock<Vec<u8>> = OnceLock::new();
     RAW.get_or_init(|| {
         let b = std::fs::read(data_path(RAW_FIXTURE)).expect("read raw fixture");
-        assert!(!b.is_empty() && b.len() % 2 == 0, "raw fixture must be a non-empty even-length bf16 stream");
+        assert!(!b.is_empty() && b.len().is_multiple_of(2), "raw fixture must be a non-empty even-length bf16 stream");
         b
     })
 }

@@ -50,7 +50,7 @@ const CODED: u8 = 1;
 /// Compresses `data`, a whole number of `width`-byte elements, on up to `threads` threads (0 =
 /// all cores). The output does not depend on `threads`.
 pub fn compress(data: &[u8], width: usize, threads: u32) -> Result<Vec<u8>> {
-    if !(1..=8).contains(&width) || data.len() % width != 0 {
+    if !(1..=8).contains(&width) || !data.len().is_multiple_of(width) {
         return Err(Error::BadLength);
     }
     let n = data.len() / width;
@@ -135,7 +135,7 @@ pub fn decompress_into(src: &[u8], dst: &mut [u8], threads: u32) -> Result<()> {
     let mode = take(src, &mut at, 1)?[0];
     let segment = u32::from_le_bytes(take(src, &mut at, 4)?.try_into().unwrap()) as usize;
     let n = u64::from_le_bytes(take(src, &mut at, 8)?.try_into().unwrap());
-    if !(1..=8).contains(&width) || mode > CODED || segment == 0 || segment % LANES != 0 {
+    if !(1..=8).contains(&width) || mode > CODED || segment == 0 || !segment.is_multiple_of(LANES) {
         return Err(Error::CorruptData);
     }
     if n.checked_mul(width as u64) != Some(dst.len() as u64) {

@@ -11,7 +11,7 @@ const BLOCK: usize = 144;
 
 /// The two zstd frames: byte-grouped headers, quants.
 pub fn q4k_compress(data: &[u8], level: i32) -> Result<(Vec<u8>, Vec<u8>)> {
-    if data.len() % BLOCK != 0 {
+    if !data.len().is_multiple_of(BLOCK) {
         return Err(Error::BadLength);
     }
     let nb = data.len() / BLOCK;
@@ -36,7 +36,7 @@ pub fn q4k_decompress(
     scratch: &mut Vec<u8>,
     ctx: &mut zstd::DCtx,
 ) -> Result<()> {
-    if dst.len() % BLOCK != 0 {
+    if !dst.len().is_multiple_of(BLOCK) {
         return Err(Error::BadLength);
     }
     let nb = dst.len() / BLOCK;

@@ -194,7 +194,7 @@ pub fn min_coded_len(chunk_bytes: u64) -> u64 {
 /// lane payloads; the escape count (u32 LE) and the escaped symbols (in value
 /// order, 12 bits each, packed LSB-first); then the rANS stream.
 pub fn encode_chunk(enc: &EncTable, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    debug_assert!(src.len() % 2 == 0);
+    debug_assert!(src.len().is_multiple_of(2));
     let n = src.len() / 2;
     let mut nib = vec![0u8; n.div_ceil(2)];
     let stored = nib.len() - carried_nibble_bytes(nib.len());
@@ -258,14 +258,14 @@ impl Escapes<'_> {
         // Symbol k sits at bits [12k, 12k + 12): two per three bytes.
         let at = 3 * self.read / 2;
         let (a, b) = (self.list[at] as u16, self.list[at + 1] as u16);
-        let sym = if self.read % 2 == 0 { a | (b & 0xF) << 8 } else { a >> 4 | b << 4 };
+        let sym = if self.read.is_multiple_of(2) { a | (b & 0xF) << 8 } else { a >> 4 | b << 4 };
         self.read += 1;
         Ok(sym << 3)
     }
 
     /// Every escape was used, and the padding bits of an odd count are zero.
     fn all_used(&self) -> bool {
-        self.read == self.count && (self.count % 2 == 0 || self.list[self.list.len() - 1] >> 4 == 0)
+        self.read == self.count && (self.count.is_multiple_of(2) || self.list[self.list.len() - 1] >> 4 == 0)
     }
 }
 
@@ -341,7 +341,7 @@ struct ChunkDecode<'a> {
 
 impl<'a> ChunkDecode<'a> {
     fn new(dec: &'a Decoder, src: &'a [u8], dst: &'a mut [u8]) -> Result<Self> {
-        debug_assert!(dst.len() % 2 == 0);
+        debug_assert!(dst.len().is_multiple_of(2));
         let n = dst.len() / 2;
         let nib_len = n.div_ceil(2);
         let stored = nib_len - carried_nibble_bytes(nib_len);

@@ -84,6 +84,9 @@ fn split_all<L: Layout>(src: &[u8]) -> (Vec<u8>, Vec<u8>) {
     (h, v)
 }
 
+/// A chunk's blocks split: the header stream and the value stream.
+type Split = (Vec<u8>, Vec<u8>);
+
 /// The block codec for layout `L`.
 pub struct Blocks<L>(PhantomData<fn() -> L>);
 
@@ -99,7 +102,7 @@ impl<L: Layout> Codec for Blocks<L> {
     /// Every chunk split once and counted (in parallel), one model for the frame; chunks are
     /// coded later from the same split.
     fn plan<'a>(&self, _: Kind, chunks: &[&'a [u8]], threads: u32) -> Result<Box<dyn ChunkEncoder + 'a>> {
-        let mut parts: Vec<(&[u8], Counts, (Vec<u8>, Vec<u8>))> =
+        let mut parts: Vec<(&[u8], Counts, Split)> =
             chunks.iter().map(|c| (*c, Counts::new::<L>(), Default::default())).collect();
         parallel::for_each_mut(&mut parts, threads, |_, (c, n, split)| {
             *split = split_all::<L>(c);
@@ -237,7 +240,7 @@ struct Encoder<L> {
 struct FrameEncoder<L> {
     section: Vec<u8>,
     enc: Encoder<L>,
-    splits: Vec<(Vec<u8>, Vec<u8>)>,
+    splits: Vec<Split>,
 }
 
 impl<L: Layout> ChunkEncoder for FrameEncoder<L> {
@@ -358,9 +361,9 @@ fn decode_stream(
         d.renorm_group();
         done += LANES;
     }
-    for i in done..out.len() {
+    for (i, o) in out.iter_mut().enumerate().skip(done) {
         let t = table_of(i);
-        out[i] = step(&packed[t..t + T], &mut d.states[i % LANES]);
+        *o = step(&packed[t..t + T], &mut d.states[i % LANES]);
         d.renorm_checked(i % LANES)?;
     }
     if d.finish()? != [0; LANES] {

@@ -396,7 +396,7 @@ pub fn min_coded_len(chunk_bytes: u64) -> u64 {
 /// Encodes a chunk of whole blocks: u32 LE length of the header stream, the header stream (20
 /// symbols per block), then the pair stream (128 symbols per block).
 pub fn encode_chunk(enc: &Encoder, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    debug_assert!(src.len() % BLOCK == 0);
+    debug_assert!(src.len().is_multiple_of(BLOCK));
     let blocks: Vec<&[u8]> = src.chunks_exact(BLOCK).collect();
     let headers: Vec<[u8; HEADER_SYMBOLS]> = blocks.iter().map(|b| header_symbols(b)).collect();
 
@@ -434,7 +434,7 @@ pub fn encode_chunk(enc: &Encoder, src: &[u8], out: &mut Vec<u8>) -> Result<()> 
 
 /// Decodes a chunk written by `encode_chunk` into `dst` (a whole number of blocks).
 pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
-    debug_assert!(dst.len() % BLOCK == 0);
+    debug_assert!(dst.len().is_multiple_of(BLOCK));
     let nblocks = dst.len() / BLOCK;
     let len = src.get(..4).ok_or(Error::CorruptData)?;
     let hlen = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
