@@ -339,6 +339,15 @@ const char *wz_version_string(void);
 uint32_t wz_format_version(void);
 
 /*
+ A description of the last error a `wz_*` function returned on the calling thread, with what
+ its status alone does not say: for `WZ_STATUS_IO`, the file and the operating system's reason
+ (`cannot open model.gguf: No such file or directory`); for other statuses, the status's own
+ description. An empty string if no call on this thread has failed. Never NULL; the string
+ belongs to the library and stays valid until the next failing `wz_*` call on this thread.
+ */
+const char *wz_last_error_message(void);
+
+/*
  A static NUL-terminated description of a status code. Never NULL; unknown codes get a
  description too. The string must not be freed.
  */

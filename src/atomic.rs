@@ -18,26 +18,29 @@ where
 {
     // A device, pipe or socket is written in place: renaming a file over it would replace the
     // node itself (as root, /dev/null would become a regular file).
+    // Errors name `path`, the caller's file, even where the temporary file failed: its name is
+    // this module's detail.
+    let io = |action| move |e| Error::io(action, Some(path), e);
     if let Ok(m) = fs::metadata(path) {
         if m.is_dir() {
-            return Err(Error::Io);
+            return Err(io("write")(std::io::Error::from_raw_os_error(libc::EISDIR)));
         }
         if !m.is_file() {
-            let f = File::options().write(true).open(path).map_err(|_| Error::Io)?;
+            let f = File::options().write(true).open(path).map_err(io("open"))?;
             let mut w = BufWriter::with_capacity(1 << 20, f);
-            fill(&mut w)?;
-            return w.into_inner().map(drop).map_err(|_| Error::Io);
+            fill(&mut w).map_err(|e| e.with_path(path))?;
+            return w.into_inner().map(drop).map_err(|e| io("write")(e.into_error()));
         }
     }
     let tmp = temp_path(path)?;
     let _registered = Registered::new(&tmp);
     let r = (|| {
-        let f = File::options().write(true).create_new(true).open(&tmp).map_err(|_| Error::Io)?;
+        let f = File::options().write(true).create_new(true).open(&tmp).map_err(io("create"))?;
         let mut w = BufWriter::with_capacity(1 << 20, f);
-        fill(&mut w)?;
-        let f = w.into_inner().map_err(|_| Error::Io)?;
-        f.sync_all().map_err(|_| Error::Io)?;
-        fs::rename(&tmp, path).map_err(|_| Error::Io)
+        fill(&mut w).map_err(|e| e.with_path(path))?;
+        let f = w.into_inner().map_err(|e| io("write")(e.into_error()))?;
+        f.sync_all().map_err(io("sync"))?;
+        fs::rename(&tmp, path).map_err(io("rename to"))
     })();
     if r.is_err() {
         let _ = fs::remove_file(&tmp);

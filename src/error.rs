@@ -1,10 +1,17 @@
 //! Errors of the Rust API. Each variant maps to one frozen `wz_status` code of the C ABI
-//! (see `ffi::status`); the numbers are assigned there and never reused.
+//! (see `ffi::status`); the numbers are assigned there and never reused. An I/O error also keeps
+//! what the operating system said and the file it concerns, which `Display` prints the way zstd
+//! does (`cannot open x.gguf: No such file or directory`) and the C API hands out through
+//! `wz_last_error_message`.
 
 use std::ffi::CStr;
 use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A library error. Errors compare equal when they have the same status: an I/O error's cause
+/// and path are detail, not identity.
+#[derive(Debug, Clone)]
 pub enum Error {
     /// A required pointer argument was NULL.
     NullPointer,
@@ -36,8 +43,8 @@ pub enum Error {
     TooLarge,
     /// An allocation failed.
     OutOfMemory,
-    /// A file could not be read or written.
-    Io,
+    /// A file could not be read or written: what was being done, to which file, and why.
+    Io(IoError),
     /// A Rust panic was caught at the C boundary (a bug: please report it).
     Panic,
     /// The frame holds a different kind of data than the caller asked for.
@@ -76,7 +83,7 @@ impl Error {
         Error::TrailingData,
         Error::TooLarge,
         Error::OutOfMemory,
-        Error::Io,
+        Error::Io(IoError::UNKNOWN),
         Error::Panic,
         Error::KindMismatch,
         Error::BadContainer,
@@ -91,15 +98,87 @@ impl Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+impl PartialEq for Error {
+    fn eq(&self, other: &Error) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}
+
+impl Eq for Error {}
+
+impl std::hash::Hash for Error {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state)
+    }
+}
+
+/// The detail of an I/O error: the action (`open`, `read`, `write`, ...), the file, and the
+/// operating system's error. Any of them may be missing (a writer handed to the library has no
+/// name the library knows).
+#[derive(Debug, Clone, Default)]
+pub struct IoError {
+    action: &'static str,
+    path: Option<PathBuf>,
+    source: Option<Cause>,
+}
+
+/// The operating system's error, shared between clones of an error.
+#[derive(Debug, Clone)]
+struct Cause(Arc<std::io::Error>);
+
+// An `io::Error` is never changed once made, so observing one after a caught panic is sound; the
+// C ABI's panic guard needs errors (and the archives that cache them) to say so.
+impl std::panic::UnwindSafe for Cause {}
+impl std::panic::RefUnwindSafe for Cause {}
+
+impl IoError {
+    /// An I/O error with no detail (the status table's representative).
+    pub const UNKNOWN: IoError = IoError { action: "", path: None, source: None };
+
+    /// What was being done when it failed: `open`, `read`, `write`, `create`, `rename`, ...
+    pub fn action(&self) -> &'static str {
+        self.action
+    }
+
+    /// The file concerned, when known.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The operating system's error, when there was one.
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        self.source.as_ref().map(|c| &*c.0)
+    }
+}
+
+impl Error {
+    /// An I/O error: `action` (a verb: `open`, `read`, `write`, ...) on `path` failed with `e`.
+    pub fn io(action: &'static str, path: Option<&Path>, e: std::io::Error) -> Error {
+        Error::Io(IoError { action, path: path.map(Path::to_path_buf), source: Some(Cause(Arc::new(e))) })
+    }
+
+    /// This error, with `path` as its file if it is an I/O error that names none yet (for errors
+    /// from a writer whose file the caller knows).
+    pub fn with_path(self, path: &Path) -> Error {
+        match self {
+            Error::Io(mut e) if e.path.is_none() => {
+                e.path = Some(path.to_path_buf());
+                Error::Io(e)
+            }
+            e => e,
+        }
+    }
+}
+
 impl Error {
     /// A short, static, human-readable description.
-    pub fn message(self) -> &'static str {
+    pub fn message(&self) -> &'static str {
         // The C strings are ASCII literals, so this never fails.
         self.message_c().to_str().unwrap_or("error")
     }
 
     /// The same description as a NUL-terminated static string, for `wz_status_str`.
-    pub fn message_c(self) -> &'static CStr {
+    pub fn message_c(&self) -> &'static CStr {
         match self {
             Error::NullPointer => c"a required pointer argument is NULL",
             Error::InvalidArgument => c"an argument is out of range",
@@ -116,7 +195,7 @@ impl Error {
             Error::TrailingData => c"input has trailing bytes after the frame or archive",
             Error::TooLarge => c"size exceeds what the format or platform supports",
             Error::OutOfMemory => c"out of memory",
-            Error::Io => c"I/O error",
+            Error::Io(_) => c"I/O error",
             Error::Panic => c"internal error (panic caught at the C boundary)",
             Error::KindMismatch => c"frame holds a different data kind than requested",
             Error::BadContainer => c"malformed model container file",
@@ -132,8 +211,39 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.message())
+        match self {
+            Error::Io(e) => e.fmt(f),
+            e => f.write_str(e.message()),
+        }
     }
 }
 
-impl std::error::Error for Error {}
+impl fmt::Display for IoError {
+    /// `cannot ACTION PATH: REASON`, with the parts that are known.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.action.is_empty() && self.path.is_none() && self.source.is_none() {
+            return f.write_str("I/O error");
+        }
+        f.write_str("cannot ")?;
+        f.write_str(if self.action.is_empty() { "access" } else { self.action })?;
+        if let Some(p) = &self.path {
+            write!(f, " {}", p.display())?;
+        }
+        if let Some(Cause(e)) = &self.source {
+            // The OS's message without the "(os error N)" that std appends.
+            let text = e.to_string();
+            let reason = text.rfind(" (os error ").map_or(&text[..], |i| &text[..i]);
+            write!(f, ": {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => e.io_error().map(|e| e as &(dyn std::error::Error + 'static)),
+            _ => None,
+        }
+    }
+}

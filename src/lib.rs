@@ -55,5 +55,5 @@ pub mod test_rng;
 mod test_rng;
 
 pub use codec::{Kind, Method};
-pub use error::{Error, Result};
+pub use error::{Error, IoError, Result};
 pub use frame::{compress, compress_bound, decompress, decompress_into, read_info, FrameInfo, FrameReader, Options};

@@ -20,7 +20,7 @@ use gguf_synth::{every_value_type, gt, mixed, noise, Builder, Built, Expected, F
 use sha2::{Digest, Sha256};
 use weightzip::archive::{self, Archive, Container};
 use weightzip::frame::{self, MIN_CHUNK_SIZE};
-use weightzip::{gguf, Error, Kind, Options};
+use weightzip::{gguf, Error, IoError, Kind, Options};
 
 const MINILM: &str = "minilm-l6-q4_k_m.gguf";
 const QWEN: &str = "qwen25coder15b-q4km-mini.gguf";
@@ -318,11 +318,15 @@ fn restore_to_a_failing_writer_is_an_io_error() {
     let meta = a.index().extra.metadata_size as usize;
     for limit in [0, 1, meta, meta + 1, file.len() / 2, file.len() - 1] {
         let mut w = Failing { written: 0, limit, fail_flush: false };
-        assert_eq!(a.restore_to(&mut w, &opts(2, 0)), Err(Error::Io), "writer failing after {limit} bytes");
+        assert_eq!(
+            a.restore_to(&mut w, &opts(2, 0)),
+            Err(Error::Io(IoError::UNKNOWN)),
+            "writer failing after {limit} bytes"
+        );
         assert!(w.written <= limit);
     }
     let mut w = Failing { written: 0, limit: usize::MAX, fail_flush: true };
-    assert_eq!(a.restore_to(&mut w, &opts(2, 0)), Err(Error::Io), "flush fails");
+    assert_eq!(a.restore_to(&mut w, &opts(2, 0)), Err(Error::Io(IoError::UNKNOWN)), "flush fails");
     assert_eq!(w.written, file.len());
     // The archive still works afterwards.
     let mut out = Vec::new();
@@ -653,7 +657,14 @@ fn compress_file_errors_leave_nothing_behind() {
     let dir = TempDir::new("archive-compress-errors");
     let o = Options::default();
     let out = dir.join("out.wz");
-    assert_eq!(archive::compress_gguf_file(&dir.join("missing.gguf"), &out, &o).err(), Some(Error::Io));
+    let missing = dir.join("missing.gguf");
+    let e = archive::compress_gguf_file(&missing, &out, &o).unwrap_err();
+    assert_eq!(e, Error::Io(IoError::UNKNOWN));
+    // The error keeps its cause and names the file, the way zstd words it.
+    assert_eq!(e.to_string(), format!("cannot open {}: No such file or directory", missing.display()));
+    let Error::Io(detail) = &e else { unreachable!() };
+    assert_eq!(detail.io_error().and_then(|e| e.raw_os_error()), Some(2)); // ENOENT
+    assert_eq!(detail.path(), Some(missing.as_path()));
     let empty = dir.join("empty.gguf");
     std::fs::write(&empty, b"").unwrap();
     assert_eq!(archive::compress_gguf_file(&empty, &out, &o).err(), Some(Error::ContainerTruncated));
@@ -663,11 +674,13 @@ fn compress_file_errors_leave_nothing_behind() {
     let good = dir.join("good.gguf");
     std::fs::write(&good, mixed().build().bytes).unwrap();
     let nodir = dir.join("no-such-dir").join("out.wz");
-    assert_eq!(archive::compress_gguf_file(&good, &nodir, &o).err(), Some(Error::Io));
+    let e = archive::compress_gguf_file(&good, &nodir, &o).unwrap_err();
+    assert_eq!(e.to_string(), format!("cannot create {}: No such file or directory", nodir.display()));
     // A directory in the way.
     let d = dir.join("a-directory");
     std::fs::create_dir(&d).unwrap();
-    assert_eq!(archive::compress_gguf_file(&good, &d, &o).err(), Some(Error::Io));
+    let e = archive::compress_gguf_file(&good, &d, &o).unwrap_err();
+    assert_eq!(e.to_string(), format!("cannot write {}: Is a directory", d.display()));
     no_temporaries(&dir, "compress errors");
     assert_eq!(dir.entries(), vec!["a-directory", "bad.gguf", "empty.gguf", "good.gguf"]);
 }
@@ -709,21 +722,27 @@ fn restore_file_never_writes_over_the_archive() {
     std::fs::write(&other, b"old").unwrap();
     a.restore_file(&other, &Options::default()).unwrap();
     assert!(std::fs::read(&other).unwrap() == fixture(QWEN));
-    assert_eq!(a.restore_file(&dir.join("nope").join("x"), &Options::default()), Err(Error::Io));
+    let nope = dir.join("nope").join("x");
+    let e = a.restore_file(&nope, &Options::default()).unwrap_err();
+    assert_eq!(e.to_string(), format!("cannot create {}: No such file or directory", nope.display()));
     assert_eq!(dir.entries(), vec!["hard", "m.wz", "other.gguf", "sym"]);
 }
 
 #[test]
 fn open_path_errors() {
     let dir = TempDir::new("archive-open");
-    assert_eq!(Archive::open_path(&dir.join("missing")).err(), Some(Error::Io));
+    let missing = dir.join("missing");
+    let e = Archive::open_path(&missing).err().unwrap();
+    assert_eq!(e.to_string(), format!("cannot open {}: No such file or directory", missing.display()));
     let empty = dir.join("empty.wz");
     std::fs::write(&empty, b"").unwrap();
     assert_eq!(Archive::open_path(&empty).err(), Some(Error::Truncated));
     let gguf = dir.join("x.gguf");
     std::fs::write(&gguf, fixture(QWEN)).unwrap();
     assert_eq!(Archive::open_path(&gguf).err(), Some(Error::BadMagic), "a GGUF is not an archive");
-    assert_eq!(Archive::open_path(Path::new(&dir.path)).err(), Some(Error::Io), "a directory");
+    let e = Archive::open_path(Path::new(&dir.path)).err().unwrap();
+    assert_eq!(e, Error::Io(IoError::UNKNOWN), "a directory");
+    assert!(e.to_string().contains(&dir.path.display().to_string()), "{e}");
     // A single frame is not an archive.
     let f = weightzip::compress(Kind::Bytes, b"hello", &Options::default()).unwrap();
     assert!(!archive::is_archive(&f));

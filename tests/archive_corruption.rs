@@ -638,7 +638,7 @@ fn payload_range(arc: &[u8], t: &weightzip::archive::Entry) -> (usize, usize) {
     (t.arc_offset as usize + start, info.payload_size as usize)
 }
 
-fn is_frame_error(e: Error) -> bool {
+fn is_frame_error(e: &Error) -> bool {
     matches!(e, Error::CorruptData | Error::CorruptHeader | Error::CorruptModel)
 }
 
@@ -660,7 +660,7 @@ fn a_damaged_tensor_fails_alone() {
             let a = Archive::from_bytes(&m).expect("a payload flip does not stop the archive opening");
             let mut dst = vec![0xA5u8; t.orig_size as usize];
             let e = a.read_tensor(k, &mut dst, &one()).expect_err(&format!("tensor {k}: flip at +{}", at - start));
-            assert!(is_frame_error(e), "tensor {k}: {e:?}");
+            assert!(is_frame_error(&e), "tensor {k}: {e:?}");
             assert!(dst.iter().all(|&b| b == 0) || dst.iter().all(|&b| b == 0xA5), "tensor {k}: partial output left");
             if full_check.contains(&k) && at == start + size / 2 {
                 for i in (0..n).filter(|&i| i != k) {
@@ -671,7 +671,7 @@ fn a_damaged_tensor_fails_alone() {
                 assert!(a.metadata().is_ok());
                 let (i, e) = a.verify(&one()).unwrap_err();
                 assert_eq!(i, Some(k), "verify names the damaged tensor");
-                assert!(is_frame_error(e));
+                assert!(is_frame_error(&e));
                 assert!(a.restore_to(&mut Vec::new(), &Options::default()).is_err());
             }
             m[at] ^= 0x5A;
@@ -812,7 +812,7 @@ fn a_synthetic_archive_with_every_kind_survives_frame_damage() {
             m[at] ^= 0x04;
             let a = Archive::from_bytes(&m).unwrap();
             match a.tensor_vec(k, &one()) {
-                Err(e) => assert!(is_frame_error(e), "tensor {k} ({}): {e:?}", t.kind.name()),
+                Err(e) => assert!(is_frame_error(&e), "tensor {k} ({}): {e:?}", t.kind.name()),
                 Ok(v) => panic!(
                     "tensor {k} ({}): payload byte {} flipped, read Ok (same bytes: {})",
                     t.kind.name(),

@@ -76,7 +76,7 @@ fn small_frame() -> (Vec<u8>, Vec<u8>) {
 fn every_error_maps_to_its_own_status() {
     let mut seen = std::collections::HashSet::new();
     for (i, e) in Error::ALL.iter().enumerate() {
-        let code = wz_status::from(*e) as u32;
+        let code = wz_status::from(e.clone()) as u32;
         assert_eq!(code, i as u32 + 1, "{e:?}");
         assert!(seen.insert(code), "{e:?} shares status {code}");
         assert_eq!(status_name(code), e.message(), "{e:?}");

@@ -291,8 +291,12 @@ fn open_failures_leave_the_handle_null() {
         std::fs::write(&p, b).unwrap();
         p
     };
-    assert_eq!(open_path(&dir.join("missing.wz")).err(), Some(st(WZ_STATUS_IO)));
+    let missing = dir.join("missing.wz");
+    assert_eq!(open_path(&missing).err(), Some(st(WZ_STATUS_IO)));
+    // The status says "I/O error"; the last error message says which file and why.
+    assert_eq!(last_error(), format!("cannot open {}: No such file or directory", missing.display()));
     assert_eq!(open_path(&write("empty.wz", b"")).err(), Some(st(WZ_STATUS_TRUNCATED)));
+    assert_eq!(last_error(), "input is truncated");
     assert_eq!(open_path(&write("cut.wz", &f.arc[..f.arc.len() - 1])).err(), Some(st(WZ_STATUS_TRUNCATED)));
     assert_eq!(open_path(&write("x.gguf", &f.file)).err(), Some(st(WZ_STATUS_BAD_MAGIC)));
     let mut trailing = f.arc.clone();
@@ -654,6 +658,7 @@ fn restore_writes_atomically_and_never_over_the_archive() {
     // A missing directory: an I/O error and nothing written.
     let nowhere = dir.join("no-such-dir").join("x.gguf");
     assert_eq!(st(unsafe { wz_archive_restore(h.0, cpath(&nowhere).as_ptr(), null()) }), st(WZ_STATUS_IO));
+    assert_eq!(last_error(), format!("cannot create {}: No such file or directory", nowhere.display()));
     // Bad options: refused before anything is written.
     let o = wz_options { reserved: 1, ..default_opts() };
     let fresh = dir.join("fresh.gguf");
@@ -869,4 +874,11 @@ fn restore_fd_writes_the_original_to_a_descriptor_and_leaves_it_open() {
     let a = open_memory(&qwen().arc);
     let ro = std::fs::File::open(data_path(QWEN)).unwrap();
     assert_eq!(st(unsafe { wz_archive_restore_fd(a.0, ro.as_raw_fd(), null()) }), WZ_STATUS_IO as u32);
+}
+
+/// `wz_last_error_message` of this thread.
+fn last_error() -> String {
+    let p = wz_last_error_message();
+    assert!(!p.is_null());
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }

@@ -160,8 +160,8 @@ fn expect_err(case: &str, bad: &[u8], want: Error) {
 
 /// `read_info` must give exactly `want` too (for defects in the fixed header).
 fn expect_info_err(case: &str, bad: &[u8], want: Error) {
-    assert_eq!(read_info(bad).map(|_| ()), Err(want), "{case}: read_info");
-    expect_err(case, bad, want);
+    assert_eq!(read_info(bad).map(|_| ()), Err(want.clone()), "{case}: read_info");
+    expect_err(case, bad, want.clone());
 }
 
 fn frame_with(edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
@@ -241,8 +241,8 @@ fn header_bit_flips_at_every_offset() {
             bad[at] ^= 1 << bit;
             let want = if at < 4 { Error::BadMagic } else { Error::CorruptHeader };
             let case = format!("header byte {at} bit {bit}");
-            assert_eq!(read_info(&bad).map(|_| ()), Err(want), "{case}: read_info");
-            assert_eq!(decompress(&bad, &one_thread()).map(|_| ()), Err(want), "{case}: decompress");
+            assert_eq!(read_info(&bad).map(|_| ()), Err(want.clone()), "{case}: read_info");
+            assert_eq!(decompress(&bad, &one_thread()).map(|_| ()), Err(want.clone()), "{case}: decompress");
         }
         // The full matrix (both entry points, destination checks) once per byte.
         let mut bad = f.clone();
@@ -633,7 +633,11 @@ fn destination_size_must_be_exact() {
         (2 * n, Error::DstSizeMismatch),
     ] {
         let mut dst = vec![0xA5u8; len];
-        assert_eq!(decompress_into(&fx.frame, &mut dst, &one_thread()), Err(want), "dst of {len} bytes for {n}");
+        assert_eq!(
+            decompress_into(&fx.frame, &mut dst, &one_thread()),
+            Err(want.clone()),
+            "dst of {len} bytes for {n}"
+        );
         assert!(dst.iter().all(|&b| b == 0xA5), "dst of {len} bytes: written although the size is wrong");
     }
     let mut dst = vec![0u8; n];

@@ -681,8 +681,11 @@ fn crafted_f32_split_chunks_are_corrupt_data() {
     for (case, payload) in cases {
         let bad = with_payload(d, 1, &payload);
         let e = expect_error(Kind::F32, &bad, &case);
-        let want =
-            if payload.len() < min { [Error::CorruptHeader, Error::CorruptData] } else { [Error::CorruptData; 2] };
+        let want = if payload.len() < min {
+            [Error::CorruptHeader, Error::CorruptData]
+        } else {
+            [Error::CorruptData, Error::CorruptData]
+        };
         assert!(want.contains(&e), "f32: {case}: {e:?}");
     }
     // The unchanged payload through the same rewriting decodes: the rewriting itself is sound.

@@ -787,18 +787,22 @@ fn hostile() -> Vec<(String, Vec<u8>, Error)> {
 fn hostile_headers_give_specific_errors() {
     for (case, file, want) in hostile() {
         let r = catch_unwind(AssertUnwindSafe(|| safetensors::read(&file).map(|_| ())));
-        assert_eq!(r.unwrap_or_else(|_| panic!("{case}: safetensors::read panicked")), Err(want), "{case}: read");
-        assert_eq!(safetensors::read_tensors(&file).err(), Some(want), "{case}: read_tensors");
+        assert_eq!(
+            r.unwrap_or_else(|_| panic!("{case}: safetensors::read panicked")),
+            Err(want.clone()),
+            "{case}: read"
+        );
+        assert_eq!(safetensors::read_tensors(&file).err(), Some(want.clone()), "{case}: read_tensors");
         assert!(safetensors::looks_like(&file), "{case}: looks like safetensors");
         let mut out = Cursor::new(Vec::new());
         assert_eq!(
             archive::compress_safetensors(&file, &mut out, &one()).err(),
-            Some(want),
+            Some(want.clone()),
             "{case}: compress_safetensors"
         );
         assert!(out.get_ref().is_empty(), "{case}: compress_safetensors wrote {} bytes", out.get_ref().len());
         let mut out = Cursor::new(Vec::new());
-        assert_eq!(archive::compress_any(&file, &mut out, &one()).err(), Some(want), "{case}: compress_any");
+        assert_eq!(archive::compress_any(&file, &mut out, &one()).err(), Some(want.clone()), "{case}: compress_any");
         assert!(out.get_ref().is_empty(), "{case}: compress_any wrote {} bytes", out.get_ref().len());
     }
 }
@@ -817,9 +821,9 @@ fn malformed_files_that_do_not_look_like_safetensors() {
         ("JSON a string", raw_file("\"x\"", b""), BadContainer),
         ("JSON null", raw_file("null", b""), BadContainer),
     ] {
-        assert_eq!(safetensors::read(&file).err(), Some(want_read), "{case}: read");
+        assert_eq!(safetensors::read(&file).err(), Some(want_read.clone()), "{case}: read");
         let mut out = Cursor::new(Vec::new());
-        assert_eq!(archive::compress_safetensors(&file, &mut out, &one()).err(), Some(want_read), "{case}");
+        assert_eq!(archive::compress_safetensors(&file, &mut out, &one()).err(), Some(want_read.clone()), "{case}");
         assert!(!safetensors::looks_like(&file), "{case}");
         let mut out = Cursor::new(Vec::new());
         let got = archive::compress_any(&file, &mut out, &one()).err();
@@ -1161,7 +1165,7 @@ fn damaged_archive_truncations_and_header_and_index_flips_fail_at_open() {
         for bit in [0x01u8, 0x80] {
             bad[at] ^= bit;
             let want = if at < 4 { Error::BadMagic } else { Error::CorruptHeader };
-            assert_eq!(Archive::from_bytes(&bad).err(), Some(want), "header byte {at} bit {bit:#x}");
+            assert_eq!(Archive::from_bytes(&bad).err(), Some(want.clone()), "header byte {at} bit {bit:#x}");
             bad[at] ^= bit;
         }
     }
@@ -1207,7 +1211,7 @@ fn a_damaged_tensor_fails_alone() {
                 let mut dst = vec![0xA5u8; e.len as usize];
                 let got = a.read_tensor(i, &mut dst, &opts(2, 0));
                 if i == k {
-                    assert_eq!(got, Err(want), "{case}");
+                    assert_eq!(got, Err(want.clone()), "{case}");
                     assert!(dst.iter().all(|&x| x == 0) || dst.iter().all(|&x| x == 0xA5), "{case}: partial output");
                 } else {
                     assert_eq!(got, Ok(()), "{case}: tensor {i} fails too");
@@ -1215,12 +1219,12 @@ fn a_damaged_tensor_fails_alone() {
                 }
             }
             assert_eq!(a.metadata().unwrap(), &b.bytes[..b.data_start as usize], "{case}");
-            assert_eq!(a.verify(&one()), Err((Some(k), want)), "{case}: verify");
+            assert_eq!(a.verify(&one()), Err((Some(k), want.clone())), "{case}: verify");
             let out = dir.join("restored.safetensors");
-            assert_eq!(a.restore_file(&out, &opts(2, 0)), Err(want), "{case}: restore_file");
+            assert_eq!(a.restore_file(&out, &opts(2, 0)), Err(want.clone()), "{case}: restore_file");
             assert!(dir.entries().is_empty(), "{case}: restore_file left {:?}", dir.entries());
             let mut sink = Vec::new();
-            assert_eq!(a.restore_to(&mut sink, &one()), Err(want), "{case}: restore_to");
+            assert_eq!(a.restore_to(&mut sink, &one()), Err(want.clone()), "{case}: restore_to");
         }
     }
 }

@@ -9,18 +9,27 @@ use weightzip::Options;
 
 use crate::files::{with_progress, Input};
 
-fn err(path: &Path, e: weightzip::Error) -> String {
-    format!("{}: {e}", path.display())
+/// An error about `path`: an I/O error names its own file (`cannot open x: No such file or
+/// directory`), any other is prefixed with the path.
+pub fn err(path: &Path, e: weightzip::Error) -> String {
+    match e {
+        weightzip::Error::Io(_) => e.to_string(),
+        e => format!("{}: {e}", path.display()),
+    }
 }
 
-/// An error of work that reads `input` and writes `output`: both named, since either may be at fault.
+/// An error of work that reads `input` and writes `output`: both named, since either may be at
+/// fault (an I/O error names the file it concerns).
 fn err2(input: &Path, output: &Path, e: weightzip::Error) -> String {
-    format!("{} -> {}: {e}", input.display(), output.display())
+    match e {
+        weightzip::Error::Io(_) => e.to_string(),
+        e => format!("{} -> {}: {e}", input.display(), output.display()),
+    }
 }
 
 /// `weightzip compress model.gguf` (or .safetensors): the archive, written atomically.
 pub fn compress(input: &Path, output: &Path, threads: u32, chunk_size: u32, json: bool) -> Result<(), String> {
-    let size = std::fs::metadata(input).map_err(|e| format!("cannot stat {}: {e}", input.display()))?.len();
+    let size = std::fs::metadata(input).map_err(|e| crate::files::io_error("stat", input, e))?.len();
     let t = std::time::Instant::now();
     let w = with_progress("compress", size, |p| {
         archive::compress_file(input, output, &Options { threads, chunk_size, progress: Some(p) })

@@ -184,10 +184,10 @@ fn q4k_pack(data: &[u8]) -> weightzip::Result<Vec<u8>> {
 }
 
 fn q4k_unpack(src: &[u8], dst: &mut [u8], scratch: &mut (Vec<u8>, zstd::DCtx)) -> weightzip::Result<()> {
-    let bad = weightzip::Error::CorruptData;
-    let n = u64::from_le_bytes(src.get(..8).ok_or(bad)?.try_into().unwrap()) as usize;
+    let bad = || weightzip::Error::CorruptData;
+    let n = u64::from_le_bytes(src.get(..8).ok_or_else(bad)?.try_into().unwrap()) as usize;
     let rest = &src[8..];
-    let a = rest.get(..n).ok_or(bad)?;
+    let a = rest.get(..n).ok_or_else(bad)?;
     paper::q4k_decompress(a, &rest[n..], dst, &mut scratch.0, &mut scratch.1)
 }
 

@@ -18,15 +18,15 @@ pub struct Input {
 
 impl Input {
     pub fn open(path: &Path) -> Result<Input, String> {
-        let f = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let len = f.metadata().map_err(|e| format!("cannot stat {}: {e}", path.display()))?.len();
+        let f = File::open(path).map_err(|e| io_error("open", path, e))?;
+        let len = f.metadata().map_err(|e| io_error("stat", path, e))?.len();
         if len == 0 {
             return Ok(Input { map: None });
         }
         // SAFETY: the map is read-only; a concurrent writer could change the bytes under us,
         // which at worst makes the result wrong (checksums catch it on decode), never unsound
         // for our byte-slice reads.
-        let map = unsafe { Mmap::map(&f) }.map_err(|e| format!("cannot map {}: {e}", path.display()))?;
+        let map = unsafe { Mmap::map(&f) }.map_err(|e| io_error("map", path, e))?;
         Ok(Input { map: Some(map) })
     }
 
@@ -53,11 +53,17 @@ pub fn check_output(out: &Path, inputs: &[&Path], force: bool) -> Result<(), Str
     Ok(())
 }
 
+/// The message of a failed file operation, as zstd words it: `cannot open x: No such file or
+/// directory`.
+pub fn io_error(action: &'static str, path: &Path, e: std::io::Error) -> String {
+    weightzip::Error::io(action, Some(path), e).to_string()
+}
+
 /// Writes `data` to `out` atomically: a temporary file in the same directory, fsync, rename.
 /// On any failure the temporary file is removed and `out` is untouched.
 pub fn write_atomic(out: &Path, data: &[u8]) -> Result<(), String> {
-    weightzip::atomic::write_file(out, |w| w.write_all(data).map_err(|_| weightzip::Error::Io))
-        .map_err(|e| format!("cannot write {}: {e}", out.display()))
+    weightzip::atomic::write_file(out, |w| w.write_all(data).map_err(|e| weightzip::Error::io("write", None, e)))
+        .map_err(|e| crate::archive_cmd::err(out, e))
 }
 
 /// Makes SIGINT, SIGTERM and SIGHUP remove the outputs being written before the process exits

@@ -233,7 +233,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 let mut head = Vec::new();
                 std::fs::File::open(&input)
                     .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 9), &mut head))
-                    .map_err(|e| format!("cannot read {}: {e}", input.display()))?;
+                    .map_err(|e| files::io_error("read", &input, e))?;
                 if !head.starts_with(b"GGUF") && !safetensors::looks_like(&head) {
                     return Err(format!(
                         "{}: neither a GGUF nor a safetensors file; to compress a raw stream, name its kind with --kind",

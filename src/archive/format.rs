@@ -251,7 +251,7 @@ impl Index {
     }
 
     fn check(&self, hd: &Header) -> Result<()> {
-        let bad = Error::CorruptHeader;
+        let bad = || Error::CorruptHeader;
         let e = &self.extra;
         // Archive side: frames and the extra frame lie between the header and the index, apart.
         let mut spans: Vec<(u64, u64)> = self.tensors.iter().map(|t| (t.arc_offset, t.arc_size)).collect();
@@ -259,9 +259,9 @@ impl Index {
         spans.sort_unstable();
         let mut at = HEADER_LEN as u64;
         for (off, size) in spans {
-            let end = off.checked_add(size).ok_or(bad)?;
+            let end = off.checked_add(size).ok_or_else(bad)?;
             if off < at || end > hd.index_offset {
-                return Err(bad);
+                return Err(bad());
             }
             at = end;
         }
@@ -270,9 +270,9 @@ impl Index {
         let mut at = e.metadata_size;
         let mut tensor_bytes = 0u64;
         for t in self.in_file_order().into_iter().map(|i| &self.tensors[i]) {
-            let end = t.orig_offset.checked_add(t.orig_size).ok_or(bad)?;
+            let end = t.orig_offset.checked_add(t.orig_size).ok_or_else(bad)?;
             if t.orig_offset < at || end > hd.original_size {
-                return Err(bad);
+                return Err(bad());
             }
             at = end;
             tensor_bytes += t.orig_size;
@@ -281,7 +281,7 @@ impl Index {
             || e.raw_size.checked_add(tensor_bytes) != Some(hd.original_size)
             || e.raw_size > (e.size + 1).saturating_mul(MAX_EXPANSION)
         {
-            return Err(bad);
+            return Err(bad());
         }
         Ok(())
     }

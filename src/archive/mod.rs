@@ -22,7 +22,7 @@ pub use write::{
     Written,
 };
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoError, Result};
 use crate::frame::{self, Options};
 use crate::memory::{alloc_zeroed, page_size};
 use crate::zstd;
@@ -53,15 +53,15 @@ pub struct Archive<'a> {
 impl Archive<'static> {
     /// Opens the archive at `path`, memory-mapped: pages are read as tensors are asked for.
     pub fn open_path(path: &Path) -> Result<Archive<'static>> {
-        let f = File::open(path).map_err(|_| Error::Io)?;
-        let len = f.metadata().map_err(|_| Error::Io)?.len();
+        let f = File::open(path).map_err(|e| Error::io("open", Some(path), e))?;
+        let len = f.metadata().map_err(|e| Error::io("read", Some(path), e))?.len();
         if len == 0 {
             return Err(Error::Truncated);
         }
         // SAFETY: a read-only private map. If another process truncates the file while it is
         // mapped, reads fault (SIGBUS) as they would for any mmap-based loader; changed bytes
         // are caught by the frame checksums.
-        let map = unsafe { Mmap::map(&f) }.map_err(|_| Error::Io)?;
+        let map = unsafe { Mmap::map(&f) }.map_err(|e| Error::io("map", Some(path), e))?;
         let mut a = Archive::new(Backing::Map(map))?;
         a.path = Some(path.to_path_buf());
         Ok(a)
@@ -204,7 +204,7 @@ impl<'a> Archive<'a> {
         });
         match r {
             Ok(v) => Ok(v),
-            Err(e) => Err(*e),
+            Err(e) => Err(e.clone()),
         }
     }
 
@@ -232,18 +232,20 @@ impl<'a> Archive<'a> {
             let writer = s.spawn(move || -> Result<()> {
                 for piece in rx {
                     match piece {
-                        Piece::Extra(b) => out.write_all(b).map_err(|_| Error::Io)?,
+                        Piece::Extra(b) => out.write_all(b).map_err(write_error)?,
                         Piece::Window(buf, n) => {
-                            out.write_all(&buf[..n]).map_err(|_| Error::Io)?;
+                            out.write_all(&buf[..n]).map_err(write_error)?;
                             let _ = back_tx.send(buf);
                         }
                     }
                 }
-                out.flush().map_err(|_| Error::Io)
+                out.flush().map_err(write_error)
             });
             let produced = (|| -> Result<()> {
-                // A send fails only when the writer has stopped on an error, which its join reports.
-                let send = |p| tx.send(p).map_err(|_| Error::Io);
+                // A send fails only when the writer has stopped on an error, which its join
+                // reports (so the error made here is never the one returned).
+                let stopped = || Error::Io(IoError::UNKNOWN);
+                let send = |p| tx.send(p).map_err(|_| stopped());
                 let meta = self.index.extra.metadata_size;
                 send(Piece::Extra(&extra[..meta as usize]))?;
                 opts.tick(meta as usize);
@@ -264,7 +266,7 @@ impl<'a> Archive<'a> {
                             made += 1;
                             Vec::new()
                         } else {
-                            back_rx.recv().map_err(|_| Error::Io)?
+                            back_rx.recv().map_err(|_| stopped())?
                         };
                         if buf.len() < n {
                             buf = alloc_zeroed(n as u64)?;
@@ -351,6 +353,11 @@ const READ_WINDOW: u64 = 32 << 20;
 
 /// Bytes of output decoded at a time while restoring (rounded to whole chunks).
 const RESTORE_WINDOW: u64 = 16 << 20;
+
+/// A failed write to the caller's writer (whose name the caller adds, if it has one).
+fn write_error(e: std::io::Error) -> Error {
+    Error::io("write", None, e)
+}
 
 /// A frame inside an archive whose magic, version or length is wrong is a damaged archive, not
 /// something else passed by mistake: such faults become CORRUPT_HEADER.

@@ -113,19 +113,19 @@ pub fn compress_file(src_path: &std::path::Path, dst_path: &std::path::Path, opt
     if crate::atomic::same_file(src_path, dst_path) {
         return Err(Error::InvalidArgument);
     }
-    let f = std::fs::File::open(src_path).map_err(|_| Error::Io)?;
-    let len = f.metadata().map_err(|_| Error::Io)?.len();
+    let f = std::fs::File::open(src_path).map_err(|e| Error::io("open", Some(src_path), e))?;
+    let len = f.metadata().map_err(|e| Error::io("read", Some(src_path), e))?.len();
     if len == 0 {
         return Err(Error::ContainerTruncated);
     }
     // SAFETY: read-only map of a file we only read; see `Archive::open_path`.
-    let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|_| Error::Io)?;
+    let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| Error::io("map", Some(src_path), e))?;
     let mut written = None;
     crate::atomic::write_file(dst_path, |w| {
         written = Some(compress_any(&map, w, opts)?);
         Ok(())
     })?;
-    written.ok_or(Error::Io)
+    written.ok_or(Error::Panic) // `write_file` returned Ok, so `fill` ran
 }
 
 /// The options for one tensor's frame: a chunk size asked for is rounded to whole elements of
@@ -172,7 +172,8 @@ pub(crate) fn write_parts<W: Write + Seek>(
     if parts.iter().any(|p| p.name.len() > super::format::MAX_NAME) {
         return Err(Error::BadContainer);
     }
-    let io = |_| Error::Io;
+    // The writer's name is the caller's: `atomic::write_file` adds it.
+    let io = |e| Error::io("write", None, e);
     std::thread::scope(|s| {
         let extra_job = s.spawn(|| {
             let z = zstd::compress(&extra_raw, EXTRA_LEVEL, 1)?;

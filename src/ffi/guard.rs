@@ -7,17 +7,43 @@
 //! Under that contract no `wz_*` function has undefined behaviour: a NULL pointer with a non-zero
 //! size, a size above `isize::MAX` and a Rust panic all become status codes.
 
+use std::cell::RefCell;
+use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, UnwindSafe};
 
 use super::status::wz_status;
 use crate::error::{Error, Result};
 
-/// Runs `f`, mapping errors to their status and a panic to `WZ_STATUS_PANIC`.
+thread_local! {
+    /// What `wz_last_error_message` returns: the description of this thread's last failure.
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// Records `e` as this thread's last error.
+fn set_last_error(e: &Error) {
+    // Paths may hold NUL bytes only in theory (Unix paths cannot); drop any rather than fail.
+    let text = CString::new(e.to_string().replace('\0', "")).unwrap_or_default();
+    let _ = LAST_ERROR.try_with(|l| *l.borrow_mut() = text);
+}
+
+/// The text of this thread's last error (see `wz_last_error_message`).
+pub fn last_error_message() -> *const c_char {
+    LAST_ERROR.try_with(|l| l.borrow().as_ptr()).unwrap_or(c"".as_ptr())
+}
+
+/// Runs `f`, mapping errors to their status and a panic to `WZ_STATUS_PANIC`; a failure is also
+/// recorded for `wz_last_error_message`.
 pub fn guard<F: FnOnce() -> Result<()> + UnwindSafe>(f: F) -> wz_status {
     match catch_unwind(f) {
         Ok(Ok(())) => wz_status::WZ_STATUS_OK,
-        Ok(Err(e)) => wz_status::from(e),
-        Err(_) => wz_status::WZ_STATUS_PANIC,
+        Ok(Err(e)) => {
+            set_last_error(&e);
+            wz_status::from(e)
+        }
+        Err(_) => {
+            set_last_error(&Error::Panic);
+            wz_status::WZ_STATUS_PANIC
+        }
     }
 }
 

@@ -133,6 +133,16 @@ pub extern "C" fn wz_format_version() -> u32 {
     guard_value(0, || WZ_FORMAT_VERSION)
 }
 
+/// A description of the last error a `wz_*` function returned on the calling thread, with what
+/// its status alone does not say: for `WZ_STATUS_IO`, the file and the operating system's reason
+/// (`cannot open model.gguf: No such file or directory`); for other statuses, the status's own
+/// description. An empty string if no call on this thread has failed. Never NULL; the string
+/// belongs to the library and stays valid until the next failing `wz_*` call on this thread.
+#[no_mangle]
+pub extern "C" fn wz_last_error_message() -> *const c_char {
+    guard_value(c"".as_ptr(), guard::last_error_message)
+}
+
 /// A static NUL-terminated description of a status code. Never NULL; unknown codes get a
 /// description too. The string must not be freed.
 #[no_mangle]

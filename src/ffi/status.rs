@@ -58,7 +58,7 @@ impl From<Error> for wz_status {
             Error::TrailingData => WZ_STATUS_TRAILING_DATA,
             Error::TooLarge => WZ_STATUS_TOO_LARGE,
             Error::OutOfMemory => WZ_STATUS_OUT_OF_MEMORY,
-            Error::Io => WZ_STATUS_IO,
+            Error::Io(_) => WZ_STATUS_IO,
             Error::Panic => WZ_STATUS_PANIC,
             Error::KindMismatch => WZ_STATUS_KIND_MISMATCH,
             Error::BadContainer => WZ_STATUS_BAD_CONTAINER,
