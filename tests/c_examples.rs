@@ -1,6 +1,8 @@
-//! Runs what `c_examples/` holds against the real shared library: the C roundtrip example and the
-//! llama.cpp-style GGUF loader (plain and under AddressSanitizer/UBSan/LeakSanitizer), the
-//! header's standalone compile as C99 and C++11, and the Python ctypes bindings.
+//! Runs the C programs against the real shared library: the example in `c_examples/` (the one a
+//! new user reads: compress, load, compare) and the conformance programs in `tests/c/` (the
+//! roundtrip with every documented error path, and the llama.cpp-style GGUF loader with its own
+//! GGUF parser and several reader threads), plain and under AddressSanitizer/UBSan/LeakSanitizer;
+//! the header's standalone compile as C99 and C++11; and the Python ctypes bindings.
 //!
 //! These tests need `make`, a C and a C++ compiler and `python3`. A missing tool is a failure
 //! with a message saying which, never a silent pass.
@@ -114,6 +116,21 @@ fn with_example_env(cmd: &mut Command) -> &mut Command {
 fn assert_ok_lines(what: &str, stdout: &str, at_least: usize) {
     let ok = stdout.lines().filter(|l| l.trim_end().ends_with(" OK")).count();
     assert!(ok >= at_least, "{what}: expected at least {at_least} line(s) ending in \"OK\", stdout:\n{stdout}");
+}
+
+#[test]
+fn c_example_loads_every_committed_model() {
+    let _g = lock();
+    let stdout = make("example");
+    assert_ok_lines("make example", &stdout, 3);
+    for name in ["minilm-l6-q4_k_m.gguf", "qwen25coder15b-q4km-mini.gguf", "minilm-l6-layer0-bf16.safetensors"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(name) && l.ends_with(" OK"))
+            .unwrap_or_else(|| panic!("{name}: no OK line:\n{stdout}"));
+        let size = std::fs::metadata(root().join("tests/data").join(name)).unwrap().len();
+        assert!(line.contains(&format!("{size} -> ")), "{name}: the line lacks the file's size {size}: {line}");
+    }
 }
 
 #[test]
