@@ -9,6 +9,7 @@
 use std::io::Cursor;
 use std::path::Path;
 
+pub use weightzip::test_rng::Lcg;
 use weightzip::{archive, frame, gguf, safetensors, Kind, Options};
 
 /// Named seeds for one target.
@@ -418,25 +419,6 @@ pub fn seeds(target: &str, fx: &Fixtures) -> Seeds {
 // ---------------------------------------------------------------------------------------------
 // Mutation
 
-/// Fixed-seed 64-bit LCG with its high bits folded in.
-#[derive(Clone)]
-pub struct Lcg(pub u64);
-
-impl Lcg {
-    pub fn new(seed: u64) -> Lcg {
-        Lcg(seed ^ 0x9E37_79B9_7F4A_7C15)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let x = self.0;
-        x ^ (x >> 29) ^ (x >> 43)
-    }
-    /// In `0..n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
-    }
-}
-
 /// Values that break size arithmetic.
 const INTERESTING: [u64; 14] =
     [0, 1, 2, 0x7F, 0x80, 0xFF, 0xFFFF, 1 << 16, 1 << 20, 1 << 30, 1 << 31, u32::MAX as u64, i64::MAX as u64, u64::MAX];
@@ -445,33 +427,33 @@ const INTERESTING: [u64; 14] =
 /// the first 256 bytes half of the time: that is where the headers and tables are.
 pub fn mutate(r: &mut Lcg, input: &[u8], other: &[u8]) -> Vec<u8> {
     let mut v = input.to_vec();
-    for _ in 0..1 + r.below(4) {
+    for _ in 0..1 + r.below_usize(4) {
         let n = v.len();
         let pos = |r: &mut Lcg, n: usize| {
             if n == 0 {
                 0
-            } else if r.below(2) == 0 {
-                r.below(n.min(256))
+            } else if r.below_usize(2) == 0 {
+                r.below_usize(n.min(256))
             } else {
-                r.below(n)
+                r.below_usize(n)
             }
         };
-        match r.below(9) {
+        match r.below_usize(9) {
             0 if n > 0 => {
                 let p = pos(r, n);
-                v[p] ^= 1 << r.below(8);
+                v[p] ^= 1 << r.below_usize(8);
             }
             1 if n > 0 => {
                 let p = pos(r, n);
-                v[p] = INTERESTING[r.below(6)] as u8;
+                v[p] = INTERESTING[r.below_usize(6)] as u8;
             }
             2 if n >= 8 => {
-                let width = [2, 4, 8][r.below(3)];
+                let width = [2, 4, 8][r.below_usize(3)];
                 let p = pos(r, n - width + 1).min(n - width);
-                let mut val = match r.below(4) {
+                let mut val = match r.below_usize(4) {
                     0 => r.next_u64(),
-                    1 => n as u64 + r.below(3) as u64 - 1,
-                    _ => INTERESTING[r.below(INTERESTING.len())],
+                    1 => n as u64 + r.below_usize(3) as u64 - 1,
+                    _ => INTERESTING[r.below_usize(INTERESTING.len())],
                 };
                 if width < 8 {
                     val &= (1u64 << (8 * width)) - 1;
@@ -481,31 +463,31 @@ pub fn mutate(r: &mut Lcg, input: &[u8], other: &[u8]) -> Vec<u8> {
             3 => v.truncate(pos(r, n + 1)),
             4 if n > 0 => {
                 let p = pos(r, n);
-                let len = (1 + r.below(64)).min(n - p);
+                let len = (1 + r.below_usize(64)).min(n - p);
                 v.drain(p..p + len);
             }
             5 => {
                 let p = pos(r, n + 1);
-                let ins: Vec<u8> = (0..1 + r.below(64)).map(|_| r.next_u64() as u8).collect();
+                let ins: Vec<u8> = (0..1 + r.below_usize(64)).map(|_| r.next_u64() as u8).collect();
                 v.splice(p..p, ins);
             }
             6 if n > 1 => {
-                let a = r.below(n);
-                let len = (1 + r.below(256)).min(n - a);
+                let a = r.below_usize(n);
+                let len = (1 + r.below_usize(256)).min(n - a);
                 let chunk = v[a..a + len].to_vec();
                 let b = pos(r, n);
                 v.splice(b..b, chunk);
             }
             7 if !other.is_empty() => {
                 let a = pos(r, n + 1);
-                let b = r.below(other.len());
+                let b = r.below_usize(other.len());
                 v.truncate(a);
                 v.extend_from_slice(&other[b..]);
             }
             8 if n >= 4 => {
                 let p = pos(r, n - 3).min(n - 4);
                 let x = u32::from_le_bytes(v[p..p + 4].try_into().unwrap());
-                let d = r.below(33) as i64 - 16;
+                let d = r.below_usize(33) as i64 - 16;
                 v[p..p + 4].copy_from_slice(&((x as i64 + d) as u32).to_le_bytes());
             }
             _ => {}

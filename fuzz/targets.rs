@@ -261,9 +261,9 @@ pub fn gguf_parse(data: &[u8]) {
     for t in &g.tensors {
         assert_eq!(t.name, String::from_utf8_lossy(&t.name_bytes));
         assert!(t.dims.len() <= gguf::MAX_DIMS as usize);
-        if let Some(&(_, _, per_block, bytes)) = gguf::GGML_TYPES.iter().find(|x| x.0 == t.ggml_type) {
+        if let Some(ty) = gguf::ggml_type(t.ggml_type) {
             let elems = t.dims.iter().product::<u64>();
-            assert_eq!(t.len, Some(elems / per_block * bytes));
+            assert_eq!(t.len, Some(elems / ty.block_weights * ty.block_bytes));
         } else {
             assert_eq!(t.len, None);
         }

@@ -15,44 +15,64 @@
 
 use crate::error::{Error, Result};
 
-/// ggml tensor types this crate knows the block size of: (id, name, weights per block, bytes per
-/// block), as ggml's type traits give them.
-pub const GGML_TYPES: &[(u32, &str, u64, u64)] = &[
-    (0, "F32", 1, 4),
-    (1, "F16", 1, 2),
-    (2, "Q4_0", 32, 18),
-    (3, "Q4_1", 32, 20),
-    (6, "Q5_0", 32, 22),
-    (7, "Q5_1", 32, 24),
-    (8, "Q8_0", 32, 34),
-    (9, "Q8_1", 32, 36),
-    (10, "Q2_K", 256, 84),
-    (11, "Q3_K", 256, 110),
-    (12, "Q4_K", 256, 144),
-    (13, "Q5_K", 256, 176),
-    (14, "Q6_K", 256, 210),
-    (15, "Q8_K", 256, 292),
-    (16, "IQ2_XXS", 256, 66),
-    (17, "IQ2_XS", 256, 74),
-    (18, "IQ3_XXS", 256, 98),
-    (19, "IQ1_S", 256, 50),
-    (20, "IQ4_NL", 32, 18),
-    (21, "IQ3_S", 256, 110),
-    (22, "IQ2_S", 256, 82),
-    (23, "IQ4_XS", 256, 136),
-    (24, "I8", 1, 1),
-    (25, "I16", 1, 2),
-    (26, "I32", 1, 4),
-    (27, "I64", 1, 8),
-    (28, "F64", 1, 8),
-    (29, "IQ1_M", 256, 56),
-    (30, "BF16", 1, 2),
-    (34, "TQ1_0", 256, 54),
-    (35, "TQ2_0", 256, 66),
-    (39, "MXFP4", 32, 17),
-    (40, "NVFP4", 64, 36),
-    (41, "Q1_0", 128, 18),
+/// A ggml tensor type whose block size this crate knows, as ggml's type traits give it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GgmlType {
+    /// The type id in GGUF tensor infos.
+    pub id: u32,
+    pub name: &'static str,
+    /// Weights per block.
+    pub block_weights: u64,
+    /// Bytes per block.
+    pub block_bytes: u64,
+}
+
+const fn t(id: u32, name: &'static str, block_weights: u64, block_bytes: u64) -> GgmlType {
+    GgmlType { id, name, block_weights, block_bytes }
+}
+
+/// Every ggml type this crate knows the block size of.
+pub const GGML_TYPES: &[GgmlType] = &[
+    t(0, "F32", 1, 4),
+    t(1, "F16", 1, 2),
+    t(2, "Q4_0", 32, 18),
+    t(3, "Q4_1", 32, 20),
+    t(6, "Q5_0", 32, 22),
+    t(7, "Q5_1", 32, 24),
+    t(8, "Q8_0", 32, 34),
+    t(9, "Q8_1", 32, 36),
+    t(10, "Q2_K", 256, 84),
+    t(11, "Q3_K", 256, 110),
+    t(12, "Q4_K", 256, 144),
+    t(13, "Q5_K", 256, 176),
+    t(14, "Q6_K", 256, 210),
+    t(15, "Q8_K", 256, 292),
+    t(16, "IQ2_XXS", 256, 66),
+    t(17, "IQ2_XS", 256, 74),
+    t(18, "IQ3_XXS", 256, 98),
+    t(19, "IQ1_S", 256, 50),
+    t(20, "IQ4_NL", 32, 18),
+    t(21, "IQ3_S", 256, 110),
+    t(22, "IQ2_S", 256, 82),
+    t(23, "IQ4_XS", 256, 136),
+    t(24, "I8", 1, 1),
+    t(25, "I16", 1, 2),
+    t(26, "I32", 1, 4),
+    t(27, "I64", 1, 8),
+    t(28, "F64", 1, 8),
+    t(29, "IQ1_M", 256, 56),
+    t(30, "BF16", 1, 2),
+    t(34, "TQ1_0", 256, 54),
+    t(35, "TQ2_0", 256, 66),
+    t(39, "MXFP4", 32, 17),
+    t(40, "NVFP4", 64, 36),
+    t(41, "Q1_0", 128, 18),
 ];
+
+/// The ggml type with id `id`, if this crate knows it.
+pub fn ggml_type(id: u32) -> Option<&'static GgmlType> {
+    GGML_TYPES.iter().find(|t| t.id == id)
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorInfo {
@@ -74,8 +94,8 @@ impl TensorInfo {
 }
 
 /// The name of a ggml type id, or "unknown".
-pub fn type_name(ggml_type: u32) -> &'static str {
-    GGML_TYPES.iter().find(|t| t.0 == ggml_type).map_or("unknown", |t| t.1)
+pub fn type_name(id: u32) -> &'static str {
+    ggml_type(id).map_or("unknown", |t| t.name)
 }
 
 /// The parsed header of a GGUF file.
@@ -227,12 +247,12 @@ pub fn read_header_only(file: &[u8]) -> Result<Gguf> {
         let ggml_type = r.u32()?;
         let rel = r.u64()?;
         let elems = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).ok_or(Error::BadContainer)?;
-        let len = match GGML_TYPES.iter().find(|t| t.0 == ggml_type) {
-            Some(&(_, _, per_block, bytes)) => {
-                if elems % per_block != 0 {
+        let len = match self::ggml_type(ggml_type) {
+            Some(t) => {
+                if !elems.is_multiple_of(t.block_weights) {
                     return Err(Error::BadContainer);
                 }
-                Some((elems / per_block).checked_mul(bytes).ok_or(Error::TensorOutOfRange)?)
+                Some((elems / t.block_weights).checked_mul(t.block_bytes).ok_or(Error::TensorOutOfRange)?)
             }
             None => None,
         };

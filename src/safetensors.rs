@@ -14,23 +14,37 @@ use crate::error::{Error, Result};
 /// A header larger than this is refused before it is read (real headers are kilobytes).
 pub const MAX_HEADER_LEN: u64 = 100 << 20;
 
-/// Known dtypes: (code reported as the tensor's container type, name, bytes per element).
-pub const DTYPES: &[(u32, &str, u64)] = &[
-    (0, "BOOL", 1),
-    (1, "U8", 1),
-    (2, "I8", 1),
-    (3, "I16", 2),
-    (4, "U16", 2),
-    (5, "F16", 2),
-    (6, "BF16", 2),
-    (7, "I32", 4),
-    (8, "U32", 4),
-    (9, "F32", 4),
-    (10, "F64", 8),
-    (11, "I64", 8),
-    (12, "U64", 8),
-    (13, "F8_E4M3", 1),
-    (14, "F8_E5M2", 1),
+/// A safetensors dtype this crate knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dtype {
+    /// The code an archive records as the tensor's container type (docs/FORMAT.md, 8.7).
+    pub code: u32,
+    pub name: &'static str,
+    /// Bytes per element.
+    pub size: u64,
+}
+
+const fn d(code: u32, name: &'static str, size: u64) -> Dtype {
+    Dtype { code, name, size }
+}
+
+/// Every dtype this crate knows; the codes are part of the archive format.
+pub const DTYPES: &[Dtype] = &[
+    d(0, "BOOL", 1),
+    d(1, "U8", 1),
+    d(2, "I8", 1),
+    d(3, "I16", 2),
+    d(4, "U16", 2),
+    d(5, "F16", 2),
+    d(6, "BF16", 2),
+    d(7, "I32", 4),
+    d(8, "U32", 4),
+    d(9, "F32", 4),
+    d(10, "F64", 8),
+    d(11, "I64", 8),
+    d(12, "U64", 8),
+    d(13, "F8_E4M3", 1),
+    d(14, "F8_E5M2", 1),
 ];
 
 /// The container type code of a dtype this crate does not know (its bytes pass through).
@@ -49,18 +63,18 @@ pub struct TensorInfo {
 impl TensorInfo {
     /// The dtype's code (`DTYPES`), or `UNKNOWN_DTYPE`.
     pub fn dtype_code(&self) -> u32 {
-        DTYPES.iter().find(|d| d.1 == self.dtype).map_or(UNKNOWN_DTYPE, |d| d.0)
+        DTYPES.iter().find(|d| d.name == self.dtype).map_or(UNKNOWN_DTYPE, |d| d.code)
     }
 }
 
 /// The name of a dtype code, or "unknown".
 pub fn dtype_name(code: u32) -> &'static str {
-    DTYPES.iter().find(|d| d.0 == code).map_or("unknown", |d| d.1)
+    DTYPES.iter().find(|d| d.code == code).map_or("unknown", |d| d.name)
 }
 
 /// Bytes per element of a safetensors dtype, if known.
 pub fn dtype_size(dtype: &str) -> Option<u64> {
-    DTYPES.iter().find(|d| d.1 == dtype).map(|d| d.2)
+    DTYPES.iter().find(|d| d.name == dtype).map(|d| d.size)
 }
 
 /// Whether `file` looks like a safetensors file: a header length, then a JSON object.

@@ -114,7 +114,7 @@ fn hostile(seeds: &seeds::Seeds, n: usize, fix: Option<fn(&mut [u8])>, rng: u64)
     let mut out = Vec::new();
     for (_, s) in seeds {
         for _ in 0..n {
-            let o = &seeds[r.below(seeds.len())].1;
+            let o = &seeds[r.below_usize(seeds.len())].1;
             let mut m = seeds::mutate(&mut r, s, o);
             out.push(m.clone());
             if let Some(fix) = fix {

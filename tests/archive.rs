@@ -625,12 +625,6 @@ fn tensors_larger_than_the_restore_window() {
 
 // Files ----------------------------------------------------------------------------------------
 
-fn no_temporaries(dir: &TempDir, what: &str) {
-    for n in dir.entries() {
-        assert!(!(n.starts_with('.') && n.contains(".tmp-")), "{what}: temporary file {n} left behind");
-    }
-}
-
 #[test]
 fn compress_file_never_writes_over_its_input() {
     let dir = TempDir::new("archive-input");
@@ -648,7 +642,7 @@ fn compress_file_never_writes_over_its_input() {
     assert_eq!(archive::compress_gguf_file(&src, &dotted, &o).err(), Some(Error::InvalidArgument), "another spelling");
     assert!(std::fs::read(&src).unwrap() == fixture(QWEN), "the input changed");
     assert!(std::fs::symlink_metadata(&sym).unwrap().file_type().is_symlink());
-    no_temporaries(&dir, "refused compress");
+    dir.assert_no_temporaries("refused compress");
     assert_eq!(dir.entries(), vec!["hard.wz", "m.gguf", "sym.wz"]);
 }
 
@@ -681,7 +675,7 @@ fn compress_file_errors_leave_nothing_behind() {
     std::fs::create_dir(&d).unwrap();
     let e = archive::compress_gguf_file(&good, &d, &o).unwrap_err();
     assert_eq!(e.to_string(), format!("cannot write {}: Is a directory", d.display()));
-    no_temporaries(&dir, "compress errors");
+    dir.assert_no_temporaries("compress errors");
     assert_eq!(dir.entries(), vec!["a-directory", "bad.gguf", "empty.gguf", "good.gguf"]);
 }
 
@@ -716,7 +710,7 @@ fn restore_file_never_writes_over_the_archive() {
     let b = Archive::open_path(&sym).unwrap();
     assert_eq!(b.restore_file(&wz, &Options::default()), Err(Error::InvalidArgument));
     assert!(std::fs::read(&wz).unwrap() == arc, "the archive changed");
-    no_temporaries(&dir, "refused restore");
+    dir.assert_no_temporaries("refused restore");
     // Another existing file is replaced; a missing directory is an I/O error.
     let other = dir.join("other.gguf");
     std::fs::write(&other, b"old").unwrap();

@@ -3,6 +3,8 @@
 //! GGUF reader, reads into caller buffers, the metadata pointer, atomic restore and compress
 //! (never over an input), hostile GGUF files, and one handle shared by several threads.
 
+#[path = "common/capi.rs"]
+mod capi;
 mod common;
 #[path = "common/gguf_synth.rs"]
 mod gguf_synth;
@@ -13,6 +15,7 @@ use std::path::Path;
 use std::ptr::{null, null_mut};
 use std::sync::OnceLock;
 
+use capi::{cpath, garbage_handle, open_path, Handle};
 use common::{data_path, TempDir};
 use gguf_synth::{gt, mixed, noise, Built, Tensor};
 use sha2::{Digest, Sha256};
@@ -30,16 +33,6 @@ fn st(s: wz_status) -> u32 {
 }
 
 use wz_status::*;
-
-fn cpath(p: &Path) -> CString {
-    use std::os::unix::ffi::OsStrExt;
-    CString::new(p.as_os_str().as_bytes()).unwrap()
-}
-
-/// A pointer that is not NULL and not valid: what an uninitialised `wz_archive *` looks like.
-fn garbage_handle() -> *mut wz_archive {
-    std::ptr::NonNull::<wz_archive>::dangling().as_ptr()
-}
 
 struct Fixture {
     name: &'static str,
@@ -72,35 +65,8 @@ fn qwen() -> &'static Fixture {
     &fixtures()[0]
 }
 
-/// An open handle, closed on drop.
-struct Handle(*mut wz_archive);
-
-// The C API says a handle may be shared by threads for reads.
-unsafe impl Send for Handle {}
-unsafe impl Sync for Handle {}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        unsafe { wz_archive_close(self.0) };
-    }
-}
-
 fn open_memory(arc: &[u8]) -> Handle {
-    let mut a = garbage_handle();
-    let s = unsafe { wz_archive_open_memory(arc.as_ptr() as *const c_void, arc.len(), &mut a) };
-    assert_eq!(st(s), OK);
-    assert!(!a.is_null());
-    Handle(a)
-}
-
-fn open_path(p: &Path) -> Result<Handle, u32> {
-    let mut a = garbage_handle();
-    let s = st(unsafe { wz_archive_open(cpath(p).as_ptr(), &mut a) });
-    if s != OK {
-        assert!(a.is_null(), "*archive not set to NULL on failure ({s})");
-        return Err(s);
-    }
-    Ok(Handle(a))
+    capi::open_memory(arc).unwrap_or_else(|s| panic!("wz_archive_open_memory: status {s}"))
 }
 
 fn open_memory_status(bytes: &[u8]) -> u32 {
@@ -192,12 +158,6 @@ fn kind_of(ggml_type: u32) -> u32 {
         14 => WZ_KIND_Q6_K,
         30 => WZ_KIND_BF16,
         _ => WZ_KIND_BYTES,
-    }
-}
-
-fn no_temporaries(dir: &TempDir, what: &str) {
-    for n in dir.entries() {
-        assert!(!(n.starts_with('.') && n.contains(".tmp-")), "{what}: temporary file {n} left behind");
     }
 }
 
@@ -663,7 +623,7 @@ fn restore_writes_atomically_and_never_over_the_archive() {
     let o = wz_options { reserved: 1, ..default_opts() };
     let fresh = dir.join("fresh.gguf");
     assert_eq!(st(unsafe { wz_archive_restore(h.0, cpath(&fresh).as_ptr(), &o) }), st(WZ_STATUS_INVALID_ARGUMENT));
-    no_temporaries(&dir, "restore");
+    dir.assert_no_temporaries("restore");
     assert_eq!(dir.entries(), vec!["hard", "m.gguf", "m.wz", "old-link", "other.gguf", "sym"]);
 
     // An archive opened from memory restores anywhere, and a damaged one leaves nothing.
@@ -680,7 +640,7 @@ fn restore_writes_atomically_and_never_over_the_archive() {
     let s = st(unsafe { wz_archive_restore(hd.0, cpath(&out3).as_ptr(), null()) });
     assert!([st(WZ_STATUS_CORRUPT_DATA), st(WZ_STATUS_CORRUPT_MODEL)].contains(&s), "status {s}");
     assert!(!out3.exists());
-    no_temporaries(&dir, "damaged restore");
+    dir.assert_no_temporaries("damaged restore");
 }
 
 #[test]
@@ -740,7 +700,7 @@ fn compress_file_matches_the_rust_api_and_never_writes_over_its_input() {
         st(unsafe { wz_archive_compress_file(cpath(&src).as_ptr(), cpath(&out).as_ptr(), &bad) }),
         st(WZ_STATUS_INVALID_ARGUMENT)
     );
-    no_temporaries(&dir, "compress");
+    dir.assert_no_temporaries("compress");
     assert_eq!(dir.entries(), vec!["hard", "m.gguf", "m.gguf.wz", "m1.wz", "sym"]);
 }
 

@@ -84,8 +84,8 @@ fn smoke(name: &str, mutations: usize) {
     let mut r = Lcg::new(name.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64)));
     let n = mutations * scale();
     for i in 0..n {
-        let a = r.below(seeds.len());
-        let b = r.below(seeds.len());
+        let a = r.below_usize(seeds.len());
+        let b = r.below_usize(seeds.len());
         let m = seeds::mutate(&mut r, &seeds[a].1, &seeds[b].1);
         run_one(name, &|| format!("mutation {i} of seed {}", seeds[a].0), f, &m);
     }

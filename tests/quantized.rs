@@ -2,6 +2,7 @@
 //! committed fixtures roundtrips exactly at any thread count, compresses better than zstd, and
 //! corrupted or truncated frames of each kind give errors, never wrong bytes.
 
+use weightzip::test_rng::lcg;
 use weightzip::{compress, decompress, decompress_into, gguf, Error, Kind, Options};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -62,11 +63,6 @@ fn partial_blocks_are_a_length_error() {
             assert_eq!(decompress(&f, &Options::default()).unwrap(), vec![0u8; len]);
         }
     }
-}
-
-fn lcg(seed: &mut u64) -> u64 {
-    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    *seed >> 33
 }
 
 #[test]

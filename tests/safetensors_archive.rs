@@ -10,16 +10,19 @@
 //!
 //! Tests named `bug_*` expose library bugs and fail until the library is fixed.
 
+#[path = "common/capi.rs"]
+mod capi;
 mod common;
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CStr};
 use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::process::Output;
-use std::ptr::{null, null_mut};
+use std::ptr::null;
 use std::sync::OnceLock;
 
+use capi::cpath;
 use common::{data_path, st_file, Lcg, TempDir, ST_FIXTURE};
 use half::f16;
 use sha2::{Digest, Sha256};
@@ -410,7 +413,7 @@ fn fixture_through_files() {
     // Never over the archive it reads.
     assert_eq!(a.restore_file(&wz, &one()), Err(Error::InvalidArgument));
     assert!(std::fs::read(&wz).unwrap() == fixture_archive());
-    no_temporaries(&dir, "fixture through files");
+    dir.assert_no_temporaries("fixture through files");
 }
 
 /// The fixture with every tensor converted by `conv` (bf16 bytes -> new bytes) and named `dtype`.
@@ -866,51 +869,13 @@ fn oversized_header_is_bad_container_through_every_entry_point() {
 
 // The C API ------------------------------------------------------------------------------------
 
-fn cpath(p: &Path) -> CString {
-    use std::os::unix::ffi::OsStrExt;
-    CString::new(p.as_os_str().as_bytes()).unwrap()
-}
-
-fn no_temporaries(dir: &TempDir, what: &str) {
-    for n in dir.entries() {
-        assert!(!(n.starts_with('.') && n.contains(".tmp-")), "{what}: temporary file {n} left behind");
-    }
-}
-
-struct Handle(*mut wz_archive);
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        unsafe { wz_archive_close(self.0) };
-    }
-}
-
-fn c_open(p: &Path) -> Result<Handle, u32> {
-    let mut a: *mut wz_archive = null_mut();
-    let s = unsafe { wz_archive_open(cpath(p).as_ptr(), &mut a) } as u32;
-    if s == 0 {
-        Ok(Handle(a))
-    } else {
-        assert!(a.is_null());
-        Err(s)
-    }
-}
-
-fn c_tensor_info(a: &Handle, i: usize) -> wz_tensor_info {
-    // SAFETY: a plain C struct; all-zero is a valid value (NULL pointers, zero numbers).
-    let mut ti: wz_tensor_info = unsafe { std::mem::zeroed() };
-    ti.struct_size = std::mem::size_of::<wz_tensor_info>() as u32;
-    assert_eq!(unsafe { wz_archive_tensor_info(a.0, i, &mut ti) } as u32, 0, "tensor_info {i}");
-    ti
-}
-
 fn cstr(p: *const c_char) -> String {
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
 /// Checks through the C API an archive of `b` at `wz`.
 fn c_check(b: &Built, wz: &Path, label: &str) {
-    let a = c_open(wz).unwrap_or_else(|s| panic!("{label}: wz_archive_open status {s}"));
+    let a = capi::open_path(wz).unwrap_or_else(|s| panic!("{label}: wz_archive_open status {s}"));
     let mut info: wz_archive_info = unsafe { std::mem::zeroed() };
     info.struct_size = std::mem::size_of::<wz_archive_info>() as u32;
     assert_eq!(unsafe { wz_archive_get_info(a.0, &mut info) } as u32, 0);
@@ -920,7 +885,7 @@ fn c_check(b: &Built, wz: &Path, label: &str) {
     assert_eq!(info.original_size, b.bytes.len() as u64, "{label}");
     assert_eq!(info.metadata_size, b.data_start, "{label}");
     for (i, e) in b.expected.iter().enumerate() {
-        let ti = c_tensor_info(&a, i);
+        let ti = capi::tensor_info(&a, i);
         let l = format!("{label}: tensor {i} {:?}", e.name);
         assert_eq!(ti.container_type, dtype_code(&e.dtype), "{l}: container_type");
         let want = if dtype_code(&e.dtype) == UNKNOWN { "unknown" } else { e.dtype.as_str() };
@@ -963,12 +928,12 @@ fn c_api_compresses_safetensors_and_names_dtypes() {
         assert!(std::fs::read(&wz).unwrap() == compress(&b.bytes, &one()), "{label}: C and Rust archives differ");
         c_check(b, &wz, label);
         let out = dir.join("restored");
-        let a = c_open(&wz).unwrap();
+        let a = capi::open_path(&wz).unwrap();
         assert_eq!(unsafe { wz_archive_restore(a.0, cpath(&out).as_ptr(), null()) } as u32, 0, "{label}: restore");
         assert!(std::fs::read(&out).unwrap() == b.bytes, "{label}: restored file differs");
         std::fs::remove_file(&out).unwrap();
     }
-    no_temporaries(&dir, "C API");
+    dir.assert_no_temporaries("C API");
 }
 
 #[test]
@@ -1070,7 +1035,7 @@ fn cli_compress_ls_verify_decompress() {
     other[last] ^= 1;
     std::fs::write(dir.join("other.safetensors"), &other).unwrap();
     failure(&run(&dir, &["verify", "x.safetensors.wz", "other.safetensors"]), "verify against another file");
-    no_temporaries(&dir, "CLI");
+    dir.assert_no_temporaries("CLI");
 }
 
 #[test]

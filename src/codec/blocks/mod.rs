@@ -378,12 +378,7 @@ mod tests {
 
     fn roundtrip_random_blocks<L: Layout>(seed: &mut u64) {
         for _ in 0..500 {
-            let b: Vec<u8> = (0..L::BLOCK)
-                .map(|_| {
-                    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    (*seed >> 56) as u8
-                })
-                .collect();
+            let b: Vec<u8> = (0..L::BLOCK).map(|_| crate::test_rng::lcg(seed) as u8).collect();
             let (h, v) = split_all::<L>(&b);
             let mut back = vec![0u8; L::BLOCK];
             L::join(&h, &v, &mut back);

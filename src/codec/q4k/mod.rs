@@ -545,10 +545,9 @@ mod tests {
         let mut fs: Vec<u16> = vec![0, 0x8000, 1, 0x3ff, 0x400, 0x3c00, 0x7bff, 0x7c00, 0xfc00, 0x7e00, 0xbc00];
         // Under Miri (which interprets every operation) a much thinner sweep of the same shape.
         let (randoms, sc_step, m_step) = if cfg!(miri) { (3, 21, 9) } else { (300, 3, 1) };
-        let mut x = 0x1234_5678u32;
+        let mut seed = 0x1234_5678;
         for _ in 0..randoms {
-            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            fs.push((x >> 16) as u16);
+            fs.push(crate::test_rng::lcg(&mut seed) as u16);
         }
         let mut h = [0u8; HEADER_SYMBOLS];
         for &d in &fs {
@@ -577,10 +576,7 @@ mod tests {
     fn scale_packing_is_a_bijection() {
         let mut seed = 1u64;
         for _ in 0..10_000 {
-            let q: [u8; 12] = std::array::from_fn(|_| {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                (seed >> 56) as u8
-            });
+            let q: [u8; 12] = std::array::from_fn(|_| crate::test_rng::lcg(&mut seed) as u8);
             let (sc, m) = unpack_scales(&q);
             assert_eq!(pack_scales(&sc, &m), q);
         }
