@@ -1,22 +1,19 @@
 //! What a hostile input of N bytes can make the library allocate, measured with a counting global
 //! allocator: the largest single allocation (or reallocation) made while a decode or an open runs.
 //!
-//! The bounds the library enforces, read from the code and measured here (docs/LIMITS_DRAFT.md
-//! says the same in prose):
+//! The bounds the library enforces, read from the code and measured here (docs/FORMAT.md,
+//! section 9, says the same in prose):
 //!
 //! - Parsing and validating (`gguf::read`, `safetensors::read`, `frame::read_info` and
 //!   `FrameReader::new`, `Archive::from_bytes`) allocates at most `PARSE_FACTOR × N + PARSE_SLACK`
 //!   in one block: counts are bounded by the bytes that remain, vectors grow as entries are read.
 //! - Decoding allocates the output, whose size the frame header claims once the whole frame has
 //!   validated (`decompress`, `tensor_vec`; `restore_to` and `verify` a window of at most
-//!   max(16 MiB, chunk size) at a time). The claim is bounded only by each method's smallest
-//!   coded chunk (`min_coded_len`): a coded chunk of a frame may claim up to 2^30 original bytes
-//!   for 16 bytes of table entry plus 9 (grouped/zstd), 260 (q4k-ctx, blocks) bytes of payload,
-//!   about 4× its payload for bf16-hist and 8× for f32-split. `frame_claim_ratios` measures the
-//!   largest claim each method accepts per frame byte.
+//!   max(16 MiB, chunk size) at a time). A coded chunk may claim at most 2^15 original bytes per
+//!   stored byte (the expansion rule), and no less than its method's smallest coding
+//!   (`Codec::min_coded_len`); `frame_claim_ratios` measures the largest claim each method
+//!   accepts per frame byte.
 //! - An archive's extra frame may claim (extra_size + 1) × 2^15 bytes (`MAX_EXPANSION`).
-//!
-//! Tests named `bug_*` fail while the library allows more than the bound they state.
 #[path = "../fuzz/seeds.rs"]
 mod seeds;
 #[path = "../fuzz/targets.rs"]

@@ -7,8 +7,6 @@
 //!
 //! Size assertions here are property checks (widened data must shrink far more than random data;
 //! the codec must beat zstd -3 on real f32 weights in aggregate), not reported ratios.
-//!
-//! Tests named `bug_*` expose library bugs and fail until the library is fixed.
 
 mod common;
 

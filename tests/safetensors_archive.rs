@@ -7,8 +7,6 @@
 //! fails only the damaged tensor; restoring it leaves nothing behind.
 //!
 //! Synthetic tensors are random bytes: fine for roundtrips, never a claim about ratios.
-//!
-//! Tests named `bug_*` expose library bugs and fail until the library is fixed.
 
 #[path = "common/capi.rs"]
 mod capi;

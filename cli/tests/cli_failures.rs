@@ -8,7 +8,8 @@
 //! Write errors are made with RLIMIT_FSIZE (the child ignores SIGXFSZ, so writes past the limit
 //! fail with EFBIG): it needs no special file system and works as root. Device outputs
 //! (/dev/full, /dev/null) are tested on device nodes made with mknod in the test's own directory,
-//! never on the real /dev: as the `bug_*` tests show, `--force` replaces the node.
+//! never on the real /dev: `--force` onto a device must write into it, not replace the node
+//! (as it once did).
 
 #[path = "../../tests/common/mod.rs"]
 mod common;

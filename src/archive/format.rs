@@ -4,7 +4,10 @@
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::codec::Kind;
+// The extra frame is one zstd frame, held to the frames' expansion rule: a larger claim is
+// corrupt, and refusing it bounds what a hostile archive can make a reader allocate.
 use crate::error::{Error, Result};
+use crate::frame::MAX_EXPANSION;
 
 pub const MAGIC: [u8; 4] = [0x89, b'W', b'Z', b'A'];
 pub const FORMAT_VERSION: u16 = 1;
@@ -16,9 +19,6 @@ const INDEX_FIXED: usize = 4 + 4 + 8 * 4 + 32;
 pub const MAX_DIMS: usize = 8;
 /// Longest tensor name an archive may hold.
 pub const MAX_NAME: usize = 1 << 16;
-/// A zstd frame expands at most about 32,000-fold (a run-length block of 128 KiB in 4 bytes):
-/// a larger claim is corrupt, and refusing it bounds what a hostile archive can make us allocate.
-const MAX_EXPANSION: u64 = 1 << 15;
 
 /// The file format an archive restores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
