@@ -110,7 +110,7 @@ domain's tensors together.
   Decompression writes into memory (whole files: restored into a sink, no file system). "-": the
   method has no multi-threaded mode (zstd has no multi-threaded decoder).
 * **weightzip**: \`weightzip compress\` (frames per tensor; "weightzip archive" for whole files).
-* **the paper's methods**, reimplemented as baselines in \`src/baseline/\`: for 16-bit floats
+* **the paper's methods**, reimplemented as baselines in \`cli/src/baseline/\`: for 16-bit floats
   "byte-plane rANS" (\`bf16_split\`: high and low byte planes, each with its own static order-0
   rANS table built from the tensor and stored, coded with this crate's 32-lane rANS; for f32 the
   same with four planes, a generalisation the paper does not make); for Q4_K "grouped+zstd-19"
