@@ -181,7 +181,13 @@ impl Reader<'_> {
 /// Parses the header of `file`; every tensor is checked to lie inside the file and not to
 /// overlap another.
 pub fn read(file: &[u8]) -> Result<Gguf> {
-    let g = read_header_only(file)?;
+    read_sized(file, file.len() as u64)
+}
+
+/// `read` for a file of `file_len` bytes of which `head` is a prefix holding at least the
+/// metadata ([CONTAINER_TRUNCATED] when it does not: read a longer prefix).
+pub(crate) fn read_sized(head: &[u8], file_len: u64) -> Result<Gguf> {
+    let g = parse_header(head, file_len)?;
     // In file order: the first tensor that does not fit tells whether the file was cut short
     // (it starts inside the file) or the offset is wild (it starts past the end).
     // Ties by size: an empty tensor at the offset where another starts is not an overlap.
@@ -190,10 +196,10 @@ pub fn read(file: &[u8]) -> Result<Gguf> {
     let mut prev_end = g.data_start;
     for t in order {
         let end = t.offset + t.len.unwrap_or(0);
-        if t.offset > file.len() as u64 {
+        if t.offset > file_len {
             return Err(Error::TensorOutOfRange);
         }
-        if end > file.len() as u64 {
+        if end > file_len {
             return Err(Error::ContainerTruncated);
         }
         if t.offset < prev_end {
@@ -207,6 +213,11 @@ pub fn read(file: &[u8]) -> Result<Gguf> {
 /// Parses the metadata at the start of `file` (which may hold only the metadata): the tensors'
 /// extents are checked for overflow but not against the file's size or each other.
 pub fn read_header_only(file: &[u8]) -> Result<Gguf> {
+    parse_header(file, file.len() as u64)
+}
+
+/// `read_header_only` of a file of `file_len` bytes whose first bytes are `file`.
+fn parse_header(file: &[u8], file_len: u64) -> Result<Gguf> {
     let mut r = Reader { b: file, pos: 0 };
     if file.len() < 4 {
         return Err(if b"GGUF".starts_with(file) { Error::ContainerTruncated } else { Error::ContainerBadMagic });
@@ -259,12 +270,12 @@ pub fn read_header_only(file: &[u8]) -> Result<Gguf> {
         tensors.push(TensorInfo { name, name_bytes, ggml_type, dims, offset: rel, len });
     }
     let mut data_start = (r.pos as u64).div_ceil(alignment) * alignment;
-    if data_start > file.len() as u64 {
+    if data_start > file_len {
         // A file without tensors (a vocabulary-only GGUF) may end before the padding.
         if !tensors.is_empty() {
             return Err(Error::ContainerTruncated);
         }
-        data_start = file.len() as u64;
+        data_start = file_len;
     }
     for t in &mut tensors {
         t.offset = t.offset.checked_add(data_start).ok_or(Error::TensorOutOfRange)?;

@@ -41,6 +41,8 @@ internal_modules! {
     ffi;
     /// Zeroed allocation, page size.
     memory;
+    /// Bytes from memory or from a file read with pread.
+    source;
     /// Running chunk jobs on the worker pool.
     parallel;
     /// The zstd wrapper (generic byte path, f32 low halves, archive metadata).

@@ -1,6 +1,4 @@
-//! Allocation and page handling shared by frames and archives.
-
-use std::sync::OnceLock;
+//! Allocation shared by frames and archives.
 
 use crate::error::{Error, Result};
 
@@ -22,14 +20,4 @@ pub fn alloc_zeroed(n: u64) -> Result<Vec<u8>> {
         }
         Ok(Vec::from_raw_parts(p, n, n))
     }
-}
-
-/// The system's page size, asked once.
-pub fn page_size() -> usize {
-    static PAGE: OnceLock<usize> = OnceLock::new();
-    // SAFETY: sysconf has no preconditions.
-    *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-        n if n > 0 => n as usize,
-        _ => 4096,
-    })
 }

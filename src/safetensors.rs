@@ -100,16 +100,22 @@ pub struct SafeTensors {
 
 /// Parses the header of `file` (see the module comment for the errors).
 pub fn read(file: &[u8]) -> Result<SafeTensors> {
+    read_sized(file, file.len() as u64)
+}
+
+/// `read` for a file of `file_len` bytes of which `file` is a prefix holding at least the
+/// header (its first 8 + N bytes).
+pub(crate) fn read_sized(file: &[u8], file_len: u64) -> Result<SafeTensors> {
     let bad = || Error::BadContainer;
     let n = u64::from_le_bytes(file.get(..8).ok_or(Error::ContainerTruncated)?.try_into().unwrap());
     if n > MAX_HEADER_LEN {
         return Err(bad());
     }
-    if n > file.len() as u64 - 8 {
+    if n > file_len - 8 || n > file.len() as u64 - 8 {
         return Err(Error::ContainerTruncated);
     }
     let data_start = 8 + n;
-    let data_len = file.len() as u64 - data_start;
+    let data_len = file_len - data_start;
     let json: serde_json::Value = serde_json::from_slice(&file[8..data_start as usize]).map_err(|_| bad())?;
     let obj = json.as_object().ok_or(bad())?;
     let mut out = Vec::with_capacity(obj.len());
@@ -153,7 +159,7 @@ pub fn read(file: &[u8]) -> Result<SafeTensors> {
         if t.offset - data_start > data_len {
             return Err(Error::TensorOutOfRange);
         }
-        if t.offset + t.len > file.len() as u64 {
+        if t.offset + t.len > file_len {
             return Err(Error::ContainerTruncated);
         }
         if t.offset < prev_end {

@@ -2,18 +2,18 @@
 //! loader read any one tensor without touching the others, and restore the file byte for byte.
 //!
 //! An `Archive` is read-only after `open`: every method takes `&self`, so threads may read
-//! different (or the same) tensors through one handle at once.
+//! different (or the same) tensors through one handle at once. An archive opened from a path is
+//! read with `pread`, never mapped (see `source`): a file truncated or replaced under an open
+//! archive makes reads fail with an error, never with a signal.
 
 pub mod format;
 mod write;
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use memmap2::{Mmap, UncheckedAdvice};
 use sha2::{Digest, Sha256};
 
 pub use format::{Container, Entry, Extra, Header, Index};
@@ -24,7 +24,8 @@ pub use write::{
 
 use crate::error::{Error, IoError, Result};
 use crate::frame::{self, Options};
-use crate::memory::{alloc_zeroed, page_size};
+use crate::memory::alloc_zeroed;
+use crate::source::Source;
 use crate::zstd;
 
 /// Whether `src` starts like an archive (as opposed to a single frame).
@@ -32,14 +33,9 @@ pub fn is_archive(src: &[u8]) -> bool {
     src.starts_with(&format::MAGIC)
 }
 
-enum Backing<'a> {
-    Map(Mmap),
-    Slice(&'a [u8]),
-}
-
 /// An open archive.
 pub struct Archive<'a> {
-    backing: Backing<'a>,
+    src: Source<'a>,
     header: Header,
     index: Index,
     /// The extra frame decoded, on first need: metadata, gaps, tail.
@@ -51,18 +47,14 @@ pub struct Archive<'a> {
 }
 
 impl Archive<'static> {
-    /// Opens the archive at `path`, memory-mapped: pages are read as tensors are asked for.
+    /// Opens the archive at `path`: reads and checks its header and index; tensors are read
+    /// (with `pread`) as they are asked for.
     pub fn open_path(path: &Path) -> Result<Archive<'static>> {
-        let f = File::open(path).map_err(|e| Error::io("open", Some(path), e))?;
-        let len = f.metadata().map_err(|e| Error::io("read", Some(path), e))?.len();
-        if len == 0 {
+        let src = Source::open(path)?;
+        if src.len() == 0 {
             return Err(Error::Truncated);
         }
-        // SAFETY: a read-only private map. If another process truncates the file while it is
-        // mapped, reads fault (SIGBUS) as they would for any mmap-based loader; changed bytes
-        // are caught by the frame checksums.
-        let map = unsafe { Mmap::map(&f) }.map_err(|e| Error::io("map", Some(path), e))?;
-        let mut a = Archive::new(Backing::Map(map))?;
+        let mut a = Archive::new(src)?;
         a.path = Some(path.to_path_buf());
         Ok(a)
     }
@@ -71,28 +63,18 @@ impl Archive<'static> {
 impl<'a> Archive<'a> {
     /// Reads an archive held in memory; the bytes are borrowed, not copied.
     pub fn from_bytes(src: &'a [u8]) -> Result<Archive<'a>> {
-        Archive::new(Backing::Slice(src))
+        Archive::new(Source::Slice(src))
     }
 
-    fn new(backing: Backing<'a>) -> Result<Archive<'a>> {
-        let bytes: &[u8] = match &backing {
-            Backing::Map(m) => m,
-            Backing::Slice(s) => s,
-        };
-        let header = Header::read(bytes, bytes.len() as u64)?;
-        let index = Index::read(&bytes[header.index_offset as usize..], &header)?;
+    fn new(src: Source<'a>) -> Result<Archive<'a>> {
+        let head = src.read(0, src.len().min(format::HEADER_LEN as u64) as usize)?;
+        let header = Header::read(&head, src.len())?;
+        let index = Index::read(&src.read(header.index_offset, header.index_size as usize)?, &header)?;
         let mut by_name = HashMap::with_capacity(index.tensors.len());
         for (i, t) in index.tensors.iter().enumerate() {
             by_name.entry(t.name.clone()).or_insert(i);
         }
-        Ok(Archive { backing, header, index, extra: OnceLock::new(), path: None, by_name })
-    }
-
-    fn bytes(&self) -> &[u8] {
-        match &self.backing {
-            Backing::Map(m) => m,
-            Backing::Slice(s) => s,
-        }
+        Ok(Archive { src, header, index, extra: OnceLock::new(), path: None, by_name })
     }
 
     pub fn header(&self) -> &Header {
@@ -127,11 +109,6 @@ impl<'a> Archive<'a> {
         self.by_name.get(name).copied()
     }
 
-    /// The frame of tensor `i`.
-    fn frame(&self, t: &Entry) -> &[u8] {
-        &self.bytes()[t.arc_offset as usize..(t.arc_offset + t.arc_size) as usize]
-    }
-
     /// Decodes tensor `i` into `dst`, whose length must equal its original size. Only that
     /// tensor's frame is read; its chunks decode on `opts.threads` threads and are checked
     /// against their checksums. On a decoding error `dst` is zero-filled.
@@ -143,25 +120,10 @@ impl<'a> Archive<'a> {
         if dst.len() as u64 > t.orig_size {
             return Err(Error::DstSizeMismatch);
         }
+        // Each worker reads a chunk's stored bytes just before decoding it: a loader's memory
+        // holds its tensors and a chunk or two per thread of the archive, however large the tensor.
         let fr = self.frame_reader(t)?;
-        // A window of whole chunks at a time, handing each window's compressed pages back to the
-        // kernel once decoded: a loader's memory then holds its tensors and a window of the
-        // archive, even while it reads a tensor of hundreds of megabytes.
-        let cs = fr.info().chunk_size as u64;
-        let window = (READ_WINDOW / cs).max(1) * cs;
-        let mut off = 0;
-        while off < t.orig_size {
-            let end = (off + window).min(t.orig_size);
-            if let Err(e) = fr.decode_range(off, &mut dst[off as usize..end as usize], opts) {
-                dst.fill(0);
-                return Err(frame_fault(e));
-            }
-            let span = fr.stored_span(off, end);
-            self.release(t.arc_offset + span.start, span.end - span.start);
-            off = end;
-        }
-        self.release(t.arc_offset, t.arc_size);
-        Ok(())
+        fr.decode_range(0, dst, opts).map_err(frame_fault)
     }
 
     /// Tensor `i` decoded into a new vector.
@@ -174,29 +136,12 @@ impl<'a> Archive<'a> {
         Ok(v)
     }
 
-    /// Tells the kernel that mapped archive pages just decoded are not needed again, so a loader's
-    /// memory holds its tensors, not also the compressed file. The pages stay in the page cache;
-    /// only this process's mapping of them is dropped. Partial pages at the ends are kept.
-    fn release(&self, offset: u64, len: u64) {
-        if let Backing::Map(m) = &self.backing {
-            let page = page_size();
-            let start = (offset as usize).div_ceil(page) * page;
-            let end = (offset + len) as usize / page * page;
-            if end > start {
-                // SAFETY: the map is read-only and private, so dropping its pages loses nothing: a
-                // later access (by another thread reading a neighbouring tensor) faults them back in
-                // from the file.
-                let _ = unsafe { m.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start) };
-            }
-        }
-    }
-
     fn extra(&self) -> Result<&[u8]> {
         let r = self.extra.get_or_init(|| {
             let e = &self.index.extra;
-            let z = &self.bytes()[e.offset as usize..(e.offset + e.size) as usize];
+            let z = self.src.read(e.offset, e.size as usize)?;
             let mut v = alloc_zeroed(e.raw_size)?;
-            zstd::decompress_into(z, &mut v).map_err(|_| Error::CorruptData)?;
+            zstd::decompress_into(&z, &mut v).map_err(|_| Error::CorruptData)?;
             if <[u8; 32]>::from(Sha256::digest(&v)) != e.sha256 {
                 return Err(Error::CorruptData);
             }
@@ -272,12 +217,9 @@ impl<'a> Archive<'a> {
                             buf = alloc_zeroed(n as u64)?;
                         }
                         fr.decode_range(off, &mut buf[..n], opts).map_err(frame_fault)?;
-                        let span = fr.stored_span(off, off + n as u64);
-                        self.release(t.arc_offset + span.start, span.end - span.start);
                         send(Piece::Window(buf, n))?;
                         off += n as u64;
                     }
-                    self.release(t.arc_offset, t.arc_size);
                     at = t.orig_offset + t.orig_size;
                 }
                 send(Piece::Extra(&extra[ex..]))
@@ -323,12 +265,9 @@ impl<'a> Archive<'a> {
                     buf = alloc_zeroed(n as u64).map_err(|e| (Some(i), e))?;
                 }
                 fr.decode_range(off, &mut buf[..n], opts).map_err(|e| (Some(i), frame_fault(e)))?;
-                let span = fr.stored_span(off, off + n as u64);
-                self.release(t.arc_offset + span.start, span.end - span.start);
                 sha.update(&buf[..n]);
                 off += n as u64;
             }
-            self.release(t.arc_offset, t.arc_size);
             if <[u8; 32]>::from(sha.finalize()) != t.sha256 {
                 return Err((Some(i), Error::CorruptData));
             }
@@ -338,7 +277,7 @@ impl<'a> Archive<'a> {
 
     /// A reader for tensor `t`'s frame, checked against its index entry.
     fn frame_reader(&self, t: &Entry) -> Result<frame::FrameReader<'_>> {
-        let fr = frame::FrameReader::new(self.frame(t)).map_err(frame_fault)?;
+        let fr = frame::FrameReader::at(&self.src, t.arc_offset, t.arc_size).map_err(frame_fault)?;
         let info = fr.info();
         if info.kind != t.kind || info.original_size != t.orig_size || info.frame_size != t.arc_size {
             return Err(Error::CorruptHeader);
@@ -346,10 +285,6 @@ impl<'a> Archive<'a> {
         Ok(fr)
     }
 }
-
-/// Bytes of a tensor decoded at a time by `read_tensor` (rounded to whole chunks): enough chunks
-/// to keep many cores busy, few enough that the archive pages in flight stay small.
-const READ_WINDOW: u64 = 32 << 20;
 
 /// Bytes of output decoded at a time while restoring (rounded to whole chunks).
 const RESTORE_WINDOW: u64 = 16 << 20;

@@ -9,6 +9,7 @@ use super::format::{Container, Entry, Extra, Header, Index, HEADER_LEN};
 use crate::codec::Kind;
 use crate::error::{Error, Result};
 use crate::frame::{self, Options};
+use crate::source::Source;
 use crate::zstd;
 use crate::{gguf, safetensors};
 
@@ -43,7 +44,11 @@ pub(crate) struct Part {
 /// Compresses a whole GGUF file into an archive written to `out`. The output depends only on
 /// `src` and `opts.chunk_size`, never on the thread count.
 pub fn compress_gguf<W: Write + Seek>(src: &[u8], out: &mut W, opts: &Options) -> Result<Written> {
-    let g = gguf::read(src)?;
+    gguf_parts(&Source::Slice(src), gguf::read(src)?, out, opts)
+}
+
+/// The archive of a GGUF file whose header is `g`.
+fn gguf_parts<W: Write + Seek>(src: &Source, g: gguf::Gguf, out: &mut W, opts: &Options) -> Result<Written> {
     // A tensor of a type whose size this crate does not know extends to the next tensor (or the
     // end of the file): its bytes then restore exactly whatever they are.
     let mut order: Vec<usize> = (0..g.tensors.len()).collect();
@@ -53,7 +58,7 @@ pub fn compress_gguf<W: Write + Seek>(src: &[u8], out: &mut W, opts: &Options) -
         let t = &g.tensors[i];
         sizes[i] = match t.len {
             Some(n) => n,
-            None => order.get(k + 1).map_or(src.len() as u64, |&j| g.tensors[j].offset) - t.offset,
+            None => order.get(k + 1).map_or(src.len(), |&j| g.tensors[j].offset) - t.offset,
         };
     }
     let parts: Vec<Part> = g
@@ -79,7 +84,16 @@ pub fn kind_of_dtype(dtype: &str) -> Kind {
 
 /// Compresses a whole safetensors file into an archive written to `out` (see `compress_gguf`).
 pub fn compress_safetensors<W: Write + Seek>(src: &[u8], out: &mut W, opts: &Options) -> Result<Written> {
-    let st = safetensors::read(src)?;
+    safetensors_parts(&Source::Slice(src), safetensors::read(src)?, out, opts)
+}
+
+/// The archive of a safetensors file whose header is `st`.
+fn safetensors_parts<W: Write + Seek>(
+    src: &Source,
+    st: safetensors::SafeTensors,
+    out: &mut W,
+    opts: &Options,
+) -> Result<Written> {
     let parts: Vec<Part> = st
         .tensors
         .iter()
@@ -107,22 +121,46 @@ pub fn compress_any<W: Write + Seek>(src: &[u8], out: &mut W, opts: &Options) ->
     }
 }
 
+/// `compress_any` of a model file read from `src`: the container's metadata is read first (a
+/// GGUF header is read in growing prefixes until it parses), then each tensor as it is coded.
+fn compress_source<W: Write + Seek>(src: &Source, out: &mut W, opts: &Options) -> Result<Written> {
+    let len = src.len();
+    let head = src.read(0, len.min(16) as usize)?;
+    if head.starts_with(b"GGUF") || len < 8 {
+        // Metadata is usually a few MiB (tokenizer vocabularies); parse a prefix, and read more
+        // only while the prefix ends inside the metadata.
+        let mut n = len.min(1 << 20);
+        loop {
+            match gguf::read_sized(&src.read(0, n as usize)?, len) {
+                Err(Error::ContainerTruncated) if n < len => n = (2 * n).min(len),
+                r => return gguf_parts(src, r?, out, opts),
+            }
+        }
+    }
+    if safetensors::looks_like(&head) {
+        let header_len = u64::from_le_bytes(head[..8].try_into().unwrap());
+        let n = 8u64.saturating_add(header_len).min(len).min(8 + safetensors::MAX_HEADER_LEN);
+        let st = safetensors::read_sized(&src.read(0, n as usize)?, len)?;
+        return safetensors_parts(src, st, out, opts);
+    }
+    Err(Error::ContainerBadMagic)
+}
+
 /// Compresses the model file (GGUF or safetensors) at `src_path` into an archive at `dst_path`,
 /// written atomically. Refuses [INVALID_ARGUMENT] to write over its input.
 pub fn compress_file(src_path: &std::path::Path, dst_path: &std::path::Path, opts: &Options) -> Result<Written> {
     if crate::atomic::same_file(src_path, dst_path) {
         return Err(Error::InvalidArgument);
     }
-    let f = std::fs::File::open(src_path).map_err(|e| Error::io("open", Some(src_path), e))?;
-    let len = f.metadata().map_err(|e| Error::io("read", Some(src_path), e))?.len();
-    if len == 0 {
+    // Read with pread, a tensor at a time, never mapped (see `source`): memory is the metadata
+    // and a tensor or two, and a model file truncated while it is read gives an error.
+    let src = Source::open(src_path)?;
+    if src.len() == 0 {
         return Err(Error::ContainerTruncated);
     }
-    // SAFETY: read-only map of a file we only read; see `Archive::open_path`.
-    let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| Error::io("map", Some(src_path), e))?;
     let mut written = None;
     crate::atomic::write_file(dst_path, |w| {
-        written = Some(compress_any(&map, w, opts)?);
+        written = Some(compress_source(&src, w, opts)?);
         Ok(())
     })?;
     written.ok_or(Error::Panic) // `write_file` returned Ok, so `fill` ran
@@ -152,7 +190,7 @@ pub fn compress_gguf_file(src_path: &std::path::Path, dst_path: &std::path::Path
 /// after `metadata_size`).
 pub(crate) fn write_parts<W: Write + Seek>(
     container: Container,
-    src: &[u8],
+    src: &Source,
     metadata_size: u64,
     parts: &[Part],
     out: &mut W,
@@ -161,13 +199,13 @@ pub(crate) fn write_parts<W: Write + Seek>(
     let mut order: Vec<usize> = (0..parts.len()).collect();
     order.sort_by_key(|&i| (parts[i].offset, parts[i].size));
     // The extra bytes: metadata, every gap, the tail.
-    let mut extra_raw = src[..metadata_size as usize].to_vec();
+    let mut extra_raw = src.read(0, metadata_size as usize)?.into_owned();
     let mut at = metadata_size;
     for &i in &order {
-        extra_raw.extend_from_slice(&src[at as usize..parts[i].offset as usize]);
+        extra_raw.extend_from_slice(&src.read(at, (parts[i].offset - at) as usize)?);
         at = parts[i].offset + parts[i].size;
     }
-    extra_raw.extend_from_slice(&src[at as usize..]);
+    extra_raw.extend_from_slice(&src.read(at, (src.len() - at) as usize)?);
 
     if parts.iter().any(|p| p.name.len() > super::format::MAX_NAME) {
         return Err(Error::BadContainer);
@@ -186,8 +224,8 @@ pub(crate) fn write_parts<W: Write + Seek>(
         let mut entries: Vec<Option<Entry>> = vec![None; parts.len()];
         for &i in &order {
             let p = &parts[i];
-            let data = &src[p.offset as usize..(p.offset + p.size) as usize];
-            let f = frame::compress(p.kind, data, &tensor_options(opts, p.kind))?;
+            let data = src.read(p.offset, p.size as usize)?;
+            let f = frame::compress(p.kind, &data, &tensor_options(opts, p.kind))?;
             out.write_all(&f).map_err(io)?;
             let mut name_c = p.name.clone();
             name_c.push(0);
@@ -201,7 +239,7 @@ pub(crate) fn write_parts<W: Write + Seek>(
                 orig_size: p.size,
                 arc_offset: pos,
                 arc_size: f.len() as u64,
-                sha256: Sha256::digest(data).into(),
+                sha256: Sha256::digest(&data).into(),
             });
             pos += f.len() as u64;
         }
@@ -215,7 +253,7 @@ pub(crate) fn write_parts<W: Write + Seek>(
         out.write_all(&ib).map_err(io)?;
         let hd = Header {
             container,
-            original_size: src.len() as u64,
+            original_size: src.len(),
             index_offset: pos,
             index_size: ib.len() as u64,
             index_check: xxhash_rust::xxh3::xxh3_64(&ib),
@@ -223,6 +261,6 @@ pub(crate) fn write_parts<W: Write + Seek>(
         out.seek(SeekFrom::Start(0)).map_err(io)?;
         out.write_all(&hd.write()).map_err(io)?;
         out.seek(SeekFrom::End(0)).map_err(io)?;
-        Ok(Written { container, original_size: src.len() as u64, archive_size: pos + ib.len() as u64, index })
+        Ok(Written { container, original_size: src.len(), archive_size: pos + ib.len() as u64, index })
     })
 }

@@ -1,0 +1,274 @@
+//! The frame: the container for one compressed stream. Byte layout in `docs/FORMAT.md`. This
+//! module writes frames; `reader` validates and decodes them.
+//!
+//! A frame is a fixed 48-byte header (with its own checksum, so the kind and size can be trusted
+//! without reading further), the model, the chunk table, a checksum over model and table, and the
+//! chunk payloads. Chunks decode independently given the model, which is what lets decoding use
+//! every core and lets a reader seek.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::codec::{ChunkEncoder, Kind, Method};
+use crate::error::{Error, Result};
+use crate::parallel;
+
+mod reader;
+mod stream;
+
+#[cfg(feature = "internals")]
+pub use reader::decompress_at_level;
+pub use reader::{decompress, decompress_into, FrameReader};
+pub use stream::{compress_stream, decompress_stream, StreamInfo, STREAM_SEGMENT};
+
+pub const MAGIC: [u8; 4] = [0x89, b'W', b'Z', b'F'];
+pub const FORMAT_VERSION: u16 = 1;
+pub const HEADER_LEN: usize = 48;
+pub const CHUNK_ENTRY_LEN: usize = 16;
+pub const CHECK_LEN: usize = 8;
+pub const MIN_CHUNK_SIZE: u32 = 64 << 10;
+pub const MAX_CHUNK_SIZE: u32 = 1 << 30;
+pub const DEFAULT_CHUNK_SIZE: u32 = 256 << 10;
+/// Most original bytes a coded chunk may claim per stored byte. A zstd frame expands at most about
+/// 32,768-fold (a run-length block: 4 bytes for 128 KiB); the rANS coders could in principle go
+/// further on constant data, so writers store such chunks raw. The rule bounds what a frame can
+/// make a reader allocate: at most this many times its own size.
+pub const MAX_EXPANSION: u64 = 1 << 15;
+/// Upper bound on a model section: a table for 4096 symbols takes at most a few KiB.
+pub const MAX_MODEL_SIZE: u32 = 1 << 20;
+
+const CHUNK_RAW: u8 = 0;
+const CHUNK_CODED: u8 = 1;
+
+/// Options shared by compression and decompression.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Worker threads; 0 uses every available core. Output bytes never depend on it.
+    pub threads: u32,
+    /// Bytes of input per chunk (compression only); 0 selects `DEFAULT_CHUNK_SIZE`.
+    pub chunk_size: u32,
+    /// If set, incremented by the original size of every chunk once it is done.
+    pub progress: Option<Arc<AtomicU64>>,
+}
+
+impl Options {
+    pub fn with_threads(threads: u32) -> Options {
+        Options { threads, ..Options::default() }
+    }
+
+    pub(crate) fn tick(&self, bytes: usize) {
+        if let Some(p) = &self.progress {
+            p.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What the fixed header of a frame says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameInfo {
+    pub format_version: u16,
+    pub kind: Kind,
+    pub method: Method,
+    pub original_size: u64,
+    pub chunk_size: u32,
+    pub chunk_count: u32,
+    pub model_size: u32,
+    pub payload_size: u64,
+    /// Total bytes of the frame, header to last payload byte.
+    pub frame_size: u64,
+}
+
+/// Largest frame `compress` can produce for `n` input bytes (the stored frame, with the chunk
+/// table at the smallest chunk size). Same formula as the C macro `WZ_COMPRESS_BOUND`.
+pub fn compress_bound(n: usize) -> Option<usize> {
+    let entries = n / MIN_CHUNK_SIZE as usize + 1;
+    n.checked_add(64)?.checked_add(entries.checked_mul(CHUNK_ENTRY_LEN)?)
+}
+
+fn le_u16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// Checks that `src` starts with `magic` and holds a whole fixed header of `header_len` bytes:
+/// BAD_MAGIC for other bytes, TRUNCATED for a prefix of a header.
+pub(crate) fn check_magic(src: &[u8], magic: &[u8; 4], header_len: usize) -> Result<()> {
+    if src.len() < 4 {
+        return Err(if magic.starts_with(src) { Error::Truncated } else { Error::BadMagic });
+    }
+    if src[..4] != magic[..] {
+        return Err(Error::BadMagic);
+    }
+    if src.len() < header_len {
+        return Err(Error::Truncated);
+    }
+    Ok(())
+}
+
+/// Reads and validates the fixed header. Needs only the first `HEADER_LEN` bytes.
+pub fn read_info(src: &[u8]) -> Result<FrameInfo> {
+    check_magic(src, &MAGIC, HEADER_LEN)?;
+    let h = &src[..HEADER_LEN];
+    if xxh3_64(&h[..40]) != le_u64(h, 40) {
+        return Err(Error::CorruptHeader);
+    }
+    let format_version = le_u16(h, 4);
+    if format_version != FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion);
+    }
+    let kind = Kind::from_u32(h[6] as u32)?;
+    let method = Method::from_u8(h[7])?;
+    let original_size = le_u64(h, 8);
+    let chunk_size = le_u32(h, 16);
+    let chunk_count = le_u32(h, 20);
+    let model_size = le_u32(h, 24);
+    let reserved = le_u32(h, 28);
+    let payload_size = le_u64(h, 32);
+    let consistent = method.valid_for(kind)
+        && reserved == 0
+        && (MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size)
+        && (chunk_size as usize).is_multiple_of(kind.element_size())
+        && original_size.is_multiple_of(kind.element_size() as u64)
+        && original_size.div_ceil(chunk_size as u64) == chunk_count as u64
+        && model_size <= MAX_MODEL_SIZE
+        && (method != Method::Stored || model_size == 0);
+    if !consistent {
+        return Err(Error::CorruptHeader);
+    }
+    let frame_size = (HEADER_LEN as u64 + model_size as u64 + CHECK_LEN as u64)
+        .checked_add(chunk_count as u64 * CHUNK_ENTRY_LEN as u64)
+        .and_then(|v| v.checked_add(payload_size))
+        .ok_or(Error::CorruptHeader)?;
+    Ok(FrameInfo {
+        format_version,
+        kind,
+        method,
+        original_size,
+        chunk_size,
+        chunk_count,
+        model_size,
+        payload_size,
+        frame_size,
+    })
+}
+
+/// One chunk's result: its original bytes, and its coded bytes with the model index when coding
+/// made it smaller.
+struct ChunkOut<'a> {
+    raw: &'a [u8],
+    coded: Option<(Vec<u8>, u8)>,
+    /// XXH3-64 of `raw`, computed in the parallel phase.
+    check: u64,
+}
+
+impl ChunkOut<'_> {
+    fn stored_len(&self) -> usize {
+        self.coded.as_ref().map_or(self.raw.len(), |(c, _)| c.len())
+    }
+}
+
+/// Compresses `src` as a frame of `kind`.
+pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
+    let es = kind.element_size();
+    if !src.len().is_multiple_of(es) {
+        return Err(Error::BadLength);
+    }
+    // The default rounds down to whole elements (a Q4_K block is 144 bytes).
+    let chunk_size = if opts.chunk_size == 0 { DEFAULT_CHUNK_SIZE / es as u32 * es as u32 } else { opts.chunk_size };
+    if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size) || !(chunk_size as usize).is_multiple_of(es) {
+        return Err(Error::InvalidArgument);
+    }
+    let cs = chunk_size as usize;
+    let chunk_count = u32::try_from(src.len().div_ceil(cs)).map_err(|_| Error::TooLarge)?;
+    let chunks: Vec<&[u8]> = src.chunks(cs).collect();
+
+    let coded = if src.is_empty() {
+        None
+    } else {
+        let codec = kind.codec();
+        let enc = codec.plan(kind, &chunks, opts.threads)?;
+        let outs = code_chunks(&chunks, opts, &*enc)?;
+        Some((codec.method(), (enc.model(), outs)))
+    };
+    // The coded frame is used only when it is smaller than the stored one, which keeps every
+    // frame within `compress_bound`.
+    let stored = frame_len(0, chunks.len(), src.len());
+    let (method, model, outs) = match coded {
+        Some((method, (model, outs)))
+            if frame_len(model.len(), outs.len(), outs.iter().map(ChunkOut::stored_len).sum()) < stored =>
+        {
+            (method, model, outs)
+        }
+        _ => {
+            let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None, check: 0 }).collect();
+            parallel::for_each_mut(&mut outs, opts.threads, |_, o| {
+                o.check = xxh3_64(o.raw);
+                Ok(())
+            })?;
+            (Method::Stored, Vec::new(), outs)
+        }
+    };
+
+    let payload_size: u64 = outs.iter().map(|o| o.stored_len() as u64).sum();
+    let total = frame_len(model.len(), outs.len(), payload_size as usize);
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.push(kind.id() as u8);
+    out.push(method as u8);
+    out.extend_from_slice(&(src.len() as u64).to_le_bytes());
+    out.extend_from_slice(&chunk_size.to_le_bytes());
+    out.extend_from_slice(&chunk_count.to_le_bytes());
+    out.extend_from_slice(&(model.len() as u32).to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&payload_size.to_le_bytes());
+    let hc = xxh3_64(&out[..40]);
+    out.extend_from_slice(&hc.to_le_bytes());
+    let meta_start = out.len();
+    out.extend_from_slice(&model);
+    for o in &outs {
+        out.extend_from_slice(&(o.stored_len() as u32).to_le_bytes());
+        match &o.coded {
+            Some((_, m)) => out.extend_from_slice(&[CHUNK_CODED, *m, 0, 0]),
+            None => out.extend_from_slice(&[CHUNK_RAW, 0, 0, 0]),
+        }
+        out.extend_from_slice(&o.check.to_le_bytes());
+    }
+    let mc = xxh3_64(&out[meta_start..]);
+    out.extend_from_slice(&mc.to_le_bytes());
+    for o in &outs {
+        out.extend_from_slice(o.coded.as_ref().map_or(o.raw, |(c, _)| c));
+    }
+    debug_assert_eq!(out.len(), total);
+    Ok(out)
+}
+
+fn frame_len(model: usize, chunks: usize, payload: usize) -> usize {
+    HEADER_LEN + model + CHUNK_ENTRY_LEN * chunks + CHECK_LEN + payload
+}
+
+/// Codes every chunk with `enc` in parallel (computing its checksum too); a chunk whose coded
+/// form is not smaller stays raw.
+fn code_chunks<'a>(chunks: &[&'a [u8]], opts: &Options, enc: &dyn ChunkEncoder) -> Result<Vec<ChunkOut<'a>>> {
+    let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None, check: 0 }).collect();
+    parallel::for_each_mut(&mut outs, opts.threads, |i, o| {
+        o.check = xxh3_64(o.raw);
+        let mut buf = Vec::new();
+        enc.encode(i, o.raw, &mut buf)?;
+        // A chunk that would expand more than MAX_EXPANSION-fold stays raw (only near-constant
+        // data in chunks of megabytes does), so a reader can refuse any larger claim.
+        if buf.len() < o.raw.len() && o.raw.len() as u64 <= MAX_EXPANSION * buf.len() as u64 {
+            o.coded = Some((buf, enc.table(i)));
+        }
+        opts.tick(o.raw.len());
+        Ok(())
+    })?;
+    Ok(outs)
+}
