@@ -35,6 +35,10 @@ impl<'a> Source<'a> {
         Ok(Source::File { file, len: meta.len(), path: path.to_path_buf() })
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn len(&self) -> u64 {
         match self {
             Source::Slice(s) => s.len() as u64,

@@ -51,7 +51,7 @@ impl Archive<'static> {
     /// (with `pread`) as they are asked for.
     pub fn open_path(path: &Path) -> Result<Archive<'static>> {
         let src = Source::open(path)?;
-        if src.len() == 0 {
+        if src.is_empty() {
             return Err(Error::Truncated);
         }
         let mut a = Archive::new(src)?;

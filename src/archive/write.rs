@@ -155,7 +155,7 @@ pub fn compress_file(src_path: &std::path::Path, dst_path: &std::path::Path, opt
     // Read with pread, a tensor at a time, never mapped (see `source`): memory is the metadata
     // and a tensor or two, and a model file truncated while it is read gives an error.
     let src = Source::open(src_path)?;
-    if src.len() == 0 {
+    if src.is_empty() {
         return Err(Error::ContainerTruncated);
     }
     let mut written = None;
