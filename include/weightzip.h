@@ -348,6 +348,15 @@ uint32_t wz_format_version(void);
 const char *wz_last_error_message(void);
 
 /*
+ The operating system's error number (`errno`: `ENOENT`, `ENOSPC`, `EACCES`, ...) behind the
+ last error a `wz_*` function returned on the calling thread, when that error was
+ `WZ_STATUS_IO` and came from the operating system; 0 otherwise (including a short read: a file
+ that shrank while the library read it). Like `wz_last_error_message`, it describes the last
+ failing call on this thread.
+ */
+int32_t wz_last_error_errno(void);
+
+/*
  A static NUL-terminated description of a status code. Never NULL; unknown codes get a
  description too. The string must not be freed.
  */
@@ -402,9 +411,15 @@ wz_status wz_decompress(void *dst,
 wz_status wz_frame_get_info(const void *src, size_t src_size, struct wz_frame_info *info);
 
 /*
- Opens the archive at `path` (memory-mapped: only the parts that reads touch are loaded).
- The index is read and checked here; tensors are decoded only when read. On success
+ Opens the archive at `path`. The header and index are read and checked here; a tensor's
+ bytes are read (with `pread`, a chunk at a time) and decoded only when it is read. On success
  `*archive` is a handle to pass to `wz_archive_close`; on failure it is set to NULL.
+
+ The file is never memory-mapped, so a file truncated or rewritten by another process while
+ the handle is open cannot raise SIGBUS in the caller: reads of the missing bytes fail with
+ `WZ_STATUS_IO`, rewritten bytes with `WZ_STATUS_CORRUPT_*` (every chunk is checksummed). To
+ replace an archive a loader has open, write the new one under another name and rename it over
+ the old (`mv`, not `cp`): the open handle keeps reading the old file, intact.
  */
 wz_status wz_archive_open(const char *path, struct wz_archive **archive);
 

@@ -1,30 +1,57 @@
-//! Writing a file atomically: a temporary file in the same directory, fsync, rename. Readers
-//! see either the old file or the complete new one, and a failure leaves no partial output.
+//! Writing a file atomically: a temporary file in the same directory, renamed over the target
+//! when complete. Readers see either the old file or the complete new one, and a failure leaves
+//! no partial output.
+//!
+//! No fsync unless asked (`WriteOptions::sync`): the rename is atomic for other processes, and
+//! the input is never touched, so a crash before the data reaches the disk loses nothing that
+//! cannot be made again. zstd and gzip decide the same way; a caller about to delete the input
+//! (the CLI's `--rm`) asks for the sync.
 
 use std::fs::{self, File};
 use std::io::BufWriter;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 
-/// Writes `path` through `fill`, atomically. On any error (from `fill` or the file system) the
-/// temporary file is removed, `path` is untouched, and the error is returned. An existing path
-/// that is not a regular file (a device, a pipe) is written in place instead, not atomically.
+/// How `write_file_with` finishes its file.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriteOptions {
+    /// fsync the file before it is renamed into place.
+    pub sync: bool,
+    /// Permission bits for the new file (for example the input's, as zstd does); None keeps
+    /// what creating a file gives (0666 less the umask). Either way, a file that replaces an
+    /// existing one is never more readable than the one it replaces.
+    pub mode: Option<u32>,
+}
+
+/// Writes `path` through `fill`, atomically, with default options (see `write_file_with`).
 pub fn write_file<F>(path: &Path, fill: F) -> Result<()>
 where
     F: FnOnce(&mut BufWriter<File>) -> Result<()>,
 {
-    // A device, pipe or socket is written in place: renaming a file over it would replace the
-    // node itself (as root, /dev/null would become a regular file).
+    write_file_with(path, &WriteOptions::default(), fill)
+}
+
+/// Writes `path` through `fill`, atomically. On any error (from `fill` or the file system) the
+/// temporary file is removed, `path` is untouched, and the error is returned. An existing path
+/// that is not a regular file (a device, a pipe) is written in place instead, not atomically.
+pub fn write_file_with<F>(path: &Path, o: &WriteOptions, fill: F) -> Result<()>
+where
+    F: FnOnce(&mut BufWriter<File>) -> Result<()>,
+{
     // Errors name `path`, the caller's file, even where the temporary file failed: its name is
     // this module's detail.
     let io = |action| move |e| Error::io(action, Some(path), e);
-    if let Ok(m) = fs::metadata(path) {
+    let existing = fs::metadata(path).ok();
+    if let Some(m) = &existing {
         if m.is_dir() {
             return Err(io("write")(std::io::Error::from_raw_os_error(libc::EISDIR)));
         }
+        // A device, pipe or socket is written in place: renaming a file over it would replace
+        // the node itself (as root, /dev/null would become a regular file).
         if !m.is_file() {
             let f = File::options().write(true).open(path).map_err(io("open"))?;
             let mut w = BufWriter::with_capacity(1 << 20, f);
@@ -36,10 +63,22 @@ where
     let _registered = Registered::new(&tmp);
     let r = (|| {
         let f = File::options().write(true).create_new(true).open(&tmp).map_err(io("create"))?;
+        // Permissions first, while the file is empty: a private input's bytes are never
+        // readable by others, not even for a moment.
+        let created = f.metadata().map_err(io("create"))?.permissions().mode() & 0o777;
+        let mut mode = o.mode.map_or(created, |m| m & 0o777);
+        if let Some(m) = &existing {
+            mode &= m.permissions().mode() & 0o777;
+        }
+        if mode != created {
+            f.set_permissions(fs::Permissions::from_mode(mode)).map_err(io("create"))?;
+        }
         let mut w = BufWriter::with_capacity(1 << 20, f);
         fill(&mut w).map_err(|e| e.with_path(path))?;
         let f = w.into_inner().map_err(|e| io("write")(e.into_error()))?;
-        f.sync_all().map_err(io("sync"))?;
+        if o.sync {
+            f.sync_all().map_err(io("sync"))?;
+        }
         fs::rename(&tmp, path).map_err(io("rename to"))
     })();
     if r.is_err() {
@@ -78,13 +117,22 @@ pub fn remove_temporaries() {
     }
 }
 
-/// A name next to `path` that no other writer (thread or process) uses.
+/// Bytes of the target's name a temporary name keeps: enough to tell whose it is, short enough
+/// that a target name near the file system's limit (255 bytes) still leaves room.
+const TEMP_NAME_PREFIX: usize = 48;
+
+/// A name next to `path` that no other writer (thread or process) uses:
+/// `.NAME.tmp-PID-N`, NAME cut to its first `TEMP_NAME_PREFIX` bytes.
 fn temp_path(path: &Path) -> Result<PathBuf> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
     static N: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or(Error::InvalidArgument)?;
+    let name = path.file_name().ok_or(Error::InvalidArgument)?.as_bytes();
     let n = N.fetch_add(1, Ordering::Relaxed);
-    Ok(dir.join(format!(".{}.tmp-{}-{n}", name.to_string_lossy(), std::process::id())))
+    let mut tmp = b".".to_vec();
+    tmp.extend_from_slice(&name[..name.len().min(TEMP_NAME_PREFIX)]);
+    tmp.extend_from_slice(format!(".tmp-{}-{n}", std::process::id()).as_bytes());
+    Ok(dir.join(std::ffi::OsString::from_vec(tmp)))
 }
 
 /// Whether two paths name the same existing file (through links too).

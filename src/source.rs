@@ -27,6 +27,11 @@ impl<'a> Source<'a> {
     /// or a FIFO has no length and no random access (the caller streams those instead).
     pub fn open(path: &Path) -> Result<Source<'static>> {
         let file = File::open(path).map_err(|e| Error::io("open", Some(path), e))?;
+        Source::from_file(file, path)
+    }
+
+    /// An open regular file (`path` names it in errors), its length taken now.
+    pub fn from_file(file: File, path: &Path) -> Result<Source<'static>> {
         let meta = file.metadata().map_err(|e| Error::io("read", Some(path), e))?;
         if !meta.is_file() {
             let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file");

@@ -10,6 +10,7 @@ pub mod format;
 mod write;
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -18,8 +19,8 @@ use sha2::{Digest, Sha256};
 
 pub use format::{Container, Entry, Extra, Header, Index};
 pub use write::{
-    compress_any, compress_file, compress_gguf, compress_gguf_file, compress_safetensors, kind_of_dtype, kind_of_ggml,
-    Written,
+    compress_any, compress_file, compress_gguf, compress_gguf_file, compress_open_file, compress_safetensors,
+    kind_of_dtype, kind_of_ggml, Written,
 };
 
 use crate::error::{Error, IoError, Result};
@@ -50,13 +51,18 @@ impl Archive<'static> {
     /// Opens the archive at `path`: reads and checks its header and index; tensors are read
     /// (with `pread`) as they are asked for.
     pub fn open_path(path: &Path) -> Result<Archive<'static>> {
-        let src = Source::open(path)?;
+        let a = Archive::open_file(File::open(path).map_err(|e| Error::io("open", Some(path), e))?, path)?;
+        Ok(Archive { path: Some(path.to_path_buf()), ..a })
+    }
+
+    /// The archive in the open regular file `file` (`name` names it in errors), read as
+    /// `open_path` reads one.
+    pub fn open_file(file: File, name: &Path) -> Result<Archive<'static>> {
+        let src = Source::from_file(file, name)?;
         if src.is_empty() {
             return Err(Error::Truncated);
         }
-        let mut a = Archive::new(src)?;
-        a.path = Some(path.to_path_buf());
-        Ok(a)
+        Archive::new(src)
     }
 }
 

@@ -146,6 +146,23 @@ fn compress_source<W: Write + Seek>(src: &Source, out: &mut W, opts: &Options) -
     Err(Error::ContainerBadMagic)
 }
 
+/// Compresses the model file (GGUF or safetensors) open as `file` (a regular file; `name`
+/// names it in errors) into an archive written to `out`. The file is read with `pread`, a tensor
+/// at a time: memory is the metadata and a tensor or two, and a file truncated while it is read
+/// gives an I/O error. The output is the bytes `compress_any` writes for the same file.
+pub fn compress_open_file<W: Write + Seek>(
+    file: std::fs::File,
+    name: &std::path::Path,
+    out: &mut W,
+    opts: &Options,
+) -> Result<Written> {
+    let src = Source::from_file(file, name)?;
+    if src.is_empty() {
+        return Err(Error::ContainerTruncated);
+    }
+    compress_source(&src, out, opts)
+}
+
 /// Compresses the model file (GGUF or safetensors) at `src_path` into an archive at `dst_path`,
 /// written atomically. Refuses [INVALID_ARGUMENT] to write over its input.
 pub fn compress_file(src_path: &std::path::Path, dst_path: &std::path::Path, opts: &Options) -> Result<Written> {

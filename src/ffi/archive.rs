@@ -111,9 +111,15 @@ fn boxed(inner: Archive<'static>, out: *mut *mut wz_archive) {
     unsafe { out.write(Box::into_raw(b)) };
 }
 
-/// Opens the archive at `path` (memory-mapped: only the parts that reads touch are loaded).
-/// The index is read and checked here; tensors are decoded only when read. On success
+/// Opens the archive at `path`. The header and index are read and checked here; a tensor's
+/// bytes are read (with `pread`, a chunk at a time) and decoded only when it is read. On success
 /// `*archive` is a handle to pass to `wz_archive_close`; on failure it is set to NULL.
+///
+/// The file is never memory-mapped, so a file truncated or rewritten by another process while
+/// the handle is open cannot raise SIGBUS in the caller: reads of the missing bytes fail with
+/// `WZ_STATUS_IO`, rewritten bytes with `WZ_STATUS_CORRUPT_*` (every chunk is checksummed). To
+/// replace an archive a loader has open, write the new one under another name and rename it over
+/// the old (`mv`, not `cp`): the open handle keeps reading the old file, intact.
 #[no_mangle]
 pub unsafe extern "C" fn wz_archive_open(path: *const c_char, archive: *mut *mut wz_archive) -> wz_status {
     guard(|| {

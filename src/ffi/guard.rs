@@ -17,6 +17,8 @@ use crate::error::{Error, Result};
 thread_local! {
     /// What `wz_last_error_message` returns: the description of this thread's last failure.
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// What `wz_last_error_errno` returns: the OS error number of that failure, or 0.
+    static LAST_ERRNO: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
 }
 
 /// Records `e` as this thread's last error.
@@ -24,6 +26,16 @@ fn set_last_error(e: &Error) {
     // Paths may hold NUL bytes only in theory (Unix paths cannot); drop any rather than fail.
     let text = CString::new(e.to_string().replace('\0', "")).unwrap_or_default();
     let _ = LAST_ERROR.try_with(|l| *l.borrow_mut() = text);
+    let errno = match e {
+        Error::Io(d) => d.io_error().and_then(|e| e.raw_os_error()).unwrap_or(0),
+        _ => 0,
+    };
+    let _ = LAST_ERRNO.try_with(|l| l.set(errno));
+}
+
+/// The OS error number of this thread's last error (see `wz_last_error_errno`).
+pub fn last_error_errno() -> i32 {
+    LAST_ERRNO.try_with(|l| l.get()).unwrap_or(0)
 }
 
 /// The text of this thread's last error (see `wz_last_error_message`).

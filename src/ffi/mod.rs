@@ -143,6 +143,16 @@ pub extern "C" fn wz_last_error_message() -> *const c_char {
     guard_value(c"".as_ptr(), guard::last_error_message)
 }
 
+/// The operating system's error number (`errno`: `ENOENT`, `ENOSPC`, `EACCES`, ...) behind the
+/// last error a `wz_*` function returned on the calling thread, when that error was
+/// `WZ_STATUS_IO` and came from the operating system; 0 otherwise (including a short read: a file
+/// that shrank while the library read it). Like `wz_last_error_message`, it describes the last
+/// failing call on this thread.
+#[no_mangle]
+pub extern "C" fn wz_last_error_errno() -> i32 {
+    guard_value(0, guard::last_error_errno)
+}
+
 /// A static NUL-terminated description of a status code. Never NULL; unknown codes get a
 /// description too. The string must not be freed.
 #[no_mangle]
