@@ -1,21 +1,24 @@
-//! The `weightzip` command-line tool.
+//! The `weightzip` command-line tool. Its habits are zstd's: `-` is standard input or output,
+//! `-c` writes to standard output, several inputs each get their own output, `-d` decompresses,
+//! `-T` sets threads, `-q`/`-v`, `--rm` removes an input once its output is complete and synced,
+//! outputs take their input's permission bits, and every error exits 1 with a message.
 
-mod archive_cmd;
 mod baseline;
 mod bench;
 mod bench_whole;
 mod files;
+mod ops;
 mod report;
 mod stats;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use serde_json::json;
-use weightzip::{archive, frame, gguf, safetensors, Kind, Options};
+use weightzip::{frame, gguf, safetensors, Kind, Options};
 
-use files::{check_output, with_progress, write_atomic, Input};
+use files::{Input, Output};
 
 #[derive(Parser)]
 #[command(name = "weightzip", version, about = "Lossless compression of LLM weights", long_about = None)]
@@ -24,67 +27,103 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// Options of every command that reads and writes files.
+#[derive(Args)]
+struct Io {
+    /// Worker threads (0 = every core). The output never depends on it.
+    #[arg(short = 'T', long, default_value_t = 0, value_name = "N")]
+    threads: u32,
+    /// Write to this path ('-' for standard output). Default: INPUT.wz for compress, INPUT less
+    /// its .wz for decompress; standard output when the input is standard input.
+    #[arg(short, long, value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// Write to standard output (with several inputs: one after another).
+    #[arg(short = 'c', long = "stdout")]
+    stdout: bool,
+    /// Replace an output that exists (never an input). Also lets --kind compress a GGUF or
+    /// safetensors file as a raw stream.
+    #[arg(short, long)]
+    force: bool,
+    /// Keep the input (the default; accepted for zstd's habit).
+    #[arg(short, long)]
+    keep: bool,
+    /// Remove each input once its output is complete and synced to disk (not with -c, and never
+    /// standard input).
+    #[arg(long)]
+    rm: bool,
+    /// fsync each output before it is renamed into place (--rm implies it). Without it the input
+    /// is never touched, so a crash loses nothing that cannot be made again.
+    #[arg(long)]
+    sync: bool,
+    /// No summary lines or progress bar on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+    /// More detail on stderr (speeds).
+    #[arg(short, long)]
+    verbose: bool,
+    /// Print a JSON summary of each input on stdout (not with -c).
+    #[arg(long)]
+    json: bool,
+    /// Input files ('-' or none: standard input).
+    #[arg(value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
-    /// Compress a model file (GGUF or safetensors: detected) into an archive, or a raw stream of --kind values into a frame.
+    /// Compress model files (GGUF or safetensors: detected) into archives, or raw streams of
+    /// --kind values into frames.
     Compress {
-        /// Treat the input as a raw stream of this kind: bf16, f16, f32, bytes, or ggml blocks q4_k, q6_k, q8_0, q5_0, q5_1, q4_0, q4_1. Without it, the input must be a GGUF or safetensors file.
+        /// Treat each input as a raw stream of this kind: bf16, f16, f32, bytes, or ggml blocks q4_k,
+        /// q6_k, q8_0, q5_0, q5_1, q4_0, q4_1. Without it, inputs must be GGUF or safetensors files.
         #[arg(long)]
         kind: Option<String>,
-        /// Worker threads (0 = all cores). The output does not depend on it.
-        #[arg(long, default_value_t = 0)]
-        threads: u32,
         /// Bytes per independently decodable chunk (default 262144).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_name = "BYTES")]
         chunk_size: u32,
-        /// Overwrite OUT if it exists (never an input).
-        #[arg(short, long)]
-        force: bool,
-        /// Print a JSON summary on stdout.
-        #[arg(long)]
-        json: bool,
-        input: PathBuf,
-        /// Output path (default: INPUT.wz).
-        #[arg(short, long)]
-        output: Option<PathBuf>,
+        #[command(flatten)]
+        io: Io,
     },
-    /// Restore the original file from an archive or a frame (detected).
+    /// Restore original files from archives or frames (detected); `-d` is this command.
+    #[command(short_flag = 'd')]
     Decompress {
-        /// Worker threads (0 = all cores).
-        #[arg(long, default_value_t = 0)]
-        threads: u32,
-        /// Overwrite OUT if it exists (never an input).
-        #[arg(short, long)]
-        force: bool,
-        /// Print a JSON summary on stdout.
-        #[arg(long)]
-        json: bool,
-        input: PathBuf,
-        /// Output path (default: INPUT without its .wz suffix).
-        #[arg(short, long)]
-        output: Option<PathBuf>,
+        #[command(flatten)]
+        io: Io,
     },
-    /// Check that an archive or frame decodes and passes every checksum (archives: every tensor's SHA-256); compare with ORIGINAL if given.
+    /// Check that an archive or frame decodes and passes every checksum (archives: every tensor's
+    /// SHA-256); with ORIGINAL, that it restores ORIGINAL byte for byte.
     Verify {
+        /// The archive or frame ('-': standard input).
         input: PathBuf,
+        /// The file it should restore ('-': standard input).
         original: Option<PathBuf>,
-        #[arg(long, default_value_t = 0)]
+        /// Worker threads (0 = every core).
+        #[arg(short = 'T', long, default_value_t = 0, value_name = "N")]
         threads: u32,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+        /// No progress bar.
+        #[arg(short, long)]
+        quiet: bool,
     },
-    /// List the tensors of an archive with their types, sizes and ratios.
+    /// List an archive's tensors with their types, shapes, sizes and ratios, or a frame's header.
     Ls {
+        /// Print JSON (tensor names exactly as stored) instead of the table (names escaped).
         #[arg(long)]
         json: bool,
+        /// The archive or frame ('-': standard input).
         input: PathBuf,
     },
     /// Entropy statistics of a raw stream (or of the bf16 tensors of a .safetensors file).
     Stats {
+        /// The kind of the raw stream.
         #[arg(long, default_value = "bf16")]
         kind: String,
+        /// Print the statistics as JSON.
         #[arg(long)]
         json: bool,
+        /// A raw stream, a GGUF or a safetensors file ('-': standard input).
         input: PathBuf,
     },
     /// weightzip next to zstd -3 and -19, the paper's methods and the entropy bounds, on the same data: ratios (byte-weighted, geometric mean and median over tensors) and compression and decompression MB/s at one thread and at all threads.
@@ -115,6 +154,7 @@ enum Cmd {
         /// Write the tables as Markdown, a summary first (replaced if it exists).
         #[arg(long, value_name = "OUT.md")]
         markdown: Option<PathBuf>,
+        /// GGUF, safetensors or (with --kind) raw files.
         inputs: Vec<PathBuf>,
     },
 }
@@ -124,7 +164,15 @@ fn main() -> ExitCode {
     // SAFETY: restoring the default disposition of SIGPIPE, before any thread starts.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     files::clean_up_on_signals();
-    match run(Cli::parse()) {
+    // Exit codes as zstd's: 0 on success, 1 on any error, usage errors included.
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             eprintln!("weightzip: error: {msg}");
@@ -224,119 +272,121 @@ fn domains<'a>(path: &Path, bytes: &'a [u8]) -> Result<Vec<(String, Kind, Vec<be
     Ok(out)
 }
 
+/// Writes a small output (a report) atomically.
+fn write_small(out: &Path, data: &[u8]) -> Result<(), String> {
+    Output::Path(out.to_path_buf())
+        .write(&Default::default(), |w| w.write_all(data).map_err(|e| weightzip::Error::io("write", None, e)))
+        .map_err(|e| files::err(&out.display().to_string(), e))
+}
+
+/// The output of `input` under `io`'s options (`default` names it from the input's path).
+fn output_for(io: &Io, input: &Input, default: impl Fn(&Path) -> Result<PathBuf, String>) -> Result<Output, String> {
+    if io.stdout {
+        return Ok(Output::Stdout);
+    }
+    match (&io.output, input.path()) {
+        (Some(o), _) if o.as_os_str() == "-" => Ok(Output::Stdout),
+        (Some(o), _) => Ok(Output::Path(o.clone())),
+        (None, None) => Ok(Output::Stdout),
+        (None, Some(p)) => Ok(Output::Path(default(p)?)),
+    }
+}
+
+/// Runs `op` on every input of `io` (each to its own output), going on after a failure as zstd
+/// does; the first error is returned after all inputs were tried.
+fn each_input(
+    io: &Io,
+    compressing: bool,
+    default: impl Fn(&Path) -> Result<PathBuf, String>,
+    op: impl Fn(Input, &Output, &ops::Settings) -> Result<(), String>,
+) -> Result<(), String> {
+    use std::io::IsTerminal;
+    let mut inputs = io.inputs.clone();
+    if inputs.is_empty() {
+        if std::io::stdin().is_terminal() {
+            return Err("no input: name a file, or '-' (standard input)".into());
+        }
+        inputs.push(PathBuf::from("-"));
+    }
+    if io.output.is_some() && inputs.len() > 1 {
+        return Err("-o names one output: give one input, or use -c".into());
+    }
+    if io.json && (io.stdout || io.output.as_deref() == Some(Path::new("-"))) {
+        return Err("--json prints on stdout, which -c or -o - takes for the data".into());
+    }
+    let s = ops::Settings {
+        threads: io.threads,
+        chunk_size: 0,
+        quiet: io.quiet,
+        verbose: io.verbose,
+        json: io.json,
+        force: io.force,
+        sync: io.sync || io.rm,
+    };
+    let mut failed = Vec::new();
+    for arg in &inputs {
+        let r = (|| {
+            let input = Input::open(arg)?;
+            let out = output_for(io, &input, &default)?;
+            if out == Output::Stdout && compressing && files::stdout_is_terminal() && !io.force {
+                return Err("refusing to write compressed data to a terminal (use -o, or --force)".into());
+            }
+            out.check(&input, io.force)?;
+            let path = input.path().map(Path::to_path_buf);
+            op(input, &out, &s)?;
+            if io.rm {
+                match (&path, &out) {
+                    (Some(p), Output::Path(_)) => files::remove_input(p)?,
+                    _ if !io.quiet => {
+                        eprintln!("weightzip: {}: not removed (--rm with standard input or output)", arg.display())
+                    }
+                    _ => {}
+                }
+            }
+            Ok::<(), String>(())
+        })();
+        if let Err(e) = r {
+            failed.push(e);
+        }
+    }
+    match failed.len() {
+        0 => Ok(()),
+        // One failure: main prints it.
+        1 if inputs.len() == 1 => Err(failed.remove(0)),
+        n => {
+            for e in &failed {
+                eprintln!("weightzip: error: {e}");
+            }
+            Err(format!("{n} of {} inputs failed", inputs.len()))
+        }
+    }
+}
+
 fn run(cli: Cli) -> Result<(), String> {
     match cli.cmd {
-        Cmd::Compress { kind, threads, chunk_size, force, json, input, output } => {
-            let output = output.unwrap_or_else(|| with_suffix(&input));
-            check_output(&output, &[&input], force)?;
-            let Some(kind) = kind else {
-                let mut head = Vec::new();
-                std::fs::File::open(&input)
-                    .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 9), &mut head))
-                    .map_err(|e| files::io_error("read", &input, e))?;
-                if !head.starts_with(b"GGUF") && !safetensors::looks_like(&head) {
-                    return Err(format!(
-                        "{}: neither a GGUF nor a safetensors file; to compress a raw stream, name its kind with --kind",
-                        input.display()
-                    ));
-                }
-                return archive_cmd::compress(&input, &output, threads, chunk_size, json);
-            };
-            let kind = kind_arg(&kind)?;
-            let inp = Input::open(&input)?;
-            let src = inp.bytes();
-            let frame = with_progress("compress", src.len() as u64, |p| {
-                frame::compress(kind, src, &Options { threads, chunk_size, progress: Some(p) })
-            })
-            .map_err(|e| format!("{}: {e}", input.display()))?;
-            write_atomic(&output, &frame)?;
-            let ratio = src.len() as f64 / frame.len().max(1) as f64;
-            if json {
-                println!(
-                    "{}",
-                    json!({"input": input.display().to_string(), "output": output.display().to_string(),
-                           "kind": kind.name(), "original_size": src.len(), "frame_size": frame.len(), "ratio": ratio})
-                );
-            } else {
-                eprintln!(
-                    "{} -> {}: {} -> {} bytes, ratio {ratio:.4}",
-                    input.display(),
-                    output.display(),
-                    src.len(),
-                    frame.len()
-                );
-            }
-            Ok(())
+        Cmd::Compress { kind, chunk_size, io } => {
+            let kind = kind.as_deref().map(kind_arg).transpose()?;
+            each_input(
+                &io,
+                true,
+                |p| Ok(with_suffix(p)),
+                |input, out, s| {
+                    let s = ops::Settings { chunk_size, ..*s };
+                    ops::compress(input, out, kind, &s)
+                },
+            )
         }
-        Cmd::Decompress { threads, force, json, input, output } => {
-            let output = match output {
-                Some(o) => o,
-                None => without_suffix(&input)?,
-            };
-            check_output(&output, &[&input], force)?;
-            let inp = Input::open(&input)?;
-            if archive::is_archive(inp.bytes()) {
-                drop(inp);
-                return archive_cmd::decompress(&input, &output, threads, json);
-            }
-            let info = frame::read_info(inp.bytes()).map_err(|e| format!("{}: {e}", input.display()))?;
-            let data = with_progress("decompress", info.original_size, |p| {
-                frame::decompress(inp.bytes(), &Options { threads, progress: Some(p), ..Options::default() })
-            })
-            .map_err(|e| format!("{}: {e}", input.display()))?;
-            write_atomic(&output, &data)?;
-            if json {
-                println!(
-                    "{}",
-                    json!({"input": input.display().to_string(), "output": output.display().to_string(),
-                           "kind": info.kind.name(), "original_size": info.original_size, "frame_size": info.frame_size})
-                );
-            }
-            Ok(())
+        Cmd::Decompress { io } => each_input(&io, false, without_suffix, ops::decompress),
+        Cmd::Verify { input, original, threads, json, quiet } => {
+            let s = ops::Settings { threads, chunk_size: 0, quiet, verbose: false, json, force: false, sync: false };
+            let original = original.as_deref().map(Input::open).transpose()?;
+            ops::verify(Input::open(&input)?, original, &s)
         }
-        Cmd::Verify { input, original, threads, json } => {
-            let inp = Input::open(&input)?;
-            if archive::is_archive(inp.bytes()) {
-                drop(inp);
-                return archive_cmd::verify(&input, original.as_deref(), threads, json);
-            }
-            let info = frame::read_info(inp.bytes()).map_err(|e| format!("{}: {e}", input.display()))?;
-            let data = with_progress("verify", info.original_size, |p| {
-                frame::decompress(inp.bytes(), &Options { threads, progress: Some(p), ..Options::default() })
-            })
-            .map_err(|e| format!("{}: {e}", input.display()))?;
-            let mut matches = None;
-            if let Some(orig) = &original {
-                let o = Input::open(orig)?;
-                if o.bytes() != data.as_slice() {
-                    return Err(format!("{} does not match {}", input.display(), orig.display()));
-                }
-                matches = Some(true);
-            }
-            if json {
-                println!(
-                    "{}",
-                    json!({"ok": true, "kind": info.kind.name(), "original_size": info.original_size,
-                           "frame_size": info.frame_size, "chunks": info.chunk_count, "matches_original": matches})
-                );
-            } else {
-                println!(
-                    "{}: OK ({} frame, {} -> {} bytes, {} chunks{})",
-                    input.display(),
-                    info.kind.name(),
-                    info.frame_size,
-                    info.original_size,
-                    info.chunk_count,
-                    if matches.is_some() { ", identical to the original" } else { "" }
-                );
-            }
-            Ok(())
-        }
-        Cmd::Ls { json, input } => archive_cmd::ls(&input, json),
+        Cmd::Ls { json, input } => ops::ls(Input::open(&input)?, json),
         Cmd::Stats { kind, json, input } => {
             let kind = kind_arg(&kind)?;
-            let inp = Input::open(&input)?;
-            let tensors = tensors_of(kind, &input, inp.bytes())?;
+            let bytes = Input::open(&input)?.read_all()?;
+            let tensors = tensors_of(kind, &input, &bytes)?;
             let all: Vec<u8>;
             let data: &[u8] = if tensors.len() == 1 {
                 tensors[0].data
@@ -399,7 +449,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 [&json_file, &plot, &markdown].into_iter().flatten().map(|p| p.as_path()).collect();
             let input_refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
             for o in &outputs {
-                check_output(o, &input_refs, true)?;
+                if input_refs.iter().any(|i| weightzip::atomic::same_file(i, o)) {
+                    return Err(format!("refusing to overwrite the input file {}", o.display()));
+                }
                 let parent = o.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
                 if !parent.is_dir() {
                     return Err(format!("{}: no such directory for {}", parent.display(), o.display()));
@@ -414,10 +466,10 @@ fn run(cli: Cli) -> Result<(), String> {
             let mut tables = Vec::new();
             if let Some(kind) = kind.as_deref().filter(|_| !whole) {
                 let kind = kind_arg(kind)?;
-                let maps: Vec<Input> = inputs.iter().map(|p| Input::open(p)).collect::<Result<_, _>>()?;
+                let maps: Vec<Vec<u8>> = inputs.iter().map(|p| Input::open(p)?.read_all()).collect::<Result<_, _>>()?;
                 let mut tensors = Vec::new();
                 for (p, m) in inputs.iter().zip(&maps) {
-                    tensors.extend(tensors_of(kind, p, m.bytes())?);
+                    tensors.extend(tensors_of(kind, p, m)?);
                 }
                 let mut j = bench::run(kind, &tensors, &s)?;
                 let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
@@ -427,10 +479,10 @@ fn run(cli: Cli) -> Result<(), String> {
                 tables.push(j);
             } else {
                 for p in &inputs {
-                    let m = Input::open(p)?;
+                    let m = Input::open(p)?.read_all()?;
                     let name = p.display().to_string();
                     if !whole {
-                        for (domain, kind, tensors) in domains(p, m.bytes())? {
+                        for (domain, kind, tensors) in domains(p, &m)? {
                             let mb = tensors.iter().map(|t| t.data.len()).sum::<usize>() as f64 / 1e6;
                             eprintln!("bench: {name}: {domain}, {} tensors, {mb:.1} MB", tensors.len());
                             let mut j = bench::run(kind, &tensors, &s).map_err(|e| format!("{name}: {domain}: {e}"))?;
@@ -440,8 +492,8 @@ fn run(cli: Cli) -> Result<(), String> {
                             tables.push(j);
                         }
                     }
-                    eprintln!("bench: {name}: whole file, {:.1} MB", m.bytes().len() as f64 / 1e6);
-                    let j = bench_whole::run(&name, m.bytes(), &s)?;
+                    eprintln!("bench: {name}: whole file, {:.1} MB", m.len() as f64 / 1e6);
+                    let j = bench_whole::run(&name, &m, &s)?;
                     show(&j);
                     tables.push(j);
                 }
@@ -453,14 +505,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("{text}");
             }
             if let Some(out) = &json_file {
-                write_atomic(out, format!("{text}\n").as_bytes())?;
+                write_small(out, format!("{text}\n").as_bytes())?;
             }
             if let Some(out) = &markdown {
-                write_atomic(out, report::markdown(&tables).as_bytes())?;
+                write_small(out, report::markdown(&tables).as_bytes())?;
             }
             if let Some(out) = &plot {
                 let svg = report::plot_svg(&tables)?;
-                write_atomic(out, svg.as_bytes())?;
+                write_small(out, svg.as_bytes())?;
             }
             Ok(())
         }

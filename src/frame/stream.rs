@@ -35,7 +35,12 @@ pub struct StreamInfo {
 /// that restores it). Memory is about two segments. An input whose length is not a whole number
 /// of elements fails [BAD_LENGTH] after the frames before its last segment were written; a caller
 /// writing to a file removes it on any error.
-pub fn compress_stream<R: Read, W: Write>(kind: Kind, mut input: R, out: &mut W, opts: &Options) -> Result<StreamInfo> {
+pub fn compress_stream<R: Read, W: Write + ?Sized>(
+    kind: Kind,
+    mut input: R,
+    out: &mut W,
+    opts: &Options,
+) -> Result<StreamInfo> {
     let mut info = StreamInfo::default();
     let mut buf = Vec::new();
     loop {
@@ -60,7 +65,7 @@ pub fn compress_stream<R: Read, W: Write>(kind: Kind, mut input: R, out: &mut W,
 /// frame is validated before its chunks are decoded, and every chunk checked against its
 /// checksum before it is written; on an error, what was written before it is valid output of
 /// the frames before it, and the caller (writing to a file) removes it.
-pub fn decompress_stream<R: Read, W: Write>(mut input: R, out: &mut W, opts: &Options) -> Result<u64> {
+pub fn decompress_stream<R: Read, W: Write + ?Sized>(mut input: R, out: &mut W, opts: &Options) -> Result<u64> {
     let mut total = 0u64;
     let (mut stored, mut decoded) = (Vec::new(), Vec::new());
     let level = cpu::detect();
@@ -71,8 +76,12 @@ pub fn decompress_stream<R: Read, W: Write>(mut input: R, out: &mut W, opts: &Op
             break;
         }
         // An empty input, or one that ends inside a header, is [TRUNCATED] if what it holds
-        // starts like a frame, [BAD_MAGIC] otherwise.
-        check_magic(&head, &MAGIC, HEADER_LEN)?;
+        // starts like a frame, [BAD_MAGIC] otherwise; after a frame, bytes that are not another
+        // one are [TRAILING_DATA].
+        match check_magic(&head, &MAGIC, HEADER_LEN) {
+            Err(Error::BadMagic) if index > 0 => return Err(Error::TrailingData),
+            r => r?,
+        }
         let info = read_info(&head)?;
         // The model and chunk table, read as they arrive: a claim bigger than the input costs
         // only what the input holds.
