@@ -455,7 +455,8 @@ def frame_info(frame):
 
 
 def decompress(frame, threads=0):
-    """Decompresses one whole frame (bytes-like) and returns the original bytes.
+    """Decompresses one whole frame (bytes-like) and returns the original bytes, as a bytearray
+    the library decoded into (no second copy: peak memory is the frame and its output).
 
     Every chunk is checked against its checksum; corrupt or truncated frames raise
     WeightzipError and never return data.
@@ -471,12 +472,16 @@ def decompress(frame, threads=0):
         _check(status)
     if size == 0:
         _check(status)
-        return b""
+        return bytearray()
     if size > sys.maxsize:
         _check(WZ_STATUS_TOO_LARGE)
-    dst = ctypes.create_string_buffer(size)
-    _check(_lib.wz_decompress(dst, size, src, len(src), ctypes.byref(opts)))
-    return dst.raw
+    out = bytearray(size)
+    # from_buffer exports the bytearray for the call, so it cannot be resized under the library.
+    dst = (ctypes.c_char * size).from_buffer(out)
+    status = _lib.wz_decompress(dst, size, src, len(src), ctypes.byref(opts))
+    del dst
+    _check(status)
+    return out
 
 
 # ---- Archives -----------------------------------------------------------------------------------
@@ -604,7 +609,7 @@ class TensorInfo(
 
 
 class Archive:
-    """An open weightzip archive: ``Archive(path)`` (memory-mapped) or ``Archive.from_bytes(data)``.
+    """An open weightzip archive: ``Archive(path)`` (read with pread as tensors are asked for) or ``Archive.from_bytes(data)``.
 
     Use it as a context manager or call close(). Tensors are named by index (negative counts from
     the end) or by name. The read methods may be called from several threads at once; close()
