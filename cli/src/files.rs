@@ -358,8 +358,9 @@ impl<R: Read> Write for Compare<R> {
                     n => got += n,
                 }
             }
-            let same = b[..got].iter().zip(&self.buf[..got]).take_while(|(x, y)| x == y).count();
-            if same < b.len() {
+            // Whole slices first (memcmp); the byte position only when they differ.
+            if got < b.len() || b[..got] != self.buf[..got] {
+                let same = b[..got].iter().zip(&self.buf[..got]).take_while(|(x, y)| x == y).count();
                 self.differs = Some(self.at + same as u64);
             }
         }

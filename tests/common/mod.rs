@@ -154,3 +154,43 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
+
+/// A frame of kind `bytes` claiming `n` zero bytes (a multiple of 256 KiB) in 256 KiB chunks,
+/// each the same small zstd chunk: a valid frame that decodes to `n` zeros, about 36 bytes of
+/// frame per 256 KiB claimed. Built from one real one-chunk frame (`compress` of 256 KiB of
+/// zeros) with the chunk table repeated and the checksums recomputed.
+pub fn zeros_frame(n: u64) -> Vec<u8> {
+    use weightzip::frame::{CHECK_LEN, CHUNK_ENTRY_LEN, HEADER_LEN};
+    use xxhash_rust::xxh3::xxh3_64;
+    const CHUNK: usize = 256 << 10;
+    assert!(n > 0 && n.is_multiple_of(CHUNK as u64));
+    let one = weightzip::compress(weightzip::Kind::Bytes, &vec![0u8; CHUNK], &weightzip::Options::default()).unwrap();
+    let info = weightzip::read_info(&one).unwrap();
+    assert_eq!(
+        (info.chunk_count, info.method),
+        (1, weightzip::Method::Grouped),
+        "256 KiB of zeros codes to one zstd chunk"
+    );
+    let model = &one[HEADER_LEN..HEADER_LEN + info.model_size as usize];
+    let entry_at = HEADER_LEN + model.len();
+    let entry = &one[entry_at..entry_at + CHUNK_ENTRY_LEN];
+    let payload = &one[entry_at + CHUNK_ENTRY_LEN + CHECK_LEN..];
+    let chunks = n / CHUNK as u64;
+    let mut h = one[..HEADER_LEN].to_vec();
+    h[8..16].copy_from_slice(&n.to_le_bytes());
+    h[20..24].copy_from_slice(&(chunks as u32).to_le_bytes());
+    h[32..40].copy_from_slice(&(payload.len() as u64 * chunks).to_le_bytes());
+    let check = xxh3_64(&h[..40]);
+    h[40..48].copy_from_slice(&check.to_le_bytes());
+    let mut meta = model.to_vec();
+    for _ in 0..chunks {
+        meta.extend_from_slice(entry);
+    }
+    let mut f = h;
+    f.extend_from_slice(&meta);
+    f.extend_from_slice(&xxh3_64(&meta).to_le_bytes());
+    for _ in 0..chunks {
+        f.extend_from_slice(payload);
+    }
+    f
+}

@@ -162,6 +162,20 @@ def check_open_errors(model, tmp):
     assert not os.path.exists(out), "a failed compress_file left its output"
 
 
+def check_truncated_under_reader(arc_path, tmp):
+    """An archive truncated by another program while open: reads raise WeightzipError (I/O, naming
+    the file), never kill the interpreter (the library reads with pread, not a mapping)."""
+    copy = os.path.join(tmp, "truncated-under-reader.wz")
+    with open(arc_path, "rb") as f, open(copy, "wb") as g:
+        g.write(f.read())
+    with wz.Archive(copy) as archive:
+        last = len(archive) - 1
+        os.truncate(copy, archive.tensor(last).archive_offset + 1)
+        expect_error("read after truncation", lambda: archive.read_tensor(last), wz.WZ_STATUS_IO)
+        expect_error("verify after truncation", lambda: archive.verify(), wz.WZ_STATUS_IO)
+    os.remove(copy)
+
+
 def check_from_bytes(arc_path, by_path, original):
     with open(arc_path, "rb") as f:
         arc_bytes = f.read()
@@ -293,6 +307,7 @@ def check_model(model, tmp):
     check_closed(archive)
     check_corruption(arc_bytes, original)
     check_open_errors(model, tmp)
+    check_truncated_under_reader(arc_path, tmp)
 
     info = archive.info
     print(
