@@ -185,6 +185,14 @@ fn check_frame(f: &[u8], threads: u32) {
         let bad_off = if cs < info.original_size { 1 } else { info.original_size };
         assert_eq!(r.decode_range(bad_off, &mut one, &one_thread()), Err(Error::InvalidArgument));
     }
+    // The stream decoder (one frame here: the input passed `FrameReader::new`) agrees: the same
+    // bytes, or a failure, and on a failure what it wrote is a prefix of valid chunks.
+    let mut streamed = Vec::new();
+    match (&whole, frame::decompress_stream(f, &mut streamed, &opts)) {
+        (Ok(v), Ok(n)) => assert!(n == v.len() as u64 && streamed == *v, "decompress_stream disagrees"),
+        (Err(_), Err(_)) => {}
+        (w, s) => panic!("decompress {:?} but decompress_stream {:?}", w.as_ref().map(|_| ()), s),
+    }
     if let Ok(v) = whole {
         // Nothing lost: what decodes re-compresses to a frame that decodes to the same bytes.
         let again = frame::compress(info.kind, &v, &one_thread()).expect("re-compress decoded bytes");
@@ -451,6 +459,15 @@ pub fn roundtrip(data: &[u8]) {
         r.decode_range((k * cs) as u64, &mut got, &opts).unwrap();
         assert!(got == want);
     }
+    // A stream of one segment is the same frame; a frame stream of two frames back to back
+    // decodes to both inputs in order.
+    let mut streamed = Vec::new();
+    frame::compress_stream(kind, &src[..], &mut streamed, &opts).expect("compress_stream");
+    assert!(streamed == f, "compress_stream of one segment differs from compress");
+    streamed.extend_from_slice(&f);
+    let mut back2 = Vec::new();
+    let n = frame::decompress_stream(&streamed[..], &mut back2, &opts).expect("decompress_stream of two frames");
+    assert!(n == 2 * src.len() as u64 && back2[..src.len()] == src[..] && back2[src.len()..] == src[..]);
     // An odd length is refused, not padded.
     if es > 1 && !src.is_empty() {
         assert_eq!(frame::compress(kind, &src[1..], &opts), Err(Error::BadLength));
