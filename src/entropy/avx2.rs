@@ -2,6 +2,7 @@
 
 use std::arch::x86_64::*;
 
+use super::packed::{Tables, SCALE};
 use super::rans::{RansDecoder, LANES, RANS_L};
 
 /// For each 8-bit mask of the lanes that need a word, the index of the word each lane takes.
@@ -50,4 +51,63 @@ pub unsafe fn renorm(d: &mut RansDecoder, xn: &[__m256i; 4]) -> [__m256i; 4] {
     }
     d.pos = at;
     x
+}
+
+/// The offsets of group `g`'s eight lanes `8k..8k + 8` (`k` 0 to 3).
+#[inline(always)]
+unsafe fn group_offsets(tables: Tables, g: usize, k: usize) -> __m256i {
+    match tables {
+        Tables::One(b) => _mm256_set1_epi32(b as i32),
+        Tables::Periodic(o) => _mm256_loadu_si256(o.as_ptr().add((g * LANES) % o.len() + 8 * k) as *const __m256i),
+        Tables::Each(o) => _mm256_loadu_si256(o.as_ptr().add(g * LANES + 8 * k) as *const __m256i),
+    }
+}
+
+/// `avx512::decode_packed` with four vectors of eight lanes.
+///
+/// # Safety
+/// The CPU must support AVX2; every offset must leave a whole table inside `packed`, and
+/// `Tables::Each` must hold an offset for every symbol of `out`.
+#[target_feature(enable = "avx2")]
+pub unsafe fn decode_packed(d: &mut RansDecoder, packed: &[u32], tables: Tables, out: &mut [u8]) -> usize {
+    let slot_mask = _mm256_set1_epi32((1 << SCALE) - 1);
+    let f_mask = _mm256_set1_epi32(0xFFF);
+    let one = _mm256_set1_epi32(1);
+    let table = packed.as_ptr() as *const i32;
+    // Bytes 0, 4, 8, 12 of each 128-bit half: the symbol byte of each lane after the shift.
+    let pick = _mm256_setr_epi8(
+        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1,
+    );
+    let mut x = [_mm256_setzero_si256(); 4];
+    for (k, xk) in x.iter_mut().enumerate() {
+        *xk = _mm256_loadu_si256(d.states.as_ptr().add(8 * k) as *const __m256i);
+    }
+    let mut done = 0;
+    for (g, o) in out.chunks_exact_mut(LANES).enumerate() {
+        if d.words.len() - d.pos < 2 * LANES {
+            break;
+        }
+        let mut xn = [_mm256_setzero_si256(); 4];
+        for k in 0..4 {
+            let off = group_offsets(tables, g, k);
+            let e = _mm256_i32gather_epi32::<4>(table, _mm256_add_epi32(off, _mm256_and_si256(x[k], slot_mask)));
+            let f = _mm256_add_epi32(_mm256_and_si256(e, f_mask), one);
+            let bias = _mm256_and_si256(_mm256_srli_epi32::<12>(e), f_mask);
+            xn[k] = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32::<{ SCALE as i32 }>(x[k])), bias);
+            // The eight symbol bytes: one shuffle per half, then the halves' low dwords.
+            let b = _mm256_shuffle_epi8(_mm256_srli_epi32::<24>(e), pick);
+            let lo = _mm256_cvtsi256_si32(b) as u32;
+            let hi = _mm256_extract_epi32::<4>(b) as u32;
+            let w = (lo as u64) | (hi as u64) << 32;
+            std::ptr::write_unaligned(o.as_mut_ptr().add(8 * k) as *mut u64, w.to_le());
+        }
+        // The loop head checked that a whole group's words remain.
+        x = renorm(d, &xn);
+        done += LANES;
+    }
+    for (k, xk) in x.iter().enumerate() {
+        _mm256_storeu_si256(d.states.as_mut_ptr().add(8 * k) as *mut __m256i, *xk);
+    }
+    done
 }

@@ -3,7 +3,8 @@
 
 use std::arch::x86_64::*;
 
-use super::rans::{RansDecoder, LANES};
+use super::packed::{Tables, SCALE};
+use super::rans::{RansDecoder, LANES, RANS_L};
 
 /// Renormalises the new states `xn` of all 32 lanes: lanes in `need` take the next words of the
 /// stream in lane order (`expand` places consecutive words into exactly those lanes). The second
@@ -27,4 +28,57 @@ pub unsafe fn renorm(d: &mut RansDecoder, xn: &[__m512i; 2], need: &[u16; 2]) ->
     }
     d.pos = at;
     x
+}
+
+/// The offsets of group `g`'s sixteen lanes `16k..16k + 16` (`k` 0 or 1).
+#[inline(always)]
+unsafe fn group_offsets(tables: Tables, g: usize, k: usize) -> __m512i {
+    match tables {
+        Tables::One(b) => _mm512_set1_epi32(b as i32),
+        Tables::Periodic(o) => _mm512_loadu_si512(o.as_ptr().add((g * LANES) % o.len() + 16 * k) as *const _),
+        Tables::Each(o) => _mm512_loadu_si512(o.as_ptr().add(g * LANES + 16 * k) as *const _),
+    }
+}
+
+/// Decodes whole groups of `LANES` byte symbols with packed tables (see
+/// `packed::decode_stream`) while the stream holds a group's words; returns the symbols done.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VL; every offset must leave a whole table inside
+/// `packed`, and `Tables::Each` must hold an offset for every symbol of `out`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub unsafe fn decode_packed(d: &mut RansDecoder, packed: &[u32], tables: Tables, out: &mut [u8]) -> usize {
+    let slot_mask = _mm512_set1_epi32((1 << SCALE) - 1);
+    let f_mask = _mm512_set1_epi32(0xFFF);
+    let one = _mm512_set1_epi32(1);
+    let bound = _mm512_set1_epi32(RANS_L as i32);
+    let table = packed.as_ptr() as *const i32;
+    let mut x =
+        [_mm512_loadu_si512(d.states.as_ptr() as *const _), _mm512_loadu_si512(d.states.as_ptr().add(16) as *const _)];
+    let mut done = 0;
+    for (g, o) in out.chunks_exact_mut(LANES).enumerate() {
+        if d.words.len() - d.pos < 2 * LANES {
+            break;
+        }
+        let mut xn = [_mm512_setzero_si512(); 2];
+        let mut need = [0u16; 2];
+        for k in 0..2 {
+            let off = group_offsets(tables, g, k);
+            let e = _mm512_i32gather_epi32::<4>(_mm512_add_epi32(off, _mm512_and_si512(x[k], slot_mask)), table);
+            let f = _mm512_add_epi32(_mm512_and_si512(e, f_mask), one);
+            let bias = _mm512_and_si512(_mm512_srli_epi32::<12>(e), f_mask);
+            xn[k] = _mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32::<SCALE>(x[k])), bias);
+            need[k] = _mm512_cmplt_epu32_mask(xn[k], bound);
+            _mm_storeu_si128(
+                o.as_mut_ptr().add(16 * k) as *mut __m128i,
+                _mm512_cvtepi32_epi8(_mm512_srli_epi32::<24>(e)),
+            );
+        }
+        // The loop head checked that a whole group's words remain.
+        x = renorm(d, &xn, &need);
+        done += LANES;
+    }
+    _mm512_storeu_si512(d.states.as_mut_ptr() as *mut _, x[0]);
+    _mm512_storeu_si512(d.states.as_mut_ptr().add(16) as *mut _, x[1]);
+    done
 }

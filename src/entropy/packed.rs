@@ -2,8 +2,15 @@
 //! `slot - cum` (bits 12..24) and the symbol (bits 24..32). With at most 256 symbols and a
 //! 12-bit scale, one load (or one gather lane) fetches everything a decoding step needs, which
 //! is what the block codecs' kernels are built on.
+//!
+//! `decode_stream` decodes a rANS stream of byte symbols in which each symbol names its table
+//! (`Tables`), with an AVX-512 or AVX2 kernel over whole groups of lanes and the scalar loop as
+//! the reference they are tested against.
 
+use super::rans::{RansDecoder, LANES};
 use super::table::FreqTable;
+use crate::cpu::Level;
+use crate::error::{Error, Result};
 
 /// Frequency precision of packed tables.
 pub const SCALE: u32 = 12;
@@ -26,4 +33,140 @@ pub fn step(t: &[u32], x: &mut u32) -> u8 {
     let e = t[(*x & (T as u32 - 1)) as usize];
     *x = ((e & 0xFFF) + 1) * (*x >> SCALE) + ((e >> 12) & 0xFFF);
     (e >> 24) as u8
+}
+
+/// Which packed table each symbol of a stream uses, as offsets into the packed tables (multiples
+/// of `T`).
+#[derive(Clone, Copy)]
+pub enum Tables<'a> {
+    /// Every symbol the same table.
+    One(u32),
+    /// Symbol i uses `offsets[i % offsets.len()]`; the length is a multiple of `LANES` (see
+    /// `periodic`), so a whole group's offsets are one aligned slice of it.
+    Periodic(&'a [u32]),
+    /// Symbol i uses `offsets[i]` (one per symbol: tables chosen from decoded headers).
+    Each(&'a [u32]),
+}
+
+impl Tables<'_> {
+    #[inline(always)]
+    fn of(&self, i: usize) -> usize {
+        (match *self {
+            Tables::One(b) => b,
+            Tables::Periodic(o) => o[i % o.len()],
+            Tables::Each(o) => o[i],
+        }) as usize
+    }
+}
+
+/// The offsets of a stream whose symbols cycle through `pattern`, repeated to a whole number of
+/// groups (`lcm(pattern.len(), LANES)` entries), for `Tables::Periodic`.
+pub fn periodic(pattern: &[u32]) -> Vec<u32> {
+    let (mut a, mut b) = (pattern.len(), LANES);
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    let len = pattern.len() / a * LANES;
+    (0..len).map(|i| pattern[i % pattern.len()]).collect()
+}
+
+/// Decodes a rANS stream of `out.len()` byte symbols in which symbol i uses the packed table at
+/// `tables.of(i)` in `packed`. Whole groups of `LANES` take a vector kernel (up to `level`) or
+/// the branch-free scalar path while a group's words remain; the rest is bounds-checked. The
+/// stream must end exactly, with no payload in its final states.
+///
+/// Every offset must leave a whole table inside `packed` (callers build them from table indices
+/// below their table count).
+pub fn decode_stream(stream: &[u8], packed: &[u32], tables: Tables, level: Level, out: &mut [u8]) -> Result<()> {
+    if let Tables::Each(o) = tables {
+        assert!(o.len() >= out.len(), "one table offset per symbol");
+    }
+    let mut d = RansDecoder::new(stream)?;
+    // SAFETY: `level` never exceeds what `cpu::detect()` found (decoders clamp it), and the
+    // offsets name whole tables (above). The kernels read offsets only for whole groups of
+    // `out`, and `Each` holds one per symbol.
+    #[cfg(target_arch = "x86_64")]
+    let mut done = unsafe {
+        match level {
+            Level::Avx512 => super::avx512::decode_packed(&mut d, packed, tables, out),
+            Level::Avx2 => super::avx2::decode_packed(&mut d, packed, tables, out),
+            Level::Scalar => 0,
+        }
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let mut done = {
+        let _ = level;
+        0
+    };
+    while done + LANES <= out.len() && d.words_left() >= LANES {
+        for lane in 0..LANES {
+            let t = tables.of(done + lane);
+            out[done + lane] = step(&packed[t..t + T], &mut d.states[lane]);
+        }
+        d.renorm_group();
+        done += LANES;
+    }
+    for (i, o) in out.iter_mut().enumerate().skip(done) {
+        let t = tables.of(i);
+        *o = step(&packed[t..t + T], &mut d.states[i % LANES]);
+        d.renorm_checked(i % LANES)?;
+    }
+    if d.finish()? != [0; LANES] {
+        return Err(Error::CorruptData);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entropy::rans::{EncTable, RansEncoder};
+    use crate::test_rng::lcg;
+
+    /// Every kernel decodes what the scalar path decodes, for each way of naming tables, on
+    /// lengths around whole groups.
+    #[test]
+    fn kernels_agree_with_the_scalar_path() {
+        let mut seed = 11;
+        let counts: Vec<Vec<u64>> =
+            (0..3).map(|t| (0..256u64).map(|s| if (s + t) % 5 == 0 { 0 } else { 1 + lcg(&mut seed) % 50 }).collect()).collect();
+        let freqs: Vec<FreqTable> = counts.iter().map(|c| FreqTable::from_counts(c, SCALE).unwrap()).collect();
+        let encs: Vec<EncTable> = freqs.iter().map(EncTable::new).collect();
+        let mut packed = Vec::new();
+        for f in &freqs {
+            pack(f, &mut packed);
+        }
+        let pattern: Vec<u32> = [0u32, 1, 1, 2, 0, 2, 1].iter().map(|t| t * T as u32).collect();
+        let per = periodic(&pattern);
+        assert_eq!(per.len() % LANES, 0);
+        for n in [0usize, 1, 31, 32, 33, 64 * 7 + 5, 5000] {
+            let each: Vec<u32> = (0..n).map(|_| (lcg(&mut seed) % 3) as u32 * T as u32).collect();
+            for tables in [Tables::One(T as u32), Tables::Periodic(&per), Tables::Each(&each)] {
+                // Symbols each table can code.
+                let syms: Vec<u8> = (0..n)
+                    .map(|i| loop {
+                        let s = (lcg(&mut seed) % 256) as u8;
+                        if freqs[tables.of(i) / T].freq[s as usize] > 0 {
+                            break s;
+                        }
+                    })
+                    .collect();
+                let mut e = RansEncoder::new(n);
+                for (i, &s) in syms.iter().enumerate().rev() {
+                    e.put(i % LANES, encs[tables.of(i) / T].syms[s as usize], SCALE);
+                }
+                let mut stream = Vec::new();
+                e.finish(&mut stream);
+                for level in Level::ALL.into_iter().filter(|&l| l <= crate::cpu::detect()) {
+                    let mut out = vec![0u8; n];
+                    decode_stream(&stream, &packed, tables, level, &mut out).unwrap();
+                    assert!(out == syms, "{level:?}, {n} symbols");
+                    if !stream.is_empty() && n > 0 {
+                        let r = decode_stream(&stream[..stream.len() - 2], &packed, tables, level, &mut out);
+                        assert!(r.is_err(), "{level:?}: a truncated stream decoded");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -12,8 +12,6 @@
 //! A block type is a `Layout`, one file each: how a block splits into symbols and back, the
 //! alphabets, and the context of a value. `Blocks<L>` is the codec for any layout (method 3).
 
-#[cfg(target_arch = "x86_64")]
-mod avx512;
 mod q4;
 mod q5;
 mod q6k;
@@ -30,8 +28,8 @@ pub use q8_0::Q8_0;
 use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method};
 use crate::cpu::{self, Level};
 use crate::entropy::bits::{BitReader, BitWriter};
-use crate::entropy::packed::{self, step, SCALE, T};
-use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES};
+use crate::entropy::packed::{self, decode_stream, Tables, SCALE, T};
+use crate::entropy::rans::{EncTable, RansEncoder, LANES};
 use crate::entropy::table::FreqTable;
 use crate::error::{Error, Result};
 use crate::parallel;
@@ -128,7 +126,7 @@ impl<L: Layout> Codec for Blocks<L> {
     }
 
     fn levels(&self) -> &'static [Level] {
-        &[Level::Avx512]
+        &[Level::Avx2, Level::Avx512]
     }
 }
 
@@ -283,17 +281,13 @@ impl<L: Layout> ChunkDecoder for Decoder<L> {
         let hs = src.get(4..4usize.checked_add(hlen).ok_or(Error::CorruptData)?).ok_or(Error::CorruptData)?;
         let vs = &src[4 + hlen..];
         let (mut h, mut v) = (vec![0u8; nb * hn], vec![0u8; nb * vn]);
-        // Header symbol i uses table header_table(i % hn): one block's offsets, repeated (a
-        // division per symbol here cost as much as the header stream's whole decode).
+        // Header symbol i uses table header_table(i % hn): one block's offsets, repeated to whole
+        // groups of lanes.
         let pattern: Vec<u32> = (0..hn).map(|i| (L::header_table(i) * T) as u32).collect();
-        let mut hoff = Vec::with_capacity(nb * hn);
-        for _ in 0..nb {
-            hoff.extend_from_slice(&pattern);
-        }
-        decode_stream(hs, &self.packed, Some(&hoff), 0, self.simd, &mut h)?;
+        decode_stream(hs, &self.packed, Tables::Periodic(&packed::periodic(&pattern)), self.simd, &mut h)?;
         let vt = L::HEADER_TABLES.len();
         if L::CONTEXTS == 1 {
-            decode_stream(vs, &self.packed, None, (vt * T) as u32, self.simd, &mut v)?;
+            decode_stream(vs, &self.packed, Tables::One((vt * T) as u32), self.simd, &mut v)?;
         } else {
             // The values' tables, from the decoded headers, once per value.
             let mut tab = vec![0u32; nb * vn];
@@ -304,7 +298,7 @@ impl<L: Layout> ChunkDecoder for Decoder<L> {
                     t.fill(((vt + L::context(hb, j * run)) * T) as u32);
                 }
             }
-            decode_stream(vs, &self.packed, Some(&tab), 0, self.simd, &mut v)?;
+            decode_stream(vs, &self.packed, Tables::Each(&tab), self.simd, &mut v)?;
         }
         for ((b, h), v) in dst.chunks_exact_mut(L::BLOCK).zip(h.chunks_exact(hn)).zip(v.chunks_exact(vn)) {
             L::join(h, v, b);
@@ -328,47 +322,6 @@ fn encode_stream(syms: &[u8], tables: &[EncTable], table_of: impl Fn(usize) -> u
         e.put(i % LANES, sym, SCALE);
     }
     e.finish(out);
-    Ok(())
-}
-
-/// Decodes a flat stream of `out.len()` symbols in which symbol i uses the packed table at
-/// `offsets[i]` (or at `base` for every symbol when `offsets` is None). Whole groups of LANES take
-/// a SIMD kernel (up to `level`) or the branch-free scalar path while a group's words remain; the
-/// rest is bounds-checked.
-fn decode_stream(
-    stream: &[u8],
-    packed: &[u32],
-    offsets: Option<&[u32]>,
-    base: u32,
-    level: Level,
-    out: &mut [u8],
-) -> Result<()> {
-    let table_of = |i: usize| offsets.map_or(base, |o| o[i]) as usize;
-    let mut d = RansDecoder::new(stream)?;
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    if level == Level::Avx512 {
-        // SAFETY: a decoder's level never exceeds `cpu::detect()`; every offset names a whole
-        // table (the caller builds them from table indices below the table count).
-        done = unsafe { avx512::decode_groups(&mut d, packed, offsets, base, out) };
-    }
-    let _ = level;
-    while done + LANES <= out.len() && d.words_left() >= LANES {
-        for lane in 0..LANES {
-            let t = table_of(done + lane);
-            out[done + lane] = step(&packed[t..t + T], &mut d.states[lane]);
-        }
-        d.renorm_group();
-        done += LANES;
-    }
-    for (i, o) in out.iter_mut().enumerate().skip(done) {
-        let t = table_of(i);
-        *o = step(&packed[t..t + T], &mut d.states[i % LANES]);
-        d.renorm_checked(i % LANES)?;
-    }
-    if d.finish()? != [0; LANES] {
-        return Err(Error::CorruptData);
-    }
     Ok(())
 }
 

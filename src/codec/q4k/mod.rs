@@ -25,7 +25,7 @@ use std::any::Any;
 use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method};
 use crate::cpu::{self, Level};
 use crate::entropy::bits::{BitReader, BitWriter};
-use crate::entropy::packed::{self, step, SCALE, T};
+use crate::entropy::packed::{self, step, Tables, SCALE, T};
 use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES};
 use crate::entropy::table::FreqTable;
 use crate::error::{Error, Result};
@@ -442,34 +442,11 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
     let ps = &src[4 + hlen..];
 
     // Headers first: they give the contexts of the quants. The header symbols form one flat
-    // stream in which symbol i uses table header_table(i % 20); the table pattern of a group of
-    // 32 lanes repeats every 5 groups (160 = lcm(20, 32)).
-    let mut d = RansDecoder::new(hs)?;
-    let n = nblocks * HEADER_SYMBOLS;
-    let mut hsym = vec![0u8; n];
-    let phase: [[usize; LANES]; 5] =
-        std::array::from_fn(|g| std::array::from_fn(|l| header_table((32 * g + l) % HEADER_SYMBOLS) * T));
-    let mut done = 0;
-    for (g, out) in hsym.chunks_exact_mut(LANES).enumerate() {
-        if d.words_left() < LANES {
-            break;
-        }
-        let tabs = &phase[g % 5];
-        for (lane, o) in out.iter_mut().enumerate() {
-            *o = step(&dec.header[tabs[lane]..tabs[lane] + T], &mut d.states[lane]);
-        }
-        d.renorm_group();
-        done += LANES;
-    }
-    for (i, o) in hsym.iter_mut().enumerate().skip(done) {
-        let lane = i % LANES;
-        let t = header_table(i % HEADER_SYMBOLS) * T;
-        *o = step(&dec.header[t..t + T], &mut d.states[lane]);
-        d.renorm_checked(lane)?;
-    }
-    if d.finish()? != [0; LANES] {
-        return Err(Error::CorruptData);
-    }
+    // stream in which symbol i uses table header_table(i % 20): a periodic table pattern, which
+    // the packed-stream kernels decode a group of lanes at a time.
+    let mut hsym = vec![0u8; nblocks * HEADER_SYMBOLS];
+    let pattern: Vec<u32> = (0..HEADER_SYMBOLS).map(|i| (header_table(i) * T) as u32).collect();
+    packed::decode_stream(hs, &dec.header, Tables::Periodic(&packed::periodic(&pattern)), dec.simd, &mut hsym)?;
     let mut ctx = vec![[0u8; 8]; nblocks];
     for ((b, c), h) in dst.chunks_exact_mut(BLOCK).zip(ctx.iter_mut()).zip(hsym.chunks_exact(HEADER_SYMBOLS)) {
         let h: &[u8; HEADER_SYMBOLS] = h.try_into().unwrap();
