@@ -284,13 +284,16 @@ pub(crate) fn decode_chunks(
         });
     };
     let worker = || Worker { decoders: Decoders { model, level, built: Vec::new() }, bufs: Default::default() };
-    if !model.pairs() {
+    // Chunks go in pairs when the codec interleaves two, and there are enough pairs to keep
+    // every thread busy (a small tensor's few chunks go one per thread instead).
+    if !model.pairs() || jobs.len() < 2 * parallel::effective_threads(opts.threads, jobs.len()) {
         return parallel::for_each_mut_with(&mut jobs, opts.threads, worker, |w, _, (out, at, e)| {
             decode_one(w, src, *at, out, e)?;
             check_chunk(out, e, opts)
         });
     }
-    // Chunks go in pairs, which the decoder interleaves (see `bf16::decode_chunk_pair`).
+    // Chunks go in pairs, which the decoder interleaves (see `bf16::decode_chunk_pair`,
+    // `q4k::decode_chunk_pair`).
     let mut pairs: Vec<(Job, Option<Job>)> = Vec::with_capacity(jobs.len().div_ceil(2));
     let mut it = jobs.into_iter();
     while let Some(a) = it.next() {

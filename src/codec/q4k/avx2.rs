@@ -3,65 +3,86 @@
 
 use std::arch::x86_64::*;
 
-use super::Decoder;
-use crate::entropy::packed::{SCALE, T};
+use super::{ChunkDecode, BLOCK};
 use crate::entropy::avx2::renorm;
-use crate::entropy::rans::{RansDecoder, LANES};
+use crate::entropy::packed::{SCALE, T};
+use crate::entropy::rans::LANES;
 
+/// A chunk's lane states in registers.
+struct Lanes {
+    x: [__m256i; 4],
+}
 
-/// As `avx512::decode_groups`.
-///
-/// # Safety
-/// The CPU must support AVX2; every context must have a table.
 #[target_feature(enable = "avx2")]
-pub unsafe fn decode_groups(dec: &Decoder, d: &mut RansDecoder, qs: &mut [&mut [u8]], ctx: &[[u8; 8]]) -> usize {
+unsafe fn load(c: &ChunkDecode) -> Lanes {
+    let mut x = [_mm256_setzero_si256(); 4];
+    for (k, xk) in x.iter_mut().enumerate() {
+        *xk = _mm256_loadu_si256(c.d.states.as_ptr().add(8 * k) as *const __m256i);
+    }
+    Lanes { x }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn store(c: &mut ChunkDecode, l: &Lanes) {
+    for (k, xk) in l.x.iter().enumerate() {
+        _mm256_storeu_si256(c.d.states.as_mut_ptr().add(8 * k) as *mut __m256i, *xk);
+    }
+}
+
+/// As in the AVX-512 kernel.
+#[inline(always)]
+fn can_step(c: &ChunkDecode) -> bool {
+    c.groups_done < 4 * c.ctx.len() && c.d.words.len() - c.d.pos >= 2 * LANES
+}
+
+/// Decodes the chunk's next group of 32 pairs. The caller has checked `can_step`.
+#[inline(always)]
+unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) {
     let slot_mask = _mm256_set1_epi32(T as i32 - 1);
     let f_mask = _mm256_set1_epi32(0xFFF);
     let one = _mm256_set1_epi32(1);
     let lo4 = _mm256_set1_epi32(0x0F);
     let hi4 = _mm256_set1_epi32(0xF0);
-    let mut x = [_mm256_setzero_si256(); 4];
-    for (k, xk) in x.iter_mut().enumerate() {
-        *xk = _mm256_loadu_si256(d.states.as_ptr().add(8 * k) as *const __m256i);
+    let (bi, j) = (c.groups_done / 4, c.groups_done % 4);
+    let ctx = c.ctx.get_unchecked(bi);
+    let table = c.dec.pairs.as_ptr() as *const i32;
+    let mut sym = [_mm256_setzero_si256(); 4];
+    let mut xn = [_mm256_setzero_si256(); 4];
+    for k in 0..4 {
+        let base = table.add(ctx[2 * j + k / 2] as usize * T);
+        let e = _mm256_i32gather_epi32::<4>(base, _mm256_and_si256(l.x[k], slot_mask));
+        let f = _mm256_add_epi32(_mm256_and_si256(e, f_mask), one);
+        let bias = _mm256_and_si256(_mm256_srli_epi32::<12>(e), f_mask);
+        xn[k] = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32::<{ SCALE as i32 }>(l.x[k])), bias);
+        sym[k] = _mm256_srli_epi32::<24>(e);
     }
-    let table = dec.pairs.as_ptr() as *const i32;
-    let mut done = 0;
-    'blocks: for (q, c) in qs.iter_mut().zip(ctx) {
-        for j in 0..4 {
-            if d.words.len() - d.pos < 2 * LANES {
-                break 'blocks;
-            }
-            let mut sym = [_mm256_setzero_si256(); 4];
-            let mut xn = [_mm256_setzero_si256(); 4];
-            for k in 0..4 {
-                let base = table.add(c[2 * j + k / 2] as usize * T);
-                let e = _mm256_i32gather_epi32::<4>(base, _mm256_and_si256(x[k], slot_mask));
-                let f = _mm256_add_epi32(_mm256_and_si256(e, f_mask), one);
-                let bias = _mm256_and_si256(_mm256_srli_epi32::<12>(e), f_mask);
-                xn[k] = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32::<{ SCALE as i32 }>(x[k])), bias);
-                sym[k] = _mm256_srli_epi32::<24>(e);
-            }
-            // The loop head checked that a whole group's words remain.
-            x = renorm(d, &xn);
-            // Pairs 0..16 of sub-block 2j are in sym[0..2], of 2j+1 in sym[2..4].
-            let out = q.as_mut_ptr().add(32 * j);
-            for h in 0..2 {
-                let (a, b) = (sym[h], sym[2 + h]);
-                let even = _mm256_or_si256(_mm256_and_si256(a, lo4), _mm256_slli_epi32::<4>(_mm256_and_si256(b, lo4)));
-                let odd = _mm256_or_si256(_mm256_srli_epi32::<4>(a), _mm256_and_si256(b, hi4));
-                // Interleave to bytes e0 o0 e1 o1 ...: as u16 lanes (e | o << 8), then pack.
-                let w = _mm256_or_si256(even, _mm256_slli_epi32::<8>(odd));
-                let packed = _mm256_packus_epi32(w, w); // 16-bit words, per 128-bit half
-                let packed = _mm256_permute4x64_epi64::<0x08>(packed); // halves' low quadwords together
-                _mm_storeu_si128(out.add(16 * h) as *mut __m128i, _mm256_castsi256_si128(packed));
-            }
-            done += 1;
-        }
+    l.x = renorm(&mut c.d, &xn);
+    // Pairs 0..16 of sub-block 2j are in sym[0..2], of 2j+1 in sym[2..4].
+    let out = c.dst.as_mut_ptr().add(bi * BLOCK + 16 + 32 * j);
+    for h in 0..2 {
+        let (a, b) = (sym[h], sym[2 + h]);
+        let even = _mm256_or_si256(_mm256_and_si256(a, lo4), _mm256_slli_epi32::<4>(_mm256_and_si256(b, lo4)));
+        let odd = _mm256_or_si256(_mm256_srli_epi32::<4>(a), _mm256_and_si256(b, hi4));
+        // Interleave to bytes e0 o0 e1 o1 ...: as u16 lanes (e | o << 8), then pack.
+        let w = _mm256_or_si256(even, _mm256_slli_epi32::<8>(odd));
+        let packed = _mm256_packus_epi32(w, w); // 16-bit words, per 128-bit half
+        let packed = _mm256_permute4x64_epi64::<0x08>(packed); // halves' low quadwords together
+        _mm_storeu_si128(out.add(16 * h) as *mut __m128i, _mm256_castsi256_si128(packed));
     }
-    for (k, xk) in x.iter().enumerate() {
-        _mm256_storeu_si256(d.states.as_mut_ptr().add(8 * k) as *mut __m256i, *xk);
+    c.groups_done += 1;
+}
+
+/// Decodes the whole groups the fast path allows, advancing `c.groups_done`.
+///
+/// # Safety
+/// The CPU must support AVX2; every context must have a table.
+#[target_feature(enable = "avx2")]
+pub unsafe fn decode_groups(c: &mut ChunkDecode) {
+    let mut l = load(c);
+    while can_step(c) {
+        step(c, &mut l);
     }
-    done
+    store(c, &l);
 }
 
 /// `contexts` for one block with eight-lane float arithmetic: the same IEEE operations in the

@@ -1,64 +1,108 @@
 //! The AVX-512 kernel for Q4_K quant pairs: a group of 32 pairs is two vectors of sixteen
 //! lanes, each with its own context table (the two sub-blocks of the group), so a table gather
 //! per vector fetches everything a lane needs in one packed u32.
+//!
+//! A lane's decode is a chain through its gather, so one chunk keeps the core waiting; two
+//! chunks' groups interleaved (`decode_pair`) give it two independent chains to overlap.
 
 use std::arch::x86_64::*;
 
-use super::Decoder;
-use crate::entropy::packed::{SCALE, T};
+use super::{ChunkDecode, BLOCK};
 use crate::entropy::avx512::renorm;
-use crate::entropy::rans::{RansDecoder, LANES, RANS_L};
+use crate::entropy::packed::{SCALE, T};
+use crate::entropy::rans::{LANES, RANS_L};
 
+/// A chunk's lane states in registers.
+struct Lanes {
+    x: [__m512i; 2],
+}
 
-/// Decodes whole groups of pairs for `blocks` (their quant bytes, 128 per block, and the
-/// contexts of their sub-blocks) while the stream holds a full group's words; returns how many
-/// groups were done (the caller finishes with the scalar loop).
-///
-/// # Safety
-/// The CPU must support AVX-512 F, BW and VL; every context must have a table.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-pub unsafe fn decode_groups(dec: &Decoder, d: &mut RansDecoder, qs: &mut [&mut [u8]], ctx: &[[u8; 8]]) -> usize {
+unsafe fn load(c: &ChunkDecode) -> Lanes {
+    let s = c.d.states.as_ptr();
+    Lanes { x: [_mm512_loadu_si512(s as *const _), _mm512_loadu_si512(s.add(16) as *const _)] }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn store(c: &mut ChunkDecode, l: &Lanes) {
+    let s = c.d.states.as_mut_ptr();
+    _mm512_storeu_si512(s as *mut _, l.x[0]);
+    _mm512_storeu_si512(s.add(16) as *mut _, l.x[1]);
+}
+
+/// Whether the chunk's next group can take the fast path: a group is left and a whole group's
+/// renormalisation words remain (so the loads in `renorm` stay in bounds).
+#[inline(always)]
+fn can_step(c: &ChunkDecode) -> bool {
+    c.groups_done < 4 * c.ctx.len() && c.d.words.len() - c.d.pos >= 2 * LANES
+}
+
+/// Decodes the chunk's next group of 32 pairs. The caller has checked `can_step`.
+#[inline(always)]
+unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) {
     let slot_mask = _mm512_set1_epi32(T as i32 - 1);
     let f_mask = _mm512_set1_epi32(0xFFF);
     let one = _mm512_set1_epi32(1);
     let bound = _mm512_set1_epi32(RANS_L as i32);
     let lo4 = _mm512_set1_epi32(0x0F);
     let hi4 = _mm512_set1_epi32(0xF0);
-    let mut x =
-        [_mm512_loadu_si512(d.states.as_ptr() as *const _), _mm512_loadu_si512(d.states.as_ptr().add(16) as *const _)];
-    let table = dec.pairs.as_ptr() as *const i32;
-    let mut done = 0;
-    'blocks: for (q, c) in qs.iter_mut().zip(ctx) {
-        for j in 0..4 {
-            if d.words.len() - d.pos < 2 * LANES {
-                break 'blocks;
-            }
-            let mut sym = [_mm512_setzero_si512(); 2];
-            let mut xn = [_mm512_setzero_si512(); 2];
-            let mut need = [0u16; 2];
-            for k in 0..2 {
-                let base = table.add(c[2 * j + k] as usize * T);
-                let e = _mm512_i32gather_epi32::<4>(_mm512_and_si512(x[k], slot_mask), base);
-                let f = _mm512_add_epi32(_mm512_and_si512(e, f_mask), one);
-                let bias = _mm512_and_si512(_mm512_srli_epi32::<12>(e), f_mask);
-                xn[k] = _mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32::<SCALE>(x[k])), bias);
-                need[k] = _mm512_cmplt_epu32_mask(xn[k], bound);
-                sym[k] = _mm512_srli_epi32::<24>(e);
-            }
-            // The loop head checked that a whole group's words remain.
-            x = renorm(d, &xn, &need);
-            // Pair p of sub-block 2j is quants 2p, 2p+1 in the low nibbles; of 2j+1, in the high.
-            let (a, b) = (sym[0], sym[1]);
-            let even = _mm512_or_si512(_mm512_and_si512(a, lo4), _mm512_slli_epi32::<4>(_mm512_and_si512(b, lo4)));
-            let odd = _mm512_or_si512(_mm512_srli_epi32::<4>(a), _mm512_and_si512(b, hi4));
-            let (even, odd) = (_mm512_cvtepi32_epi8(even), _mm512_cvtepi32_epi8(odd));
-            let out = q.as_mut_ptr().add(32 * j) as *mut __m128i;
-            _mm_storeu_si128(out, _mm_unpacklo_epi8(even, odd));
-            _mm_storeu_si128(out.add(1), _mm_unpackhi_epi8(even, odd));
-            done += 1;
-        }
+    let (bi, j) = (c.groups_done / 4, c.groups_done % 4);
+    let ctx = c.ctx.get_unchecked(bi);
+    let table = c.dec.pairs.as_ptr() as *const i32;
+    let mut sym = [_mm512_setzero_si512(); 2];
+    let mut xn = [_mm512_setzero_si512(); 2];
+    let mut need = [0u16; 2];
+    for k in 0..2 {
+        let base = table.add(ctx[2 * j + k] as usize * T);
+        let e = _mm512_i32gather_epi32::<4>(_mm512_and_si512(l.x[k], slot_mask), base);
+        let f = _mm512_add_epi32(_mm512_and_si512(e, f_mask), one);
+        let bias = _mm512_and_si512(_mm512_srli_epi32::<12>(e), f_mask);
+        xn[k] = _mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32::<SCALE>(l.x[k])), bias);
+        need[k] = _mm512_cmplt_epu32_mask(xn[k], bound);
+        sym[k] = _mm512_srli_epi32::<24>(e);
     }
-    _mm512_storeu_si512(d.states.as_mut_ptr() as *mut _, x[0]);
-    _mm512_storeu_si512(d.states.as_mut_ptr().add(16) as *mut _, x[1]);
-    done
+    l.x = renorm(&mut c.d, &xn, &need);
+    // Pair p of sub-block 2j is quants 2p, 2p+1 in the low nibbles; of 2j+1, in the high.
+    let (a, b) = (sym[0], sym[1]);
+    let even = _mm512_or_si512(_mm512_and_si512(a, lo4), _mm512_slli_epi32::<4>(_mm512_and_si512(b, lo4)));
+    let odd = _mm512_or_si512(_mm512_srli_epi32::<4>(a), _mm512_and_si512(b, hi4));
+    let (even, odd) = (_mm512_cvtepi32_epi8(even), _mm512_cvtepi32_epi8(odd));
+    let out = c.dst.as_mut_ptr().add(bi * BLOCK + 16 + 32 * j) as *mut __m128i;
+    _mm_storeu_si128(out, _mm_unpacklo_epi8(even, odd));
+    _mm_storeu_si128(out.add(1), _mm_unpackhi_epi8(even, odd));
+    c.groups_done += 1;
+}
+
+/// Decodes the whole groups the fast path allows, advancing `c.groups_done`.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VL; every context must have a table.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub unsafe fn decode_groups(c: &mut ChunkDecode) {
+    let mut l = load(c);
+    while can_step(c) {
+        step(c, &mut l);
+    }
+    store(c, &l);
+}
+
+/// `decode_groups` for two chunks, a group of each in turn while both can go on.
+///
+/// # Safety
+/// As `decode_groups`, for both chunks.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) {
+    let (mut la, mut lb) = (load(a), load(b));
+    while can_step(a) && can_step(b) {
+        step(a, &mut la);
+        step(b, &mut lb);
+    }
+    while can_step(a) {
+        step(a, &mut la);
+    }
+    while can_step(b) {
+        step(b, &mut lb);
+    }
+    store(a, &la);
+    store(b, &lb);
 }

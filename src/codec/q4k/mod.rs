@@ -92,6 +92,10 @@ impl super::Model for Model {
         1
     }
 
+    fn pairs(&self) -> bool {
+        true
+    }
+
     fn decoder(&self, _: u8, level: Level) -> Box<dyn ChunkDecoder> {
         Box::new(Model::decoder(self, level))
     }
@@ -100,6 +104,16 @@ impl super::Model for Model {
 impl ChunkDecoder for Decoder {
     fn decode(&self, src: &[u8], dst: &mut [u8]) -> Result<()> {
         decode_chunk(self, src, dst)
+    }
+
+    fn decode_pair(&self, a: (&[u8], &mut [u8]), b_dec: &dyn ChunkDecoder, b: (&[u8], &mut [u8])) -> Result<()> {
+        match b_dec.as_any().downcast_ref::<Decoder>() {
+            Some(bd) => decode_chunk_pair((self, a.0, a.1), (bd, b.0, b.1)),
+            None => {
+                self.decode(a.0, a.1)?;
+                b_dec.decode(b.0, b.1)
+            }
+        }
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -432,83 +446,125 @@ pub fn encode_chunk(enc: &Encoder, src: &[u8], out: &mut Vec<u8>) -> Result<()> 
     Ok(())
 }
 
-/// Decodes a chunk written by `encode_chunk` into `dst` (a whole number of blocks).
-pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
-    debug_assert!(dst.len().is_multiple_of(BLOCK));
-    let nblocks = dst.len() / BLOCK;
-    let len = src.get(..4).ok_or(Error::CorruptData)?;
-    let hlen = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-    let hs = src.get(4..4 + hlen).ok_or(Error::CorruptData)?;
-    let ps = &src[4 + hlen..];
+/// A chunk being decoded: its headers decoded and written, its blocks' contexts known, the pair
+/// stream open; `groups_done` groups of 32 pairs (block `g / 4`, quarter `g % 4`) decoded.
+struct ChunkDecode<'a> {
+    dec: &'a Decoder,
+    d: RansDecoder<'a>,
+    dst: &'a mut [u8],
+    ctx: Vec<[u8; 8]>,
+    groups_done: usize,
+}
 
-    // Headers first: they give the contexts of the quants. The header symbols form one flat
-    // stream in which symbol i uses table header_table(i % 20): a periodic table pattern, which
-    // the packed-stream kernels decode a group of lanes at a time.
-    let mut hsym = vec![0u8; nblocks * HEADER_SYMBOLS];
-    let pattern: Vec<u32> = (0..HEADER_SYMBOLS).map(|i| (header_table(i) * T) as u32).collect();
-    packed::decode_stream(hs, &dec.header, Tables::Periodic(&packed::periodic(&pattern)), dec.simd, &mut hsym)?;
-    let mut ctx = vec![[0u8; 8]; nblocks];
-    for ((b, c), h) in dst.chunks_exact_mut(BLOCK).zip(ctx.iter_mut()).zip(hsym.chunks_exact(HEADER_SYMBOLS)) {
-        let h: &[u8; HEADER_SYMBOLS] = h.try_into().unwrap();
-        b[..4].copy_from_slice(&h[..4]);
-        let sc: [u8; 8] = h[4..12].try_into().unwrap();
-        let m: [u8; 8] = h[12..20].try_into().unwrap();
-        b[4..16].copy_from_slice(&pack_scales(&sc, &m));
-        *c = contexts_fast(h, dec.simd);
-        if c.iter().any(|&x| !dec.present[x as usize]) {
+impl<'a> ChunkDecode<'a> {
+    /// Decodes the headers of a chunk written by `encode_chunk` (which give the contexts of the
+    /// quants) into `dst`, and opens its pair stream.
+    fn new(dec: &'a Decoder, src: &'a [u8], dst: &'a mut [u8]) -> Result<ChunkDecode<'a>> {
+        debug_assert!(dst.len().is_multiple_of(BLOCK));
+        let nblocks = dst.len() / BLOCK;
+        let len = src.get(..4).ok_or(Error::CorruptData)?;
+        let hlen = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let hs = src.get(4..4usize.checked_add(hlen).ok_or(Error::CorruptData)?).ok_or(Error::CorruptData)?;
+        let ps = &src[4 + hlen..];
+        // The header symbols form one flat stream in which symbol i uses table
+        // header_table(i % 20): a periodic table pattern, which the packed-stream kernels decode
+        // a group of lanes at a time.
+        let mut hsym = vec![0u8; nblocks * HEADER_SYMBOLS];
+        let pattern: Vec<u32> = (0..HEADER_SYMBOLS).map(|i| (header_table(i) * T) as u32).collect();
+        packed::decode_stream(hs, &dec.header, Tables::Periodic(&packed::periodic(&pattern)), dec.simd, &mut hsym)?;
+        let mut ctx = vec![[0u8; 8]; nblocks];
+        for ((b, c), h) in dst.chunks_exact_mut(BLOCK).zip(ctx.iter_mut()).zip(hsym.chunks_exact(HEADER_SYMBOLS)) {
+            let h: &[u8; HEADER_SYMBOLS] = h.try_into().unwrap();
+            b[..4].copy_from_slice(&h[..4]);
+            let sc: [u8; 8] = h[4..12].try_into().unwrap();
+            let m: [u8; 8] = h[12..20].try_into().unwrap();
+            b[4..16].copy_from_slice(&pack_scales(&sc, &m));
+            *c = contexts_fast(h, dec.simd);
+            if c.iter().any(|&x| !dec.present[x as usize]) {
+                return Err(Error::CorruptData);
+            }
+        }
+        Ok(ChunkDecode { dec, d: RansDecoder::new(ps)?, dst, ctx, groups_done: 0 })
+    }
+
+    /// The groups the kernels left (the scalar path; checked reads near the stream's end), then
+    /// the stream's integrity check.
+    fn finish(mut self) -> Result<()> {
+        let (dec, d) = (self.dec, &mut self.d);
+        for (bi, (b, c)) in self.dst.chunks_exact_mut(BLOCK).zip(&self.ctx).enumerate() {
+            let qs = &mut b[16..];
+            for j in 0..4 {
+                if bi * 4 + j < self.groups_done {
+                    continue;
+                }
+                let (ta, tb) = (c[2 * j] as usize * T, c[2 * j + 1] as usize * T);
+                let (ta, tb) = (&dec.pairs[ta..ta + T], &dec.pairs[tb..tb + T]);
+                let mut sym = [0u8; 32];
+                if d.words_left() >= LANES {
+                    // Fast path: all steps, then renormalisation with unchecked-by-construction reads.
+                    for (lane, s) in sym.iter_mut().enumerate() {
+                        *s = step(if lane < 16 { ta } else { tb }, &mut d.states[lane]);
+                    }
+                    d.renorm_group();
+                } else {
+                    for (lane, s) in sym.iter_mut().enumerate() {
+                        *s = step(if lane < 16 { ta } else { tb }, &mut d.states[lane]);
+                        d.renorm_checked(lane)?;
+                    }
+                }
+                let out = &mut qs[32 * j..32 * j + 32];
+                for p in 0..16 {
+                    let (a, b) = (sym[p], sym[16 + p]);
+                    out[2 * p] = (a & 15) | (b << 4);
+                    out[2 * p + 1] = (a >> 4) | (b & 0xF0);
+                }
+            }
+        }
+        if d.finish()? != [0; LANES] {
             return Err(Error::CorruptData);
         }
+        Ok(())
     }
+}
 
-    // Quant pairs: a block is four groups of 32 pairs, lanes 0..16 from sub-block 2j and
-    // 16..32 from sub-block 2j+1; one group fills quant bytes 32j..32j+32.
-    let mut d = RansDecoder::new(ps)?;
-    let mut groups_done = 0;
+/// Decodes a chunk written by `encode_chunk` into `dst` (a whole number of blocks).
+pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
+    let mut c = ChunkDecode::new(dec, src, dst)?;
+    // SAFETY: a decoder's level never exceeds what the CPU has, and `ChunkDecode::new` checked
+    // that every block's contexts have tables.
     #[cfg(target_arch = "x86_64")]
-    if dec.simd != Level::Scalar {
-        let mut qs: Vec<&mut [u8]> = dst.chunks_exact_mut(BLOCK).map(|b| &mut b[16..]).collect();
-        // SAFETY: `dec.simd` never exceeds what the CPU has, and every block's contexts were
-        // checked to have tables above.
-        groups_done = unsafe {
-            match dec.simd {
-                Level::Avx512 => avx512::decode_groups(dec, &mut d, &mut qs, &ctx),
-                _ => avx2::decode_groups(dec, &mut d, &mut qs, &ctx),
-            }
-        };
-    }
-    for (bi, (b, c)) in dst.chunks_exact_mut(BLOCK).zip(&ctx).enumerate() {
-        let qs = &mut b[16..];
-        for j in 0..4 {
-            if bi * 4 + j < groups_done {
-                continue;
-            }
-            let (ta, tb) = (c[2 * j] as usize * T, c[2 * j + 1] as usize * T);
-            let (ta, tb) = (&dec.pairs[ta..ta + T], &dec.pairs[tb..tb + T]);
-            let mut sym = [0u8; 32];
-            if d.words_left() >= LANES {
-                // Fast path: all steps, then renormalisation with unchecked-by-construction reads.
-                for (lane, s) in sym.iter_mut().enumerate() {
-                    *s = step(if lane < 16 { ta } else { tb }, &mut d.states[lane]);
-                }
-                d.renorm_group();
-            } else {
-                for (lane, s) in sym.iter_mut().enumerate() {
-                    *s = step(if lane < 16 { ta } else { tb }, &mut d.states[lane]);
-                    d.renorm_checked(lane)?;
-                }
-            }
-            let out = &mut qs[32 * j..32 * j + 32];
-            for p in 0..16 {
-                let (a, b) = (sym[p], sym[16 + p]);
-                out[2 * p] = (a & 15) | (b << 4);
-                out[2 * p + 1] = (a >> 4) | (b & 0xF0);
-            }
+    unsafe {
+        match dec.simd {
+            Level::Avx512 => avx512::decode_groups(&mut c),
+            Level::Avx2 => avx2::decode_groups(&mut c),
+            Level::Scalar => {}
         }
     }
-    if d.finish()? != [0; LANES] {
-        return Err(Error::CorruptData);
+    c.finish()
+}
+
+/// Decodes two chunks at once: their pair streams are independent, so interleaving their groups
+/// gives the core two chains of table gathers to overlap. Same results as two `decode_chunk`
+/// calls.
+pub fn decode_chunk_pair(a: (&Decoder, &[u8], &mut [u8]), b: (&Decoder, &[u8], &mut [u8])) -> Result<()> {
+    let mut ca = ChunkDecode::new(a.0, a.1, a.2)?;
+    let mut cb = ChunkDecode::new(b.0, b.1, b.2)?;
+    // SAFETY: as in `decode_chunk`, for both chunks.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        match ca.dec.simd.min(cb.dec.simd) {
+            Level::Avx512 => avx512::decode_pair(&mut ca, &mut cb),
+            // Two chunks' states (eight vectors) and their temporaries do not fit AVX2's sixteen
+            // registers: interleaved, the kernel spills and runs slower than one chunk at a time.
+            Level::Avx2 => {
+                avx2::decode_groups(&mut ca);
+                avx2::decode_groups(&mut cb);
+            }
+            Level::Scalar => {}
+        }
     }
-    Ok(())
+    ca.finish()?;
+    cb.finish()
 }
 
 #[cfg(test)]
