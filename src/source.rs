@@ -100,9 +100,40 @@ impl<'a> Source<'a> {
         }
         buf.clear();
         buf.try_reserve_exact(n).map_err(|_| Error::OutOfMemory)?;
-        buf.resize(n, 0);
-        file.read_exact_at(buf, at).map_err(|e| read_error(path, e))
+        // Read straight into the spare capacity: zero-filling it first cost a memset of every
+        // stored byte (5% of a Q4_K decode).
+        let spare = &mut buf.spare_capacity_mut()[..n];
+        pread_exact(file, spare.as_mut_ptr() as *mut u8, n, at).map_err(|e| read_error(path, e))?;
+        // SAFETY: `pread_exact` wrote all `n` bytes.
+        unsafe { buf.set_len(n) };
+        Ok(())
     }
+}
+
+/// `read_exact_at` into memory that need not be initialised.
+fn pread_exact(file: &File, mut dst: *mut u8, mut n: usize, mut at: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    while n > 0 {
+        // SAFETY: `dst` is valid for writes of `n` bytes (a Vec's spare capacity); pread writes
+        // at most that many.
+        let r = unsafe { libc::pread(file.as_raw_fd(), dst as *mut libc::c_void, n, at as libc::off_t) };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if r == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let r = r as usize;
+        // SAFETY: r <= n, so dst stays within the buffer.
+        dst = unsafe { dst.add(r) };
+        n -= r;
+        at += r as u64;
+    }
+    Ok(())
 }
 
 /// A failed read of `path`: a short read means the file shrank since it was opened.

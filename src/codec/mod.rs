@@ -240,7 +240,7 @@ pub(crate) trait ChunkEncoder: Sync {
 }
 
 /// A frame's model, parsed.
-pub(crate) trait Model: Sync {
+pub(crate) trait Model: Send + Sync {
     /// How many tables chunk entries may name.
     fn tables(&self) -> usize;
     /// Whether its decoders' `decode_pair` interleaves two chunks (the frame then hands chunks

@@ -61,57 +61,130 @@ pub fn compress_stream<R: Read, W: Write + ?Sized>(
 }
 
 /// Decodes a frame stream from `input` into `out`, a window of chunks at a time: memory is a
-/// window of output and of input whatever the frames claim. Returns the bytes written. Every
-/// frame is validated before its chunks are decoded, and every chunk checked against its
-/// checksum before it is written; on an error, what was written before it is valid output of
-/// the frames before it, and the caller (writing to a file) removes it.
-pub fn decompress_stream<R: Read, W: Write + ?Sized>(mut input: R, out: &mut W, opts: &Options) -> Result<u64> {
-    let mut total = 0u64;
-    let (mut stored, mut decoded) = (Vec::new(), Vec::new());
+/// few windows of output and of input whatever the frames claim. Returns the bytes written.
+/// Reading, decoding (on the worker pool) and writing overlap: a reader thread parses frames and
+/// reads the next window while this thread decodes the current one and a writer thread writes
+/// the previous one. Every frame is validated before its chunks are decoded, and every chunk
+/// checked against its checksum before it is written; on an error, what was written before it is
+/// valid output of the chunks before it, and the caller (writing to a file) removes it.
+pub fn decompress_stream<R, W>(input: R, out: &mut W, opts: &Options) -> Result<u64>
+where
+    R: Read + Send,
+    W: Write + Send + ?Sized,
+{
+    use std::sync::mpsc::{channel, sync_channel};
     let level = cpu::detect();
-    for index in 0u64.. {
-        let mut head = Vec::with_capacity(HEADER_LEN);
-        let n = read_up_to(&mut input, &mut head, HEADER_LEN)?;
-        if n == 0 && index > 0 {
-            break;
-        }
-        // An empty input, or one that ends inside a header, is [TRUNCATED] if what it holds
-        // starts like a frame, [BAD_MAGIC] otherwise; after a frame, bytes that are not another
-        // one are [TRAILING_DATA].
-        match check_magic(&head, &MAGIC, HEADER_LEN) {
-            Err(Error::BadMagic) if index > 0 => return Err(Error::TrailingData),
-            r => r?,
-        }
-        let info = read_info(&head)?;
-        // The model and chunk table, read as they arrive: a claim bigger than the input costs
-        // only what the input holds.
-        let rest = meta_len(&info) - HEADER_LEN as u64;
-        let mut meta = head;
-        if read_up_to(&mut input, &mut meta, rest.try_into().map_err(|_| Error::TooLarge)?)? < rest as usize {
-            return Err(Error::Truncated);
-        }
-        let p = Parsed::from_meta(info, &meta, None)?;
-        let cs = info.chunk_size as u64;
-        let per_window = (DECODE_WINDOW / cs).max(1) as usize;
-        let mut first = 0;
-        while first < p.entries.len() {
-            let last = (first + per_window).min(p.entries.len());
-            let n_stored = p.stored_len(first, last) as usize;
-            stored.clear();
-            if read_up_to(&mut input, &mut stored, n_stored)? < n_stored {
+    std::thread::scope(|s| {
+        let (tx, rx) = sync_channel::<Result<Piece>>(2);
+        let (stored_back, stored_free) = channel::<Vec<u8>>();
+        s.spawn(move || read_pieces(input, &tx, &stored_free));
+        let (wtx, wrx) = sync_channel::<(Vec<u8>, usize)>(2);
+        let (out_back, out_free) = channel::<Vec<u8>>();
+        let writer = s.spawn(move || -> Result<()> {
+            for (buf, n) in wrx {
+                out.write_all(&buf[..n]).map_err(|e| Error::io("write", None, e))?;
+                let _ = out_back.send(buf);
+            }
+            Ok(())
+        });
+        let decoded = (|| -> Result<u64> {
+            let (mut total, mut frame, mut made) = (0u64, None, 0);
+            for piece in rx {
+                match piece? {
+                    Piece::Frame(p) => frame = Some(p),
+                    Piece::Window { first, last, stored } => {
+                        let p: &Parsed = frame.as_ref().ok_or(Error::CorruptHeader)?;
+                        let cs = p.info.chunk_size as u64;
+                        let n = ((last as u64 * cs).min(p.info.original_size) - first as u64 * cs) as usize;
+                        // Three output buffers circulate: one decoding, one queued, one writing.
+                        let mut buf = if made < 3 {
+                            made += 1;
+                            Vec::new()
+                        } else {
+                            // The writer hands buffers back; if it stopped on an error, its join
+                            // below reports that error.
+                            out_free.recv().map_err(|_| Error::Io(crate::IoError::UNKNOWN))?
+                        };
+                        if buf.len() < n {
+                            buf = crate::memory::alloc_zeroed(n as u64)?;
+                        }
+                        decode_chunks(&Source::Slice(&stored), 0, p, first, &mut buf[..n], opts, level)?;
+                        let _ = stored_back.send(stored);
+                        wtx.send((buf, n)).map_err(|_| Error::Io(crate::IoError::UNKNOWN))?;
+                        total += n as u64;
+                    }
+                }
+            }
+            Ok(total)
+        })();
+        drop(wtx);
+        // A writer's error explains a decoder that stopped because the writer had gone.
+        let written = writer.join().map_err(|_| Error::Panic)?;
+        written.and(decoded)
+    })
+}
+
+/// What the reader thread of `decompress_stream` sends: a frame's validated header, model and
+/// chunk table, then its payload a window of chunks at a time.
+enum Piece {
+    Frame(Parsed),
+    Window { first: usize, last: usize, stored: Vec<u8> },
+}
+
+/// The reader thread of `decompress_stream`: frames and windows in order until the input ends;
+/// the first error is sent and ends it. It also stops when the decoder hangs up.
+fn read_pieces<R: Read>(
+    mut input: R,
+    tx: &std::sync::mpsc::SyncSender<Result<Piece>>,
+    free: &std::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    let r = (|| -> Result<()> {
+        for index in 0u64.. {
+            let mut head = Vec::with_capacity(HEADER_LEN);
+            let n = read_up_to(&mut input, &mut head, HEADER_LEN)?;
+            if n == 0 && index > 0 {
+                return Ok(());
+            }
+            // An empty input, or one that ends inside a header, is [TRUNCATED] if what it holds
+            // starts like a frame, [BAD_MAGIC] otherwise; after a frame, bytes that are not
+            // another one are [TRAILING_DATA].
+            match check_magic(&head, &MAGIC, HEADER_LEN) {
+                Err(Error::BadMagic) if index > 0 => return Err(Error::TrailingData),
+                r => r?,
+            }
+            let info = read_info(&head)?;
+            // The model and chunk table, read as they arrive: a claim bigger than the input
+            // costs only what the input holds.
+            let rest = meta_len(&info) - HEADER_LEN as u64;
+            let mut meta = head;
+            if read_up_to(&mut input, &mut meta, rest.try_into().map_err(|_| Error::TooLarge)?)? < rest as usize {
                 return Err(Error::Truncated);
             }
-            let n_out = ((last as u64 * cs).min(info.original_size) - first as u64 * cs) as usize;
-            if decoded.len() < n_out {
-                decoded = crate::memory::alloc_zeroed(n_out as u64)?;
+            let p = Parsed::from_meta(info, &meta, None)?;
+            let (count, per_window) = (p.entries.len(), (DECODE_WINDOW / info.chunk_size as u64).max(1) as usize);
+            let sizes: Vec<u64> =
+                (0..count).step_by(per_window).map(|f| p.stored_len(f, (f + per_window).min(count))).collect();
+            if tx.send(Ok(Piece::Frame(p))).is_err() {
+                return Ok(());
             }
-            decode_chunks(&Source::Slice(&stored), 0, &p, first, &mut decoded[..n_out], opts, level)?;
-            out.write_all(&decoded[..n_out]).map_err(|e| Error::io("write", None, e))?;
-            total += n_out as u64;
-            first = last;
+            for (w, size) in sizes.into_iter().enumerate() {
+                let mut stored = free.try_recv().unwrap_or_default();
+                stored.clear();
+                if read_up_to(&mut input, &mut stored, size as usize)? < size as usize {
+                    return Err(Error::Truncated);
+                }
+                let first = w * per_window;
+                let piece = Piece::Window { first, last: (first + per_window).min(count), stored };
+                if tx.send(Ok(piece)).is_err() {
+                    return Ok(());
+                }
+            }
         }
+        Ok(())
+    })();
+    if let Err(e) = r {
+        let _ = tx.send(Err(e));
     }
-    Ok(total)
 }
 
 /// Reads from `r` into `buf` until it holds `limit` more bytes or the input ends; returns how
