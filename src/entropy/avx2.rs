@@ -2,7 +2,7 @@
 
 use std::arch::x86_64::*;
 
-use super::packed::{Tables, SCALE};
+use super::packed::{PackedPart, Tables, SCALE};
 use super::rans::{RansDecoder, LANES, RANS_L};
 
 /// For each 8-bit mask of the lanes that need a word, the index of the word each lane takes.
@@ -63,13 +63,17 @@ unsafe fn group_offsets(tables: Tables, g: usize, k: usize) -> __m256i {
     }
 }
 
-/// `avx512::decode_packed` with four vectors of eight lanes.
+/// `avx512::decode_packed` with four vectors of eight lanes, advancing `p.done`.
 ///
 /// # Safety
-/// The CPU must support AVX2; every offset must leave a whole table inside `packed`, and
-/// `Tables::Each` must hold an offset for every symbol of `out`.
+/// The CPU must support AVX2; every offset must leave a whole table inside `p.packed`, and
+/// `Tables::Each` must hold an offset for every symbol of `p.out`.
 #[target_feature(enable = "avx2")]
-pub unsafe fn decode_packed(d: &mut RansDecoder, packed: &[u32], tables: Tables, out: &mut [u8]) -> usize {
+pub unsafe fn decode_packed(p: &mut PackedPart) {
+    let (d, tables) = (&mut *p.d, p.tables);
+    let packed = p.packed;
+    let g0 = p.done / LANES;
+    let out = &mut p.out[p.done..];
     let slot_mask = _mm256_set1_epi32((1 << SCALE) - 1);
     let f_mask = _mm256_set1_epi32(0xFFF);
     let one = _mm256_set1_epi32(1);
@@ -90,7 +94,7 @@ pub unsafe fn decode_packed(d: &mut RansDecoder, packed: &[u32], tables: Tables,
         }
         let mut xn = [_mm256_setzero_si256(); 4];
         for k in 0..4 {
-            let off = group_offsets(tables, g, k);
+            let off = group_offsets(tables, g0 + g, k);
             let e = _mm256_i32gather_epi32::<4>(table, _mm256_add_epi32(off, _mm256_and_si256(x[k], slot_mask)));
             let f = _mm256_add_epi32(_mm256_and_si256(e, f_mask), one);
             let bias = _mm256_and_si256(_mm256_srli_epi32::<12>(e), f_mask);
@@ -109,5 +113,5 @@ pub unsafe fn decode_packed(d: &mut RansDecoder, packed: &[u32], tables: Tables,
     for (k, xk) in x.iter().enumerate() {
         _mm256_storeu_si256(d.states.as_mut_ptr().add(8 * k) as *mut __m256i, *xk);
     }
-    done
+    p.done += done;
 }

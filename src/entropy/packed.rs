@@ -70,6 +70,16 @@ pub fn periodic(pattern: &[u32]) -> Vec<u32> {
     (0..len).map(|i| pattern[i % pattern.len()]).collect()
 }
 
+/// One stream being decoded with packed tables: its decoder, tables and output, and how many
+/// of its symbols are done.
+pub struct PackedPart<'p, 'd, 's> {
+    pub d: &'d mut RansDecoder<'s>,
+    pub packed: &'p [u32],
+    pub tables: Tables<'p>,
+    pub out: &'d mut [u8],
+    pub done: usize,
+}
+
 /// Decodes a rANS stream of `out.len()` byte symbols in which symbol i uses the packed table at
 /// `tables.of(i)` in `packed`. Whole groups of `LANES` take a vector kernel (up to `level`) or
 /// the branch-free scalar path while a group's words remain; the rest is bounds-checked. The
@@ -78,26 +88,68 @@ pub fn periodic(pattern: &[u32]) -> Vec<u32> {
 /// Every offset must leave a whole table inside `packed` (callers build them from table indices
 /// below their table count).
 pub fn decode_stream(stream: &[u8], packed: &[u32], tables: Tables, level: Level, out: &mut [u8]) -> Result<()> {
-    if let Tables::Each(o) = tables {
-        assert!(o.len() >= out.len(), "one table offset per symbol");
-    }
     let mut d = RansDecoder::new(stream)?;
-    // SAFETY: `level` never exceeds what `cpu::detect()` found (decoders clamp it), and the
-    // offsets name whole tables (above). The kernels read offsets only for whole groups of
-    // `out`, and `Each` holds one per symbol.
+    decode_part(&mut d, packed, tables, level, out)?;
+    if d.finish()? != [0; LANES] {
+        return Err(Error::CorruptData);
+    }
+    Ok(())
+}
+
+/// Decodes the next `out.len()` symbols of a stream (as `decode_stream`, without the final
+/// check), for a caller that decodes a stream in parts to keep each part in cache. Every part
+/// but the last must be a whole number of groups (`LANES` symbols), so that symbol i stays on
+/// lane i % LANES.
+pub fn decode_part(d: &mut RansDecoder, packed: &[u32], tables: Tables, level: Level, out: &mut [u8]) -> Result<()> {
+    let mut p = PackedPart { d, packed, tables, out, done: 0 };
+    kernel(&mut p, level);
+    finish_part(p)
+}
+
+/// `decode_part` of two independent streams at once: where the kernel can, their groups are
+/// interleaved (two chains of table gathers for the core to overlap). Same results as two calls.
+pub fn decode_part_pair(a: PackedPart, b: PackedPart, level: Level) -> Result<()> {
+    let (mut a, mut b) = (a, b);
+    check(&a);
+    check(&b);
     #[cfg(target_arch = "x86_64")]
-    let mut done = unsafe {
+    if level == Level::Avx512 {
+        // SAFETY: as in `kernel`.
+        unsafe { super::avx512::decode_packed_pair(&mut a, &mut b) };
+    }
+    kernel(&mut a, level);
+    kernel(&mut b, level);
+    finish_part(a)?;
+    finish_part(b)
+}
+
+fn check(p: &PackedPart) {
+    if let Tables::Each(o) = p.tables {
+        assert!(o.len() >= p.out.len(), "one table offset per symbol");
+    }
+}
+
+/// The vector kernel's whole groups of `p`, from `p.done` on.
+fn kernel(p: &mut PackedPart, level: Level) {
+    check(p);
+    // SAFETY: `level` never exceeds what `cpu::detect()` found (decoders clamp it), the offsets
+    // name whole tables (the callers build them from table indices below their table count),
+    // and `Each` holds one per symbol (checked above).
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
         match level {
-            Level::Avx512 => super::avx512::decode_packed(&mut d, packed, tables, out),
-            Level::Avx2 => super::avx2::decode_packed(&mut d, packed, tables, out),
-            Level::Scalar => 0,
+            Level::Avx512 => super::avx512::decode_packed(p),
+            Level::Avx2 => super::avx2::decode_packed(p),
+            Level::Scalar => {}
         }
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let mut done = {
-        let _ = level;
-        0
-    };
+    }
+    let _ = level;
+}
+
+/// The groups a kernel left (branch-free scalar path while a group's words remain), then the
+/// tail with checked reads.
+fn finish_part(p: PackedPart) -> Result<()> {
+    let PackedPart { d, packed, tables, out, mut done } = p;
     while done + LANES <= out.len() && d.words_left() >= LANES {
         for lane in 0..LANES {
             let t = tables.of(done + lane);
@@ -110,9 +162,6 @@ pub fn decode_stream(stream: &[u8], packed: &[u32], tables: Tables, level: Level
         let t = tables.of(i);
         *o = step(&packed[t..t + T], &mut d.states[i % LANES]);
         d.renorm_checked(i % LANES)?;
-    }
-    if d.finish()? != [0; LANES] {
-        return Err(Error::CorruptData);
     }
     Ok(())
 }

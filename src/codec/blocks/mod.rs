@@ -28,8 +28,8 @@ pub use q8_0::Q8_0;
 use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method};
 use crate::cpu::{self, Level};
 use crate::entropy::bits::{BitReader, BitWriter};
-use crate::entropy::packed::{self, decode_stream, Tables, SCALE, T};
-use crate::entropy::rans::{EncTable, RansEncoder, LANES};
+use crate::entropy::packed::{self, decode_part, decode_part_pair, PackedPart, Tables, SCALE, T};
+use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES};
 use crate::entropy::table::FreqTable;
 use crate::error::{Error, Result};
 use crate::parallel;
@@ -220,6 +220,10 @@ impl<L: Layout> super::Model for Model<L> {
         1
     }
 
+    fn pairs(&self) -> bool {
+        true
+    }
+
     fn decoder(&self, _: u8, level: Level) -> Box<dyn ChunkDecoder> {
         let mut packed = Vec::with_capacity(self.tables.len() * T);
         for t in &self.tables {
@@ -271,43 +275,151 @@ struct Decoder<L> {
     _l: PhantomData<fn() -> L>,
 }
 
-impl<L: Layout> ChunkDecoder for Decoder<L> {
-    /// Decodes a chunk written by `FrameEncoder::encode` into `dst` (a whole number of blocks).
-    fn decode(&self, src: &[u8], dst: &mut [u8]) -> Result<()> {
+/// Values and joining go a batch of blocks at a time, so that a batch's values (and, with
+/// contexts, their table offsets) stay in cache from decoding to joining. A batch is a whole
+/// number of lane groups (`BATCH * VALUES` is a multiple of `LANES`).
+const BATCH: usize = LANES;
+
+/// A chunk being decoded: its header symbols, its value stream, its output, and the batch
+/// buffers.
+struct Chunk<'a> {
+    h: Vec<u8>,
+    d: RansDecoder<'a>,
+    dst: &'a mut [u8],
+    v: Vec<u8>,
+    tab: Vec<u32>,
+}
+
+impl<L: Layout> Decoder<L> {
+    /// Splits a chunk written by `FrameEncoder::encode` into its header stream (a decoder of
+    /// it) and its value stream.
+    fn streams<'a>(&self, src: &'a [u8], dst: &'a mut [u8]) -> Result<(RansDecoder<'a>, Chunk<'a>)> {
         let nb = dst.len() / L::BLOCK;
-        let (hn, vn) = (L::HEADER_SYMBOLS, L::VALUES);
         let len = src.get(..4).ok_or(Error::CorruptData)?;
         let hlen = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
         let hs = src.get(4..4usize.checked_add(hlen).ok_or(Error::CorruptData)?).ok_or(Error::CorruptData)?;
         let vs = &src[4 + hlen..];
-        let (mut h, mut v) = (vec![0u8; nb * hn], vec![0u8; nb * vn]);
-        // Header symbol i uses table header_table(i % hn): one block's offsets, repeated to whole
-        // groups of lanes.
-        let pattern: Vec<u32> = (0..hn).map(|i| (L::header_table(i) * T) as u32).collect();
-        decode_stream(hs, &self.packed, Tables::Periodic(&packed::periodic(&pattern)), self.simd, &mut h)?;
+        let tab = vec![0u32; if L::CONTEXTS > 1 { BATCH * L::VALUES } else { 0 }];
+        let c = Chunk { h: vec![0u8; nb * L::HEADER_SYMBOLS], d: RansDecoder::new(vs)?, dst, v: vec![0u8; BATCH * L::VALUES], tab };
+        Ok((RansDecoder::new(hs)?, c))
+    }
+
+    /// Header symbol i uses table header_table(i % HEADER_SYMBOLS): one block's offsets,
+    /// repeated to whole groups of lanes.
+    fn header_tables() -> Vec<u32> {
+        let pattern: Vec<u32> = (0..L::HEADER_SYMBOLS).map(|i| (L::header_table(i) * T) as u32).collect();
+        packed::periodic(&pattern)
+    }
+
+    /// Batches in a chunk.
+    fn batches(c: &Chunk) -> usize {
+        (c.dst.len() / L::BLOCK).div_ceil(BATCH)
+    }
+
+    /// Batch `k` of a chunk as a packed-stream part: the value tables from its headers.
+    fn batch<'p, 'a>(&'p self, c: &'p mut Chunk<'a>, k: usize) -> PackedPart<'p, 'p, 'a> {
+        let (hn, vn) = (L::HEADER_SYMBOLS, L::VALUES);
+        let nb = (c.dst.len() / L::BLOCK - k * BATCH).min(BATCH);
         let vt = L::HEADER_TABLES.len();
-        if L::CONTEXTS == 1 {
-            decode_stream(vs, &self.packed, Tables::One((vt * T) as u32), self.simd, &mut v)?;
+        let tables = if L::CONTEXTS == 1 {
+            Tables::One((vt * T) as u32)
         } else {
-            // The values' tables, from the decoded headers, once per value.
-            let mut tab = vec![0u32; nb * vn];
             let run = vn / L::SUB_BLOCKS; // values of a sub-block share a context
-            for (b, t) in tab.chunks_exact_mut(vn).enumerate() {
-                let hb = &h[b * hn..b * hn + hn];
+            let tab = &mut c.tab[..nb * vn];
+            for (t, hb) in tab.chunks_exact_mut(vn).zip(c.h[k * BATCH * hn..].chunks_exact(hn)) {
                 for (j, t) in t.chunks_exact_mut(run).enumerate() {
                     t.fill(((vt + L::context(hb, j * run)) * T) as u32);
                 }
             }
-            decode_stream(vs, &self.packed, Tables::Each(&tab), self.simd, &mut v)?;
-        }
-        for ((b, h), v) in dst.chunks_exact_mut(L::BLOCK).zip(h.chunks_exact(hn)).zip(v.chunks_exact(vn)) {
+            Tables::Each(tab)
+        };
+        PackedPart { d: &mut c.d, packed: &self.packed, tables, out: &mut c.v[..nb * vn], done: 0 }
+    }
+
+    /// Joins batch `k`'s blocks from their headers and the decoded values.
+    fn join(c: &mut Chunk, k: usize) {
+        let (hn, vn) = (L::HEADER_SYMBOLS, L::VALUES);
+        let blocks = c.dst[k * BATCH * L::BLOCK..].chunks_exact_mut(L::BLOCK).take(BATCH);
+        for ((b, h), v) in blocks.zip(c.h[k * BATCH * hn..].chunks_exact(hn)).zip(c.v.chunks_exact(vn)) {
             L::join(h, v, b);
         }
+    }
+
+    fn finish(c: Chunk) -> Result<()> {
+        if c.d.finish()? != [0; LANES] {
+            return Err(Error::CorruptData);
+        }
         Ok(())
+    }
+}
+
+/// The end of a header stream: it must end exactly, with no payload.
+fn end_headers(d: RansDecoder) -> Result<()> {
+    if d.finish()? != [0; LANES] {
+        return Err(Error::CorruptData);
+    }
+    Ok(())
+}
+
+impl<L: Layout> ChunkDecoder for Decoder<L> {
+    /// Decodes a chunk written by `FrameEncoder::encode` into `dst` (a whole number of blocks).
+    fn decode(&self, src: &[u8], dst: &mut [u8]) -> Result<()> {
+        let (mut hd, mut c) = self.streams(src, dst)?;
+        decode_part(&mut hd, &self.packed, Tables::Periodic(&Self::header_tables()), self.simd, &mut c.h)?;
+        end_headers(hd)?;
+        for k in 0..Self::batches(&c) {
+            decode_part_pair_or_one(self.batch(&mut c, k), None, self.simd)?;
+            Self::join(&mut c, k);
+        }
+        Self::finish(c)
+    }
+
+    /// Two chunks at once: their streams are independent, so the kernel interleaves them (two
+    /// chains of table gathers for the core to overlap).
+    fn decode_pair(&self, a: (&[u8], &mut [u8]), b_dec: &dyn ChunkDecoder, b: (&[u8], &mut [u8])) -> Result<()> {
+        let Some(bd) = b_dec.as_any().downcast_ref::<Decoder<L>>() else {
+            self.decode(a.0, a.1)?;
+            return b_dec.decode(b.0, b.1);
+        };
+        let level = self.simd.min(bd.simd);
+        let ((mut ha, mut ca), (mut hb, mut cb)) = (self.streams(a.0, a.1)?, bd.streams(b.0, b.1)?);
+        let ht = Self::header_tables();
+        let pa = PackedPart { d: &mut ha, packed: &self.packed, tables: Tables::Periodic(&ht), out: &mut ca.h, done: 0 };
+        let pb = PackedPart { d: &mut hb, packed: &bd.packed, tables: Tables::Periodic(&ht), out: &mut cb.h, done: 0 };
+        decode_part_pair(pa, pb, level)?;
+        end_headers(ha)?;
+        end_headers(hb)?;
+        let (na, nb) = (Self::batches(&ca), Self::batches(&cb));
+        for k in 0..na.max(nb) {
+            match (k < na, k < nb) {
+                (true, true) => decode_part_pair(self.batch(&mut ca, k), bd.batch(&mut cb, k), level)?,
+                (true, false) => decode_part_pair_or_one(self.batch(&mut ca, k), None, level)?,
+                _ => decode_part_pair_or_one(bd.batch(&mut cb, k), None, level)?,
+            }
+            if k < na {
+                Self::join(&mut ca, k);
+            }
+            if k < nb {
+                Self::join(&mut cb, k);
+            }
+        }
+        Self::finish(ca)?;
+        Self::finish(cb)
     }
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+/// One part, or two interleaved.
+fn decode_part_pair_or_one(a: PackedPart, b: Option<PackedPart>, level: Level) -> Result<()> {
+    match b {
+        Some(b) => decode_part_pair(a, b, level),
+        None => {
+            let PackedPart { d, packed, tables, out, .. } = a;
+            decode_part(d, packed, tables, level, out)
+        }
     }
 }
 
