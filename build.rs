@@ -2,10 +2,19 @@
 //! `include/weightzip.h` honest: when the two differ, the build rewrites the committed file only
 //! if `WZ_BLESS_HEADER=1` is set and otherwise warns, and `tests/header.rs` fails. So a change to
 //! the C ABI is always a deliberate, reviewed change to the committed header.
+//!
+//! It also gives the shared library its SONAME, `libweightzip.so.MAJOR`: the ABI version a
+//! program records when it links, which changes only with an incompatible C ABI.
 
 use std::path::PathBuf;
 
 fn main() {
+    // While the version is 0.x the ABI version is the major, 0; it becomes the major version
+    // from 1.0 on.
+    let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap();
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libweightzip.so.{major}");
+    }
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=include/weightzip.h");
