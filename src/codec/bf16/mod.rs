@@ -368,6 +368,7 @@ impl<'a> ChunkDecode<'a> {
 
     /// Whole groups the fast paths may decode: the group's nibbles must be in the nibble
     /// section (the kernels also need a full group's words left, which they check as they go).
+    #[cfg(target_arch = "x86_64")]
     fn fast_groups(&self) -> usize {
         (self.dst.len() / 2 / LANES).min(self.nib.len() / (LANES / 2))
     }
@@ -477,6 +478,7 @@ fn decode_groups_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()> {
 
 /// Patches the lanes of group `g` that decoded `ESC` (bit i of `escaped` = lane i), in lane
 /// order, from the escape list. Shared by the SIMD kernels; rare, so kept simple.
+#[cfg(target_arch = "x86_64")]
 fn patch_escapes(mut escaped: u64, g: usize, c: &mut ChunkDecode) -> Result<()> {
     let (esc, nib) = (&mut c.esc, c.nib);
     while escaped != 0 {

@@ -529,6 +529,7 @@ impl<'a> ChunkDecode<'a> {
 
 /// Decodes a chunk written by `encode_chunk` into `dst` (a whole number of blocks).
 pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))] // the kernels are x86-64 only
     let mut c = ChunkDecode::new(dec, src, dst)?;
     // SAFETY: a decoder's level never exceeds what the CPU has, and `ChunkDecode::new` checked
     // that every block's contexts have tables.
@@ -547,8 +548,8 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
 /// gives the core two chains of table gathers to overlap. Same results as two `decode_chunk`
 /// calls.
 pub fn decode_chunk_pair(a: (&Decoder, &[u8], &mut [u8]), b: (&Decoder, &[u8], &mut [u8])) -> Result<()> {
-    let mut ca = ChunkDecode::new(a.0, a.1, a.2)?;
-    let mut cb = ChunkDecode::new(b.0, b.1, b.2)?;
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))] // the kernels are x86-64 only
+    let (mut ca, mut cb) = (ChunkDecode::new(a.0, a.1, a.2)?, ChunkDecode::new(b.0, b.1, b.2)?);
     // SAFETY: as in `decode_chunk`, for both chunks.
     #[cfg(target_arch = "x86_64")]
     unsafe {
