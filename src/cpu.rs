@@ -5,7 +5,9 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
     Scalar,
+    /// AVX2 and POPCNT (every AVX2 CPU has both).
     Avx2,
+    /// AVX-512 F, BW and VL, with AVX2 and POPCNT.
     Avx512,
 }
 
@@ -13,7 +15,6 @@ impl Level {
     /// Every level, scalar first.
     #[cfg(any(test, feature = "internals"))]
     pub const ALL: [Level; 3] = [Level::Scalar, Level::Avx2, Level::Avx512];
-
 }
 
 /// The best level this CPU supports, capped by the environment variable `WZ_SIMD` (`scalar`,
@@ -35,7 +36,11 @@ fn cpu_level() -> Level {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        if has!("avx512f") && has!("avx512bw") && has!("avx512vl") {
+        // Every CPU with AVX2 has POPCNT; the kernels count renormalising lanes with it.
+        if !has!("popcnt") {
+            return Level::Scalar;
+        }
+        if has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx2") {
             return Level::Avx512;
         }
         if has!("avx2") {

@@ -167,3 +167,45 @@ fn kinds_missing_from_the_fixtures_roundtrip_and_reject_corruption() {
         }
     }
 }
+
+/// Frames of 64 KiB chunks, so that every tensor of the fixtures has several and one thread
+/// decodes them two at a time (the interleaved kernels), and the last pair may be cut short.
+#[test]
+fn chunks_decoded_in_pairs_equal_the_original() {
+    let mut paired = 0;
+    for name in ["minilm-l6-q4_k_m.gguf", "qwen25coder15b-q4km-mini.gguf"] {
+        let file = fixture(name);
+        for (kind, tname, data) in quantized(&file) {
+            // The smallest chunk the format allows, a whole number of blocks.
+            let chunk = (weightzip::frame::MIN_CHUNK_SIZE as usize).div_ceil(kind.element_size()) * kind.element_size();
+            let opts = Options { chunk_size: chunk as u32, ..Options::with_threads(1) };
+            let frame = compress(kind, data, &opts).unwrap();
+            assert!(decompress(&frame, &opts).unwrap() == data, "{name} {tname} ({kind:?})");
+            paired += (data.len() / chunk >= 2) as usize;
+        }
+    }
+    assert!(paired >= 10, "{paired} tensors with two chunks or more");
+}
+
+/// Runs `chunks_decoded_in_pairs_equal_the_original` again with `WZ_SIMD` capped at `level`.
+fn rerun_with_kernel(level: &str) {
+    let name = "chunks_decoded_in_pairs_equal_the_original";
+    let exe = std::env::current_exe().expect("test binary");
+    let o = std::process::Command::new(&exe)
+        .args(["--exact", name, "--test-threads=1"])
+        .env("WZ_SIMD", level)
+        .output()
+        .expect("run the test binary");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "under WZ_SIMD={level}:\n{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("1 passed"), "under WZ_SIMD={level} the test did not run:\n{out}");
+}
+
+#[test]
+fn scalar_and_avx2_kernels_decode_pairs_the_same() {
+    if std::env::var_os("WZ_SIMD").is_some() {
+        return; // already a child run
+    }
+    rerun_with_kernel("scalar");
+    rerun_with_kernel("avx2");
+}

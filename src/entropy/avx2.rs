@@ -2,7 +2,7 @@
 
 use std::arch::x86_64::*;
 
-use super::packed::{PackedPart, Tables, SCALE};
+use super::packed::{Cursor, PackedPart, SCALE};
 use super::rans::{RansDecoder, LANES, RANS_L};
 
 /// For each 8-bit mask of the lanes that need a word, the index of the word each lane takes.
@@ -30,88 +30,161 @@ static RENORM_PERM8: [[u32; 8]; 256] = {
 /// so the four loads do not wait on each other.
 ///
 /// # Safety
-/// The CPU must support AVX2, and `d.words_left() >= LANES`: the loads then stay in bounds (a
-/// vector's 16-byte load starts at most 48 bytes in).
+/// The CPU must support AVX2 and POPCNT, and `d.words_left() >= LANES`: the loads then stay in
+/// bounds (a vector's 16-byte load starts at most 48 bytes in).
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,popcnt")]
 pub unsafe fn renorm(d: &mut RansDecoder, xn: &[__m256i; 4]) -> [__m256i; 4] {
     debug_assert!(d.words_left() >= LANES);
-    // x < RANS_L as unsigned, computed with a signed compare on sign-flipped values.
-    let flip = _mm256_set1_epi32(i32::MIN);
-    let bound = _mm256_set1_epi32((RANS_L as i32) ^ i32::MIN);
-    let mut x = *xn;
     let mut at = d.pos;
-    for k in 0..4 {
-        let need = _mm256_cmpgt_epi32(bound, _mm256_xor_si256(xn[k], flip));
-        let mask = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as usize;
-        let w = _mm256_cvtepu16_epi32(_mm_loadu_si128(d.words.as_ptr().add(at) as *const __m128i));
-        let w = _mm256_permutevar8x32_epi32(w, _mm256_loadu_si256(RENORM_PERM8[mask].as_ptr() as *const __m256i));
-        x[k] = _mm256_blendv_epi8(xn[k], _mm256_or_si256(_mm256_slli_epi32::<16>(xn[k]), w), need);
-        at += 2 * mask.count_ones() as usize;
-    }
+    let x = renorm_at(d.words.as_ptr(), &mut at, xn);
     d.pos = at;
     x
 }
 
-/// The offsets of group `g`'s eight lanes `8k..8k + 8` (`k` 0 to 3).
+/// `renorm` on a stream's words and position held by the caller (in registers across a loop,
+/// where a decoder behind a reference would be reloaded from memory at every group).
+///
+/// # Safety
+/// As `renorm`: `words[*at..]` holds at least `LANES` words (`at` counts bytes).
 #[inline(always)]
-unsafe fn group_offsets(tables: Tables, g: usize, k: usize) -> __m256i {
-    match tables {
-        Tables::One(b) => _mm256_set1_epi32(b as i32),
-        Tables::Periodic(o) => _mm256_loadu_si256(o.as_ptr().add((g * LANES) % o.len() + 8 * k) as *const __m256i),
-        Tables::Each(o) => _mm256_loadu_si256(o.as_ptr().add(g * LANES + 8 * k) as *const __m256i),
+pub unsafe fn renorm_at(words: *const u8, at: &mut usize, xn: &[__m256i; 4]) -> [__m256i; 4] {
+    // x < RANS_L as unsigned: min(x, RANS_L - 1) == x.
+    let below = _mm256_set1_epi32(RANS_L as i32 - 1);
+    let mut x = *xn;
+    let mut masks = [0usize; 4];
+    for k in 0..4 {
+        let need = _mm256_cmpeq_epi32(_mm256_min_epu32(xn[k], below), xn[k]);
+        masks[k] = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as usize;
+    }
+    // Each vector's first word: independent prefix counts, not a chain through the loads.
+    let all = masks[0] | masks[1] << 8 | masks[2] << 16 | masks[3] << 24;
+    let base = *at;
+    for k in 0..4 {
+        let before = 2 * (all & ((1usize << (8 * k)) - 1)).count_ones() as usize;
+        let w = _mm256_cvtepu16_epi32(_mm_loadu_si128(words.add(base + before) as *const __m128i));
+        let w = _mm256_permutevar8x32_epi32(w, _mm256_loadu_si256(RENORM_PERM8[masks[k]].as_ptr() as *const __m256i));
+        let need = _mm256_cmpeq_epi32(_mm256_min_epu32(xn[k], below), xn[k]);
+        x[k] = _mm256_blendv_epi8(xn[k], _mm256_or_si256(_mm256_slli_epi32::<16>(xn[k]), w), need);
+    }
+    *at = base + 2 * all.count_ones() as usize;
+    x
+}
+
+/// A part being decoded by the AVX2 kernel, its position and states held in registers.
+struct Part<'a> {
+    x: [__m256i; 4],
+    cur: Cursor<'a>,
+    out: *mut u8,
+    groups: usize,
+    g: usize,
+    words: *const u8,
+    end: usize,
+    pos: usize,
+    table: *const i32,
+}
+
+impl<'a> Part<'a> {
+    #[inline(always)]
+    unsafe fn load(p: &PackedPart<'a, '_, '_>) -> Self {
+        let d = &*p.d;
+        let mut x = [_mm256_setzero_si256(); 4];
+        for (k, xk) in x.iter_mut().enumerate() {
+            *xk = _mm256_loadu_si256(d.states.as_ptr().add(8 * k) as *const __m256i);
+        }
+        Part {
+            x,
+            cur: Cursor::new(p.tables, p.done / LANES),
+            out: p.out.as_ptr().add(p.done) as *mut u8,
+            groups: (p.out.len() - p.done) / LANES,
+            g: 0,
+            words: d.words.as_ptr(),
+            end: d.words.len(),
+            pos: d.pos,
+            table: p.packed.as_ptr() as *const i32,
+        }
+    }
+
+    /// A whole group of symbols is left and a whole group's words remain (so the loads in
+    /// `renorm_at` stay in bounds).
+    #[inline(always)]
+    fn can_step(&self) -> bool {
+        self.g < self.groups && self.end - self.pos >= 2 * LANES
+    }
+
+    /// Decodes the next group. The caller has checked `can_step`.
+    #[inline(always)]
+    unsafe fn step(&mut self) {
+        let slot_mask = _mm256_set1_epi32((1 << SCALE) - 1);
+        let f_mask = _mm256_set1_epi32(0xFFF);
+        let one = _mm256_set1_epi32(1);
+        // Bytes 0, 4, 8, 12 of each 128-bit half: the symbol byte of each lane after the shift.
+        let pick = _mm256_setr_epi8(
+            0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1,
+            -1, -1, -1, -1,
+        );
+        let o = self.out.add(self.g * LANES);
+        let offs = self.cur.group();
+        let mut xn = [_mm256_setzero_si256(); 4];
+        for k in 0..4 {
+            let off = match self.cur.one() {
+                Some(b) => _mm256_set1_epi32(b as i32),
+                None => _mm256_loadu_si256(offs.add(8 * k) as *const __m256i),
+            };
+            let e = _mm256_i32gather_epi32::<4>(self.table, _mm256_add_epi32(off, _mm256_and_si256(self.x[k], slot_mask)));
+            let f = _mm256_add_epi32(_mm256_and_si256(e, f_mask), one);
+            let bias = _mm256_and_si256(_mm256_srli_epi32::<12>(e), f_mask);
+            xn[k] = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32::<{ SCALE as i32 }>(self.x[k])), bias);
+            // The eight symbol bytes: one shuffle per half, then the halves' low dwords.
+            let b = _mm256_shuffle_epi8(_mm256_srli_epi32::<24>(e), pick);
+            let lo = _mm256_cvtsi256_si32(b) as u32;
+            let hi = _mm256_extract_epi32::<4>(b) as u32;
+            let w = (lo as u64) | (hi as u64) << 32;
+            std::ptr::write_unaligned(o.add(8 * k) as *mut u64, w.to_le());
+        }
+        self.x = renorm_at(self.words, &mut self.pos, &xn);
+        self.cur.advance();
+        self.g += 1;
+    }
+
+    #[inline(always)]
+    unsafe fn store(&self, p: &mut PackedPart) {
+        let d = &mut *p.d;
+        d.pos = self.pos;
+        for (k, xk) in self.x.iter().enumerate() {
+            _mm256_storeu_si256(d.states.as_mut_ptr().add(8 * k) as *mut __m256i, *xk);
+        }
+        p.done += self.g * LANES;
     }
 }
 
 /// `avx512::decode_packed` with four vectors of eight lanes, advancing `p.done`.
 ///
 /// # Safety
-/// The CPU must support AVX2; every offset must leave a whole table inside `p.packed`, and
-/// `Tables::Each` must hold an offset for every symbol of `p.out`.
-#[target_feature(enable = "avx2")]
+/// The CPU must support AVX2 and POPCNT; every offset must leave a whole table inside `p.packed`,
+/// and `Tables::Each` must hold an offset for every symbol of `p.out`.
+#[target_feature(enable = "avx2,popcnt")]
 pub unsafe fn decode_packed(p: &mut PackedPart) {
-    let (d, tables) = (&mut *p.d, p.tables);
-    let packed = p.packed;
-    let g0 = p.done / LANES;
-    let out = &mut p.out[p.done..];
-    let slot_mask = _mm256_set1_epi32((1 << SCALE) - 1);
-    let f_mask = _mm256_set1_epi32(0xFFF);
-    let one = _mm256_set1_epi32(1);
-    let table = packed.as_ptr() as *const i32;
-    // Bytes 0, 4, 8, 12 of each 128-bit half: the symbol byte of each lane after the shift.
-    let pick = _mm256_setr_epi8(
-        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1,
-    );
-    let mut x = [_mm256_setzero_si256(); 4];
-    for (k, xk) in x.iter_mut().enumerate() {
-        *xk = _mm256_loadu_si256(d.states.as_ptr().add(8 * k) as *const __m256i);
+    let mut a = Part::load(p);
+    while a.can_step() {
+        a.step();
     }
-    let mut done = 0;
-    for (g, o) in out.chunks_exact_mut(LANES).enumerate() {
-        if d.words.len() - d.pos < 2 * LANES {
-            break;
-        }
-        let mut xn = [_mm256_setzero_si256(); 4];
-        for k in 0..4 {
-            let off = group_offsets(tables, g0 + g, k);
-            let e = _mm256_i32gather_epi32::<4>(table, _mm256_add_epi32(off, _mm256_and_si256(x[k], slot_mask)));
-            let f = _mm256_add_epi32(_mm256_and_si256(e, f_mask), one);
-            let bias = _mm256_and_si256(_mm256_srli_epi32::<12>(e), f_mask);
-            xn[k] = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32::<{ SCALE as i32 }>(x[k])), bias);
-            // The eight symbol bytes: one shuffle per half, then the halves' low dwords.
-            let b = _mm256_shuffle_epi8(_mm256_srli_epi32::<24>(e), pick);
-            let lo = _mm256_cvtsi256_si32(b) as u32;
-            let hi = _mm256_extract_epi32::<4>(b) as u32;
-            let w = (lo as u64) | (hi as u64) << 32;
-            std::ptr::write_unaligned(o.as_mut_ptr().add(8 * k) as *mut u64, w.to_le());
-        }
-        // The loop head checked that a whole group's words remain.
-        x = renorm(d, &xn);
-        done += LANES;
+    a.store(p);
+}
+
+/// `decode_packed` for two independent streams, a group of each in turn while both can go on:
+/// two chains of gathers for the core to overlap (their states do not all fit in registers, but
+/// the spills cost less than the gathers' latency they hide).
+///
+/// # Safety
+/// As `decode_packed`, for both.
+#[target_feature(enable = "avx2,popcnt")]
+pub unsafe fn decode_packed_pair(pa: &mut PackedPart, pb: &mut PackedPart) {
+    let (mut a, mut b) = (Part::load(pa), Part::load(pb));
+    while a.can_step() && b.can_step() {
+        a.step();
+        b.step();
     }
-    for (k, xk) in x.iter().enumerate() {
-        _mm256_storeu_si256(d.states.as_mut_ptr().add(8 * k) as *mut __m256i, *xk);
-    }
-    p.done += done;
+    a.store(pa);
+    b.store(pb);
 }

@@ -15,7 +15,7 @@ use super::rans::{RansDecoder, LANES, RANS_L};
 /// The CPU must support AVX-512 F, BW and VL, and `d.words_left() >= LANES`: the loads then stay
 /// in bounds (the second 32-byte load starts at most 32 bytes in).
 #[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn renorm(d: &mut RansDecoder, xn: &[__m512i; 2], need: &[u16; 2]) -> [__m512i; 2] {
     debug_assert!(d.words_left() >= LANES);
     let mut x = *xn;
@@ -91,7 +91,7 @@ unsafe fn store(p: &mut PackedPart, x: &[__m512i; 2]) {
 /// # Safety
 /// The CPU must support AVX-512 F, BW and VL; every offset must leave a whole table inside
 /// `p.packed`, and `Tables::Each` must hold an offset for every symbol of `p.out`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn decode_packed(p: &mut PackedPart) {
     let mut x = load(p);
     while can_step(p) {
@@ -105,7 +105,7 @@ pub unsafe fn decode_packed(p: &mut PackedPart) {
 ///
 /// # Safety
 /// As `decode_packed`, for both.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn decode_packed_pair(a: &mut PackedPart, b: &mut PackedPart) {
     let (mut xa, mut xb) = (load(a), load(b));
     while can_step(a) && can_step(b) {

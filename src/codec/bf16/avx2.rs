@@ -13,7 +13,7 @@ const SCALE_I: i32 = SCALE as i32;
 
 /// # Safety
 /// The CPU must support AVX2.
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,popcnt")]
 pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
     let groups = c.fast_groups();
     let (nib, table) = (c.nib, c.dec.entries.as_ptr() as *const i64);

@@ -20,7 +20,7 @@ struct Lanes {
     table: *const i64,
 }
 
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 unsafe fn load(c: &ChunkDecode) -> Lanes {
     let mut x = [_mm512_setzero_si512(); V];
     for (k, xk) in x.iter_mut().enumerate() {
@@ -29,7 +29,7 @@ unsafe fn load(c: &ChunkDecode) -> Lanes {
     Lanes { x, g: c.done / LANES, groups: c.fast_groups(), table: c.dec.entries.as_ptr() as *const i64 }
 }
 
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 unsafe fn store(c: &mut ChunkDecode, l: &Lanes) {
     for (k, xk) in l.x.iter().enumerate() {
         _mm512_storeu_si512(c.d.states.as_mut_ptr().add(16 * k) as *mut _, *xk);
@@ -46,7 +46,7 @@ fn can_step(c: &ChunkDecode, l: &Lanes) -> bool {
 
 /// Decodes group `l.g` of chunk `c`. The caller has checked `can_step`.
 #[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
     // Gathered u64 entries of lanes 0..8 and 8..16 -> their low halves (frequency and bias) and
     // high halves (output bits) as two vectors of sixteen u32.
@@ -100,7 +100,7 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
 ///
 /// # Safety
 /// The CPU must support AVX-512 F, BW and VL.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
     let mut l = load(c);
     while can_step(c, &l) {
@@ -114,7 +114,7 @@ pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
 ///
 /// # Safety
 /// The CPU must support AVX-512 F, BW and VL.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()> {
     let (mut la, mut lb) = (load(a), load(b));
     while can_step(a, &la) && can_step(b, &lb) {

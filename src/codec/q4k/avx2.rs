@@ -4,26 +4,31 @@
 use std::arch::x86_64::*;
 
 use super::{ChunkDecode, BLOCK};
-use crate::entropy::avx2::renorm;
+use crate::entropy::avx2::renorm_at;
 use crate::entropy::packed::{SCALE, T};
 use crate::entropy::rans::LANES;
 
-/// A chunk's lane states in registers.
+/// A chunk's lane states and stream position in registers (through a reference they would be
+/// reloaded at every group).
 struct Lanes {
     x: [__m256i; 4],
+    words: *const u8,
+    end: usize,
+    pos: usize,
 }
 
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,popcnt")]
 unsafe fn load(c: &ChunkDecode) -> Lanes {
     let mut x = [_mm256_setzero_si256(); 4];
     for (k, xk) in x.iter_mut().enumerate() {
         *xk = _mm256_loadu_si256(c.d.states.as_ptr().add(8 * k) as *const __m256i);
     }
-    Lanes { x }
+    Lanes { x, words: c.d.words.as_ptr(), end: c.d.words.len(), pos: c.d.pos }
 }
 
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,popcnt")]
 unsafe fn store(c: &mut ChunkDecode, l: &Lanes) {
+    c.d.pos = l.pos;
     for (k, xk) in l.x.iter().enumerate() {
         _mm256_storeu_si256(c.d.states.as_mut_ptr().add(8 * k) as *mut __m256i, *xk);
     }
@@ -31,8 +36,8 @@ unsafe fn store(c: &mut ChunkDecode, l: &Lanes) {
 
 /// As in the AVX-512 kernel.
 #[inline(always)]
-fn can_step(c: &ChunkDecode) -> bool {
-    c.groups_done < 4 * c.ctx.len() && c.d.words.len() - c.d.pos >= 2 * LANES
+fn can_step(c: &ChunkDecode, l: &Lanes) -> bool {
+    c.groups_done < 4 * c.ctx.len() && l.end - l.pos >= 2 * LANES
 }
 
 /// Decodes the chunk's next group of 32 pairs. The caller has checked `can_step`.
@@ -56,7 +61,7 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) {
         xn[k] = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32::<{ SCALE as i32 }>(l.x[k])), bias);
         sym[k] = _mm256_srli_epi32::<24>(e);
     }
-    l.x = renorm(&mut c.d, &xn);
+    l.x = renorm_at(l.words, &mut l.pos, &xn);
     // Pairs 0..16 of sub-block 2j are in sym[0..2], of 2j+1 in sym[2..4].
     let out = c.dst.as_mut_ptr().add(bi * BLOCK + 16 + 32 * j);
     for h in 0..2 {
@@ -75,14 +80,37 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) {
 /// Decodes the whole groups the fast path allows, advancing `c.groups_done`.
 ///
 /// # Safety
-/// The CPU must support AVX2; every context must have a table.
-#[target_feature(enable = "avx2")]
+/// The CPU must support AVX2 and POPCNT; every context must have a table.
+#[target_feature(enable = "avx2,popcnt")]
 pub unsafe fn decode_groups(c: &mut ChunkDecode) {
     let mut l = load(c);
-    while can_step(c) {
+    while can_step(c, &l) {
         step(c, &mut l);
     }
     store(c, &l);
+}
+
+/// `decode_groups` for two chunks, a group of each in turn while both can go on: two chains of
+/// gathers to overlap. Their states do not all fit in sixteen registers; the spills cost less
+/// than the gather latency the second chain hides.
+///
+/// # Safety
+/// As `decode_groups`, for both chunks.
+#[target_feature(enable = "avx2,popcnt")]
+pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) {
+    let (mut la, mut lb) = (load(a), load(b));
+    while can_step(a, &la) && can_step(b, &lb) {
+        step(a, &mut la);
+        step(b, &mut lb);
+    }
+    while can_step(a, &la) {
+        step(a, &mut la);
+    }
+    while can_step(b, &lb) {
+        step(b, &mut lb);
+    }
+    store(a, &la);
+    store(b, &lb);
 }
 
 /// `contexts` for one block with eight-lane float arithmetic: the same IEEE operations in the
@@ -91,7 +119,7 @@ pub unsafe fn decode_groups(c: &mut ChunkDecode) {
 ///
 /// # Safety
 /// The CPU must support AVX2.
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,popcnt")]
 pub unsafe fn contexts(d: f32, dmin: f32, sc: &[u8; 8], m: &[u8; 8]) -> [u8; 8] {
     let to_ps = |b: &[u8; 8]| _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(b.as_ptr() as *const __m128i)));
     let num = _mm256_mul_ps(_mm256_set1_ps(dmin), to_ps(m));

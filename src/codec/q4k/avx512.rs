@@ -17,13 +17,13 @@ struct Lanes {
     x: [__m512i; 2],
 }
 
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 unsafe fn load(c: &ChunkDecode) -> Lanes {
     let s = c.d.states.as_ptr();
     Lanes { x: [_mm512_loadu_si512(s as *const _), _mm512_loadu_si512(s.add(16) as *const _)] }
 }
 
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 unsafe fn store(c: &mut ChunkDecode, l: &Lanes) {
     let s = c.d.states.as_mut_ptr();
     _mm512_storeu_si512(s as *mut _, l.x[0]);
@@ -77,7 +77,7 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) {
 ///
 /// # Safety
 /// The CPU must support AVX-512 F, BW and VL; every context must have a table.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn decode_groups(c: &mut ChunkDecode) {
     let mut l = load(c);
     while can_step(c) {
@@ -90,7 +90,7 @@ pub unsafe fn decode_groups(c: &mut ChunkDecode) {
 ///
 /// # Safety
 /// As `decode_groups`, for both chunks.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) {
     let (mut la, mut lb) = (load(a), load(b));
     while can_step(a) && can_step(b) {

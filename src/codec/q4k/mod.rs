@@ -555,12 +555,7 @@ pub fn decode_chunk_pair(a: (&Decoder, &[u8], &mut [u8]), b: (&Decoder, &[u8], &
     unsafe {
         match ca.dec.simd.min(cb.dec.simd) {
             Level::Avx512 => avx512::decode_pair(&mut ca, &mut cb),
-            // Two chunks' states (eight vectors) and their temporaries do not fit AVX2's sixteen
-            // registers: interleaved, the kernel spills and runs slower than one chunk at a time.
-            Level::Avx2 => {
-                avx2::decode_groups(&mut ca);
-                avx2::decode_groups(&mut cb);
-            }
+            Level::Avx2 => avx2::decode_pair(&mut ca, &mut cb),
             Level::Scalar => {}
         }
     }
