@@ -126,7 +126,7 @@ impl<'a> Part<'a> {
         let o = self.out.add(self.g * LANES);
         let offs = self.cur.group();
         let mut xn = [_mm256_setzero_si256(); 4];
-        for k in 0..4 {
+        for (k, xn) in xn.iter_mut().enumerate() {
             let off = match self.cur.one() {
                 Some(b) => _mm256_set1_epi32(b as i32),
                 None => _mm256_loadu_si256(offs.add(8 * k) as *const __m256i),
@@ -134,7 +134,7 @@ impl<'a> Part<'a> {
             let e = _mm256_i32gather_epi32::<4>(self.table, _mm256_add_epi32(off, _mm256_and_si256(self.x[k], slot_mask)));
             let f = _mm256_add_epi32(_mm256_and_si256(e, f_mask), one);
             let bias = _mm256_and_si256(_mm256_srli_epi32::<12>(e), f_mask);
-            xn[k] = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32::<{ SCALE as i32 }>(self.x[k])), bias);
+            *xn = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32::<{ SCALE as i32 }>(self.x[k])), bias);
             // The eight symbol bytes: one shuffle per half, then the halves' low dwords.
             let b = _mm256_shuffle_epi8(_mm256_srli_epi32::<24>(e), pick);
             let lo = _mm256_cvtsi256_si32(b) as u32;
