@@ -293,7 +293,7 @@ impl<'a> Archive<'a> {
 }
 
 /// Bytes of output decoded at a time while restoring (rounded to whole chunks).
-const RESTORE_WINDOW: u64 = 16 << 20;
+const RESTORE_WINDOW: u64 = 4 << 20;
 
 /// A failed write to the caller's writer (whose name the caller adds, if it has one).
 fn write_error(e: std::io::Error) -> Error {

@@ -25,7 +25,7 @@ use std::any::Any;
 use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method};
 use crate::cpu::{self, Level};
 use crate::entropy::bits::{BitReader, BitWriter};
-use crate::entropy::packed::{self, step, Tables, SCALE, T};
+use crate::entropy::packed::{self, step, PackedPart, Tables, SCALE, T};
 use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES};
 use crate::entropy::table::FreqTable;
 use crate::error::{Error, Result};
@@ -446,6 +446,21 @@ pub fn encode_chunk(enc: &Encoder, src: &[u8], out: &mut Vec<u8>) -> Result<()> 
     Ok(())
 }
 
+/// A chunk's header stream and pair stream.
+fn split(src: &[u8]) -> Result<(&[u8], &[u8])> {
+    let len = src.get(..4).ok_or(Error::CorruptData)?;
+    let hlen = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    let hs = src.get(4..4usize.checked_add(hlen).ok_or(Error::CorruptData)?).ok_or(Error::CorruptData)?;
+    Ok((hs, &src[4 + hlen..]))
+}
+
+/// The header symbols form one flat stream in which symbol i uses table header_table(i % 20): a
+/// periodic table pattern, which the packed-stream kernels decode a group of lanes at a time.
+fn header_tables() -> Vec<u32> {
+    let pattern: Vec<u32> = (0..HEADER_SYMBOLS).map(|i| (header_table(i) * T) as u32).collect();
+    packed::periodic(&pattern)
+}
+
 /// A chunk being decoded: its headers decoded and written, its blocks' contexts known, the pair
 /// stream open; `groups_done` groups of 32 pairs (block `g / 4`, quarter `g % 4`) decoded.
 struct ChunkDecode<'a> {
@@ -460,19 +475,38 @@ impl<'a> ChunkDecode<'a> {
     /// Decodes the headers of a chunk written by `encode_chunk` (which give the contexts of the
     /// quants) into `dst`, and opens its pair stream.
     fn new(dec: &'a Decoder, src: &'a [u8], dst: &'a mut [u8]) -> Result<ChunkDecode<'a>> {
+        let (hs, ps) = split(src)?;
+        let mut hsym = vec![0u8; dst.len() / BLOCK * HEADER_SYMBOLS];
+        packed::decode_stream(hs, &dec.header, Tables::Periodic(&header_tables()), dec.simd, &mut hsym)?;
+        Self::with_headers(dec, &hsym, ps, dst)
+    }
+
+    /// `new` for two chunks, their header streams decoded interleaved.
+    fn new_pair(
+        a: (&'a Decoder, &'a [u8], &'a mut [u8]),
+        b: (&'a Decoder, &'a [u8], &'a mut [u8]),
+    ) -> Result<(ChunkDecode<'a>, ChunkDecode<'a>)> {
+        let ((ha, pa), (hb, pb)) = (split(a.1)?, split(b.1)?);
+        let (mut sa, mut sb) =
+            (vec![0u8; a.2.len() / BLOCK * HEADER_SYMBOLS], vec![0u8; b.2.len() / BLOCK * HEADER_SYMBOLS]);
+        let (mut da, mut db) = (RansDecoder::new(ha)?, RansDecoder::new(hb)?);
+        let ht = header_tables();
+        let part_a = PackedPart { d: &mut da, packed: &a.0.header, tables: Tables::Periodic(&ht), out: &mut sa, done: 0 };
+        let part_b = PackedPart { d: &mut db, packed: &b.0.header, tables: Tables::Periodic(&ht), out: &mut sb, done: 0 };
+        packed::decode_part_pair(part_a, part_b, a.0.simd.min(b.0.simd))?;
+        for d in [da, db] {
+            if d.finish()? != [0; LANES] {
+                return Err(Error::CorruptData);
+            }
+        }
+        Ok((Self::with_headers(a.0, &sa, pa, a.2)?, Self::with_headers(b.0, &sb, pb, b.2)?))
+    }
+
+    /// Writes the decoded header symbols `hsym` into the blocks of `dst`, computes the blocks'
+    /// contexts and opens the pair stream `ps`.
+    fn with_headers(dec: &'a Decoder, hsym: &[u8], ps: &'a [u8], dst: &'a mut [u8]) -> Result<ChunkDecode<'a>> {
         debug_assert!(dst.len().is_multiple_of(BLOCK));
-        let nblocks = dst.len() / BLOCK;
-        let len = src.get(..4).ok_or(Error::CorruptData)?;
-        let hlen = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-        let hs = src.get(4..4usize.checked_add(hlen).ok_or(Error::CorruptData)?).ok_or(Error::CorruptData)?;
-        let ps = &src[4 + hlen..];
-        // The header symbols form one flat stream in which symbol i uses table
-        // header_table(i % 20): a periodic table pattern, which the packed-stream kernels decode
-        // a group of lanes at a time.
-        let mut hsym = vec![0u8; nblocks * HEADER_SYMBOLS];
-        let pattern: Vec<u32> = (0..HEADER_SYMBOLS).map(|i| (header_table(i) * T) as u32).collect();
-        packed::decode_stream(hs, &dec.header, Tables::Periodic(&packed::periodic(&pattern)), dec.simd, &mut hsym)?;
-        let mut ctx = vec![[0u8; 8]; nblocks];
+        let mut ctx = vec![[0u8; 8]; dst.len() / BLOCK];
         for ((b, c), h) in dst.chunks_exact_mut(BLOCK).zip(ctx.iter_mut()).zip(hsym.chunks_exact(HEADER_SYMBOLS)) {
             let h: &[u8; HEADER_SYMBOLS] = h.try_into().unwrap();
             b[..4].copy_from_slice(&h[..4]);
@@ -549,7 +583,7 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
 /// calls.
 pub fn decode_chunk_pair(a: (&Decoder, &[u8], &mut [u8]), b: (&Decoder, &[u8], &mut [u8])) -> Result<()> {
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))] // the kernels are x86-64 only
-    let (mut ca, mut cb) = (ChunkDecode::new(a.0, a.1, a.2)?, ChunkDecode::new(b.0, b.1, b.2)?);
+    let (mut ca, mut cb) = ChunkDecode::new_pair(a, b)?;
     // SAFETY: as in `decode_chunk`, for both chunks.
     #[cfg(target_arch = "x86_64")]
     unsafe {
