@@ -36,8 +36,9 @@
  *   generated I n_prompt=K: <token ids>
  *   text I: "<the generated text, C-escaped>"
  * stderr ends with a line "timing: loader=... threads=T load_ms=... first_token_ms=..." where
- * load_ms runs from the start (before opening the archive) to a ready llama_context and
- * first_token_ms to the first embedding or sampled token.
+ * load_ms runs from the start (before opening the archive) to a ready llama_context,
+ * first_token_ms to the first embedding or sampled token, and gen_tok_s is the speed of the
+ * tokens sampled after each prompt's first (gen_tokens of them; 0 with --embed or --generate 1).
  *
  * The loader in a nutshell (the "tensors" way; error checks left out):
  *
@@ -576,6 +577,10 @@ int main(int argc, char ** argv) {
     }
     const double load_ms = ms_since(t0);
     double first_ms = -1;
+    // Tokens sampled after each prompt's first one, and the time they took: generation speed,
+    // which CPU weight repacking changes (it is not only a matter of load time).
+    size_t gen_tokens = 0;
+    double gen_ms = 0;
 
     llama_batch_ext * batch = llama_batch_ext_init(ctx);
     if (o.embed) {
@@ -615,6 +620,7 @@ int main(int argc, char ** argv) {
             std::vector<llama_token> out;
             std::string text;
             llama_pos pos = 0;
+            double prompt_done_ms = -1;
             for (int n = 0; n < o.n_generate; n++) {
                 llama_batch_ext_clear(batch);
                 for (size_t j = 0; j < cur.size(); j++) {
@@ -631,6 +637,11 @@ int main(int argc, char ** argv) {
                 if (first_ms < 0) {
                     first_ms = ms_since(t0);
                 }
+                if (prompt_done_ms < 0) {
+                    prompt_done_ms = ms_since(t0);
+                } else {
+                    gen_tokens++;
+                }
                 out.push_back(id);
                 if (llama_vocab_is_eog(vocab, id)) {
                     break;  // listed among the ids, left out of the text (as llama-simple does)
@@ -641,6 +652,9 @@ int main(int argc, char ** argv) {
                     text.append(piece, (size_t) np);
                 }
                 cur.assign(1, id);
+            }
+            if (prompt_done_ms >= 0) {
+                gen_ms += ms_since(t0) - prompt_done_ms;
             }
             printf("generated %zu n_prompt=%zu:", i, toks[i].size());
             for (llama_token id : out) {
@@ -653,8 +667,9 @@ int main(int argc, char ** argv) {
         llama_sampler_free(smpl);
     }
     fflush(stdout);
-    fprintf(stderr, "timing: loader=%s threads=%d load_ms=%.1f first_token_ms=%.1f total_ms=%.1f\n",
-            L.loader.c_str(), o.threads, load_ms, first_ms, ms_since(t0));
+    fprintf(stderr, "timing: loader=%s threads=%d load_ms=%.1f first_token_ms=%.1f total_ms=%.1f gen_tokens=%zu gen_tok_s=%.2f\n",
+            L.loader.c_str(), o.threads, load_ms, first_ms, ms_since(t0), gen_tokens,
+            gen_ms > 0 ? 1000.0 * (double) gen_tokens / gen_ms : 0.0);
 
     llama_batch_ext_free(batch);
     llama_free(ctx);

@@ -6,7 +6,8 @@
 #
 #   LLAMA_DIR   a llama.cpp build (scripts/build_llama_cpp.sh CACHE_DIR gives CACHE_DIR/llama.cpp)
 #   ARCHIVE     default MODEL.gguf.wz next to the model, else in $TMPDIR; made with `weightzip compress` if missing
-#   EXAMPLE ARGS  what to compute; default: --generate 1 "def fibonacci(n):" (one greedy token).
+#   EXAMPLE ARGS  what to compute; default: --generate 33 "def fibonacci(n):" (greedy tokens: the first gives the
+#                 time to first token, the 32 after it the tok_s column, generation speed).
 #                 For an embedding model: -- --embed INPUT...
 #   REPS=3      runs per row (env); the row shows the medians. THREADS="1 2" (env).
 #
@@ -22,7 +23,7 @@ ARCHIVE=
 if [ $# -gt 0 ] && [ "$1" != "--" ]; then ARCHIVE=$1; shift; fi
 [ "${1:-}" = "--" ] && shift
 ARGS=("$@")
-[ ${#ARGS[@]} -gt 0 ] || ARGS=(--generate 1 "def fibonacci(n):")
+[ ${#ARGS[@]} -gt 0 ] || ARGS=(--generate 33 "def fibonacci(n):")
 REPS=${REPS:-3}
 THREADS=${THREADS:-1 2}
 
@@ -39,25 +40,27 @@ fi
 cat "$MODEL" "$ARCHIVE" > /dev/null                        # into the page cache
 "$EXE" "$MODEL" --threads 1 "${ARGS[@]}" > /dev/null 2>&1  # and one untimed run
 
-# One run: prints "load_ms first_token_ms max_rss_kib".
+# One run: prints "load_ms first_token_ms max_rss_kib gen_tok_s".
 one() {
   local err
   err=$(/usr/bin/time -v "$EXE" "$@" "${ARGS[@]}" 2>&1 >/dev/null) || { echo "run failed: $*" >&2; echo "$err" >&2; exit 1; }
   local timing rss
   timing=$(grep '^timing:' <<<"$err")
   rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' <<<"$err")
-  echo "$(sed 's/.* load_ms=\([0-9.]*\) first_token_ms=\([0-9.]*\).*/\1 \2/' <<<"$timing") $rss"
+  echo "$(sed 's/.* load_ms=\([0-9.]*\) first_token_ms=\([0-9.]*\).*/\1 \2/' <<<"$timing") $rss" \
+    "$(sed 's/.* gen_tok_s=\([0-9.]*\).*/\1/' <<<"$timing")"
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-printf '%-42s %-17s %7s %9s %15s %12s\n' model loader threads load_ms first_token_ms max_rss_MiB
+printf '%-42s %-17s %7s %9s %15s %12s %9s\n' model loader threads load_ms first_token_ms max_rss_MiB tok_s
 for t in $THREADS; do
   while read -r label path flags; do
     rows=$(for _ in $(seq "$REPS"); do one "$path" --threads "$t" $flags; done)
-    printf '%-42s %-17s %7s %9.1f %15.1f %12.0f\n' "$(basename "$path")" "$label" "$t" \
+    printf '%-42s %-17s %7s %9.1f %15.1f %12.0f %9.2f\n' "$(basename "$path")" "$label" "$t" \
       "$(cut -d' ' -f1 <<<"$rows" | median)" "$(cut -d' ' -f2 <<<"$rows" | median)" \
-      "$(cut -d' ' -f3 <<<"$rows" | median | awk '{ print $1 / 1024 }')"
+      "$(cut -d' ' -f3 <<<"$rows" | median | awk '{ print $1 / 1024 }')" \
+      "$(cut -d' ' -f4 <<<"$rows" | median)"
   done <<EOF
 file $MODEL --loader file
 file,--no-repack $MODEL --loader file --no-repack
