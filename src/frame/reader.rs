@@ -101,7 +101,14 @@ impl Parsed {
         if entries.iter().any(|e| e.coded && e.model as usize >= tables) {
             return Err(Error::CorruptHeader);
         }
-        Ok(Parsed { meta_len: table_end as u64 + CHECK_LEN as u64, info, model, entries, starts, spare: Default::default() })
+        Ok(Parsed {
+            meta_len: table_end as u64 + CHECK_LEN as u64,
+            info,
+            model,
+            entries,
+            starts,
+            spare: Default::default(),
+        })
     }
 
     /// Checks that original bytes `[offset, offset + n)` are whole chunks (the end may be the
