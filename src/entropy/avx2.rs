@@ -86,7 +86,8 @@ struct Part<'a> {
 
 impl<'a> Part<'a> {
     #[inline(always)]
-    unsafe fn load(p: &PackedPart<'a, '_, '_>) -> Self {
+    unsafe fn load(p: &mut PackedPart<'a, '_, '_>) -> Self {
+        let out = p.out.as_mut_ptr().add(p.done);
         let d = &*p.d;
         let mut x = [_mm256_setzero_si256(); 4];
         for (k, xk) in x.iter_mut().enumerate() {
@@ -95,7 +96,7 @@ impl<'a> Part<'a> {
         Part {
             x,
             cur: Cursor::new(p.tables, p.done / LANES),
-            out: p.out.as_ptr().add(p.done) as *mut u8,
+            out,
             groups: (p.out.len() - p.done) / LANES,
             g: 0,
             words: d.words.as_ptr(),

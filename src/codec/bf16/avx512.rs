@@ -5,7 +5,7 @@
 use std::arch::x86_64::*;
 
 use super::{patch_escapes, ChunkDecode, ESC_MARK, SCALE};
-use crate::entropy::avx512::renorm;
+use crate::entropy::avx512::renorm_at;
 use crate::entropy::rans::{LANES, RANS_L};
 use crate::error::Result;
 
@@ -18,6 +18,11 @@ struct Lanes {
     g: usize,
     groups: usize,
     table: *const i64,
+    /// The stream's words and position (through `c.d` they would be reloaded at every group).
+    words: *const u8,
+    end: usize,
+    pos: usize,
+    nib: *const u8,
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
@@ -26,7 +31,16 @@ unsafe fn load(c: &ChunkDecode) -> Lanes {
     for (k, xk) in x.iter_mut().enumerate() {
         *xk = _mm512_loadu_si512(c.d.states.as_ptr().add(16 * k) as *const _);
     }
-    Lanes { x, g: c.done / LANES, groups: c.fast_groups(), table: c.dec.entries.as_ptr() as *const i64 }
+    Lanes {
+        x,
+        g: c.done / LANES,
+        groups: c.fast_groups(),
+        table: c.dec.entries.as_ptr() as *const i64,
+        words: c.d.words.as_ptr(),
+        end: c.d.words.len(),
+        pos: c.d.pos,
+        nib: c.nib.as_ptr(),
+    }
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
@@ -35,13 +49,14 @@ unsafe fn store(c: &mut ChunkDecode, l: &Lanes) {
         _mm512_storeu_si512(c.d.states.as_mut_ptr().add(16 * k) as *mut _, *xk);
     }
     c.done = l.g * LANES;
+    c.d.pos = l.pos;
 }
 
 /// Whether the next group can take the fast path: its nibbles are stored and a full group's
 /// renormalisation words remain (so the unchecked loads below stay in bounds).
 #[inline]
-fn can_step(c: &ChunkDecode, l: &Lanes) -> bool {
-    l.g < l.groups && c.d.words.len() - c.d.pos >= 2 * LANES
+fn can_step(l: &Lanes) -> bool {
+    l.g < l.groups && l.end - l.pos >= 2 * LANES
 }
 
 /// Decodes group `l.g` of chunk `c`. The caller has checked `can_step`.
@@ -63,7 +78,8 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
     let one = _mm512_set1_epi32(ESC_MARK as i32);
 
     let g = l.g;
-    let nb = c.nib.as_ptr().add(g * LANES / 2);
+    let nb = l.nib.add(g * LANES / 2);
+    // Taken afresh at every group: `patch_escapes` writes through `c.dst` too.
     let out = c.dst.as_mut_ptr().add(g * 2 * LANES);
     let mut escaped = 0u64;
     let mut xn = [_mm512_setzero_si512(); V];
@@ -88,7 +104,7 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
         _mm256_storeu_si256(out.add(32 * k) as *mut __m256i, _mm512_cvtepi32_epi16(o));
     }
     // `can_step` left a whole group's words.
-    l.x = renorm(&mut c.d, &xn, &need);
+    l.x = renorm_at(l.words, &mut l.pos, &xn, &need);
     if escaped != 0 {
         patch_escapes(escaped, g, c)?;
     }
@@ -103,7 +119,7 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
     let mut l = load(c);
-    while can_step(c, &l) {
+    while can_step(&l) {
         step(c, &mut l)?;
     }
     store(c, &l);
@@ -117,14 +133,14 @@ pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()> {
     let (mut la, mut lb) = (load(a), load(b));
-    while can_step(a, &la) && can_step(b, &lb) {
+    while can_step(&la) && can_step(&lb) {
         step(a, &mut la)?;
         step(b, &mut lb)?;
     }
-    while can_step(a, &la) {
+    while can_step(&la) {
         step(a, &mut la)?;
     }
-    while can_step(b, &lb) {
+    while can_step(&lb) {
         step(b, &mut lb)?;
     }
     store(a, &la);

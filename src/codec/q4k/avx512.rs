@@ -8,23 +8,33 @@
 use std::arch::x86_64::*;
 
 use super::{ChunkDecode, BLOCK};
-use crate::entropy::avx512::renorm;
+use crate::entropy::avx512::renorm_at;
 use crate::entropy::packed::{SCALE, T};
 use crate::entropy::rans::{LANES, RANS_L};
 
-/// A chunk's lane states in registers.
+/// A chunk's lane states and stream position in registers (through `c.d` the position would be
+/// reloaded at every group).
 struct Lanes {
     x: [__m512i; 2],
+    words: *const u8,
+    end: usize,
+    pos: usize,
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 unsafe fn load(c: &ChunkDecode) -> Lanes {
     let s = c.d.states.as_ptr();
-    Lanes { x: [_mm512_loadu_si512(s as *const _), _mm512_loadu_si512(s.add(16) as *const _)] }
+    Lanes {
+        x: [_mm512_loadu_si512(s as *const _), _mm512_loadu_si512(s.add(16) as *const _)],
+        words: c.d.words.as_ptr(),
+        end: c.d.words.len(),
+        pos: c.d.pos,
+    }
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 unsafe fn store(c: &mut ChunkDecode, l: &Lanes) {
+    c.d.pos = l.pos;
     let s = c.d.states.as_mut_ptr();
     _mm512_storeu_si512(s as *mut _, l.x[0]);
     _mm512_storeu_si512(s.add(16) as *mut _, l.x[1]);
@@ -33,8 +43,8 @@ unsafe fn store(c: &mut ChunkDecode, l: &Lanes) {
 /// Whether the chunk's next group can take the fast path: a group is left and a whole group's
 /// renormalisation words remain (so the loads in `renorm` stay in bounds).
 #[inline(always)]
-fn can_step(c: &ChunkDecode) -> bool {
-    c.groups_done < 4 * c.ctx.len() && c.d.words.len() - c.d.pos >= 2 * LANES
+fn can_step(c: &ChunkDecode, l: &Lanes) -> bool {
+    c.groups_done < 4 * c.ctx.len() && l.end - l.pos >= 2 * LANES
 }
 
 /// Decodes the chunk's next group of 32 pairs. The caller has checked `can_step`.
@@ -61,7 +71,7 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) {
         need[k] = _mm512_cmplt_epu32_mask(xn[k], bound);
         sym[k] = _mm512_srli_epi32::<24>(e);
     }
-    l.x = renorm(&mut c.d, &xn, &need);
+    l.x = renorm_at(l.words, &mut l.pos, &xn, &need);
     // Pair p of sub-block 2j is quants 2p, 2p+1 in the low nibbles; of 2j+1, in the high.
     let (a, b) = (sym[0], sym[1]);
     let even = _mm512_or_si512(_mm512_and_si512(a, lo4), _mm512_slli_epi32::<4>(_mm512_and_si512(b, lo4)));
@@ -80,7 +90,7 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) {
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn decode_groups(c: &mut ChunkDecode) {
     let mut l = load(c);
-    while can_step(c) {
+    while can_step(c, &l) {
         step(c, &mut l);
     }
     store(c, &l);
@@ -93,14 +103,14 @@ pub unsafe fn decode_groups(c: &mut ChunkDecode) {
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) {
     let (mut la, mut lb) = (load(a), load(b));
-    while can_step(a) && can_step(b) {
+    while can_step(a, &la) && can_step(b, &lb) {
         step(a, &mut la);
         step(b, &mut lb);
     }
-    while can_step(a) {
+    while can_step(a, &la) {
         step(a, &mut la);
     }
-    while can_step(b) {
+    while can_step(b, &lb) {
         step(b, &mut lb);
     }
     store(a, &la);
