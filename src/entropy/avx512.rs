@@ -4,31 +4,18 @@
 use std::arch::x86_64::*;
 
 use super::packed::{Cursor, PackedPart, SCALE};
-use super::rans::{RansDecoder, LANES, RANS_L};
+use super::rans::{LANES, RANS_L};
 
 /// Renormalises the new states `xn` of all 32 lanes: lanes in `need` take the next words of the
-/// stream in lane order (`expand` places consecutive words into exactly those lanes). The second
-/// vector's offset is a prefix sum of the first's count, so the two loads do not wait on each
-/// other.
+/// stream at byte `*at` of `words` in lane order (`expand` places consecutive words into exactly
+/// those lanes), and `*at` moves past them. The second vector's offset is a prefix count of the
+/// first's, so the two loads do not wait on each other. The kernels keep `words` and `at` in
+/// registers across their loop (through a decoder behind a reference they would be reloaded
+/// from memory at every group).
 ///
 /// # Safety
-/// The CPU must support AVX-512 F, BW and VL, and `d.words_left() >= LANES`: the loads then stay
-/// in bounds (the second 32-byte load starts at most 32 bytes in).
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
-pub unsafe fn renorm(d: &mut RansDecoder, xn: &[__m512i; 2], need: &[u16; 2]) -> [__m512i; 2] {
-    debug_assert!(d.words_left() >= LANES);
-    let mut at = d.pos;
-    let x = renorm_at(d.words.as_ptr(), &mut at, xn, need);
-    d.pos = at;
-    x
-}
-
-/// `renorm` on a stream's words and position held by the caller (in registers across a loop,
-/// where a decoder behind a reference would be reloaded from memory at every group).
-///
-/// # Safety
-/// As `renorm`: `words[*at..]` holds at least `LANES` words (`at` counts bytes).
+/// The CPU must support AVX-512 F, BW and VL, and `words[*at..]` must hold at least `LANES`
+/// words: the loads then stay in bounds (the second 32-byte load starts at most 32 bytes in).
 #[inline(always)]
 pub unsafe fn renorm_at(words: *const u8, at: &mut usize, xn: &[__m512i; 2], need: &[u16; 2]) -> [__m512i; 2] {
     let mut x = *xn;
