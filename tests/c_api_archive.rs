@@ -353,7 +353,7 @@ fn info_structs_are_versioned() {
 
 fn name_of(t: &wz_tensor_info) -> Vec<u8> {
     assert!(!t.name.is_null());
-    let b = unsafe { std::slice::from_raw_parts(t.name as *const u8, t.name_len + 1) };
+    let b = unsafe { std::slice::from_raw_parts(t.name.cast::<u8>(), t.name_len + 1) };
     assert_eq!(b[t.name_len], 0, "name is NUL-terminated");
     b[..t.name_len].to_vec()
 }

@@ -62,6 +62,7 @@ impl Tables<'_> {
 /// A stream's table offsets walked a group at a time, as the vector kernels need them: where
 /// the group's `LANES` offsets start (or the one table of `Tables::One`), without a division per
 /// group for `Tables::Periodic`.
+#[cfg(target_arch = "x86_64")] // the vector kernels are x86-64 only
 #[derive(Clone, Copy)]
 pub struct Cursor<'a> {
     tables: Tables<'a>,
@@ -69,6 +70,7 @@ pub struct Cursor<'a> {
     at: usize,
 }
 
+#[cfg(target_arch = "x86_64")]
 impl<'a> Cursor<'a> {
     /// The cursor at group `g`.
     pub fn new(tables: Tables<'a>, g: usize) -> Self {
