@@ -892,7 +892,7 @@ fn c_check(b: &Built, wz: &Path, label: &str) {
         assert_eq!(ti.n_dims as usize, e.shape.len(), "{l}");
         assert_eq!(&ti.dims[..e.shape.len()], &e.shape[..], "{l}");
         assert_eq!(ti.name_len, e.name.len(), "{l}");
-        let name = unsafe { std::slice::from_raw_parts(ti.name as *const u8, ti.name_len + 1) };
+        let name = unsafe { std::slice::from_raw_parts(ti.name.cast::<u8>(), ti.name_len + 1) };
         assert_eq!(name, [e.name.as_bytes(), &[0]].concat(), "{l}: name");
         assert_eq!((ti.original_offset, ti.original_size), (e.offset, e.len), "{l}");
         let mut dst = vec![0xA5u8; e.len as usize];
