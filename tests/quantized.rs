@@ -202,7 +202,7 @@ fn rerun_with_kernel(level: &str) {
 }
 
 #[test]
-fn scalar_and_avx2_kernels_decode_pairs_the_same() {
+fn scalar_and_avx2_pair_kernel_decodes_the_same() {
     if std::env::var_os("WZ_SIMD").is_some() {
         return; // already a child run
     }
