@@ -80,9 +80,9 @@ impl Layout for Q6K {
         b[192..208].copy_from_slice(&h[2..18]);
         let mut q = [0u8; 256];
         #[cfg(target_arch = "x86_64")]
-        if has_ssse3() {
-            // SAFETY: SSSE3 was detected.
-            unsafe { insert_minima_ssse3(h, v, &mut q) };
+        if has_avx2() {
+            // SAFETY: AVX2 was detected.
+            unsafe { insert_minima_avx2(h, v, &mut q) };
             pack(&q, b);
             return;
         }
@@ -123,40 +123,39 @@ fn pack(q: &[u8; 256], b: &mut [u8]) {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn has_ssse3() -> bool {
-    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *HAS.get_or_init(|| {
-        use std::arch::is_x86_feature_detected as has;
-        has!("ssse3") && has!("sse4.1") && crate::cpu::detect() != crate::cpu::Level::Scalar
-    })
+fn has_avx2() -> bool {
+    // Every vector level includes AVX2; WZ_SIMD=scalar turns this path off with the kernels.
+    crate::cpu::detect() != crate::cpu::Level::Scalar
 }
 
-/// The quants of each sub-block with its smallest put back at its position: sixteen lanes at
-/// once, a byte shuffle (lanes after the position take the value one to their left) and a
-/// blend. The same as the scalar loop in `join`, which the tests compare it with.
+/// The quants of each sub-block with its smallest put back at its position: two sub-blocks at
+/// once (one per 128-bit half), a byte shuffle (lanes after the position take the value one to
+/// their left) and a blend. The same as the scalar loop in `join`, which the tests compare it
+/// with (WZ_SIMD=scalar runs the loop).
 ///
 /// # Safety
-/// The CPU must support SSSE3 and SSE4.1.
+/// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "ssse3,sse4.1")]
-unsafe fn insert_minima_ssse3(h: &[u8], v: &[u8], q: &mut [u8; 256]) {
+#[target_feature(enable = "avx2")]
+unsafe fn insert_minima_avx2(h: &[u8], v: &[u8], q: &mut [u8; 256]) {
     use std::arch::x86_64::*;
-    let iota = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    assert!(h.len() >= 50 && v.len() >= 240);
+    let iota = _mm256_setr_epi8(
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+    );
+    // The last sub-block's 15 values and a padding byte: a 16-byte load at 225 would pass the end.
     let mut last = [0u8; 16];
-    for j in 0..16 {
-        // The sub-block's 15 values; the 16th byte is the next one's first, or padding.
-        let src = if j < 15 {
-            _mm_loadu_si128(v.as_ptr().add(15 * j) as *const __m128i)
-        } else {
-            last[..15].copy_from_slice(&v[225..240]);
-            _mm_loadu_si128(last.as_ptr() as *const __m128i)
-        };
-        let pos = _mm_set1_epi8((h[18 + j] & 15) as i8);
-        let after = _mm_cmpgt_epi8(iota, pos); // -1 where t > pos
-        let idx = _mm_add_epi8(iota, after); // t, or t - 1 after the position
-        let r = _mm_shuffle_epi8(src, idx);
-        let at = _mm_cmpeq_epi8(iota, pos);
-        let r = _mm_blendv_epi8(r, _mm_set1_epi8(h[34 + j] as i8), at);
-        _mm_storeu_si128(q.as_mut_ptr().add(16 * j) as *mut __m128i, r);
+    last[..15].copy_from_slice(&v[225..240]);
+    for j in (0..16).step_by(2) {
+        // Each half: a sub-block's 15 values; the 16th byte is the next one's first, or padding.
+        let lo = _mm_loadu_si128(v.as_ptr().add(15 * j) as *const __m128i);
+        let hi = if j + 1 < 15 { v.as_ptr().add(15 * (j + 1)) } else { last.as_ptr() };
+        let src = _mm256_set_m128i(_mm_loadu_si128(hi as *const __m128i), lo);
+        let pos = _mm256_set_m128i(_mm_set1_epi8((h[19 + j] & 15) as i8), _mm_set1_epi8((h[18 + j] & 15) as i8));
+        let min = _mm256_set_m128i(_mm_set1_epi8(h[35 + j] as i8), _mm_set1_epi8(h[34 + j] as i8));
+        let after = _mm256_cmpgt_epi8(iota, pos); // -1 where t > pos
+        let r = _mm256_shuffle_epi8(src, _mm256_add_epi8(iota, after)); // t, or t - 1 after the position
+        let r = _mm256_blendv_epi8(r, min, _mm256_cmpeq_epi8(iota, pos));
+        _mm256_storeu_si256(q.as_mut_ptr().add(16 * j) as *mut __m256i, r);
     }
 }
