@@ -804,26 +804,6 @@ fn frames_are_the_same_at_every_thread_count_for_large_inputs() {
 
 // Every decode kernel --------------------------------------------------------------------------
 
-/// Runs the named tests of this binary again in a child process with `WZ_SIMD` capped at `level`,
-/// so the scalar and AVX2 kernels decode the same frames the best kernel does here.
-fn rerun_with_kernel(level: &str, tests: &[&str]) {
-    let exe = std::env::current_exe().expect("test binary");
-    for name in tests {
-        let o = std::process::Command::new(&exe)
-            .args(["--exact", name, "--test-threads=1"])
-            .env("WZ_SIMD", level)
-            .output()
-            .expect("run the test binary");
-        let out = String::from_utf8_lossy(&o.stdout);
-        assert!(
-            o.status.success(),
-            "{name} under WZ_SIMD={level} failed:\n{out}\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(out.contains("1 passed"), "{name} under WZ_SIMD={level} did not run:\n{out}");
-    }
-}
-
 const KERNEL_TESTS: [&str; 5] = [
     "f16_every_bit_pattern_in_order_and_shuffled",
     "f16_every_bit_pattern_among_weights_takes_the_coded_path",
@@ -837,7 +817,7 @@ fn scalar_kernel_decodes_the_same() {
     if std::env::var_os("WZ_SIMD").is_some() {
         return; // already a child run
     }
-    rerun_with_kernel("scalar", &KERNEL_TESTS);
+    common::rerun_with_kernel("scalar", &KERNEL_TESTS);
 }
 
 #[test]
@@ -845,7 +825,7 @@ fn avx2_kernel_decodes_the_same() {
     if std::env::var_os("WZ_SIMD").is_some() {
         return;
     }
-    rerun_with_kernel("avx2", &KERNEL_TESTS);
+    common::rerun_with_kernel("avx2", &KERNEL_TESTS);
 }
 
 // The C API and the CLI ------------------------------------------------------------------------

@@ -2,11 +2,13 @@
 //! committed fixtures roundtrips exactly at any thread count, compresses better than zstd, and
 //! corrupted or truncated frames of each kind give errors, never wrong bytes.
 
+mod common;
+
 use weightzip::test_rng::lcg;
 use weightzip::{compress, decompress, decompress_into, gguf, Error, Kind, Options};
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)).unwrap()
+    std::fs::read(common::data_path(name)).unwrap()
 }
 
 /// (kind, tensor bytes) of every tensor of a supported quantized type in a GGUF fixture.
@@ -187,25 +189,12 @@ fn chunks_decoded_in_pairs_equal_the_original() {
     assert!(paired >= 10, "{paired} tensors with two chunks or more");
 }
 
-/// Runs `chunks_decoded_in_pairs_equal_the_original` again with `WZ_SIMD` capped at `level`.
-fn rerun_with_kernel(level: &str) {
-    let name = "chunks_decoded_in_pairs_equal_the_original";
-    let exe = std::env::current_exe().expect("test binary");
-    let o = std::process::Command::new(&exe)
-        .args(["--exact", name, "--test-threads=1"])
-        .env("WZ_SIMD", level)
-        .output()
-        .expect("run the test binary");
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "under WZ_SIMD={level}:\n{out}\n{}", String::from_utf8_lossy(&o.stderr));
-    assert!(out.contains("1 passed"), "under WZ_SIMD={level} the test did not run:\n{out}");
-}
-
 #[test]
 fn scalar_and_avx2_pair_kernel_decodes_the_same() {
     if std::env::var_os("WZ_SIMD").is_some() {
         return; // already a child run
     }
-    rerun_with_kernel("scalar");
-    rerun_with_kernel("avx2");
+    for level in ["scalar", "avx2"] {
+        common::rerun_with_kernel(level, &["chunks_decoded_in_pairs_equal_the_original"]);
+    }
 }

@@ -194,3 +194,24 @@ pub fn zeros_frame(n: u64) -> Vec<u8> {
     }
     f
 }
+
+/// Runs the named tests of the calling test binary again in a child process with `WZ_SIMD`
+/// capped at `level` (`scalar`, `avx2`), so the lower kernels decode the same data the best
+/// kernel does in the parent. Each must pass and must have run.
+pub fn rerun_with_kernel(level: &str, tests: &[&str]) {
+    let exe = std::env::current_exe().expect("test binary");
+    for name in tests {
+        let o = std::process::Command::new(&exe)
+            .args(["--exact", name, "--test-threads=1"])
+            .env("WZ_SIMD", level)
+            .output()
+            .expect("run the test binary");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{name} under WZ_SIMD={level} failed:\n{out}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(out.contains("1 passed"), "{name} under WZ_SIMD={level} did not run:\n{out}");
+    }
+}
