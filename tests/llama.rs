@@ -17,6 +17,8 @@
 //!     against the original loaded with --no-repack, as that API turns CPU weight repacking off;
 //!   - loader "memfd" (the GGUF rebuilt in memory, checked equal to the original with --check,
 //!     then llama.cpp's own file loader) against the original with llama.cpp's defaults.
+//!   - loader "file" on the archive's path (llama.cpp's own loader with the weightzip patch that
+//!     scripts/build_llama_cpp.sh applies) against the original with llama.cpp's defaults.
 
 mod common;
 
@@ -140,6 +142,13 @@ fn compare_loaders(exe: &Path, original: &Path, archive: &Path, threads: u32, ar
     let (memfd, memfd_err) = go(archive, &["--loader", "memfd", "--check", check]);
     let (file_nr, _) = go(original, &["--loader", "file", "--no-repack"]);
     let (tensors, tensors_err) = go(archive, &["--loader", "tensors"]);
+    // llama.cpp's own loader, patched (scripts/llama.cpp-weightzip.patch), on the archive's path.
+    let (patched, patched_err) = go(archive, &["--loader", "file"]);
+    assert!(patched_err.contains("reading a weightzip archive"), "patched loader run:\n{patched_err}");
+    assert!(
+        patched == file,
+        "threads {threads}: llama.cpp's loader on the archive differs from the original\n--- original ---\n{file}\n--- archive ---\n{patched}"
+    );
     assert!(memfd_err.contains("--check: the rebuilt GGUF equals"), "memfd run did not check its bytes:\n{memfd_err}");
     assert!(
         tensors_err.contains("tensors decoded into llama.cpp's buffers from the archive's"),

@@ -1,4 +1,4 @@
-//! Opt-in: llama.cpp's own tools, built with the weightzip patch (scripts/llama.cpp/weightzip.patch,
+//! Opt-in: llama.cpp's own tools, built with the weightzip patch (scripts/llama.cpp-weightzip.patch,
 //! applied by scripts/build_llama_cpp.sh), take `model.gguf.wz` where they take `model.gguf`, and
 //! give the same output as from the original at default settings:
 //!
@@ -7,8 +7,9 @@
 //!         cargo test --release --test llama_tools -- --ignored --nocapture --test-threads 1
 //!
 //! The models: Qwen2.5-Coder-1.5B-Instruct Q4_K_M, Gemma 3 270M Q4_K_M and SmolLM2-135M-Instruct
-//! Q4_1 from WZ_CORPUS_DIR (`scripts/fetch_corpora.sh DIR qwen15|gemma|smollm`), and the MiniLM
-//! fixture for embeddings. Greedy decoding (`--temp 0`, the one setting that is not a default:
+//! Q4_1 from WZ_CORPUS_DIR (`scripts/fetch_corpora.sh DIR qwen15|gemma|smollm`). (The MiniLM
+//! embedding fixture has no tokenizer, so llama-embedding cannot take it: tests/llama.rs runs it
+//! through llama.cpp's patched loader with token ids.) Greedy decoding (`--temp 0`, the one setting that is not a default:
 //! the tools sample at random otherwise); everything else, mmap and CPU weight repacking
 //! included, as llama.cpp sets it. Needs curl for the server's endpoint. A missing variable,
 //! file or tool is a failure, not a skip.
@@ -50,11 +51,7 @@ fn corpus_model(name: &str) -> PathBuf {
 const MODELS: [&str; 3] =
     ["qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "gemma-3-270m-q4_k_m.gguf", "SmolLM2-135M-Instruct.Q4_1.gguf"];
 
-const PROMPTS: [&str; 3] = [
-    "The capital of France is",
-    "def fibonacci(n):",
-    "Write one sentence about the sea.",
-];
+const PROMPTS: [&str; 3] = ["The capital of France is", "def fibonacci(n):", "Write one sentence about the sea."];
 
 /// A scratch directory under cargo's target directory, removed when dropped.
 struct Scratch(PathBuf);
@@ -133,9 +130,20 @@ fn cli_and_completion_identical() {
                         cmd.arg("-m").arg(m).args(["-p", prompt, mode, "-n", "24", "--temp", "0", "-t", threads]);
                         run(&what, &mut cmd)
                     };
-                    let (want, _) = go(&original);
-                    let (got, err) = go(&archive);
-                    assert_read_archive(&err, exe);
+                    // llama-cli prints its speed ("[ Prompt: 31.9 t/s | Generation: 7.9 t/s ]"), a spinner
+                    // as long as the load takes and the model's path with the text: not output of the model
+                    let text = |(out, err): (String, String)| {
+                        let timing = |l: &&str| {
+                            l.starts_with("[ Prompt:") || l.contains("Loading model...") || l.starts_with("model ")
+                        };
+                        let kept: Vec<&str> = out.lines().filter(|l| !timing(l)).collect();
+                        (kept.join("\n"), err)
+                    };
+                    let (want, _) = text(go(&original));
+                    let (got, err) = text(go(&archive));
+                    // Neither tool logs the loader's lines by default; that it ran on the .wz path is the
+                    // proof (an unpatched build stops at "invalid magic characters").
+                    let _ = err;
                     assert!(!want.trim().is_empty(), "{exe}: no output");
                     assert!(
                         got == want,
@@ -264,29 +272,6 @@ fn server_completions_identical() {
     }
 }
 
-/// llama-embedding on the MiniLM fixture (BERT, mean pooling): the embeddings from the archive
-/// equal those from the original, at 1 and 2 threads.
-#[test]
-#[ignore = "needs WZ_LLAMA_DIR (patched build)"]
-fn embeddings_identical() {
-    let scratch = Scratch::new("embedding");
-    let original = root().join("tests/data/minilm-l6-q4_k_m.gguf");
-    let archive = compress(&original, &scratch.0);
-    for threads in ["1", "2"] {
-        let go = |m: &Path| {
-            let mut cmd = command(&tool("llama-embedding"));
-            cmd.arg("-m").arg(m).args(["-p", "hello world", "--embd-output-format", "json", "-t", threads]);
-            run("llama-embedding", &mut cmd)
-        };
-        let (want, _) = go(&original);
-        let (got, err) = go(&archive);
-        assert_read_archive(&err, "llama-embedding");
-        assert!(want.contains("\"embedding\""), "no embedding in {want}");
-        assert_eq!(got, want, "-t {threads}: embeddings differ");
-        println!("MiniLM: llama-embedding -t {threads}: identical");
-    }
-}
-
 /// The tg32 tokens/s llama-bench reports for each model file, in its JSON output's order.
 fn bench_tg(stdout: &str) -> Vec<f64> {
     stdout
@@ -307,7 +292,11 @@ fn bench_speed_equal() {
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for _ in 0..3 {
         let mut cmd = command(&tool("llama-bench"));
-        cmd.arg("-m").arg(&original).arg("-m").arg(&archive).args(["-p", "0", "-n", "32", "-r", "3", "-t", "2", "-o", "json"]);
+        cmd.arg("-m")
+            .arg(&original)
+            .arg("-m")
+            .arg(&archive)
+            .args(["-p", "0", "-n", "32", "-r", "3", "-t", "2", "-o", "json"]);
         let (out, _) = run("llama-bench", &mut cmd);
         let tg = bench_tg(&out);
         assert_eq!(tg.len(), 2, "{out}");
@@ -317,6 +306,9 @@ fn bench_speed_equal() {
     a.sort_by(f64::total_cmp);
     b.sort_by(f64::total_cmp);
     let (ma, mb) = (a[1], b[1]);
-    println!("llama-bench tg32, 2 threads, medians of 3 runs of 3: original {ma:.2} tok/s, archive {mb:.2} tok/s ({:.3}x)", mb / ma);
+    println!(
+        "llama-bench tg32, 2 threads, medians of 3 runs of 3: original {ma:.2} tok/s, archive {mb:.2} tok/s ({:.3}x)",
+        mb / ma
+    );
     assert!((mb / ma - 1.0).abs() < 0.15, "archive {mb:.2} vs original {ma:.2} tok/s");
 }
