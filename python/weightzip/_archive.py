@@ -378,8 +378,9 @@ class Archive:
         a tensor), ``chunks_decoded`` and ``payload_bytes_read`` (the chunks those decoded and
         their compressed bytes: every byte of a chunk a ranged read decodes is read from the
         archive and handed to the library by this module, so the counts are exact)."""
+        keys = ("whole_tensor_reads", "range_reads", "chunks_decoded", "payload_bytes_read")
         with self._cond:
-            return dict(self._stats)
+            return {k: self._stats[k] for k in keys}
 
     def _read_at(self, offset, size):
         # The archive's bytes [offset, offset + size), for ranged reads. The C handle's file is
