@@ -23,8 +23,11 @@ from ._capi import (
     library_path,
     status_str,
 )
-from ._capi import *  # noqa: F401,F403  (the WZ_* constants)
 from ._capi import lib as _lib
+from . import _capi
+
+# The header's constants (WZ_KIND_*, WZ_CONTAINER_*, WZ_STATUS_*, ...) as module attributes.
+globals().update({k: v for k, v in vars(_capi).items() if k.startswith("WZ_")})
 from ._frame import FrameHead, compress, compress_bound, decompress, frame_info
 from ._types import GGML_TYPES, SAFETENSORS_DTYPES, ggml_type_name
 
