@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 
-from setuptools import setup
+from setuptools import Distribution, setup
 from setuptools.command.bdist_wheel import bdist_wheel
 from setuptools.command.build_py import build_py
 
@@ -53,14 +53,17 @@ class build_py_with_library(build_py):
         self.copy_file(built, dest)
 
 
-class platform_wheel(bdist_wheel):
-    def finalize_options(self):
-        super().finalize_options()
-        self.root_is_pure = False  # the library is platform code
+class with_platform_code(Distribution):
+    # The library is platform code: the wheel is not "pure", and installs at the top of the
+    # platform-specific site-packages like any package with a compiled part.
+    def has_ext_modules(self):
+        return True
 
+
+class platform_wheel(bdist_wheel):
     def get_tag(self):
         _python, _abi, platform = super().get_tag()
         return "py3", "none", platform
 
 
-setup(cmdclass={"build_py": build_py_with_library, "bdist_wheel": platform_wheel})
+setup(distclass=with_platform_code, cmdclass={"build_py": build_py_with_library, "bdist_wheel": platform_wheel})
