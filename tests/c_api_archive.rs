@@ -842,3 +842,87 @@ fn last_error() -> String {
     assert!(!p.is_null());
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
+
+/// `wz_archive_pread` gives the original file's bytes at any offset and `wz_archive_read_tensor_range`
+/// any run of a tensor's bytes, each equal to the original's; a range inside one chunk decodes
+/// that chunk only (`wz_archive_decoded_bytes`). Archives made with 64 KiB chunks, so that ranges
+/// start, end and cross chunks, tensors, padding and the metadata.
+#[test]
+fn pread_and_tensor_ranges_equal_the_original() {
+    const CS: u64 = 64 << 10;
+    let o = Options { chunk_size: CS as u32, ..Options::default() };
+    let mut seed = 0x5eed_7a9e_u64;
+    let mut rnd = |n: u64| weightzip::test_rng::lcg(&mut seed) % n.max(1);
+    for f in fixtures() {
+        let mut c = Cursor::new(Vec::new());
+        archive::compress_gguf(&f.file, &mut c, &o).unwrap();
+        let arc = c.into_inner();
+        let h = open_memory(&arc);
+        let size = f.file.len() as u64;
+        let pread = |off: u64, n: usize| -> Result<Vec<u8>, u32> {
+            let mut v = vec![0xAB; n];
+            let s = st(unsafe { wz_archive_pread(h.0, off, v.as_mut_ptr().cast(), n, null()) });
+            if s == OK {
+                Ok(v)
+            } else {
+                Err(s)
+            }
+        };
+        assert_eq!(pread(0, size as usize).unwrap(), f.file, "{}: whole file", f.name);
+        // Ranges starting at and around every tensor's start and end, and at random places.
+        let mut starts = vec![0, size - 1];
+        for i in 0..unsafe { wz_archive_tensor_count(h.0) } {
+            let t = tensor_info(&h, i).unwrap();
+            for b in [t.original_offset, t.original_offset + t.original_size] {
+                starts.extend([b.saturating_sub(3), b, (b + 5).min(size - 1)]);
+            }
+        }
+        starts.extend((0..200).map(|_| rnd(size)));
+        for &off in &starts {
+            let n = match rnd(4) {
+                0 => rnd(16) + 1,
+                1 => rnd(CS) + 1,
+                _ => rnd(4 * CS) + 1,
+            }
+            .min(size - off) as usize;
+            let want = &f.file[off as usize..off as usize + n];
+            assert!(pread(off, n).unwrap() == want, "{}: pread({off}, {n})", f.name);
+        }
+        assert_eq!(pread(size, 0).unwrap(), Vec::<u8>::new());
+        assert_eq!(pread(size - 4, 5), Err(st(WZ_STATUS_INVALID_ARGUMENT)), "past the end");
+        assert_eq!(pread(u64::MAX, 1), Err(st(WZ_STATUS_INVALID_ARGUMENT)), "offset overflows");
+
+        // Tensor ranges, and what they cost.
+        for i in 0..unsafe { wz_archive_tensor_count(h.0) } {
+            let t = tensor_info(&h, i).unwrap();
+            let (start, len) = (t.original_offset as usize, t.original_size);
+            let orig = &f.file[start..start + len as usize];
+            // The tensor's chunk size: 64 KiB rounded to whole elements.
+            let cs = weightzip::frame::read_info(&arc[t.archive_offset as usize..]).unwrap().chunk_size as u64;
+            for _ in 0..6 {
+                let off = rnd(len);
+                let n = rnd(len - off).min(3 * CS) as usize;
+                let mut v = vec![0xCD; n];
+                let before = unsafe { wz_archive_decoded_bytes(h.0) };
+                let s = st(unsafe { wz_archive_read_tensor_range(h.0, i, off, v.as_mut_ptr().cast(), n, null()) });
+                assert_eq!(s, OK);
+                assert!(v == orig[off as usize..off as usize + n], "{}: tensor {i} range {off}+{n}", f.name);
+                let cost = unsafe { wz_archive_decoded_bytes(h.0) } - before;
+                // Exactly the chunks the range touches, the last one possibly short.
+                let want = if n == 0 { 0 } else { ((off + n as u64).div_ceil(cs) * cs).min(len) - off / cs * cs };
+                assert_eq!(cost, want, "{}: tensor {i} range {off}+{n} decoded {cost} bytes", f.name);
+            }
+            let mut v = vec![0u8; 2];
+            let s = st(unsafe { wz_archive_read_tensor_range(h.0, i, len - 1, v.as_mut_ptr().cast(), 2, null()) });
+            assert_eq!(s, st(WZ_STATUS_INVALID_ARGUMENT), "range past the tensor's end");
+            assert!(v.iter().all(|&b| b == 0), "dst zero-filled on error");
+        }
+        let s = st(unsafe { wz_archive_read_tensor_range(h.0, usize::MAX, 0, null_mut(), 0, null()) });
+        assert_eq!(s, st(WZ_STATUS_INVALID_ARGUMENT), "no such tensor");
+        let s = st(unsafe { wz_archive_pread(h.0, 0, null_mut(), 4, null()) });
+        assert_eq!(s, st(WZ_STATUS_NULL_POINTER));
+        let s = st(unsafe { wz_archive_pread(null(), 0, null_mut(), 0, null()) });
+        assert_eq!(s, st(WZ_STATUS_NULL_POINTER));
+        assert_eq!(unsafe { wz_archive_decoded_bytes(null()) }, 0);
+    }
+}

@@ -7,12 +7,14 @@
 //! archive makes reads fail with an error, never with a signal.
 
 pub mod format;
+mod range;
 mod write;
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
@@ -45,6 +47,10 @@ pub struct Archive<'a> {
     path: Option<PathBuf>,
     /// Each name's first tensor, so a loader looking up every tensor pays O(1) each.
     by_name: HashMap<Vec<u8>, usize>,
+    /// The tensors in file order, for `pread`; made on its first call.
+    layout: OnceLock<Vec<range::Placed>>,
+    /// Original bytes decoded so far (see `decoded_bytes`).
+    decoded: AtomicU64,
 }
 
 impl Archive<'static> {
@@ -80,7 +86,16 @@ impl<'a> Archive<'a> {
         for (i, t) in index.tensors.iter().enumerate() {
             by_name.entry(t.name.clone()).or_insert(i);
         }
-        Ok(Archive { src, header, index, extra: OnceLock::new(), path: None, by_name })
+        Ok(Archive {
+            src,
+            header,
+            index,
+            extra: OnceLock::new(),
+            path: None,
+            by_name,
+            layout: OnceLock::new(),
+            decoded: AtomicU64::new(0),
+        })
     }
 
     pub fn header(&self) -> &Header {
@@ -129,7 +144,7 @@ impl<'a> Archive<'a> {
         // Each worker reads a chunk's stored bytes just before decoding it: a loader's memory
         // holds its tensors and a chunk or two per thread of the archive, however large the tensor.
         let fr = self.frame_reader(t)?;
-        fr.decode_range(0, dst, opts).map_err(frame_fault)
+        self.decode(&fr, 0, dst, opts)
     }
 
     /// Tensor `i` decoded into a new vector.
@@ -222,7 +237,7 @@ impl<'a> Archive<'a> {
                         if buf.len() < n {
                             buf = alloc_zeroed(n as u64)?;
                         }
-                        fr.decode_range(off, &mut buf[..n], opts).map_err(frame_fault)?;
+                        self.decode(&fr, off, &mut buf[..n], opts)?;
                         send(Piece::Window(buf, n))?;
                         off += n as u64;
                     }
@@ -270,7 +285,7 @@ impl<'a> Archive<'a> {
                 if buf.len() < n {
                     buf = alloc_zeroed(n as u64).map_err(|e| (Some(i), e))?;
                 }
-                fr.decode_range(off, &mut buf[..n], opts).map_err(|e| (Some(i), frame_fault(e)))?;
+                self.decode(fr, off, &mut buf[..n], opts).map_err(|e| (Some(i), e))?;
                 sha.update(&buf[..n]);
                 off += n as u64;
             }

@@ -265,6 +265,59 @@ pub unsafe extern "C" fn wz_archive_read_tensor(
     })
 }
 
+/// Decodes bytes `[offset, offset + dst_size)` of tensor `index` into `dst`: a slice of a tensor
+/// without decoding the rest of it. Only the chunks holding those bytes are read and decoded (a
+/// range that starts or ends inside a chunk costs that whole chunk); every chunk is checked
+/// against its checksum. `WZ_STATUS_INVALID_ARGUMENT` unless the range lies inside the tensor;
+/// on a decoding error `dst` is zero-filled. Safe to call from several threads at once.
+#[no_mangle]
+pub unsafe extern "C" fn wz_archive_read_tensor_range(
+    archive: *const wz_archive,
+    index: usize,
+    offset: u64,
+    dst: *mut c_void,
+    dst_size: usize,
+    opts: *const wz_options,
+) -> wz_status {
+    guard(|| {
+        let a = archive_arg(archive)?;
+        let opts = options(&read_versioned(opts, OPTIONS_DEFAULT)?)?;
+        let dst = out_slice(dst as *mut u8, dst_size)?;
+        a.read_tensor_range(index, offset, dst, &opts)
+    })
+}
+
+/// Reads bytes `[offset, offset + dst_size)` of the original file into `dst`, as `pread` on the
+/// original would: metadata and padding from the archive's extra bytes, tensor data decoded
+/// chunk by chunk (only the chunks the range touches). For loaders that read a model file at
+/// offsets (llama.cpp's `llama_file`): pointed at this call, they read the archive unchanged.
+/// `WZ_STATUS_INVALID_ARGUMENT` if the range passes the original's end (its `original_size` in
+/// `wz_archive_info`); on an error `dst` is zero-filled. Safe to call from several threads at once.
+#[no_mangle]
+pub unsafe extern "C" fn wz_archive_pread(
+    archive: *const wz_archive,
+    offset: u64,
+    dst: *mut c_void,
+    dst_size: usize,
+    opts: *const wz_options,
+) -> wz_status {
+    guard(|| {
+        let a = archive_arg(archive)?;
+        let opts = options(&read_versioned(opts, OPTIONS_DEFAULT)?)?;
+        let dst = out_slice(dst as *mut u8, dst_size)?;
+        a.pread(offset, dst, &opts)
+    })
+}
+
+/// Original bytes this archive handle has decoded so far, counted in whole chunks: a ranged
+/// read adds the chunks it touched, a whole-tensor read the tensor, a restore or verify the file's
+/// tensors; the metadata is not counted. Lets a caller check that a slice decoded only what it
+/// needed. 0 for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn wz_archive_decoded_bytes(archive: *const wz_archive) -> u64 {
+    archive_arg(archive).map_or(0, |a| a.decoded_bytes())
+}
+
 /// Sets `*data` and `*size` to the original file's metadata: every byte before its data section
 /// (for GGUF: header, key/values, tensor infos and padding), exactly as in the original, ready
 /// for the caller's own GGUF parser. Decoded on the first call (and checked against its SHA-256);
