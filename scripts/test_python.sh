@@ -8,7 +8,7 @@
 #      environment it must import and read an archive from a directory with no access to the
 #      repository (no WEIGHTZIP_LIBRARY, no PYTHONPATH, the checkout not on sys.path).
 #
-# Needs python3 with venv, a Rust toolchain, and PyPI (numpy, ml_dtypes, xxhash, pytest,
+# Needs python3 with venv, a Rust toolchain, and PyPI (numpy, ml_dtypes, pytest,
 # safetensors, gguf; pip fetches setuptools for the build). torch is not installed: its tests
 # skip, saying so.
 set -euo pipefail

@@ -10,7 +10,7 @@ import pytest
 
 import weightzip
 
-from conftest import GGUF_FIXTURES, SAFETENSORS_FIXTURES
+from conftest import GGUF_FIXTURES, SAFETENSORS_FIXTURES, fixture_path
 
 
 @pytest.mark.parametrize("name", SAFETENSORS_FIXTURES + GGUF_FIXTURES)
@@ -71,3 +71,43 @@ def test_module_commands(workdir):
     assert again.returncode == 1 and "exists" in again.stderr
     assert run("restore", src + ".wz", str(workdir / "r.gguf")).returncode == 0
     assert filecmp.cmp(src, str(workdir / "r.gguf"), shallow=False)
+
+
+@pytest.mark.parametrize("name", [SAFETENSORS_FIXTURES[0], GGUF_FIXTURES[0]])
+def test_ranged_reads(name, archive_of):
+    """Archive.read_range (wz_archive_read_tensor_range) and Archive.pread (wz_archive_pread)
+    against the original file's bytes, from a path and from memory; ranges outside the tensor or
+    the file are refused by the library."""
+    src = fixture_path(name)
+    arc = archive_of(src, 65536)
+    with open(src, "rb") as f:
+        original = f.read()
+    with open(arc, "rb") as f:
+        archive_bytes = f.read()
+    for a in (weightzip.Archive(arc), weightzip.Archive.from_bytes(archive_bytes)):
+        with a:
+            t = max(a.tensors, key=lambda t: t.original_size)
+            assert t.original_size > 3 * 65536
+            whole = original[t.original_offset:t.original_offset + t.original_size]
+            for off, size in ((0, 1), (65535, 2), (100000, 70000), (t.original_size - 5, 5), (7, 0),
+                              (0, t.original_size)):
+                assert a.read_range(t.name, off, size) == whole[off:off + size], (off, size)
+            buf = bytearray(300)
+            assert a.read_range_into(t.index, 65000, buf) == 300 and buf == whole[65000:65300]
+            n = a.info.original_size
+            for off, size in ((0, 64), (0, a.info.metadata_size + 1000), (t.original_offset - 3, 70000),
+                              (n - 10, 10), (0, n)):
+                assert a.pread(off, size) == original[off:off + size], (off, size)
+            for call in (lambda: a.read_range(t.name, t.original_size - 1, 2),
+                         lambda: a.read_range(t.name, t.original_size + 1, 0),
+                         lambda: a.pread(n - 1, 2)):
+                with pytest.raises(weightzip.WeightzipError) as e:
+                    call()
+                assert e.value.status == weightzip.WZ_STATUS_INVALID_ARGUMENT
+            with pytest.raises(ValueError):
+                a.read_range(t.name, -1, 1)
+            with pytest.raises(ValueError):
+                a.pread(0, -1)
+            assert a.decoded_bytes > 0
+    with pytest.raises(ValueError):
+        a.decoded_bytes  # closed

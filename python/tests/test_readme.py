@@ -31,5 +31,5 @@ def test_readme_python_examples(tmp_path, monkeypatch, capsys):
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {"__name__": "__readme__"})
     out = capsys.readouterr().out
-    assert "[1536, 384] BF16" in out and "(8, 384) 0" in out and "bert" in out, out
+    assert "[1536, 384] BF16" in out and "(8, 384) 262144" in out and "bert" in out, out
     assert os.path.exists(tmp_path / "restored.safetensors")

@@ -28,7 +28,7 @@ from . import _capi
 
 # The header's constants (WZ_KIND_*, WZ_CONTAINER_*, WZ_STATUS_*, ...) as module attributes.
 globals().update({k: v for k, v in vars(_capi).items() if k.startswith("WZ_")})
-from ._frame import FrameHead, compress, compress_bound, decompress, frame_info
+from ._frame import compress, compress_bound, decompress, frame_info
 from ._types import GGML_TYPES, SAFETENSORS_DTYPES, ggml_type_name
 
 __all__ = [
@@ -42,7 +42,6 @@ __all__ = [
     "Archive",
     "ArchiveInfo",
     "TensorInfo",
-    "FrameHead",
     "version",
     "version_number",
     "format_version",

@@ -1,8 +1,9 @@
 """Archives: a whole GGUF or safetensors file as one frame per tensor (docs/FORMAT.md section 8).
 
-Archive wraps the wz_archive_* functions: the index, whole-tensor reads, the metadata, restore
-and verify; read_range adds ranged reads (see _frame.FrameHead). compress_file and restore_file
-are the file-to-file operations, streaming as the C functions do.
+Archive wraps the wz_archive_* functions: the index, whole-tensor and ranged reads (a slice of a
+tensor, or of the original file, decoding only the chunks that hold it), the metadata, restore
+and verify. compress_file and restore_file are the file-to-file operations, streaming as the C
+functions do.
 """
 
 import collections
@@ -15,7 +16,7 @@ import threading
 
 from . import _capi
 from ._capi import WZ_CONTAINER_GGUF, WZ_CONTAINER_SAFETENSORS, WZ_STATUS_NOT_FOUND, WZ_STATUS_TOO_LARGE, check, lib
-from ._frame import FrameHead, as_bytes
+from ._frame import as_bytes
 from ._types import GGML_TYPES, SAFETENSORS_DTYPES, numpy_dtype
 
 
@@ -69,6 +70,35 @@ def _name_bytes(name):
     if isinstance(name, (bytes, bytearray)):
         return bytes(name)
     raise TypeError("a tensor name must be str or bytes, not %s" % type(name).__name__)
+
+
+def _offset_arg(offset):
+    # A uint64_t in C: ctypes would wrap a negative int around to a huge offset.
+    if isinstance(offset, bool) or not 0 <= operator.index(offset) < 2**64:
+        raise ValueError("offset must be an int from 0 to 2**64 - 1, got %r" % (offset,))
+    return operator.index(offset)
+
+
+def _new_buffer(size):
+    # A bytearray for a read of `size` bytes (the library judges whether the range exists).
+    if isinstance(size, bool) or operator.index(size) < 0:
+        raise ValueError("size must be a non-negative int, got %r" % (size,))
+    if size > sys.maxsize:
+        check(WZ_STATUS_TOO_LARGE)
+    return bytearray(size)
+
+
+def _writable(buffer):
+    """(ctypes pointer or None, size) for a writable, C-contiguous buffer. from_buffer holds the
+    buffer exported while the pointer lives, so a bytearray cannot be resized while the library
+    writes into it (the calls run without the GIL)."""
+    with memoryview(buffer) as view:
+        if view.readonly:
+            raise TypeError("buffer must be writable")
+        if not view.c_contiguous:
+            raise ValueError("buffer must be C-contiguous")
+        size = view.nbytes
+    return ((ctypes.c_char * size).from_buffer(buffer) if size else None), size
 
 
 def _refuse_existing(path, overwrite):
@@ -180,9 +210,6 @@ class Archive:
         self._busy = 0
         self._cond = threading.Condition()
         self.path = path
-        self._file = None  # opened on the first ranged read of an archive opened by path
-        self._heads = {}  # tensor index -> FrameHead, for ranged reads
-        self._stats = collections.Counter()
         handle = ctypes.c_void_p()
         check(opener(ctypes.byref(handle)))
         self._handle = handle.value
@@ -269,10 +296,6 @@ class Archive:
         if handle:
             lib.wz_archive_close(handle)
         self._src = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self._heads = {}
 
     @property
     def closed(self):
@@ -356,84 +379,60 @@ class Archive:
         """
         i = self._index(index_or_name)
         opts = _capi.options(threads)
-        with memoryview(buffer) as view:
-            if view.readonly:
-                raise TypeError("buffer must be writable")
-            if not view.c_contiguous:
-                raise ValueError("buffer must be C-contiguous")
-            size = view.nbytes
-        # from_buffer holds the buffer exported for the call, so a bytearray cannot be resized
-        # while the library writes into it (the call runs without the GIL).
-        dst = (ctypes.c_char * size).from_buffer(buffer) if size else None
+        dst, size = _writable(buffer)
         with self._use() as h:
             check(lib.wz_archive_read_tensor(h, i, dst, size, ctypes.byref(opts)))
-        with self._cond:
-            self._stats["whole_tensor_reads"] += 1
         return size
 
+    def read_range_into(self, index_or_name, offset, buffer, threads=0):
+        """Decodes bytes [offset, offset + len(buffer)) of a tensor's original data into
+        `buffer` (writable, C-contiguous), decoding only the chunks of its frame that hold them
+        (wz_archive_read_tensor_range). A range that is not inside the tensor raises
+        WZ_STATUS_INVALID_ARGUMENT. Returns the size.
+        """
+        i = self._index(index_or_name)
+        offset = _offset_arg(offset)
+        opts = _capi.options(threads)
+        dst, size = _writable(buffer)
+        with self._use() as h:
+            check(lib.wz_archive_read_tensor_range(h, i, offset, dst, size, ctypes.byref(opts)))
+        return size
+
+    def read_range(self, index_or_name, offset, size, threads=0):
+        """Bytes [offset, offset + size) of a tensor's original data, as a bytearray, decoding
+        only the chunks that hold them: a slice of a large tensor costs the chunks it touches
+        (``decoded_bytes`` tells how many bytes those were), not the tensor."""
+        buf = _new_buffer(size)
+        self.read_range_into(index_or_name, offset, buf, threads)
+        return buf
+
+    def pread_into(self, offset, buffer, threads=0):
+        """Reads bytes [offset, offset + len(buffer)) of the original model file into `buffer`,
+        as os.pread on the original would (wz_archive_pread): metadata and padding as stored,
+        tensor data decoded a chunk at a time, only the chunks the range touches. A range past
+        the original's end (``info.original_size``) raises WZ_STATUS_INVALID_ARGUMENT."""
+        offset = _offset_arg(offset)
+        opts = _capi.options(threads)
+        dst, size = _writable(buffer)
+        with self._use() as h:
+            check(lib.wz_archive_pread(h, offset, dst, size, ctypes.byref(opts)))
+        return size
+
+    def pread(self, offset, size, threads=0):
+        """Bytes [offset, offset + size) of the original model file, as a bytearray (see
+        pread_into)."""
+        buf = _new_buffer(size)
+        self.pread_into(offset, buf, threads)
+        return buf
+
     @property
-    def stats(self):
-        """Counters of what this handle read, as a dict: ``whole_tensor_reads`` (tensors decoded
-        whole by wz_archive_read_tensor), ``range_reads`` (read_range calls that decoded part of
-        a tensor), ``chunks_decoded`` and ``payload_bytes_read`` (the chunks those decoded and
-        their compressed bytes: every byte of a chunk a ranged read decodes is read from the
-        archive and handed to the library by this module, so the counts are exact)."""
-        keys = ("whole_tensor_reads", "range_reads", "chunks_decoded", "payload_bytes_read")
-        with self._cond:
-            return {k: self._stats[k] for k in keys}
-
-    def _read_at(self, offset, size):
-        # The archive's bytes [offset, offset + size), for ranged reads. The C handle's file is
-        # not reachable from here, so an archive opened by path is opened a second time.
-        if self._src is not None:
-            data = self._src[offset:offset + size]
-        else:
-            with self._cond:
-                if self._file is None:
-                    f = open(self.path, "rb")
-                    if os.fstat(f.fileno()).st_size != self._info.archive_size:
-                        f.close()
-                        raise OSError("%s changed since it was opened" % self.path)
-                    self._file = f
-                f = self._file
-            data = os.pread(f.fileno(), size, offset)
-        if len(data) != size:
-            status = _capi.WZ_STATUS_TRUNCATED
-            raise _capi.WeightzipError(status, _capi.status_str(status))
-        return data
-
-    def frame_head(self, index_or_name):
-        """The FrameHead of a tensor's frame: its chunk size and count, and decode_range."""
-        i = self._index(index_or_name)
-        head = self._heads.get(i)
-        if head is None:
-            t = self._tensors[i]
-            with self._use():
-                head = FrameHead(self._read_at, t.archive_offset, t.archive_size)
-            self._heads[i] = head
-        return head
-
-    def read_range(self, index_or_name, start, end, threads=0):
-        """Bytes [start, end) of a tensor's original data, decoding only the chunks of its frame
-        that hold them (the whole tensor's read when the range covers it all). Returns a
-        bytes-like object (memoryview)."""
-        i = self._index(index_or_name)
-        size = self._tensors[i].original_size
-        if not 0 <= start <= end <= size:
-            raise ValueError("byte range [%d, %d) is not within the tensor's %d bytes" % (start, end, size))
-        if start == end:
-            return memoryview(b"")
-        if start == 0 and end == size:
-            buf = bytearray(size)
-            self.read_tensor_into(i, buf, threads)
-            return memoryview(buf)
-        with self._use():  # keeps the archive (and its bytes or file) open while decoding
-            data, chunks, payload = self.frame_head(i).decode_range(start, end, threads)
-        with self._cond:
-            self._stats["range_reads"] += 1
-            self._stats["chunks_decoded"] += chunks
-            self._stats["payload_bytes_read"] += payload
-        return data
+    def decoded_bytes(self):
+        """Original bytes this archive has decoded so far (wz_archive_decoded_bytes), counted in
+        whole chunks: a ranged read adds the chunks it touched, a whole-tensor read the tensor's
+        size, restore and verify every tensor; the metadata is not counted. For checking that a
+        slice decoded only what it needed."""
+        with self._use() as h:
+            return lib.wz_archive_decoded_bytes(h)
 
     def read_tensor(self, index_or_name, threads=0):
         """A tensor's original bytes (read_tensor_into a buffer of your own saves one copy)."""

@@ -15,7 +15,7 @@ BF16 is ml_dtypes.bfloat16 for numpy (as safetensors gives it) and torch.bfloat1
 framework="pt", in both cases a view of the decoded bytes, not a converted copy.
 
 A slice along the first dimension is a byte range of the tensor, so get_slice(name)[a:b] decodes
-only the chunks of the tensor's frame that hold rows a..b (Archive.read_range); other indexing
+only the chunks of the tensor's frame that hold rows a..b (Archive.read_range_into); other indexing
 reads the whole tensor and indexes it.
 """
 
@@ -134,8 +134,11 @@ class _Slice:
             row_bytes = dtype.itemsize
             for d in self._shape[1:]:
                 row_bytes *= d
-            data = archive.read_range(self._name, first * row_bytes, last * row_bytes)
-            part = np.frombuffer(data, dtype=dtype).reshape((last - first,) + self._shape[1:])
+            # Rows [first, last) are one byte range of the tensor: the library decodes only the
+            # chunks holding it (wz_archive_read_tensor_range), straight into the array.
+            raw = np.empty((last - first) * row_bytes, dtype=np.uint8)
+            archive.read_range_into(self._name, first * row_bytes, raw)
+            part = raw.view(dtype).reshape((last - first,) + self._shape[1:])
             result = part[narrowed]
         # Copies of views (a step, a reversed range) are made here, as safetensors returns
         # arrays that own their memory and are writable.
