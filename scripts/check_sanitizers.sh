@@ -18,7 +18,7 @@
 #              (pointers into those thread stacks) are reported, not failed.
 # asan-python  builds libweightzip with AddressSanitizer (nightly: RUSTFLAGS=-Zsanitizer=address)
 #              into target/asan, then runs tests/python/test_archive.py on both GGUF fixtures in
-#              a python3 with the compiler's ASan runtime LD_PRELOADed and WEIGHTZIP_LIB naming the
+#              a python3 with the compiler's ASan runtime LD_PRELOADed and WEIGHTZIP_LIBRARY naming the
 #              instrumented library (leak detection off: CPython does not free everything at exit);
 #              then checks that the setup reports a deliberate overflow (a 4 KiB buffer passed as
 #              8 KiB to wz_decompress), so a silent pass means something.
@@ -120,7 +120,7 @@ run_asan_python() {
     # grep reads all of nm's output (no -q): with pipefail, nm killed by SIGPIPE would fail the test.
     nm -D "$lib" | grep __asan_ >/dev/null || { echo "$lib is not instrumented"; return 1; }
     note "python3 tests/python/test_archive.py under ASan (runtime $rt; log $LOGS/asan-python.log)"
-    LD_PRELOAD=$rt WEIGHTZIP_LIB=$lib \
+    LD_PRELOAD=$rt WEIGHTZIP_LIBRARY=$lib \
         ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:exitcode=1:halt_on_error=1:verify_asan_link_order=0 \
         python3 tests/python/test_archive.py "$ROOT/tests/data/qwen25coder15b-q4km-mini.gguf" \
         "$ROOT/tests/data/minilm-l6-q4_k_m.gguf" \
@@ -131,9 +131,9 @@ run_asan_python() {
     # The setup must catch a real overflow: a 4 KiB buffer passed to wz_decompress as 8 KiB (a
     # caller's bug) must be reported inside the library.
     note "self-check: an overflow through ctypes is reported (log $LOGS/asan-probe.log)"
-    LD_PRELOAD=$rt WEIGHTZIP_LIB=$lib ASAN_OPTIONS=detect_leaks=0 python3 - >"$LOGS/asan-probe.log" 2>&1 <<'PY'
+    LD_PRELOAD=$rt WEIGHTZIP_LIBRARY=$lib ASAN_OPTIONS=detect_leaks=0 python3 - >"$LOGS/asan-probe.log" 2>&1 <<'PY'
 import ctypes, sys
-sys.path.insert(0, "c_examples")
+sys.path.insert(0, "python")
 import weightzip as wz
 frame = wz.compress(bytes(range(256)) * 32, "bf16")
 dst = ctypes.create_string_buffer(4096)

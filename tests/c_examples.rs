@@ -273,7 +273,7 @@ fn header_compiles_as_c99_and_cxx11() {
 /// environment the Python bindings need to find it.
 fn python_env() -> (String, PathBuf) {
     let python = tool("PYTHON3", "python3");
-    require_tool(&python, "run the Python bindings in c_examples/weightzip.py");
+    require_tool(&python, "run the Python package in python/");
     {
         let _g = lock();
         make("lib");
@@ -331,11 +331,11 @@ fn python_bindings_roundtrip() {
         "python3 -c <weightzip test>",
         Command::new(&python)
             .current_dir(root())
-            .env("WEIGHTZIP_LIB", &lib)
+            .env("WEIGHTZIP_LIBRARY", &lib)
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .arg("-c")
             .arg(PYTHON_TEST)
-            .arg(root().join("c_examples"))
+            .arg(root().join("python"))
             .arg(fixture())
             .arg(env!("CARGO_PKG_VERSION")),
     );
@@ -346,16 +346,17 @@ fn python_bindings_roundtrip() {
 fn python_module_main() {
     let (python, lib) = python_env();
     let stdout = run_ok(
-        "python3 c_examples/weightzip.py FIXTURE 2",
+        "python3 -m weightzip FIXTURE 2",
         Command::new(&python)
             .current_dir(root())
-            .env("WEIGHTZIP_LIB", &lib)
+            .env("WEIGHTZIP_LIBRARY", &lib)
+            .env("PYTHONPATH", root().join("python"))
             .env("PYTHONDONTWRITEBYTECODE", "1")
-            .arg(root().join("c_examples/weightzip.py"))
+            .args(["-m", "weightzip"])
             .arg(fixture())
             .arg("2"),
     );
-    assert_ok_lines("python3 c_examples/weightzip.py", &stdout, 1);
+    assert_ok_lines("python3 -m weightzip", &stdout, 1);
     assert!(stdout.contains("ratio"), "no ratio in:\n{stdout}");
 }
 

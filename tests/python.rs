@@ -1,5 +1,5 @@
 //! Runs the Python tests in `tests/python/` against this build's shared library: the archive
-//! bindings of `c_examples/weightzip.py` on the committed GGUF fixtures, `read_numpy` on every
+//! bindings of the `weightzip` package (`python/`, imported from the checkout) on the committed GGUF fixtures, `read_numpy` on every
 //! ggml element type, llama.cpp's own GGUF reader (the PyPI package `gguf`) on files restored
 //! from archives, and the bindings on safetensors files checked against the PyPI package
 //! `safetensors` (the committed BF16 fixture, its F32 and F16 versions, and every dtype).
@@ -77,7 +77,7 @@ fn run_script<S: AsRef<OsStr>>(modules: &[&str], script: &str, args: &[S], ok_li
     let start = std::time::Instant::now();
     let out = Command::new(python())
         .current_dir(root())
-        .env("WEIGHTZIP_LIB", library())
+        .env("WEIGHTZIP_LIBRARY", library())
         .env("WEIGHTZIP_CLI", common::cli_exe())
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env_remove("WZ_SIMD")

@@ -1,7 +1,8 @@
 """Shared by the Python test scripts in this directory (run by tests/python.rs).
 
-Imports the ctypes bindings from c_examples/ (the library itself is found through WEIGHTZIP_LIB,
-which tests/python.rs sets) and gives the scripts a few checking helpers. Every check raises, so
+Imports the package from the checkout's python/ (the library itself is found through
+WEIGHTZIP_LIBRARY, which tests/python.rs sets; PYTHONPATH is set too, for `python -m weightzip` in
+subprocesses) and gives the scripts a few checking helpers. Every check raises, so
 a failing script exits non-zero with a traceback.
 """
 
@@ -11,7 +12,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "c_examples"))
+PACKAGE_DIR = os.path.join(ROOT, "python")
+sys.path.insert(0, PACKAGE_DIR)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_DIR, os.environ.get("PYTHONPATH")]))
 
 import weightzip as wz  # noqa: E402  (needs the sys.path entry above)
 

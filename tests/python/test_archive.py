@@ -1,4 +1,4 @@
-"""The Archive bindings of c_examples/weightzip.py on real GGUF files.
+"""The Archive bindings of the weightzip package (python/) on real GGUF files.
 
     python3 tests/python/test_archive.py MODEL.gguf...
 
@@ -149,7 +149,11 @@ def check_open_errors(model, tmp):
 
     # compress_file: refuses its own input, and a non-GGUF or truncated model gives a container
     # status and leaves no output behind.
-    expect_error("compress over the input", lambda: wz.compress_file(model, model), wz.WZ_STATUS_INVALID_ARGUMENT)
+    # (overwrite=True: without it the binding refuses any existing output before the library
+    # sees the call; with it, the library's own refusal is what is tested.)
+    expect_error("compress over the input", lambda: wz.compress_file(model, model, overwrite=True),
+                 wz.WZ_STATUS_INVALID_ARGUMENT)
+    expect_raises("compress over an existing file", lambda: wz.compress_file(model, model), FileExistsError)
     not_gguf = os.path.join(tmp, "not.gguf")
     with open(not_gguf, "wb") as f:
         f.write(b"\0" * 4096)
@@ -224,10 +228,10 @@ def check_closed(archive):
 
 
 def module_script(*args):
-    """Runs `python3 c_examples/weightzip.py ARGS...`; returns its stdout."""
-    out = subprocess.run([sys.executable, wz.__file__] + list(args), capture_output=True)
+    """Runs `python3 -m weightzip ARGS...`; returns its stdout."""
+    out = subprocess.run([sys.executable, "-m", "weightzip"] + list(args), capture_output=True)
     if out.returncode != 0:
-        raise AssertionError("weightzip.py %s: exit %d\n%s%s"
+        raise AssertionError("python -m weightzip %s: exit %d\n%s%s"
                              % (" ".join(args), out.returncode, out.stdout.decode(), out.stderr.decode()))
     return out.stdout
 
@@ -236,11 +240,11 @@ def check_module_script(model, arc_path, tmp):
     """The module's own commands: compress makes the same archive, verify and restore work."""
     arc = os.path.join(tmp, "script.wz")
     module_script("compress", model, arc)
-    assert same_file(arc, arc_path), "weightzip.py compress made a different archive"
+    assert same_file(arc, arc_path), "python -m weightzip compress made a different archive"
     assert b" OK" in module_script("verify", arc)
     restored = os.path.join(tmp, "script.gguf")
     module_script("restore", arc, restored)
-    assert same_file(restored, model), "weightzip.py restore made a different file"
+    assert same_file(restored, model), "python -m weightzip restore made a different file"
     text = module_script("ls", arc).decode()
     with wz.Archive(arc) as a:
         assert len(text.splitlines()) == 1 + len(a), text
@@ -249,7 +253,7 @@ def check_module_script(model, arc_path, tmp):
 
 
 def check_ls_json(archive, arc_path):
-    """`weightzip ls --json` (the Rust CLI) and `python3 weightzip.py ls --json` agree with the
+    """`weightzip ls --json` (the Rust CLI) and `python3 -m weightzip ls --json` agree with the
     bindings."""
     doc = json.loads(module_script("ls", "--json", arc_path))
     assert doc["tensor_count"] == len(archive) and len(doc["tensors"]) == len(archive)
@@ -311,7 +315,7 @@ def check_model(model, tmp):
 
     info = archive.info
     print(
-        "%s: %d tensors, %d -> %d bytes (ratio %.4f), every tensor, metadata, restore, errors, weightzip.py%s: %s OK"
+        "%s: %d tensors, %d -> %d bytes (ratio %.4f), every tensor, metadata, restore, errors, python -m weightzip%s: %s OK"
         % (
             os.path.basename(model),
             info.tensor_count,
