@@ -26,6 +26,8 @@
  *                 llama.cpp's own file loader then maps /proc/self/fd/N
  *   --no-repack        llama_model_params.use_extra_bufts = false (no CPU weight repacking);
  *                      the "tensors" loader always runs so, as llama_model_init_from_user forces it
+ *   --no-mmap          llama_model_params.load_mode = LLAMA_LOAD_MODE_NONE ("file" loader: read the
+ *                      file into llama.cpp's buffers instead of mapping it, as it reads an archive)
  *   --no-vocab         for a GGUF without a tokenizer (the MiniLM fixture): overrides
  *                      tokenizer.ggml.model to "none"; INPUTs must then be ids:...
  *   --check ORIGINAL   "memfd" only: fail unless the rebuilt file equals ORIGINAL byte for byte
@@ -117,13 +119,15 @@ struct options {
     int n_generate = 32;
     int threads = 0;
     bool repack = true;
+    bool mmap = true;
     bool no_vocab = false;
     bool verbose = false;
 };
 
 [[noreturn]] void usage() {
     fputs("usage: llama_from_archive MODEL [--embed | --generate N] [--threads T]\n"
-          "                          [--loader auto|file|tensors|memfd] [--no-repack] [--no-vocab]\n"
+          "                          [--loader auto|file|tensors|memfd] [--no-repack] [--no-mmap]\n"
+          "                          [--no-vocab]\n"
           "                          [--check ORIGINAL.gguf] [--verbose] INPUT...\n"
           "  INPUT: text, or ids:1,2,3 (token ids)\n",
           stderr);
@@ -152,6 +156,8 @@ options parse_args(int argc, char ** argv) {
             o.check = value();
         } else if (a == "--no-repack") {
             o.repack = false;
+        } else if (a == "--no-mmap") {
+            o.mmap = false;
         } else if (a == "--no-vocab") {
             o.no_vocab = true;
         } else if (a == "--verbose") {
@@ -512,6 +518,9 @@ int main(int argc, char ** argv) {
     // Model parameters, the same for every loader.
     llama_model_params mp = llama_model_default_params();
     mp.use_extra_bufts = o.repack;
+    if (!o.mmap) {
+        mp.load_mode = LLAMA_LOAD_MODE_NONE;
+    }
     llama_model_kv_override kv[2];
     memset(kv, 0, sizeof kv);
     if (o.no_vocab) {

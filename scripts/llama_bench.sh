@@ -13,7 +13,9 @@
 #
 # Every row is one loader (see c_examples/llama_from_archive.cpp): "file" on the original GGUF (page-cached: both
 # files are read once first, and one untimed run warms up), with llama.cpp's defaults and with --no-repack (the
-# settings the "tensors" loader runs with), then "tensors" and "memfd" on the archive. Peak memory is /usr/bin/time -v's
+# settings the "tensors" loader runs with) and with --no-mmap (how llama.cpp reads an archive), then "tensors" and
+# "memfd" on the archive, and "file(patched)": llama.cpp's own loader on the archive's path, which needs the weightzip
+# patch scripts/build_llama_cpp.sh applies (defaults: repacking on; an archive is read as under --no-mmap). Peak memory is /usr/bin/time -v's
 # "Maximum resident set size" of the same run, which counts the model's mapped file pages as well as its heap.
 set -euo pipefail
 LLAMA_DIR=${1:?usage: llama_bench.sh LLAMA_DIR MODEL.gguf [ARCHIVE] [-- ARGS...]}
@@ -64,7 +66,9 @@ for t in $THREADS; do
   done <<EOF
 file $MODEL --loader file
 file,--no-repack $MODEL --loader file --no-repack
+file,--no-mmap $MODEL --loader file --no-mmap
 tensors $ARCHIVE --loader tensors
 memfd $ARCHIVE --loader memfd
+file(patched) $ARCHIVE --loader file
 EOF
 done
