@@ -143,7 +143,7 @@ fn compare_loaders(exe: &Path, original: &Path, archive: &Path, threads: u32, ar
     let (file_nr, _) = go(original, &["--loader", "file", "--no-repack"]);
     let (tensors, tensors_err) = go(archive, &["--loader", "tensors"]);
     // llama.cpp's own loader, patched (scripts/llama.cpp-weightzip.patch), on the archive's path.
-    let (patched, patched_err) = go(archive, &["--loader", "file"]);
+    let (patched, patched_err) = go(archive, &["--loader", "file", "--verbose"]);
     assert!(patched_err.contains("reading a weightzip archive"), "patched loader run:\n{patched_err}");
     assert!(
         patched == file,
