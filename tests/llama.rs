@@ -3,7 +3,11 @@
 //!
 //!     scripts/build_llama_cpp.sh /work/cache/llama
 //!     WZ_LLAMA_DIR=/work/cache/llama/llama.cpp WZ_CORPUS_DIR=/work/cache \
-//!         cargo test --release --test llama -- --ignored --nocapture
+//!         cargo test --release --test llama -- --ignored --nocapture --test-threads 1
+//!
+//! Two parts: the example program (below) and llama.cpp's own patched tools (`cli_and_completion_identical`,
+//! `server_completions_identical`, `bench_speed_equal`, which need the three corpus models and curl; see
+//! the comment above them).
 //!
 //! `minilm_embeddings_identical` needs only WZ_LLAMA_DIR (its model is the MiniLM fixture);
 //! `qwen_greedy_identical` also needs qwen2.5-coder-1.5b-instruct-q4_k_m.gguf in WZ_CORPUS_DIR
@@ -23,9 +27,11 @@
 mod common;
 
 use std::ffi::OsString;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -327,4 +333,250 @@ fn tied_embeddings_greedy_identical() {
         assert_eq!(out.lines().filter(|l| l.starts_with("generated ")).count(), 4, "{out}");
         println!("{name}: 4 prompts x 16 greedy tokens identical from original and archive");
     }
+}
+
+// llama.cpp's own tools, built with the weightzip patch (scripts/llama.cpp-weightzip.patch, applied
+// by scripts/build_llama_cpp.sh), take `model.gguf.wz` where they take `model.gguf`, and give the
+// same output as from the original at default settings: llama-cli (one turn, `-st`),
+// llama-completion, llama-server's /completion endpoint (needs curl) and llama-bench, on
+// Qwen2.5-Coder-1.5B-Instruct Q4_K_M, Gemma 3 270M Q4_K_M and SmolLM2-135M-Instruct Q4_1 from
+// WZ_CORPUS_DIR. Greedy decoding (`--temp 0`, the one setting that is not a default: the tools
+// sample at random otherwise); everything else, mmap and CPU weight repacking included, as
+// llama.cpp sets it. (The MiniLM embedding fixture has no tokenizer, so llama-embedding cannot
+// take it: `minilm_embeddings_identical` above runs it through llama.cpp's patched loader with
+// token ids, at defaults.)
+
+/// A tool of the patched llama.cpp build.
+fn tool(name: &str) -> PathBuf {
+    let dir = required_dir("WZ_LLAMA_DIR", "a llama.cpp build from scripts/build_llama_cpp.sh CACHE_DIR");
+    let exe = dir.join("build/bin").join(name);
+    assert!(exe.is_file(), "{} missing: rerun scripts/build_llama_cpp.sh", exe.display());
+    exe
+}
+
+fn corpus_model(name: &str) -> PathBuf {
+    let dir = required_dir("WZ_CORPUS_DIR", "the corpus directory (scripts/fetch_corpora.sh DIR qwen15 gemma smollm)");
+    let p = dir.join(name);
+    assert!(p.is_file(), "{} missing: scripts/fetch_corpora.sh {} ...", p.display(), dir.display());
+    p
+}
+
+const CORPUS_MODELS: [&str; 3] =
+    ["qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "gemma-3-270m-q4_k_m.gguf", "SmolLM2-135M-Instruct.Q4_1.gguf"];
+
+const TOOL_PROMPTS: [&str; 3] = ["The capital of France is", "def fibonacci(n):", "Write one sentence about the sea."];
+
+fn command(exe: &Path) -> Command {
+    let mut cmd = Command::new(exe);
+    match ld_library_path() {
+        Some(p) => cmd.env("LD_LIBRARY_PATH", p),
+        None => cmd.env_remove("LD_LIBRARY_PATH"),
+    };
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// llama-cli, one turn per prompt (`-st`), and llama-completion (plain text completion): stdout from
+/// the archive equals stdout from the original, at 1 and 2 threads, for every model.
+#[test]
+#[ignore = "needs WZ_LLAMA_DIR (patched build) and WZ_CORPUS_DIR"]
+fn cli_and_completion_identical() {
+    let scratch = Scratch::new("tools-cli");
+    for name in CORPUS_MODELS {
+        let original = corpus_model(name);
+        let archive = compress(&original, &scratch.0);
+        for threads in ["1", "2"] {
+            for prompt in TOOL_PROMPTS {
+                for (exe, mode) in [("llama-cli", "-st"), ("llama-completion", "-no-cnv")] {
+                    let go = |m: &Path| {
+                        let what = format!("{exe} {} -t {threads}", m.display());
+                        let mut cmd = command(&tool(exe));
+                        cmd.arg("-m").arg(m).args(["-p", prompt, mode, "-n", "24", "--temp", "0", "-t", threads]);
+                        run(&what, &mut cmd)
+                    };
+                    // llama-cli prints its speed ("[ Prompt: 31.9 t/s | Generation: 7.9 t/s ]"), a spinner
+                    // as long as the load takes and the model's path with the text: not output of the model
+                    let text = |(out, err): (String, String)| {
+                        let timing = |l: &&str| {
+                            l.starts_with("[ Prompt:") || l.contains("Loading model...") || l.starts_with("model ")
+                        };
+                        let kept: Vec<&str> = out.lines().filter(|l| !timing(l)).collect();
+                        (kept.join("\n"), err)
+                    };
+                    let (want, _) = text(go(&original));
+                    let (got, err) = text(go(&archive));
+                    // Neither tool logs the loader's lines by default; that it ran on the .wz path is the
+                    // proof (an unpatched build stops at "invalid magic characters").
+                    let _ = err;
+                    assert!(!want.trim().is_empty(), "{exe}: no output");
+                    assert!(
+                        got == want,
+                        "{name} {exe} -t {threads} {prompt:?}: archive differs\n--- original ---\n{want}\n--- archive ---\n{got}"
+                    );
+                }
+            }
+            println!("{name}: llama-cli and llama-completion, {} prompts, -t {threads}: identical", TOOL_PROMPTS.len());
+        }
+    }
+}
+
+/// A llama-server on a free localhost port, killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(model: &Path, threads: &str) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut cmd = command(&tool("llama-server"));
+        cmd.arg("-m").arg(model).args(["--host", "127.0.0.1", "--port", &port.to_string(), "-t", threads]);
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let child = cmd.spawn().expect("start llama-server");
+        let mut s = Server { child, port };
+        let start = Instant::now();
+        while !s.get("/health").contains("\"ok\"") {
+            if let Ok(Some(st)) = s.child.try_wait() {
+                let mut err = String::new();
+                s.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                panic!("llama-server {} exited ({st}):\n{err}", model.display());
+            }
+            assert!(start.elapsed() < Duration::from_secs(180), "llama-server did not become ready");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        s
+    }
+
+    fn curl(&self, path: &str, body: Option<&str>) -> String {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "--max-time", "300"]).arg(format!("http://127.0.0.1:{}{path}", self.port));
+        if let Some(b) = body {
+            cmd.args(["-H", "Content-Type: application/json", "-d", b]);
+        }
+        let out = cmd.output().expect("curl (needed for the server test)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn get(&self, path: &str) -> String {
+        self.curl(path, None)
+    }
+
+    /// The server's log so far (after it is stopped).
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        err
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The raw JSON text of `"key":` in `json`: a string with its quotes, or an array with its brackets.
+fn json_field<'a>(json: &'a str, key: &str) -> &'a str {
+    let at = json.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("no {key} in {json}")) + key.len() + 3;
+    let rest = json[at..].trim_start();
+    let b = rest.as_bytes();
+    let end = match b[0] {
+        b'"' => {
+            let mut i = 1;
+            while b[i] != b'"' {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            i + 1
+        }
+        b'[' => rest.find(']').unwrap() + 1,
+        _ => panic!("{key} is neither a string nor an array in {json}"),
+    };
+    &rest[..end]
+}
+
+/// llama-server's /completion endpoint on localhost: the same greedy tokens and text from the
+/// archive as from the original, at 1 and 2 threads, for every model.
+#[test]
+#[ignore = "needs WZ_LLAMA_DIR (patched build), WZ_CORPUS_DIR and curl"]
+fn server_completions_identical() {
+    let scratch = Scratch::new("tools-server");
+    for name in CORPUS_MODELS {
+        let original = corpus_model(name);
+        let archive = compress(&original, &scratch.0);
+        for threads in ["1", "2"] {
+            let complete = |m: &Path| {
+                let s = Server::start(m, threads);
+                let replies: Vec<String> = TOOL_PROMPTS
+                    .iter()
+                    .map(|p| {
+                        let body = format!(
+                            "{{\"prompt\":{p:?},\"n_predict\":24,\"temperature\":0,\"return_tokens\":true,\"cache_prompt\":false}}"
+                        );
+                        s.curl("/completion", Some(&body))
+                    })
+                    .collect();
+                (replies, s.stop())
+            };
+            let (want, _) = complete(&original);
+            let (got, log) = complete(&archive);
+            let loading = format!("loading model '{}'", archive.display());
+            assert!(log.contains(&loading), "llama-server did not load the archive:\n{log}");
+            for ((w, g), p) in want.iter().zip(&got).zip(TOOL_PROMPTS) {
+                let (wt, gt) = (json_field(w, "tokens"), json_field(g, "tokens"));
+                assert!(wt.len() > 2, "{name}: no tokens for {p:?}: {w}");
+                assert_eq!(gt, wt, "{name} -t {threads} {p:?}: tokens differ");
+                assert_eq!(json_field(g, "content"), json_field(w, "content"), "{name} -t {threads} {p:?}");
+            }
+            println!(
+                "{name}: llama-server /completion, {} prompts, -t {threads}: identical tokens",
+                TOOL_PROMPTS.len()
+            );
+        }
+    }
+}
+
+/// The tg32 tokens/s llama-bench reports for each model file, in its JSON output's order.
+fn bench_tg(stdout: &str) -> Vec<f64> {
+    stdout
+        .split("\"avg_ts\":")
+        .skip(1)
+        .map(|s| s.trim_start().split([',', '\n', '}']).next().unwrap().trim().parse().unwrap())
+        .collect()
+}
+
+/// llama-bench: generation speed from the archive equals the original's within noise (the same
+/// weights, repacked the same way, in the same run, interleaved).
+#[test]
+#[ignore = "needs WZ_LLAMA_DIR (patched build) and WZ_CORPUS_DIR"]
+fn bench_speed_equal() {
+    let scratch = Scratch::new("tools-bench");
+    let original = corpus_model(CORPUS_MODELS[0]);
+    let archive = compress(&original, &scratch.0);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let mut cmd = command(&tool("llama-bench"));
+        cmd.arg("-m")
+            .arg(&original)
+            .arg("-m")
+            .arg(&archive)
+            .args(["-p", "0", "-n", "32", "-r", "3", "-t", "2", "-o", "json"]);
+        let (out, _) = run("llama-bench", &mut cmd);
+        let tg = bench_tg(&out);
+        assert_eq!(tg.len(), 2, "{out}");
+        a.push(tg[0]);
+        b.push(tg[1]);
+    }
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (ma, mb) = (a[1], b[1]);
+    println!(
+        "llama-bench tg32, 2 threads, medians of 3 runs of 3: original {ma:.2} tok/s, archive {mb:.2} tok/s ({:.3}x)",
+        mb / ma
+    );
+    assert!((mb / ma - 1.0).abs() < 0.15, "archive {mb:.2} vs original {ma:.2} tok/s");
 }
