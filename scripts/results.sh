@@ -50,7 +50,7 @@ mem=$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 kernel=$(uname -sr)
 rustc=$(rustc --version)
 commit=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (with uncommitted changes)" || true)
+dirty=$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null | grep . >/dev/null && echo " (with uncommitted changes)" || true)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 tmp=$(mktemp -d)
 sampler=
