@@ -42,7 +42,7 @@ class safe_open:
     """An archive of a safetensors file, opened like ``safetensors.safe_open``: a context
     manager with keys(), metadata(), get_tensor(name) and get_slice(name).
 
-    ``archive`` is the underlying weightzip.Archive (its ``stats`` count what was decoded).
+    ``archive`` is the underlying weightzip.Archive (its ``decoded_bytes`` counts what was decoded).
     """
 
     def __init__(self, filename, framework="np", device="cpu"):
