@@ -126,11 +126,18 @@ impl<'a> Part<'a> {
         );
         let o = self.out.add(self.g * LANES);
         let offs = self.cur.group();
+        let runs = self.cur.runs();
         let mut xn = [_mm256_setzero_si256(); 4];
         for (k, xn) in xn.iter_mut().enumerate() {
-            let off = match self.cur.one() {
-                Some(b) => _mm256_set1_epi32(b as i32),
-                None => _mm256_loadu_si256(offs.add(8 * k) as *const __m256i),
+            let off = match (self.cur.one(), runs) {
+                (Some(b), _) => _mm256_set1_epi32(b as i32),
+                // The vector's runs, from its first on, spread to the lanes.
+                (_, Some((subs, pat, at))) => {
+                    let j = 4 * at + k;
+                    let first = _mm256_loadu_si256(subs.add(*pat.start8.get_unchecked(j) as usize) as *const __m256i);
+                    _mm256_permutevar8x32_epi32(first, _mm256_loadu_si256(pat.idx8.as_ptr().add(j) as *const __m256i))
+                }
+                _ => _mm256_loadu_si256(offs.add(8 * k) as *const __m256i),
             };
             let e = _mm256_i32gather_epi32::<4>(self.table, _mm256_add_epi32(off, _mm256_and_si256(self.x[k], slot_mask)));
             let f = _mm256_add_epi32(_mm256_and_si256(e, f_mask), one);

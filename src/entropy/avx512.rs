@@ -78,12 +78,19 @@ impl<'a> Part<'a> {
         let bound = _mm512_set1_epi32(RANS_L as i32);
         let o = self.out.add(self.g * LANES);
         let offs = self.cur.group();
+        let runs = self.cur.runs();
         let mut xn = [_mm512_setzero_si512(); 2];
         let mut need = [0u16; 2];
         for k in 0..2 {
-            let off = match self.cur.one() {
-                Some(b) => _mm512_set1_epi32(b as i32),
-                None => _mm512_loadu_si512(offs.add(16 * k) as *const _),
+            let off = match (self.cur.one(), runs) {
+                (Some(b), _) => _mm512_set1_epi32(b as i32),
+                // The vector's runs, from its first on, spread to the lanes.
+                (_, Some((subs, pat, at))) => {
+                    let j = 2 * at + k;
+                    let first = _mm512_loadu_si512(subs.add(*pat.start16.get_unchecked(j) as usize) as *const _);
+                    _mm512_permutexvar_epi32(_mm512_loadu_si512(pat.idx16.as_ptr().add(j) as *const _), first)
+                }
+                _ => _mm512_loadu_si512(offs.add(16 * k) as *const _),
             };
             let e = _mm512_i32gather_epi32::<4>(_mm512_add_epi32(off, _mm512_and_si512(self.x[k], slot_mask)), self.table);
             let f = _mm512_add_epi32(_mm512_and_si512(e, f_mask), one);

@@ -46,6 +46,60 @@ pub enum Tables<'a> {
     Periodic(&'a [u32]),
     /// Symbol i uses `offsets[i]` (one per symbol: tables chosen from decoded headers).
     Each(&'a [u32]),
+    /// Symbol i uses `subs[i / pattern.run]`: runs of symbols that share a table (a block's
+    /// sub-blocks), one offset per run. The kernels expand the runs' offsets to lanes with a
+    /// permute, so the caller writes one offset per run instead of one per symbol. `subs` holds
+    /// `RUN_PAD` more offsets than the stream's runs (the kernels load a vector's worth past the
+    /// group's first run).
+    Runs { subs: &'a [u32], pattern: &'a RunPattern },
+}
+
+/// Offsets `Tables::Runs` must hold past the stream's last run.
+pub const RUN_PAD: usize = 16;
+
+/// Where the lanes of each group of a `Tables::Runs` stream find their runs. Run boundaries
+/// fall at the same lanes every `period` groups (`lcm(run, LANES)` symbols), so for each group
+/// of a period and each vector of 8 (AVX2) or 16 (AVX-512) lanes, this holds the vector's first
+/// run relative to the period's (`start`) and each lane's run relative to that (`idx`, below the
+/// vector's width since a run is at least one symbol).
+pub struct RunPattern {
+    pub run: usize,
+    /// Groups per period, and runs per period.
+    pub period: usize,
+    pub runs_per_period: usize,
+    pub start8: Vec<u32>,
+    pub idx8: Vec<[u32; 8]>,
+    pub start16: Vec<u32>,
+    pub idx16: Vec<[u32; 16]>,
+}
+
+impl RunPattern {
+    pub fn new(run: usize) -> RunPattern {
+        assert!(run > 0);
+        let (mut a, mut b) = (run, LANES);
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        let symbols = run / a * LANES; // lcm(run, LANES)
+        let mut p = RunPattern {
+            run,
+            period: symbols / LANES,
+            runs_per_period: symbols / run,
+            start8: Vec::new(),
+            idx8: Vec::new(),
+            start16: Vec::new(),
+            idx16: Vec::new(),
+        };
+        for first in (0..symbols).step_by(8) {
+            p.start8.push((first / run) as u32);
+            p.idx8.push(std::array::from_fn(|l| ((first + l) / run - first / run) as u32));
+        }
+        for first in (0..symbols).step_by(16) {
+            p.start16.push((first / run) as u32);
+            p.idx16.push(std::array::from_fn(|l| ((first + l) / run - first / run) as u32));
+        }
+        p
+    }
 }
 
 impl Tables<'_> {
@@ -55,6 +109,7 @@ impl Tables<'_> {
             Tables::One(b) => b,
             Tables::Periodic(o) => o[i % o.len()],
             Tables::Each(o) => o[i],
+            Tables::Runs { subs, pattern } => subs[i / pattern.run],
         }) as usize
     }
 }
@@ -66,20 +121,24 @@ impl Tables<'_> {
 #[derive(Clone, Copy)]
 pub struct Cursor<'a> {
     tables: Tables<'a>,
-    /// Index of the group's first offset in `Periodic`'s or `Each`'s slice.
+    /// Index of the group's first offset in `Periodic`'s or `Each`'s slice; for `Runs`, the
+    /// group's place in its period.
     at: usize,
+    /// For `Runs`: the index in `subs` of the period's first run.
+    base: usize,
 }
 
 #[cfg(target_arch = "x86_64")]
 impl<'a> Cursor<'a> {
     /// The cursor at group `g`.
     pub fn new(tables: Tables<'a>, g: usize) -> Self {
-        let at = match tables {
-            Tables::One(_) => 0,
-            Tables::Periodic(o) => (g * LANES) % o.len(),
-            Tables::Each(_) => g * LANES,
+        let (at, base) = match tables {
+            Tables::One(_) => (0, 0),
+            Tables::Periodic(o) => ((g * LANES) % o.len(), 0),
+            Tables::Each(_) => (g * LANES, 0),
+            Tables::Runs { pattern: p, .. } => (g % p.period, g / p.period * p.runs_per_period),
         };
-        Cursor { tables, at }
+        Cursor { tables, at, base }
     }
 
     /// The one table of every symbol, for `Tables::One`.
@@ -96,8 +155,19 @@ impl<'a> Cursor<'a> {
     #[inline(always)]
     pub fn group(&self) -> *const u32 {
         match self.tables {
-            Tables::One(_) => std::ptr::null(),
+            Tables::One(_) | Tables::Runs { .. } => std::ptr::null(),
             Tables::Periodic(o) | Tables::Each(o) => o.as_ptr().wrapping_add(self.at),
+        }
+    }
+
+    /// For `Tables::Runs`: the runs' offsets from the period's first run on, the pattern, and the
+    /// group's place in the period. The caller loads at most `RUN_PAD` offsets past a vector's
+    /// first run, and only while the group is inside the stream.
+    #[inline(always)]
+    pub fn runs(&self) -> Option<(*const u32, &'a RunPattern, usize)> {
+        match self.tables {
+            Tables::Runs { subs, pattern } => Some((subs.as_ptr().wrapping_add(self.base), pattern, self.at)),
+            _ => None,
         }
     }
 
@@ -112,6 +182,13 @@ impl<'a> Cursor<'a> {
                 }
             }
             Tables::Each(_) => self.at += LANES,
+            Tables::Runs { pattern, .. } => {
+                self.at += 1;
+                if self.at == pattern.period {
+                    self.at = 0;
+                    self.base += pattern.runs_per_period;
+                }
+            }
         }
     }
 }
@@ -183,8 +260,12 @@ pub fn decode_part_pair(a: PackedPart, b: PackedPart, level: Level) -> Result<()
 }
 
 fn check(p: &PackedPart) {
-    if let Tables::Each(o) = p.tables {
-        assert!(o.len() >= p.out.len(), "one table offset per symbol");
+    match p.tables {
+        Tables::Each(o) => assert!(o.len() >= p.out.len(), "one table offset per symbol"),
+        Tables::Runs { subs, pattern } => {
+            assert!(subs.len() >= p.out.len().div_ceil(pattern.run) + RUN_PAD, "one table offset per run, and padding")
+        }
+        _ => {}
     }
 }
 
@@ -249,7 +330,13 @@ mod tests {
         assert_eq!(per.len() % LANES, 0);
         for n in [0usize, 1, 31, 32, 33, 64 * 7 + 5, 5000] {
             let each: Vec<u32> = (0..n).map(|_| (lcg(&mut seed) % 3) as u32 * T as u32).collect();
-            for tables in [Tables::One(T as u32), Tables::Periodic(&per), Tables::Each(&each)] {
+            let patterns: Vec<RunPattern> = [15, 1, 7, 32, 40].into_iter().map(RunPattern::new).collect();
+            let subs: Vec<Vec<u32>> = patterns
+                .iter()
+                .map(|p| (0..n.div_ceil(p.run) + RUN_PAD).map(|_| (lcg(&mut seed) % 3) as u32 * T as u32).collect())
+                .collect();
+            let runs = patterns.iter().zip(&subs).map(|(pattern, subs)| Tables::Runs { subs, pattern });
+            for tables in [Tables::One(T as u32), Tables::Periodic(&per), Tables::Each(&each)].into_iter().chain(runs) {
                 // Symbols each table can code.
                 let syms: Vec<u8> = (0..n)
                     .map(|i| loop {

@@ -28,7 +28,7 @@ pub use q8_0::Q8_0;
 use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method};
 use crate::cpu::{self, Level};
 use crate::entropy::bits::{BitReader, BitWriter};
-use crate::entropy::packed::{self, decode_part, decode_part_pair, PackedPart, Tables, SCALE, T};
+use crate::entropy::packed::{self, decode_part, decode_part_pair, PackedPart, RunPattern, Tables, RUN_PAD, SCALE, T};
 use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES};
 use crate::entropy::table::FreqTable;
 use crate::error::{Error, Result};
@@ -229,7 +229,8 @@ impl<L: Layout> super::Model for Model<L> {
         for t in &self.tables {
             packed::pack(t, &mut packed);
         }
-        Box::new(Decoder::<L> { packed, simd: level.min(cpu::detect()), _l: PhantomData })
+        let runs = RunPattern::new(L::VALUES / L::SUB_BLOCKS);
+        Box::new(Decoder::<L> { packed, runs, simd: level.min(cpu::detect()), _l: PhantomData })
     }
 }
 
@@ -268,9 +269,11 @@ impl<L: Layout> ChunkEncoder for FrameEncoder<L> {
     }
 }
 
-/// Decoding tables, packed: the header tables, then the value tables, `T` entries each.
+/// Decoding tables, packed: the header tables, then the value tables, `T` entries each; and
+/// where the values' sub-blocks fall in the kernels' lanes.
 struct Decoder<L> {
     packed: Vec<u32>,
+    runs: RunPattern,
     simd: Level,
     _l: PhantomData<fn() -> L>,
 }
@@ -281,7 +284,7 @@ struct Decoder<L> {
 const BATCH: usize = LANES;
 
 /// A chunk being decoded: its header symbols, its value stream, its output, and the batch
-/// buffers.
+/// buffers (values, and with contexts the table offset of each sub-block).
 struct Chunk<'a> {
     h: Vec<u8>,
     d: RansDecoder<'a>,
@@ -299,7 +302,7 @@ impl<L: Layout> Decoder<L> {
         let hlen = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
         let hs = src.get(4..4usize.checked_add(hlen).ok_or(Error::CorruptData)?).ok_or(Error::CorruptData)?;
         let vs = &src[4 + hlen..];
-        let tab = vec![0u32; if L::CONTEXTS > 1 { BATCH * L::VALUES } else { 0 }];
+        let tab = vec![0u32; if L::CONTEXTS > 1 { BATCH * L::SUB_BLOCKS + RUN_PAD } else { 0 }];
         let c = Chunk { h: vec![0u8; nb * L::HEADER_SYMBOLS], d: RansDecoder::new(vs)?, dst, v: vec![0u8; BATCH * L::VALUES], tab };
         Ok((RansDecoder::new(hs)?, c))
     }
@@ -324,14 +327,13 @@ impl<L: Layout> Decoder<L> {
         let tables = if L::CONTEXTS == 1 {
             Tables::One((vt * T) as u32)
         } else {
-            let run = vn / L::SUB_BLOCKS; // values of a sub-block share a context
-            let tab = &mut c.tab[..nb * vn];
-            for (t, hb) in tab.chunks_exact_mut(vn).zip(c.h[k * BATCH * hn..].chunks_exact(hn)) {
-                for (j, t) in t.chunks_exact_mut(run).enumerate() {
-                    t.fill(((vt + L::context(hb, j * run)) * T) as u32);
+            let (run, sb) = (vn / L::SUB_BLOCKS, L::SUB_BLOCKS); // values of a sub-block share a context
+            for (t, hb) in c.tab[..nb * sb].chunks_exact_mut(sb).zip(c.h[k * BATCH * hn..].chunks_exact(hn)) {
+                for (j, t) in t.iter_mut().enumerate() {
+                    *t = ((vt + L::context(hb, j * run)) * T) as u32;
                 }
             }
-            Tables::Each(tab)
+            Tables::Runs { subs: &c.tab, pattern: &self.runs }
         };
         PackedPart { d: &mut c.d, packed: &self.packed, tables, out: &mut c.v[..nb * vn], done: 0 }
     }
