@@ -97,7 +97,8 @@ pub fn frame_of(fx: &Fixtures, kind: Kind, bytes: usize, chunk: u32) -> Vec<u8> 
     let es = kind.element_size() as u32;
     let chunk_size = if chunk == 0 { 0 } else { chunk.div_ceil(es) * es };
     let data = fx.data_of(kind, bytes);
-    frame::compress(kind, &data, &Options { threads: 1, chunk_size, progress: None }).expect("compress seed")
+    frame::compress(kind, &data, &Options { threads: 1, chunk_size, progress: None, fast: false })
+        .expect("compress seed")
 }
 
 /// Frames of every kind and method: two-chunk frames (a full chunk and a short one), one-chunk
@@ -116,7 +117,7 @@ pub fn frame_seeds(fx: &Fixtures) -> Seeds {
     let emb = st.tensors.iter().max_by_key(|t| t.len).unwrap();
     mixed.extend_from_slice(&fx.st[emb.offset as usize..][..frame::MIN_CHUNK_SIZE as usize]);
     mixed.extend(std::iter::repeat_n(0u8, frame::MIN_CHUNK_SIZE as usize / 2));
-    let opts = Options { threads: 1, chunk_size: frame::MIN_CHUNK_SIZE, progress: None };
+    let opts = Options { threads: 1, chunk_size: frame::MIN_CHUNK_SIZE, progress: None, fast: false };
     v.push(("bf16-models".into(), frame::compress(Kind::Bf16, &mixed, &opts).unwrap()));
     v.push(("bf16-empty".into(), frame::compress(Kind::Bf16, &[], &opts).unwrap()));
     v.push(("q4k-empty".into(), frame::compress(Kind::Q4K, &[], &Options::with_threads(1)).unwrap()));

@@ -106,6 +106,15 @@ typedef struct wz_archive wz_archive;
 #define WZ_KIND_Q4_1 22
 
 /*
+ `wz_options.flags`: compress with the fast variant. Frames of the block kinds (Q4_K, Q6_K,
+ Q8_0, Q5_0, Q5_1, Q4_0, Q4_1) then decode in less time (Q4_K about 14% less, Q6_K about 19%,
+ on one core) for a fraction of a percent of ratio (Q4_K 0.12%, Q6_K 0.06% on
+ Qwen2.5-Coder-1.5B); other kinds are unaffected. A library from before this flag existed rejects such frames (CORRUPT_MODEL).
+ Decompression ignores the flag.
+ */
+#define WZ_FLAG_FAST 1
+
+/*
  Container format of an archive: a GGUF file.
  */
 #define WZ_CONTAINER_GGUF 1
@@ -181,9 +190,10 @@ typedef struct wz_options {
    */
   uint32_t chunk_size;
   /*
-   Reserved; must be 0.
+   `WZ_FLAG_*` bits (0, the default, for none); any other bit is INVALID_ARGUMENT. (This
+   field was `reserved`, which had to be 0, before `WZ_FLAG_FAST` existed.)
    */
-  uint32_t reserved;
+  uint32_t flags;
 } wz_options;
 
 /*

@@ -241,8 +241,12 @@ fn real_frames_of_constant_data_stay_within_the_expansion_bound() {
         let es = kind.element_size();
         let n = (16usize << 20) / es * es;
         for cs in [(16u32 << 20) / es as u32 * es as u32, 0] {
-            let f =
-                frame::compress(kind, &vec![0u8; n], &Options { threads: 1, chunk_size: cs, progress: None }).unwrap();
+            let f = frame::compress(
+                kind,
+                &vec![0u8; n],
+                &Options { threads: 1, chunk_size: cs, progress: None, fast: false },
+            )
+            .unwrap();
             let ratio = n as f64 / f.len() as f64;
             report.push(format!(
                 "{}: {} zero bytes, chunk {cs} -> {}-byte frame ({ratio:.0}x)",

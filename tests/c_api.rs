@@ -23,7 +23,7 @@ fn status_name(code: u32) -> String {
 }
 
 fn default_opts() -> wz_options {
-    let mut o = wz_options { struct_size: 0, threads: 99, chunk_size: 99, reserved: 99 };
+    let mut o = wz_options { struct_size: 0, threads: 99, chunk_size: 99, flags: 99 };
     assert_eq!(st(unsafe { wz_options_init(&mut o) }), OK);
     o
 }
@@ -311,7 +311,7 @@ fn options_init_sets_defaults() {
     let o = default_opts();
     assert_eq!(o.struct_size as usize, std::mem::size_of::<wz_options>());
     assert_eq!(o.struct_size, 16);
-    assert_eq!((o.threads, o.chunk_size, o.reserved), (0, 0, 0));
+    assert_eq!((o.threads, o.chunk_size, o.flags), (0, 0, 0));
 }
 
 /// A caller's options struct of any size: `struct_size`, then whatever bytes follow.
@@ -343,7 +343,7 @@ fn chunk_size_of(frame: &[u8]) -> u32 {
 fn options_struct_size_versioning() {
     let src = &raw_fixture()[..200_000];
     let reference_64k =
-        weightzip::compress(Kind::Bf16, src, &Options { threads: 1, chunk_size: MIN_CHUNK_SIZE, progress: None })
+        weightzip::compress(Kind::Bf16, src, &Options { threads: 1, chunk_size: MIN_CHUNK_SIZE, ..Default::default() })
             .unwrap();
     let reference_default = weightzip::compress(Kind::Bf16, src, &Options::default()).unwrap();
 
@@ -353,8 +353,8 @@ fn options_struct_size_versioning() {
 
     // Older, smaller structs: the missing fields take their defaults, whatever the bytes after
     // the caller's struct hold (they belong to someone else).
-    let o = RawOpts::new(12, &[1, MIN_CHUNK_SIZE, 0xDEAD], &[]); // no `reserved`
-    assert_eq!(c_compress(src, o.ptr()).unwrap(), reference_64k, "struct_size 12 ignores `reserved`");
+    let o = RawOpts::new(12, &[1, MIN_CHUNK_SIZE, 0xDEAD], &[]); // no `flags`
+    assert_eq!(c_compress(src, o.ptr()).unwrap(), reference_64k, "struct_size 12 ignores `flags`");
     let o = RawOpts::new(8, &[2, 12345, 0xDEAD], &[]); // threads only; garbage chunk size ignored
     let f = c_compress(src, o.ptr()).unwrap();
     assert_eq!(chunk_size_of(&f), DEFAULT_CHUNK_SIZE);
@@ -378,18 +378,14 @@ fn options_struct_size_versioning() {
         );
     }
 
-    // Nonsense sizes and reserved fields.
+    // Nonsense sizes and unknown flags.
     for size in [0u32, 1, 2, 3] {
         let o = RawOpts::new(size, &[1, MIN_CHUNK_SIZE, 0], &[]);
         assert_eq!(c_compress(src, o.ptr()), Err(wz_status::WZ_STATUS_INVALID_ARGUMENT as u32), "struct_size {size}");
     }
-    for reserved in [1u32, 0x8000_0000] {
-        let o = RawOpts::new(16, &[1, MIN_CHUNK_SIZE, reserved], &[]);
-        assert_eq!(
-            c_compress(src, o.ptr()),
-            Err(wz_status::WZ_STATUS_INVALID_ARGUMENT as u32),
-            "reserved {reserved:#x}"
-        );
+    for flags in [2u32, 3, 0x8000_0000] {
+        let o = RawOpts::new(16, &[1, MIN_CHUNK_SIZE, flags], &[]);
+        assert_eq!(c_compress(src, o.ptr()), Err(wz_status::WZ_STATUS_INVALID_ARGUMENT as u32), "flags {flags:#x}");
     }
     // Out-of-range chunk sizes.
     for cs in [2u32, 1000, MIN_CHUNK_SIZE - 2, MIN_CHUNK_SIZE + 1, (1 << 30) + 2] {
@@ -414,7 +410,8 @@ fn decompress_options_versioning() {
         ),
         ("struct_size 0", RawOpts::new(0, &[2, 0, 0], &[]), wz_status::WZ_STATUS_INVALID_ARGUMENT as u32),
         ("struct_size 3", RawOpts::new(3, &[2, 0, 0], &[]), wz_status::WZ_STATUS_INVALID_ARGUMENT as u32),
-        ("reserved 1", RawOpts::new(16, &[2, 0, 1], &[]), wz_status::WZ_STATUS_INVALID_ARGUMENT as u32),
+        ("WZ_FLAG_FAST (ignored)", RawOpts::new(16, &[2, 0, WZ_FLAG_FAST], &[]), OK),
+        ("unknown flag", RawOpts::new(16, &[2, 0, 2], &[]), wz_status::WZ_STATUS_INVALID_ARGUMENT as u32),
     ] {
         out.fill(0xCC);
         assert_eq!(c_decompress(&frame, &mut out, o.ptr()), want, "{case}");

@@ -140,7 +140,7 @@ fn metadata(a: &Handle) -> Result<(*const c_void, usize), u32> {
 }
 
 fn default_opts() -> wz_options {
-    let mut o = wz_options { struct_size: 0, threads: 99, chunk_size: 99, reserved: 99 };
+    let mut o = wz_options { struct_size: 0, threads: 99, chunk_size: 99, flags: 99 };
     assert_eq!(st(unsafe { wz_options_init(&mut o) }), OK);
     o
 }
@@ -620,7 +620,7 @@ fn restore_writes_atomically_and_never_over_the_archive() {
     assert_eq!(st(unsafe { wz_archive_restore(h.0, cpath(&nowhere).as_ptr(), null()) }), st(WZ_STATUS_IO));
     assert_eq!(last_error(), format!("cannot create {}: No such file or directory", nowhere.display()));
     // Bad options: refused before anything is written.
-    let o = wz_options { reserved: 1, ..default_opts() };
+    let o = wz_options { flags: 2, ..default_opts() };
     let fresh = dir.join("fresh.gguf");
     assert_eq!(st(unsafe { wz_archive_restore(h.0, cpath(&fresh).as_ptr(), &o) }), st(WZ_STATUS_INVALID_ARGUMENT));
     dir.assert_no_temporaries("restore");
@@ -695,7 +695,7 @@ fn compress_file_matches_the_rust_api_and_never_writes_over_its_input() {
         st(unsafe { wz_archive_compress_file(cpath(&missing).as_ptr(), cpath(&out).as_ptr(), null()) }),
         st(WZ_STATUS_IO)
     );
-    let bad = wz_options { reserved: 7, ..default_opts() };
+    let bad = wz_options { flags: 6, ..default_opts() };
     assert_eq!(
         st(unsafe { wz_archive_compress_file(cpath(&src).as_ptr(), cpath(&out).as_ptr(), &bad) }),
         st(WZ_STATUS_INVALID_ARGUMENT)

@@ -56,8 +56,12 @@ fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let src = raw_fixture()[..1 << 20].to_vec();
-        let frame =
-            compress(Kind::Bf16, &src, &Options { threads: 0, chunk_size: MIN_CHUNK_SIZE, progress: None }).unwrap();
+        let frame = compress(
+            Kind::Bf16,
+            &src,
+            &Options { threads: 0, chunk_size: MIN_CHUNK_SIZE, progress: None, fast: false },
+        )
+        .unwrap();
         let info = read_info(&frame).unwrap();
         assert_eq!(info.method, Method::Bf16Hist);
         assert_eq!(info.chunk_count, 16);
@@ -72,8 +76,12 @@ fn stored_frame() -> &'static (Vec<u8>, Vec<u8>) {
     static F: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
     F.get_or_init(|| {
         let src = Lcg::new(99).bytes(200_000);
-        let frame =
-            compress(Kind::Bf16, &src, &Options { threads: 1, chunk_size: MIN_CHUNK_SIZE, progress: None }).unwrap();
+        let frame = compress(
+            Kind::Bf16,
+            &src,
+            &Options { threads: 1, chunk_size: MIN_CHUNK_SIZE, progress: None, fast: false },
+        )
+        .unwrap();
         assert_eq!(read_info(&frame).unwrap().method, Method::Stored);
         (src, frame)
     })
@@ -811,8 +819,12 @@ fn small_frame() -> &'static (Vec<u8>, Vec<u8>) {
     static F: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
     F.get_or_init(|| {
         let src = raw_fixture()[..200_000].to_vec();
-        let frame =
-            compress(Kind::Bf16, &src, &Options { threads: 1, chunk_size: MIN_CHUNK_SIZE, progress: None }).unwrap();
+        let frame = compress(
+            Kind::Bf16,
+            &src,
+            &Options { threads: 1, chunk_size: MIN_CHUNK_SIZE, progress: None, fast: false },
+        )
+        .unwrap();
         assert_eq!(read_info(&frame).unwrap().method, Method::Bf16Hist);
         (src, frame)
     })

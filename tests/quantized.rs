@@ -198,3 +198,45 @@ fn scalar_and_avx2_pair_kernel_decodes_the_same() {
         common::rerun_with_kernel(level, &["chunks_decoded_in_pairs_equal_the_original"]);
     }
 }
+
+/// The fast variant (`Options::fast`): block kinds write tables at the coarser scale, which
+/// every kernel level decodes to the original; the frame differs from the default one and costs
+/// under 1% of size; the output does not depend on the thread count; other kinds ignore the flag.
+#[test]
+fn fast_variant_roundtrips_at_every_kernel_level() {
+    use weightzip::frame::{self, FrameReader};
+    let fast = |threads| Options { fast: true, ..Options::with_threads(threads) };
+    let mut checked = std::collections::BTreeSet::new();
+    for name in ["minilm-l6-q4_k_m.gguf", "qwen25coder15b-q4km-mini.gguf"] {
+        let file = fixture(name);
+        for (kind, tname, data) in quantized(&file) {
+            if matches!(kind, Kind::F32 | Kind::F16) {
+                continue; // floats: unaffected, checked below
+            }
+            let f = compress(kind, data, &fast(1)).unwrap();
+            assert!(f == compress(kind, data, &fast(2)).unwrap(), "{name} {tname}: output depends on the thread count");
+            let default = compress(kind, data, &Options::with_threads(2)).unwrap();
+            assert!(f != default, "{name} {tname} ({kind:?}): the fast variant wrote the default frame");
+            assert!((f.len() as f64) < default.len() as f64 * 1.01, "{name} {tname}: {} vs {}", f.len(), default.len());
+            let reader = FrameReader::new(&f).unwrap();
+            for level in reader.levels() {
+                let out = frame::decompress_at_level(&f, &Options::with_threads(1), level).unwrap();
+                assert!(out == data, "{name} {tname} ({kind:?}): {level:?} kernels");
+            }
+            checked.insert(kind.name());
+        }
+    }
+    assert!(checked.len() >= 3, "kinds checked: {checked:?}");
+    // Floats are unaffected.
+    let bf16 = std::fs::read(common::data_path("minilm-l6-ffn01.bf16")).unwrap();
+    assert!(
+        compress(Kind::Bf16, &bf16, &fast(2)).unwrap() == compress(Kind::Bf16, &bf16, &Options::default()).unwrap()
+    );
+    let file = fixture("minilm-l6-q4_k_m.gguf");
+    for (kind, tname, data) in quantized(&file).into_iter().filter(|t| t.0 == Kind::F32) {
+        assert!(
+            compress(kind, data, &fast(2)).unwrap() == compress(kind, data, &Options::default()).unwrap(),
+            "{tname}"
+        );
+    }
+}

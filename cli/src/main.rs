@@ -81,6 +81,11 @@ enum Cmd {
         /// Bytes per independently decodable chunk (default 262144).
         #[arg(long, default_value_t = 0, value_name = "BYTES")]
         chunk_size: u32,
+        /// The fast variant: quantized tensors (Q4_K, Q6_K and the other block types) decode in
+        /// less time (Q4_K about 14% less, Q6_K about 19%, on one core) for a fraction of a
+        /// percent of ratio; other kinds are unaffected. Older weightzip versions cannot read the output.
+        #[arg(long)]
+        fast: bool,
         #[command(flatten)]
         io: Io,
     },
@@ -317,6 +322,7 @@ fn each_input(
     let s = ops::Settings {
         threads: io.threads,
         chunk_size: 0,
+        fast: false,
         quiet: io.quiet,
         verbose: io.verbose,
         json: io.json,
@@ -364,21 +370,30 @@ fn each_input(
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.cmd {
-        Cmd::Compress { kind, chunk_size, io } => {
+        Cmd::Compress { kind, chunk_size, fast, io } => {
             let kind = kind.as_deref().map(kind_arg).transpose()?;
             each_input(
                 &io,
                 true,
                 |p| Ok(with_suffix(p)),
                 |input, out, s| {
-                    let s = ops::Settings { chunk_size, ..*s };
+                    let s = ops::Settings { chunk_size, fast, ..*s };
                     ops::compress(input, out, kind, &s)
                 },
             )
         }
         Cmd::Decompress { io } => each_input(&io, false, without_suffix, ops::decompress),
         Cmd::Verify { input, original, threads, json, quiet } => {
-            let s = ops::Settings { threads, chunk_size: 0, quiet, verbose: false, json, force: false, sync: false };
+            let s = ops::Settings {
+                threads,
+                chunk_size: 0,
+                fast: false,
+                quiet,
+                verbose: false,
+                json,
+                force: false,
+                sync: false,
+            };
             let original = original.as_deref().map(Input::open).transpose()?;
             ops::verify(Input::open(&input)?, original, &s)
         }

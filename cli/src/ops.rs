@@ -16,6 +16,8 @@ use crate::files::{err, escape_name, with_progress, Compare, Input, Output};
 pub struct Settings {
     pub threads: u32,
     pub chunk_size: u32,
+    /// Compress with the fast variant (--fast).
+    pub fast: bool,
     pub quiet: bool,
     pub verbose: bool,
     pub json: bool,
@@ -26,7 +28,7 @@ pub struct Settings {
 
 impl Settings {
     fn options(&self, progress: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Options {
-        Options { threads: self.threads, chunk_size: self.chunk_size, progress: Some(progress) }
+        Options { threads: self.threads, chunk_size: self.chunk_size, progress: Some(progress), fast: self.fast }
     }
 
     fn write_options(&self, input: &Input) -> WriteOptions {

@@ -101,7 +101,7 @@ fn compress_decompress_verify_roundtrip() {
     let lib = weightzip::compress(
         Kind::Bf16,
         raw_fixture(),
-        &Options { threads: 2, chunk_size: MIN_CHUNK_SIZE, progress: None },
+        &Options { threads: 2, chunk_size: MIN_CHUNK_SIZE, progress: None, fast: false },
     )
     .unwrap();
     assert!(f2 == lib);
@@ -821,7 +821,7 @@ fn gguf_compress_with_a_chunk_size() {
         "compress --chunk-size 65536",
     );
     let mut c = std::io::Cursor::new(Vec::new());
-    let o = Options { threads: 0, chunk_size: MIN_CHUNK_SIZE, progress: None };
+    let o = Options { threads: 0, chunk_size: MIN_CHUNK_SIZE, progress: None, fast: false };
     weightzip::archive::compress_gguf(qwen_file(), &mut c, &o).unwrap();
     assert!(std::fs::read(&wz).unwrap() == c.into_inner(), "CLI and library differ at chunk size 65536");
     assert_success(&run(&["verify", p(&wz), p(&input)]), "verify");
@@ -830,6 +830,26 @@ fn gguf_compress_with_a_chunk_size() {
     let wz2 = dir.join("m2.wz");
     assert_success(&run(&["compress", "--chunk-size", "1000", p(&input), "-o", p(&wz2)]), "chunk size 1000");
     assert!(std::fs::read(&wz2).unwrap() == std::fs::read(&wz).unwrap(), "chunk size 1000 differs from 65536");
+}
+
+#[test]
+fn gguf_compress_fast() {
+    // --fast: the library's fast archive, smaller than 1% over the default one, restored byte
+    // for byte by decompress and verify.
+    let dir = TempDir::new("cli-gguf-fast");
+    let input = gguf_copy(&dir, "m.gguf");
+    let wz = dir.join("m.wz");
+    assert_success(&run(&["compress", "--fast", p(&input), "-o", p(&wz)]), "compress --fast");
+    let mut c = std::io::Cursor::new(Vec::new());
+    weightzip::archive::compress_gguf(qwen_file(), &mut c, &Options { fast: true, ..Default::default() }).unwrap();
+    let arc = std::fs::read(&wz).unwrap();
+    assert!(arc == c.into_inner(), "CLI and library differ with --fast");
+    let default = library_archive(qwen_file());
+    assert!(arc != default && (arc.len() as f64) < default.len() as f64 * 1.01, "{} vs {}", arc.len(), default.len());
+    assert_success(&run(&["verify", p(&wz), p(&input)]), "verify");
+    let back = dir.join("back.gguf");
+    assert_success(&run(&["decompress", p(&wz), "-o", p(&back)]), "decompress");
+    assert!(std::fs::read(&back).unwrap() == qwen_file());
 }
 
 /// SIGINT at any moment of a compress or decompress leaves either the complete output or none,

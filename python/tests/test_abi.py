@@ -61,10 +61,10 @@ def expected_ctypes(c_type):
 
 def test_defines(header):
     defines = dict(re.findall(r"#define (WZ_\w+) (\d+)\b", header))
-    mirrored = {k: v for k, v in vars(_capi).items() if k.startswith(("WZ_KIND_", "WZ_CONTAINER_")) or
+    mirrored = {k: v for k, v in vars(_capi).items() if k.startswith(("WZ_KIND_", "WZ_CONTAINER_", "WZ_FLAG_")) or
                 k in ("WZ_FRAME_HEADER_SIZE", "WZ_FORMAT_VERSION")}
     for name in defines:
-        if name.startswith(("WZ_KIND_", "WZ_CONTAINER_")) or name in ("WZ_FRAME_HEADER_SIZE", "WZ_FORMAT_VERSION"):
+        if name.startswith(("WZ_KIND_", "WZ_CONTAINER_", "WZ_FLAG_")) or name in ("WZ_FRAME_HEADER_SIZE", "WZ_FORMAT_VERSION"):
             assert mirrored.get(name) == int(defines[name]), name
     assert set(mirrored) <= set(defines), set(mirrored) - set(defines)
     assert {"WZ_KIND_" + k.upper() for k in _capi.KINDS} == {k for k in defines if k.startswith("WZ_KIND_")}

@@ -44,6 +44,10 @@ KINDS = {
     "q4_1": WZ_KIND_Q4_1,
 }
 
+#: wz_options.flags: compress with the fast variant (block kinds decode faster, a fraction of a
+#: percent of ratio; see the C header).
+WZ_FLAG_FAST = 1
+
 WZ_CONTAINER_GGUF = 1
 WZ_CONTAINER_SAFETENSORS = 2
 #: Container formats of archives by number: ArchiveInfo.container_name.
@@ -87,7 +91,7 @@ class wz_options(ctypes.Structure):
         ("struct_size", ctypes.c_uint32),
         ("threads", ctypes.c_uint32),
         ("chunk_size", ctypes.c_uint32),
-        ("reserved", ctypes.c_uint32),
+        ("flags", ctypes.c_uint32),
     ]
 
 
@@ -252,8 +256,9 @@ def check(status):
         raise WeightzipError(status, status_str(status), detail)
 
 
-def options(threads=0, chunk_size=0):
-    """A wz_options with the library's defaults, then `threads` and `chunk_size` (0: default)."""
+def options(threads=0, chunk_size=0, fast=False):
+    """A wz_options with the library's defaults, then `threads` and `chunk_size` (0: default),
+    and WZ_FLAG_FAST if `fast`."""
     for what, value in (("threads", threads), ("chunk_size", chunk_size)):
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:
             raise ValueError("%s must be an int from 0 to 2**32 - 1, got %r" % (what, value))
@@ -261,4 +266,5 @@ def options(threads=0, chunk_size=0):
     check(lib.wz_options_init(ctypes.byref(opts)))
     opts.threads = threads
     opts.chunk_size = chunk_size
+    opts.flags = WZ_FLAG_FAST if fast else 0
     return opts

@@ -11,7 +11,7 @@
 
 use std::any::Any;
 
-use super::{bf16, ChunkDecoder, ChunkEncoder, Codec, Kind, Method, Model};
+use super::{bf16, ChunkDecoder, ChunkEncoder, Codec, Kind, Method, Model, Plan};
 use crate::cpu::Level;
 use crate::entropy::rans::EncTable;
 use crate::error::{Error, Result};
@@ -30,17 +30,17 @@ impl Codec for F32Codec {
 
     /// Every chunk split once (in parallel) and histogrammed; the bf16 plan over the high
     /// halves; the chunks coded later from the same split.
-    fn plan<'a>(&self, _: Kind, chunks: &[&'a [u8]], threads: u32) -> Result<Box<dyn ChunkEncoder + 'a>> {
+    fn plan<'a>(&self, _: Kind, chunks: &[&'a [u8]], p: &Plan) -> Result<Box<dyn ChunkEncoder + 'a>> {
         let mut parts: Vec<(&[u8], Halves, Vec<u64>)> =
             chunks.iter().map(|c| (*c, Default::default(), Vec::new())).collect();
-        parallel::for_each_mut(&mut parts, threads, |_, (c, halves, h)| {
+        parallel::for_each_mut(&mut parts, p.threads, |_, (c, halves, h)| {
             *halves = split(c);
             *h = vec![0u64; bf16::SYMBOLS];
             bf16::histogram(&halves.hi, h);
             Ok(())
         })?;
         let hists: Vec<Vec<u64>> = parts.iter_mut().map(|p| std::mem::take(&mut p.2)).collect();
-        let tables = bf16::Tables::plan(&hists, threads)?;
+        let tables = bf16::Tables::plan(&hists, p.threads)?;
         Ok(Box::new(Encoder { tables, halves: parts.into_iter().map(|p| p.1).collect() }))
     }
 

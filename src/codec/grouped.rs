@@ -7,7 +7,7 @@
 
 use std::any::Any;
 
-use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method, Model};
+use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method, Model, Plan};
 use crate::cpu::Level;
 use crate::error::{Error, Result};
 use crate::zstd;
@@ -26,7 +26,7 @@ impl Codec for GroupedCodec {
         Method::Grouped
     }
 
-    fn plan<'a>(&self, kind: Kind, _: &[&'a [u8]], _: u32) -> Result<Box<dyn ChunkEncoder + 'a>> {
+    fn plan<'a>(&self, kind: Kind, _: &[&'a [u8]], _: &Plan) -> Result<Box<dyn ChunkEncoder + 'a>> {
         Ok(Box::new(Stride(kind.element_size())))
     }
 

@@ -202,6 +202,16 @@ impl Method {
     }
 }
 
+/// What the frame asks of a codec's plan.
+pub(crate) struct Plan {
+    /// Threads the analysis may use.
+    pub threads: u32,
+    /// The fast variant: codecs with packed tables (the block codecs and Q4_K) build them at
+    /// `packed::FAST_SCALE` instead of the default scale, for faster decoding at a small cost in
+    /// ratio; the others ignore it.
+    pub fast: bool,
+}
+
 /// A way of coding the chunks of a frame. The codec sees whole chunks of whole elements; the
 /// frame decides which thread codes or decodes each chunk, and stores a chunk raw when coding
 /// does not shrink it.
@@ -211,7 +221,7 @@ pub(crate) trait Codec: Sync {
 
     /// Builds the frame's model from its chunks (analysing them on up to `threads` threads):
     /// the model section's bytes, and the encoder every chunk is then coded with.
-    fn plan<'a>(&self, kind: Kind, chunks: &[&'a [u8]], threads: u32) -> Result<Box<dyn ChunkEncoder + 'a>>;
+    fn plan<'a>(&self, kind: Kind, chunks: &[&'a [u8]], p: &Plan) -> Result<Box<dyn ChunkEncoder + 'a>>;
 
     /// Parses a model section written by `plan`, as hostile input: CORRUPT_MODEL for anything
     /// `plan` could not have written.

@@ -2,7 +2,7 @@
 
 use std::arch::x86_64::*;
 
-use super::packed::{Cursor, PackedPart, SCALE};
+use super::packed::{Cursor, PackedPart};
 use super::rans::{RansDecoder, LANES, RANS_L};
 
 /// For each 8-bit mask of the lanes that need a word, the index of the word each lane takes.
@@ -113,10 +113,10 @@ impl<'a> Part<'a> {
         self.g < self.groups && self.end - self.pos >= 2 * LANES
     }
 
-    /// Decodes the next group. The caller has checked `can_step`.
+    /// Decodes the next group with tables of scale `S`. The caller has checked `can_step`.
     #[inline(always)]
-    unsafe fn step(&mut self) {
-        let slot_mask = _mm256_set1_epi32((1 << SCALE) - 1);
+    unsafe fn step<const S: i32>(&mut self) {
+        let slot_mask = _mm256_set1_epi32((1 << S) - 1);
         let f_mask = _mm256_set1_epi32(0xFFF);
         let one = _mm256_set1_epi32(1);
         // Bytes 0, 4, 8, 12 of each 128-bit half: the symbol byte of each lane after the shift.
@@ -142,7 +142,7 @@ impl<'a> Part<'a> {
             let e = _mm256_i32gather_epi32::<4>(self.table, _mm256_add_epi32(off, _mm256_and_si256(self.x[k], slot_mask)));
             let f = _mm256_add_epi32(_mm256_and_si256(e, f_mask), one);
             let bias = _mm256_and_si256(_mm256_srli_epi32::<12>(e), f_mask);
-            *xn = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32::<{ SCALE as i32 }>(self.x[k])), bias);
+            *xn = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32::<S>(self.x[k])), bias);
             // The eight symbol bytes: one shuffle per half, then the halves' low dwords.
             let b = _mm256_shuffle_epi8(_mm256_srli_epi32::<24>(e), pick);
             let lo = _mm256_cvtsi256_si32(b) as u32;
@@ -171,11 +171,21 @@ impl<'a> Part<'a> {
 /// # Safety
 /// The CPU must support AVX2 and POPCNT; every offset must leave a whole table inside `p.packed`,
 /// and `Tables::Each` must hold an offset for every symbol of `p.out`.
-#[target_feature(enable = "avx2,popcnt")]
 pub unsafe fn decode_packed(p: &mut PackedPart) {
+    // One kernel per scale packed tables may have: the scale a constant in each.
+    match p.scale {
+        12 => packed::<12>(p),
+        11 => packed::<11>(p),
+        _ => packed::<10>(p),
+    }
+}
+
+#[target_feature(enable = "avx2,popcnt")]
+unsafe fn packed<const S: i32>(p: &mut PackedPart) {
+    debug_assert_eq!(p.scale as i32, S);
     let mut a = Part::load(p);
     while a.can_step() {
-        a.step();
+        a.step::<S>();
     }
     a.store(p);
 }
@@ -186,12 +196,24 @@ pub unsafe fn decode_packed(p: &mut PackedPart) {
 ///
 /// # Safety
 /// As `decode_packed`, for both.
-#[target_feature(enable = "avx2,popcnt")]
 pub unsafe fn decode_packed_pair(pa: &mut PackedPart, pb: &mut PackedPart) {
+    match (pa.scale, pb.scale) {
+        (12, 12) => packed_pair::<12>(pa, pb),
+        (11, 11) => packed_pair::<11>(pa, pb),
+        (10, 10) => packed_pair::<10>(pa, pb),
+        _ => {
+            decode_packed(pa);
+            decode_packed(pb);
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,popcnt")]
+unsafe fn packed_pair<const S: i32>(pa: &mut PackedPart, pb: &mut PackedPart) {
     let (mut a, mut b) = (Part::load(pa), Part::load(pb));
     while a.can_step() && b.can_step() {
-        a.step();
-        b.step();
+        a.step::<S>();
+        b.step::<S>();
     }
     a.store(pa);
     b.store(pb);

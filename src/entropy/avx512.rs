@@ -3,7 +3,7 @@
 
 use std::arch::x86_64::*;
 
-use super::packed::{Cursor, PackedPart, SCALE};
+use super::packed::{Cursor, PackedPart};
 use super::rans::{LANES, RANS_L};
 
 /// Renormalises the new states `xn` of all 32 lanes: lanes in `need` take the next words of the
@@ -69,10 +69,10 @@ impl<'a> Part<'a> {
         self.g < self.groups && self.end - self.pos >= 2 * LANES
     }
 
-    /// Decodes the next group. The caller has checked `can_step`.
+    /// Decodes the next group with tables of scale `S`. The caller has checked `can_step`.
     #[inline(always)]
-    unsafe fn step(&mut self) {
-        let slot_mask = _mm512_set1_epi32((1 << SCALE) - 1);
+    unsafe fn step<const S: u32>(&mut self) {
+        let slot_mask = _mm512_set1_epi32((1 << S) - 1);
         let f_mask = _mm512_set1_epi32(0xFFF);
         let one = _mm512_set1_epi32(1);
         let bound = _mm512_set1_epi32(RANS_L as i32);
@@ -95,7 +95,7 @@ impl<'a> Part<'a> {
             let e = _mm512_i32gather_epi32::<4>(_mm512_add_epi32(off, _mm512_and_si512(self.x[k], slot_mask)), self.table);
             let f = _mm512_add_epi32(_mm512_and_si512(e, f_mask), one);
             let bias = _mm512_and_si512(_mm512_srli_epi32::<12>(e), f_mask);
-            xn[k] = _mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32::<SCALE>(self.x[k])), bias);
+            xn[k] = _mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32::<S>(self.x[k])), bias);
             need[k] = _mm512_cmplt_epu32_mask(xn[k], bound);
             _mm_storeu_si128(o.add(16 * k) as *mut __m128i, _mm512_cvtepi32_epi8(_mm512_srli_epi32::<24>(e)));
         }
@@ -121,11 +121,21 @@ impl<'a> Part<'a> {
 /// # Safety
 /// The CPU must support AVX-512 F, BW and VL; every offset must leave a whole table inside
 /// `p.packed`, and `Tables::Each` must hold an offset for every symbol of `p.out`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn decode_packed(p: &mut PackedPart) {
+    // One kernel per scale packed tables may have: the scale a constant in each.
+    match p.scale {
+        12 => packed::<12>(p),
+        11 => packed::<11>(p),
+        _ => packed::<10>(p),
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
+unsafe fn packed<const S: u32>(p: &mut PackedPart) {
+    debug_assert_eq!(p.scale, S);
     let mut a = Part::load(p);
     while a.can_step() {
-        a.step();
+        a.step::<S>();
     }
     a.store(p);
 }
@@ -135,12 +145,24 @@ pub unsafe fn decode_packed(p: &mut PackedPart) {
 ///
 /// # Safety
 /// As `decode_packed`, for both.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn decode_packed_pair(pa: &mut PackedPart, pb: &mut PackedPart) {
+    match (pa.scale, pb.scale) {
+        (12, 12) => packed_pair::<12>(pa, pb),
+        (11, 11) => packed_pair::<11>(pa, pb),
+        (10, 10) => packed_pair::<10>(pa, pb),
+        _ => {
+            decode_packed(pa);
+            decode_packed(pb);
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
+unsafe fn packed_pair<const S: u32>(pa: &mut PackedPart, pb: &mut PackedPart) {
     let (mut a, mut b) = (Part::load(pa), Part::load(pb));
     while a.can_step() && b.can_step() {
-        a.step();
-        b.step();
+        a.step::<S>();
+        b.step::<S>();
     }
     a.store(pa);
     b.store(pb);

@@ -12,14 +12,25 @@ use super::table::FreqTable;
 use crate::cpu::Level;
 use crate::error::{Error, Result};
 
-/// Frequency precision of packed tables.
+/// Frequency precision of packed tables: the default.
 pub const SCALE: u32 = 12;
-/// Slots of one packed table.
+/// Slots of one packed table at the default scale.
 pub const T: usize = 1 << SCALE;
+/// The smallest scale packed tables may have: the fast variant's. A table of 2^10 slots is a
+/// quarter of the default's, so a model's tables stay in a closer cache level (the kernels are
+/// bound by their table gathers); frequencies are coarser, which costs a fraction of a percent.
+pub const FAST_SCALE: u32 = 10;
 
-/// Appends the packed decoding table of `t` (scale `SCALE`, at most 256 symbols) to `out`.
+/// Whether packed tables may have `scale` (fields of 12 bits hold `freq - 1` and `slot - cum`
+/// below 2^12).
+pub fn scale_ok(scale: u32) -> bool {
+    (FAST_SCALE..=SCALE).contains(&scale)
+}
+
+/// Appends the packed decoding table of `t` (a scale `scale_ok` allows, at most 256 symbols)
+/// to `out`: `1 << t.scale` entries.
 pub fn pack(t: &FreqTable, out: &mut Vec<u32>) {
-    debug_assert!(t.scale == SCALE && t.freq.len() <= 256);
+    debug_assert!(scale_ok(t.scale) && t.freq.len() <= 256);
     for (sym, &f) in t.freq.iter().enumerate() {
         for k in 0..f {
             out.push((f - 1) | (k << 12) | ((sym as u32) << 24));
@@ -27,16 +38,16 @@ pub fn pack(t: &FreqTable, out: &mut Vec<u32>) {
     }
 }
 
-/// One decoding step with the packed table `t` (`T` entries), before renormalisation.
+/// One decoding step with the packed table `t` (`1 << scale` entries), before renormalisation.
 #[inline(always)]
-pub fn step(t: &[u32], x: &mut u32) -> u8 {
-    let e = t[(*x & (T as u32 - 1)) as usize];
-    *x = ((e & 0xFFF) + 1) * (*x >> SCALE) + ((e >> 12) & 0xFFF);
+pub fn step(t: &[u32], scale: u32, x: &mut u32) -> u8 {
+    let e = t[(*x & ((1 << scale) - 1)) as usize];
+    *x = ((e & 0xFFF) + 1) * (*x >> scale) + ((e >> 12) & 0xFFF);
     (e >> 24) as u8
 }
 
 /// Which packed table each symbol of a stream uses, as offsets into the packed tables (multiples
-/// of `T`).
+/// of the tables' size).
 #[derive(Clone, Copy)]
 pub enum Tables<'a> {
     /// Every symbol the same table.
@@ -209,21 +220,30 @@ pub fn periodic(pattern: &[u32]) -> Vec<u32> {
 pub struct PackedPart<'p, 'd, 's> {
     pub d: &'d mut RansDecoder<'s>,
     pub packed: &'p [u32],
+    /// The scale of every table the stream uses.
+    pub scale: u32,
     pub tables: Tables<'p>,
     pub out: &'d mut [u8],
     pub done: usize,
 }
 
 /// Decodes a rANS stream of `out.len()` byte symbols in which symbol i uses the packed table at
-/// `tables.of(i)` in `packed`. Whole groups of `LANES` take a vector kernel (up to `level`) or
+/// `tables.of(i)` in `packed` (tables of scale `scale`). Whole groups of `LANES` take a vector kernel (up to `level`) or
 /// the branch-free scalar path while a group's words remain; the rest is bounds-checked. The
 /// stream must end exactly, with no payload in its final states.
 ///
 /// Every offset must leave a whole table inside `packed` (callers build them from table indices
 /// below their table count).
-pub fn decode_stream(stream: &[u8], packed: &[u32], tables: Tables, level: Level, out: &mut [u8]) -> Result<()> {
+pub fn decode_stream(
+    stream: &[u8],
+    packed: &[u32],
+    scale: u32,
+    tables: Tables,
+    level: Level,
+    out: &mut [u8],
+) -> Result<()> {
     let mut d = RansDecoder::new(stream)?;
-    decode_part(&mut d, packed, tables, level, out)?;
+    decode_part(&mut d, packed, scale, tables, level, out)?;
     if d.finish()? != [0; LANES] {
         return Err(Error::CorruptData);
     }
@@ -234,8 +254,15 @@ pub fn decode_stream(stream: &[u8], packed: &[u32], tables: Tables, level: Level
 /// check), for a caller that decodes a stream in parts to keep each part in cache. Every part
 /// but the last must be a whole number of groups (`LANES` symbols), so that symbol i stays on
 /// lane i % LANES.
-pub fn decode_part(d: &mut RansDecoder, packed: &[u32], tables: Tables, level: Level, out: &mut [u8]) -> Result<()> {
-    let mut p = PackedPart { d, packed, tables, out, done: 0 };
+pub fn decode_part(
+    d: &mut RansDecoder,
+    packed: &[u32],
+    scale: u32,
+    tables: Tables,
+    level: Level,
+    out: &mut [u8],
+) -> Result<()> {
+    let mut p = PackedPart { d, packed, scale, tables, out, done: 0 };
     kernel(&mut p, level);
     finish_part(p)
 }
@@ -260,6 +287,7 @@ pub fn decode_part_pair(a: PackedPart, b: PackedPart, level: Level) -> Result<()
 }
 
 fn check(p: &PackedPart) {
+    assert!(scale_ok(p.scale), "a scale packed tables may have");
     match p.tables {
         Tables::Each(o) => assert!(o.len() >= p.out.len(), "one table offset per symbol"),
         Tables::Runs { subs, pattern } => {
@@ -289,18 +317,19 @@ fn kernel(p: &mut PackedPart, level: Level) {
 /// The groups a kernel left (branch-free scalar path while a group's words remain), then the
 /// tail with checked reads.
 fn finish_part(p: PackedPart) -> Result<()> {
-    let PackedPart { d, packed, tables, out, mut done } = p;
+    let PackedPart { d, packed, scale, tables, out, mut done } = p;
+    let n = 1 << scale;
     while done + LANES <= out.len() && d.words_left() >= LANES {
         for lane in 0..LANES {
             let t = tables.of(done + lane);
-            out[done + lane] = step(&packed[t..t + T], &mut d.states[lane]);
+            out[done + lane] = step(&packed[t..t + n], scale, &mut d.states[lane]);
         }
         d.renorm_group();
         done += LANES;
     }
     for (i, o) in out.iter_mut().enumerate().skip(done) {
         let t = tables.of(i);
-        *o = step(&packed[t..t + T], &mut d.states[i % LANES]);
+        *o = step(&packed[t..t + n], scale, &mut d.states[i % LANES]);
         d.renorm_checked(i % LANES)?;
     }
     Ok(())
@@ -312,62 +341,65 @@ mod tests {
     use crate::entropy::rans::{EncTable, RansEncoder};
     use crate::test_rng::lcg;
 
-    /// Every kernel decodes what the scalar path decodes, for each way of naming tables, on
-    /// lengths around whole groups.
+    /// Every kernel decodes what the scalar path decodes, for each way of naming tables and
+    /// each table scale, on lengths around whole groups.
     #[test]
     fn kernels_agree_with_the_scalar_path() {
         let mut seed = 11;
         let counts: Vec<Vec<u64>> =
             (0..3).map(|t| (0..256u64).map(|s| if (s + t) % 5 == 0 { 0 } else { 1 + lcg(&mut seed) % 50 }).collect()).collect();
-        let freqs: Vec<FreqTable> = counts.iter().map(|c| FreqTable::from_counts(c, SCALE).unwrap()).collect();
-        let encs: Vec<EncTable> = freqs.iter().map(EncTable::new).collect();
-        let mut packed = Vec::new();
-        for f in &freqs {
-            pack(f, &mut packed);
-        }
-        let pattern: Vec<u32> = [0u32, 1, 1, 2, 0, 2, 1].iter().map(|t| t * T as u32).collect();
-        let per = periodic(&pattern);
-        assert_eq!(per.len() % LANES, 0);
-        for n in [0usize, 1, 31, 32, 33, 64 * 7 + 5, 5000] {
-            let each: Vec<u32> = (0..n).map(|_| (lcg(&mut seed) % 3) as u32 * T as u32).collect();
-            let patterns: Vec<RunPattern> = [15, 1, 7, 32, 40].into_iter().map(RunPattern::new).collect();
-            let subs: Vec<Vec<u32>> = patterns
-                .iter()
-                .map(|p| (0..n.div_ceil(p.run) + RUN_PAD).map(|_| (lcg(&mut seed) % 3) as u32 * T as u32).collect())
-                .collect();
-            let runs = patterns.iter().zip(&subs).map(|(pattern, subs)| Tables::Runs { subs, pattern });
-            for tables in [Tables::One(T as u32), Tables::Periodic(&per), Tables::Each(&each)].into_iter().chain(runs) {
-                // Symbols each table can code.
-                let syms: Vec<u8> = (0..n)
-                    .map(|i| loop {
-                        let s = (lcg(&mut seed) % 256) as u8;
-                        if freqs[tables.of(i) / T].freq[s as usize] > 0 {
-                            break s;
-                        }
-                    })
+        for scale in [SCALE, 11, FAST_SCALE] {
+            let t = 1usize << scale;
+            let freqs: Vec<FreqTable> = counts.iter().map(|c| FreqTable::from_counts(c, scale).unwrap()).collect();
+            let encs: Vec<EncTable> = freqs.iter().map(EncTable::new).collect();
+            let mut packed = Vec::new();
+            for f in &freqs {
+                pack(f, &mut packed);
+            }
+            let pattern: Vec<u32> = [0u32, 1, 1, 2, 0, 2, 1].iter().map(|i| i * t as u32).collect();
+            let per = periodic(&pattern);
+            assert_eq!(per.len() % LANES, 0);
+            for n in [0usize, 1, 31, 32, 33, 64 * 7 + 5, 5000] {
+                let each: Vec<u32> = (0..n).map(|_| (lcg(&mut seed) % 3) as u32 * t as u32).collect();
+                let patterns: Vec<RunPattern> = [15, 1, 7, 32, 40].into_iter().map(RunPattern::new).collect();
+                let subs: Vec<Vec<u32>> = patterns
+                    .iter()
+                    .map(|p| (0..n.div_ceil(p.run) + RUN_PAD).map(|_| (lcg(&mut seed) % 3) as u32 * t as u32).collect())
                     .collect();
-                let mut e = RansEncoder::new(n);
-                for (i, &s) in syms.iter().enumerate().rev() {
-                    e.put(i % LANES, encs[tables.of(i) / T].syms[s as usize], SCALE);
-                }
-                let mut stream = Vec::new();
-                e.finish(&mut stream);
-                for level in Level::ALL.into_iter().filter(|&l| l <= crate::cpu::detect()) {
-                    let mut out = vec![0u8; n];
-                    decode_stream(&stream, &packed, tables, level, &mut out).unwrap();
-                    assert!(out == syms, "{level:?}, {n} symbols");
-                    // The same stream twice through the interleaved kernel, one cut short (a
-                    // pair whose parts end at different groups).
-                    let short = n / 2 / LANES * LANES;
-                    let (mut da, mut db) = (RansDecoder::new(&stream).unwrap(), RansDecoder::new(&stream).unwrap());
-                    let (mut oa, mut ob) = (vec![0u8; n], vec![0u8; short]);
-                    let a = PackedPart { d: &mut da, packed: &packed, tables, out: &mut oa, done: 0 };
-                    let b = PackedPart { d: &mut db, packed: &packed, tables, out: &mut ob, done: 0 };
-                    decode_part_pair(a, b, level).unwrap();
-                    assert!(oa == syms && ob[..] == syms[..short], "{level:?}, pair, {n} symbols");
-                    if !stream.is_empty() && n > 0 {
-                        let r = decode_stream(&stream[..stream.len() - 2], &packed, tables, level, &mut out);
-                        assert!(r.is_err(), "{level:?}: a truncated stream decoded");
+                let runs = patterns.iter().zip(&subs).map(|(pattern, subs)| Tables::Runs { subs, pattern });
+                for tables in [Tables::One(t as u32), Tables::Periodic(&per), Tables::Each(&each)].into_iter().chain(runs) {
+                    // Symbols each table can code.
+                    let syms: Vec<u8> = (0..n)
+                        .map(|i| loop {
+                            let s = (lcg(&mut seed) % 256) as u8;
+                            if freqs[tables.of(i) / t].freq[s as usize] > 0 {
+                                break s;
+                            }
+                        })
+                        .collect();
+                    let mut e = RansEncoder::new(n);
+                    for (i, &s) in syms.iter().enumerate().rev() {
+                        e.put(i % LANES, encs[tables.of(i) / t].syms[s as usize], scale);
+                    }
+                    let mut stream = Vec::new();
+                    e.finish(&mut stream);
+                    for level in Level::ALL.into_iter().filter(|&l| l <= crate::cpu::detect()) {
+                        let mut out = vec![0u8; n];
+                        decode_stream(&stream, &packed, scale, tables, level, &mut out).unwrap();
+                        assert!(out == syms, "{level:?}, scale {scale}, {n} symbols");
+                        // The same stream twice through the interleaved kernel, one cut short (a
+                        // pair whose parts end at different groups).
+                        let short = n / 2 / LANES * LANES;
+                        let (mut da, mut db) = (RansDecoder::new(&stream).unwrap(), RansDecoder::new(&stream).unwrap());
+                        let (mut oa, mut ob) = (vec![0u8; n], vec![0u8; short]);
+                        let a = PackedPart { d: &mut da, packed: &packed, scale, tables, out: &mut oa, done: 0 };
+                        let b = PackedPart { d: &mut db, packed: &packed, scale, tables, out: &mut ob, done: 0 };
+                        decode_part_pair(a, b, level).unwrap();
+                        assert!(oa == syms && ob[..] == syms[..short], "{level:?}, scale {scale}, pair, {n} symbols");
+                        if !stream.is_empty() && n > 0 {
+                            let r = decode_stream(&stream[..stream.len() - 2], &packed, scale, tables, level, &mut out);
+                            assert!(r.is_err(), "{level:?}: a truncated stream decoded");
+                        }
                     }
                 }
             }

@@ -63,6 +63,13 @@ pub const WZ_KIND_Q4_0: u32 = 21;
 /// Data kind: ggml Q4_1 blocks (a multiple of 20 bytes).
 pub const WZ_KIND_Q4_1: u32 = 22;
 
+/// `wz_options.flags`: compress with the fast variant. Frames of the block kinds (Q4_K, Q6_K,
+/// Q8_0, Q5_0, Q5_1, Q4_0, Q4_1) then decode in less time (Q4_K about 14% less, Q6_K about 19%,
+/// on one core) for a fraction of a percent of ratio (Q4_K 0.12%, Q6_K 0.06% on
+/// Qwen2.5-Coder-1.5B); other kinds are unaffected. A library from before this flag existed rejects such frames (CORRUPT_MODEL).
+/// Decompression ignores the flag.
+pub const WZ_FLAG_FAST: u32 = 1;
+
 /// Options for compression and decompression. Initialise with `wz_options_init`, then change
 /// fields. `struct_size` lets the struct grow: the library reads only the fields the caller's
 /// version of the header has. Passing NULL wherever options are taken means all defaults.
@@ -78,12 +85,13 @@ pub struct wz_options {
     /// means 256 KiB. For `wz_compress` it must be between 64 KiB and 1 GiB and a multiple of the
     /// element size; for archives it is rounded, per tensor, to whole elements within that range.
     pub chunk_size: u32,
-    /// Reserved; must be 0.
-    pub reserved: u32,
+    /// `WZ_FLAG_*` bits (0, the default, for none); any other bit is INVALID_ARGUMENT. (This
+    /// field was `reserved`, which had to be 0, before `WZ_FLAG_FAST` existed.)
+    pub flags: u32,
 }
 
 pub(crate) const OPTIONS_DEFAULT: wz_options =
-    wz_options { struct_size: std::mem::size_of::<wz_options>() as u32, threads: 0, chunk_size: 0, reserved: 0 };
+    wz_options { struct_size: std::mem::size_of::<wz_options>() as u32, threads: 0, chunk_size: 0, flags: 0 };
 
 /// What a frame's header says, filled by `wz_frame_get_info`. Set `struct_size` to
 /// `sizeof(wz_frame_info)` before the call.
@@ -109,10 +117,10 @@ pub struct wz_frame_info {
 }
 
 pub(crate) fn options(opts: &wz_options) -> Result<Options, Error> {
-    if opts.reserved != 0 {
+    if opts.flags & !WZ_FLAG_FAST != 0 {
         return Err(Error::InvalidArgument);
     }
-    Ok(Options { threads: opts.threads, chunk_size: opts.chunk_size, progress: None })
+    Ok(Options { threads: opts.threads, chunk_size: opts.chunk_size, progress: None, fast: opts.flags & WZ_FLAG_FAST != 0 })
 }
 
 /// Library version as a number: `major * 10000 + minor * 100 + patch`.

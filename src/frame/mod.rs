@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::codec::{ChunkEncoder, Kind, Method};
+use crate::codec::{ChunkEncoder, Kind, Method, Plan};
 use crate::error::{Error, Result};
 use crate::parallel;
 
@@ -51,6 +51,10 @@ pub struct Options {
     pub chunk_size: u32,
     /// If set, incremented by the original size of every chunk once it is done.
     pub progress: Option<Arc<AtomicU64>>,
+    /// Compression only: the fast variant, whose frames decode faster for a fraction of a
+    /// percent of ratio (block codecs and Q4_K build their tables at a coarser scale; see
+    /// docs/FORMAT.md). Other kinds are unaffected.
+    pub fast: bool,
 }
 
 impl Options {
@@ -193,7 +197,7 @@ pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
         None
     } else {
         let codec = kind.codec();
-        let enc = codec.plan(kind, &chunks, opts.threads)?;
+        let enc = codec.plan(kind, &chunks, &Plan { threads: opts.threads, fast: opts.fast })?;
         let outs = code_chunks(&chunks, opts, &*enc)?;
         Some((codec.method(), (enc.model(), outs)))
     };

@@ -16,7 +16,7 @@
 
 use std::any::Any;
 
-use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method};
+use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method, Plan};
 use crate::cpu::{self, Level};
 use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES};
 use crate::entropy::table::FreqTable;
@@ -40,15 +40,15 @@ impl Codec for Bf16Codec {
         Method::Bf16Hist
     }
 
-    fn plan<'a>(&self, _: Kind, chunks: &[&'a [u8]], threads: u32) -> Result<Box<dyn ChunkEncoder + 'a>> {
+    fn plan<'a>(&self, _: Kind, chunks: &[&'a [u8]], p: &Plan) -> Result<Box<dyn ChunkEncoder + 'a>> {
         let mut hists: Vec<(&[u8], Vec<u64>)> = chunks.iter().map(|c| (*c, Vec::new())).collect();
-        parallel::for_each_mut(&mut hists, threads, |_, (c, h)| {
+        parallel::for_each_mut(&mut hists, p.threads, |_, (c, h)| {
             *h = vec![0u64; SYMBOLS];
             histogram(c, h);
             Ok(())
         })?;
         let hists: Vec<Vec<u64>> = hists.into_iter().map(|(_, h)| h).collect();
-        Ok(Box::new(Tables::plan(&hists, threads)?))
+        Ok(Box::new(Tables::plan(&hists, p.threads)?))
     }
 
     fn read_model(&self, _: Kind, model: &[u8]) -> Result<Box<dyn super::Model>> {

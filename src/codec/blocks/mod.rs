@@ -25,10 +25,10 @@ pub use q5::{Q5_0, Q5_1};
 pub use q6k::Q6K;
 pub use q8_0::Q8_0;
 
-use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method};
+use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method, Plan};
 use crate::cpu::{self, Level};
 use crate::entropy::bits::{BitReader, BitWriter};
-use crate::entropy::packed::{self, decode_part, decode_part_pair, PackedPart, RunPattern, Tables, RUN_PAD, SCALE, T};
+use crate::entropy::packed::{self, decode_part, decode_part_pair, PackedPart, RunPattern, Tables, FAST_SCALE, RUN_PAD, SCALE};
 use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES};
 use crate::entropy::table::FreqTable;
 use crate::error::{Error, Result};
@@ -99,10 +99,10 @@ impl<L: Layout> Codec for Blocks<L> {
 
     /// Every chunk split once and counted (in parallel), one model for the frame; chunks are
     /// coded later from the same split.
-    fn plan<'a>(&self, _: Kind, chunks: &[&'a [u8]], threads: u32) -> Result<Box<dyn ChunkEncoder + 'a>> {
+    fn plan<'a>(&self, _: Kind, chunks: &[&'a [u8]], p: &Plan) -> Result<Box<dyn ChunkEncoder + 'a>> {
         let mut parts: Vec<(&[u8], Counts, Split)> =
             chunks.iter().map(|c| (*c, Counts::new::<L>(), Default::default())).collect();
-        parallel::for_each_mut(&mut parts, threads, |_, (c, n, split)| {
+        parallel::for_each_mut(&mut parts, p.threads, |_, (c, n, split)| {
             *split = split_all::<L>(c);
             n.add_split::<L>(&split.0, &split.1);
             Ok(())
@@ -111,8 +111,8 @@ impl<L: Layout> Codec for Blocks<L> {
         for (_, c, _) in &parts {
             total.merge(c);
         }
-        let model = Model::<L>::from_counts(&total)?;
-        let enc = Encoder::<L> { tables: model.tables.iter().map(EncTable::new).collect(), _l: PhantomData };
+        let model = Model::<L>::from_counts(&total, if p.fast { FAST_SCALE } else { SCALE })?;
+        let enc = Encoder::<L> { tables: model.tables.iter().map(EncTable::new).collect(), scale: model.scale, _l: PhantomData };
         Ok(Box::new(FrameEncoder { section: model.write(), enc, splits: parts.into_iter().map(|p| p.2).collect() }))
     }
 
@@ -165,27 +165,29 @@ impl Counts {
     }
 }
 
-/// The tables of a frame: the header tables, then one value table per context.
+/// The tables of a frame: the header tables, then one value table per context, all of scale
+/// `scale`.
 struct Model<L> {
     tables: Vec<FreqTable>,
+    scale: u32,
     _l: PhantomData<fn() -> L>,
 }
 
 /// The table of `counts`, or any valid table for a field no block uses (an empty frame).
-fn table_for(counts: &[u64]) -> Result<FreqTable> {
+fn table_for(counts: &[u64], scale: u32) -> Result<FreqTable> {
     if counts.iter().any(|&c| c > 0) {
-        FreqTable::from_counts(counts, SCALE)
+        FreqTable::from_counts(counts, scale)
     } else {
         let mut c = vec![0u64; counts.len()];
         c[0] = 1;
-        FreqTable::from_counts(&c, SCALE)
+        FreqTable::from_counts(&c, scale)
     }
 }
 
 impl<L: Layout> Model<L> {
-    fn from_counts(c: &Counts) -> Result<Model<L>> {
-        let tables = c.header.iter().chain(&c.values).map(|h| table_for(h)).collect::<Result<_>>()?;
-        Ok(Model { tables, _l: PhantomData })
+    fn from_counts(c: &Counts, scale: u32) -> Result<Model<L>> {
+        let tables = c.header.iter().chain(&c.values).map(|h| table_for(h, scale)).collect::<Result<_>>()?;
+        Ok(Model { tables, scale, _l: PhantomData })
     }
 
     fn write(&self) -> Vec<u8> {
@@ -196,22 +198,19 @@ impl<L: Layout> Model<L> {
         w.finish()
     }
 
+    /// Every table must have the first one's scale, which packed tables must allow.
     fn read(bytes: &[u8]) -> Result<Model<L>> {
         let mut r = BitReader::new(bytes);
         let sizes = L::HEADER_TABLES.iter().copied().chain(std::iter::repeat_n(L::VALUE_ALPHABET, L::CONTEXTS));
-        let tables = sizes
-            .map(|n| {
-                let t = FreqTable::read(&mut r, n)?;
-                if t.scale != SCALE {
-                    return Err(Error::CorruptModel);
-                }
-                Ok(t)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let tables = sizes.map(|n| FreqTable::read(&mut r, n)).collect::<Result<Vec<_>>>()?;
+        let scale = tables[0].scale;
+        if !packed::scale_ok(scale) || tables.iter().any(|t| t.scale != scale) {
+            return Err(Error::CorruptModel);
+        }
         if r.bytes_consumed() != bytes.len() || !r.padding_is_zero() {
             return Err(Error::CorruptModel);
         }
-        Ok(Model { tables, _l: PhantomData })
+        Ok(Model { tables, scale, _l: PhantomData })
     }
 }
 
@@ -225,17 +224,18 @@ impl<L: Layout> super::Model for Model<L> {
     }
 
     fn decoder(&self, _: u8, level: Level) -> Box<dyn ChunkDecoder> {
-        let mut packed = Vec::with_capacity(self.tables.len() * T);
+        let mut packed = Vec::with_capacity(self.tables.len() << self.scale);
         for t in &self.tables {
             packed::pack(t, &mut packed);
         }
         let runs = RunPattern::new(L::VALUES / L::SUB_BLOCKS);
-        Box::new(Decoder::<L> { packed, runs, simd: level.min(cpu::detect()), _l: PhantomData })
+        Box::new(Decoder::<L> { packed, scale: self.scale, runs, simd: level.min(cpu::detect()), _l: PhantomData })
     }
 }
 
 struct Encoder<L> {
     tables: Vec<EncTable>,
+    scale: u32,
     _l: PhantomData<fn() -> L>,
 }
 
@@ -258,21 +258,22 @@ impl<L: Layout> ChunkEncoder for FrameEncoder<L> {
     /// u32 LE length of the header stream, the header stream, the value stream.
     fn encode(&self, i: usize, _: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let (h, v) = (&self.splits[i].0, &self.splits[i].1);
-        let tables = &self.enc.tables;
+        let (tables, scale) = (&self.enc.tables, self.enc.scale);
         let hn = L::HEADER_SYMBOLS;
         let mut hs = Vec::new();
-        encode_stream(h, tables, |i| L::header_table(i % hn), &mut hs)?;
+        encode_stream(h, tables, scale, |i| L::header_table(i % hn), &mut hs)?;
         out.extend_from_slice(&(hs.len() as u32).to_le_bytes());
         out.extend_from_slice(&hs);
         let (vt, vn) = (L::HEADER_TABLES.len(), L::VALUES);
-        encode_stream(v, tables, |i| vt + L::context(&h[i / vn * hn..i / vn * hn + hn], i % vn), out)
+        encode_stream(v, tables, scale, |i| vt + L::context(&h[i / vn * hn..i / vn * hn + hn], i % vn), out)
     }
 }
 
-/// Decoding tables, packed: the header tables, then the value tables, `T` entries each; and
-/// where the values' sub-blocks fall in the kernels' lanes.
+/// Decoding tables, packed: the header tables, then the value tables, `1 << scale` entries
+/// each; and where the values' sub-blocks fall in the kernels' lanes.
 struct Decoder<L> {
     packed: Vec<u32>,
+    scale: u32,
     runs: RunPattern,
     simd: Level,
     _l: PhantomData<fn() -> L>,
@@ -309,8 +310,8 @@ impl<L: Layout> Decoder<L> {
 
     /// Header symbol i uses table header_table(i % HEADER_SYMBOLS): one block's offsets,
     /// repeated to whole groups of lanes.
-    fn header_tables() -> Vec<u32> {
-        let pattern: Vec<u32> = (0..L::HEADER_SYMBOLS).map(|i| (L::header_table(i) * T) as u32).collect();
+    fn header_tables(&self) -> Vec<u32> {
+        let pattern: Vec<u32> = (0..L::HEADER_SYMBOLS).map(|i| (L::header_table(i) << self.scale) as u32).collect();
         packed::periodic(&pattern)
     }
 
@@ -325,17 +326,20 @@ impl<L: Layout> Decoder<L> {
         let nb = (c.dst.len() / L::BLOCK - k * BATCH).min(BATCH);
         let vt = L::HEADER_TABLES.len();
         let tables = if L::CONTEXTS == 1 {
-            Tables::One((vt * T) as u32)
+            Tables::One((vt << self.scale) as u32)
         } else {
-            let (run, sb) = (vn / L::SUB_BLOCKS, L::SUB_BLOCKS); // values of a sub-block share a context
-            for (t, hb) in c.tab[..nb * sb].chunks_exact_mut(sb).zip(c.h[k * BATCH * hn..].chunks_exact(hn)) {
-                for (j, t) in t.iter_mut().enumerate() {
-                    *t = ((vt + L::context(hb, j * run)) * T) as u32;
-                }
+            let sb = L::SUB_BLOCKS;
+            let (tab, h) = (&mut c.tab[..nb * sb], &c.h[k * BATCH * hn..]);
+            // The scale a constant in each loop: with a variable shift the loop ran at half the
+            // speed (a few percent of Q6_K's decoding time).
+            match self.scale {
+                12 => sub_block_offsets::<L, 12>(tab, h),
+                11 => sub_block_offsets::<L, 11>(tab, h),
+                _ => sub_block_offsets::<L, 10>(tab, h),
             }
             Tables::Runs { subs: &c.tab, pattern: &self.runs }
         };
-        PackedPart { d: &mut c.d, packed: &self.packed, tables, out: &mut c.v[..nb * vn], done: 0 }
+        PackedPart { d: &mut c.d, packed: &self.packed, scale: self.scale, tables, out: &mut c.v[..nb * vn], done: 0 }
     }
 
     /// Joins batch `k`'s blocks from their headers and the decoded values.
@@ -367,7 +371,7 @@ impl<L: Layout> ChunkDecoder for Decoder<L> {
     /// Decodes a chunk written by `FrameEncoder::encode` into `dst` (a whole number of blocks).
     fn decode(&self, src: &[u8], dst: &mut [u8]) -> Result<()> {
         let (mut hd, mut c) = self.streams(src, dst)?;
-        decode_part(&mut hd, &self.packed, Tables::Periodic(&Self::header_tables()), self.simd, &mut c.h)?;
+        decode_part(&mut hd, &self.packed, self.scale, Tables::Periodic(&self.header_tables()), self.simd, &mut c.h)?;
         end_headers(hd)?;
         for k in 0..Self::batches(&c) {
             decode_part_pair_or_one(self.batch(&mut c, k), None, self.simd)?;
@@ -385,9 +389,17 @@ impl<L: Layout> ChunkDecoder for Decoder<L> {
         };
         let level = self.simd.min(bd.simd);
         let ((mut ha, mut ca), (mut hb, mut cb)) = (self.streams(a.0, a.1)?, bd.streams(b.0, b.1)?);
-        let ht = Self::header_tables();
-        let pa = PackedPart { d: &mut ha, packed: &self.packed, tables: Tables::Periodic(&ht), out: &mut ca.h, done: 0 };
-        let pb = PackedPart { d: &mut hb, packed: &bd.packed, tables: Tables::Periodic(&ht), out: &mut cb.h, done: 0 };
+        let (hta, htb) = (self.header_tables(), bd.header_tables());
+        let pa = PackedPart {
+            d: &mut ha,
+            packed: &self.packed,
+            scale: self.scale,
+            tables: Tables::Periodic(&hta),
+            out: &mut ca.h,
+            done: 0,
+        };
+        let pb =
+            PackedPart { d: &mut hb, packed: &bd.packed, scale: bd.scale, tables: Tables::Periodic(&htb), out: &mut cb.h, done: 0 };
         decode_part_pair(pa, pb, level)?;
         end_headers(ha)?;
         end_headers(hb)?;
@@ -414,26 +426,44 @@ impl<L: Layout> ChunkDecoder for Decoder<L> {
     }
 }
 
+/// The table offset of each sub-block of the blocks whose header symbols start `h`, one block
+/// per `L::SUB_BLOCKS` entries of `tab`, for tables of scale `S`.
+#[inline(always)]
+fn sub_block_offsets<L: Layout, const S: u32>(tab: &mut [u32], h: &[u8]) {
+    let (hn, run, vt) = (L::HEADER_SYMBOLS, L::VALUES / L::SUB_BLOCKS, L::HEADER_TABLES.len());
+    for (t, hb) in tab.chunks_exact_mut(L::SUB_BLOCKS).zip(h.chunks_exact(hn)) {
+        for (j, t) in t.iter_mut().enumerate() {
+            *t = ((vt + L::context(hb, j * run)) << S) as u32;
+        }
+    }
+}
+
 /// One part, or two interleaved.
 fn decode_part_pair_or_one(a: PackedPart, b: Option<PackedPart>, level: Level) -> Result<()> {
     match b {
         Some(b) => decode_part_pair(a, b, level),
         None => {
-            let PackedPart { d, packed, tables, out, .. } = a;
-            decode_part(d, packed, tables, level, out)
+            let PackedPart { d, packed, scale, tables, out, .. } = a;
+            decode_part(d, packed, scale, tables, level, out)
         }
     }
 }
 
 /// Codes a flat stream in which symbol i uses table `table_of(i)`.
-fn encode_stream(syms: &[u8], tables: &[EncTable], table_of: impl Fn(usize) -> usize, out: &mut Vec<u8>) -> Result<()> {
+fn encode_stream(
+    syms: &[u8],
+    tables: &[EncTable],
+    scale: u32,
+    table_of: impl Fn(usize) -> usize,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let mut e = RansEncoder::new(syms.len());
     for (i, &s) in syms.iter().enumerate().rev() {
         let sym = tables[table_of(i)].syms[s as usize];
         if sym.freq == 0 {
             return Err(Error::InvalidArgument); // the model was not built from this data
         }
-        e.put(i % LANES, sym, SCALE);
+        e.put(i % LANES, sym, scale);
     }
     e.finish(out);
     Ok(())
@@ -455,6 +485,26 @@ mod tests {
                 assert!((s as usize) < L::HEADER_TABLES[L::header_table(i)]);
             }
         }
+    }
+
+    /// A model's tables share one scale, from `FAST_SCALE` to `SCALE`: anything else is
+    /// CORRUPT_MODEL.
+    #[test]
+    fn models_of_one_allowed_scale_read_back_and_others_are_corrupt() {
+        let mut c = Counts::new::<Q6K>();
+        let mut seed = 5u64;
+        let b: Vec<u8> = (0..Q6K::BLOCK * 40).map(|_| crate::test_rng::lcg(&mut seed) as u8).collect();
+        let (h, v) = split_all::<Q6K>(&b);
+        c.add_split::<Q6K>(&h, &v);
+        for scale in [FAST_SCALE, 11, SCALE] {
+            let m = Model::<Q6K>::from_counts(&c, scale).unwrap();
+            assert_eq!(Model::<Q6K>::read(&m.write()).unwrap().scale, scale);
+        }
+        let mut mixed = Model::<Q6K>::from_counts(&c, SCALE).unwrap();
+        mixed.tables[3] = Model::<Q6K>::from_counts(&c, FAST_SCALE).unwrap().tables[3].clone();
+        assert_eq!(Model::<Q6K>::read(&mixed.write()).err(), Some(Error::CorruptModel));
+        let coarse = Model::<Q6K>::from_counts(&c, FAST_SCALE - 1).unwrap();
+        assert_eq!(Model::<Q6K>::read(&coarse.write()).err(), Some(Error::CorruptModel));
     }
 
     #[test]

@@ -5,7 +5,6 @@ use std::arch::x86_64::*;
 
 use super::{ChunkDecode, BLOCK};
 use crate::entropy::avx2::renorm_at;
-use crate::entropy::packed::{SCALE, T};
 use crate::entropy::rans::LANES;
 
 /// A chunk's lane states and stream position in registers (through a reference they would be
@@ -40,10 +39,11 @@ fn can_step(c: &ChunkDecode, l: &Lanes) -> bool {
     c.groups_done < 4 * c.ctx.len() && l.end - l.pos >= 2 * LANES
 }
 
-/// Decodes the chunk's next group of 32 pairs. The caller has checked `can_step`.
+/// Decodes the chunk's next group of 32 pairs with tables of scale `S` (the chunk's). The caller
+/// has checked `can_step`.
 #[inline(always)]
-unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) {
-    let slot_mask = _mm256_set1_epi32(T as i32 - 1);
+unsafe fn step<const S: i32>(c: &mut ChunkDecode, l: &mut Lanes) {
+    let slot_mask = _mm256_set1_epi32((1 << S) - 1);
     let f_mask = _mm256_set1_epi32(0xFFF);
     let one = _mm256_set1_epi32(1);
     let lo4 = _mm256_set1_epi32(0x0F);
@@ -54,11 +54,11 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) {
     let mut sym = [_mm256_setzero_si256(); 4];
     let mut xn = [_mm256_setzero_si256(); 4];
     for k in 0..4 {
-        let base = table.add(ctx[2 * j + k / 2] as usize * T);
+        let base = table.add((ctx[2 * j + k / 2] as usize) << S);
         let e = _mm256_i32gather_epi32::<4>(base, _mm256_and_si256(l.x[k], slot_mask));
         let f = _mm256_add_epi32(_mm256_and_si256(e, f_mask), one);
         let bias = _mm256_and_si256(_mm256_srli_epi32::<12>(e), f_mask);
-        xn[k] = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32::<{ SCALE as i32 }>(l.x[k])), bias);
+        xn[k] = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32::<S>(l.x[k])), bias);
         sym[k] = _mm256_srli_epi32::<24>(e);
     }
     l.x = renorm_at(l.words, &mut l.pos, &xn);
@@ -81,11 +81,21 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) {
 ///
 /// # Safety
 /// The CPU must support AVX2 and POPCNT; every context must have a table.
-#[target_feature(enable = "avx2,popcnt")]
 pub unsafe fn decode_groups(c: &mut ChunkDecode) {
+    // One kernel per scale packed tables may have: the scale a constant in each.
+    match c.dec.scale {
+        12 => groups::<12>(c),
+        11 => groups::<11>(c),
+        _ => groups::<10>(c),
+    }
+}
+
+#[target_feature(enable = "avx2,popcnt")]
+unsafe fn groups<const S: i32>(c: &mut ChunkDecode) {
+    debug_assert_eq!(c.dec.scale as i32, S);
     let mut l = load(c);
     while can_step(c, &l) {
-        step(c, &mut l);
+        step::<S>(c, &mut l);
     }
     store(c, &l);
 }
@@ -96,18 +106,30 @@ pub unsafe fn decode_groups(c: &mut ChunkDecode) {
 ///
 /// # Safety
 /// As `decode_groups`, for both chunks.
-#[target_feature(enable = "avx2,popcnt")]
 pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) {
+    match (a.dec.scale, b.dec.scale) {
+        (12, 12) => pair::<12>(a, b),
+        (11, 11) => pair::<11>(a, b),
+        (10, 10) => pair::<10>(a, b),
+        _ => {
+            decode_groups(a);
+            decode_groups(b);
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,popcnt")]
+unsafe fn pair<const S: i32>(a: &mut ChunkDecode, b: &mut ChunkDecode) {
     let (mut la, mut lb) = (load(a), load(b));
     while can_step(a, &la) && can_step(b, &lb) {
-        step(a, &mut la);
-        step(b, &mut lb);
+        step::<S>(a, &mut la);
+        step::<S>(b, &mut lb);
     }
     while can_step(a, &la) {
-        step(a, &mut la);
+        step::<S>(a, &mut la);
     }
     while can_step(b, &lb) {
-        step(b, &mut lb);
+        step::<S>(b, &mut lb);
     }
     store(a, &la);
     store(b, &lb);

@@ -9,7 +9,6 @@ use std::arch::x86_64::*;
 
 use super::{ChunkDecode, BLOCK};
 use crate::entropy::avx512::renorm_at;
-use crate::entropy::packed::{SCALE, T};
 use crate::entropy::rans::{LANES, RANS_L};
 
 /// A chunk's lane states and stream position in registers (through `c.d` the position would be
@@ -47,10 +46,11 @@ fn can_step(c: &ChunkDecode, l: &Lanes) -> bool {
     c.groups_done < 4 * c.ctx.len() && l.end - l.pos >= 2 * LANES
 }
 
-/// Decodes the chunk's next group of 32 pairs. The caller has checked `can_step`.
+/// Decodes the chunk's next group of 32 pairs with tables of scale `S` (the chunk's). The caller
+/// has checked `can_step`.
 #[inline(always)]
-unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) {
-    let slot_mask = _mm512_set1_epi32(T as i32 - 1);
+unsafe fn step<const S: u32>(c: &mut ChunkDecode, l: &mut Lanes) {
+    let slot_mask = _mm512_set1_epi32((1 << S) - 1);
     let f_mask = _mm512_set1_epi32(0xFFF);
     let one = _mm512_set1_epi32(1);
     let bound = _mm512_set1_epi32(RANS_L as i32);
@@ -63,11 +63,11 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) {
     let mut xn = [_mm512_setzero_si512(); 2];
     let mut need = [0u16; 2];
     for k in 0..2 {
-        let base = table.add(ctx[2 * j + k] as usize * T);
+        let base = table.add((ctx[2 * j + k] as usize) << S);
         let e = _mm512_i32gather_epi32::<4>(_mm512_and_si512(l.x[k], slot_mask), base);
         let f = _mm512_add_epi32(_mm512_and_si512(e, f_mask), one);
         let bias = _mm512_and_si512(_mm512_srli_epi32::<12>(e), f_mask);
-        xn[k] = _mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32::<SCALE>(l.x[k])), bias);
+        xn[k] = _mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32::<S>(l.x[k])), bias);
         need[k] = _mm512_cmplt_epu32_mask(xn[k], bound);
         sym[k] = _mm512_srli_epi32::<24>(e);
     }
@@ -87,11 +87,21 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) {
 ///
 /// # Safety
 /// The CPU must support AVX-512 F, BW and VL; every context must have a table.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn decode_groups(c: &mut ChunkDecode) {
+    // One kernel per scale packed tables may have: the scale a constant in each.
+    match c.dec.scale {
+        12 => groups::<12>(c),
+        11 => groups::<11>(c),
+        _ => groups::<10>(c),
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
+unsafe fn groups<const S: u32>(c: &mut ChunkDecode) {
+    debug_assert_eq!(c.dec.scale, S);
     let mut l = load(c);
     while can_step(c, &l) {
-        step(c, &mut l);
+        step::<S>(c, &mut l);
     }
     store(c, &l);
 }
@@ -100,18 +110,30 @@ pub unsafe fn decode_groups(c: &mut ChunkDecode) {
 ///
 /// # Safety
 /// As `decode_groups`, for both chunks.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) {
+    match (a.dec.scale, b.dec.scale) {
+        (12, 12) => pair::<12>(a, b),
+        (11, 11) => pair::<11>(a, b),
+        (10, 10) => pair::<10>(a, b),
+        _ => {
+            decode_groups(a);
+            decode_groups(b);
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
+unsafe fn pair<const S: u32>(a: &mut ChunkDecode, b: &mut ChunkDecode) {
     let (mut la, mut lb) = (load(a), load(b));
     while can_step(a, &la) && can_step(b, &lb) {
-        step(a, &mut la);
-        step(b, &mut lb);
+        step::<S>(a, &mut la);
+        step::<S>(b, &mut lb);
     }
     while can_step(a, &la) {
-        step(a, &mut la);
+        step::<S>(a, &mut la);
     }
     while can_step(b, &lb) {
-        step(b, &mut lb);
+        step::<S>(b, &mut lb);
     }
     store(a, &la);
     store(b, &lb);

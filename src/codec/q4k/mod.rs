@@ -22,10 +22,10 @@ mod avx512;
 
 use std::any::Any;
 
-use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method};
+use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method, Plan};
 use crate::cpu::{self, Level};
 use crate::entropy::bits::{BitReader, BitWriter};
-use crate::entropy::packed::{self, step, PackedPart, Tables, SCALE, T};
+use crate::entropy::packed::{self, step, PackedPart, Tables, FAST_SCALE, SCALE};
 use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES};
 use crate::entropy::table::FreqTable;
 use crate::error::{Error, Result};
@@ -40,9 +40,9 @@ impl Codec for Q4kCodec {
     }
 
     /// Per-chunk counts (in parallel), one model for the frame.
-    fn plan<'a>(&self, _: Kind, chunks: &[&'a [u8]], threads: u32) -> Result<Box<dyn ChunkEncoder + 'a>> {
+    fn plan<'a>(&self, _: Kind, chunks: &[&'a [u8]], p: &Plan) -> Result<Box<dyn ChunkEncoder + 'a>> {
         let mut counts: Vec<(&[u8], Counts)> = chunks.iter().map(|c| (*c, Counts::new())).collect();
-        parallel::for_each_mut(&mut counts, threads, |_, (c, n)| {
+        parallel::for_each_mut(&mut counts, p.threads, |_, (c, n)| {
             n.add(c);
             Ok(())
         })?;
@@ -50,7 +50,7 @@ impl Codec for Q4kCodec {
         for (_, c) in &counts {
             total.merge(c);
         }
-        let model = Model::from_counts(&total)?;
+        let model = Model::from_counts(&total, if p.fast { FAST_SCALE } else { SCALE })?;
         Ok(Box::new(FrameEncoder { section: model.write(), enc: model.encoder() }))
     }
 
@@ -290,25 +290,34 @@ impl Default for Counts {
     }
 }
 
-/// A frame's tables: one per header field, one per zero-point context that occurs.
+/// A frame's tables: one per header field, one per zero-point context that occurs; all of
+/// scale `scale`.
 pub struct Model {
     header: Vec<FreqTable>,
     pairs: Vec<Option<FreqTable>>,
+    scale: u32,
 }
 
 impl Model {
-    pub fn from_counts(c: &Counts) -> Result<Model> {
+    /// The tables of `c` at `scale` (`SCALE`, or `FAST_SCALE` for the fast variant).
+    pub fn from_counts(c: &Counts, scale: u32) -> Result<Model> {
         let header = c
             .header
             .iter()
-            .map(|h| if h.iter().any(|&x| x > 0) { FreqTable::from_counts(h, SCALE) } else { one_symbol(h.len()) })
+            .map(|h| {
+                if h.iter().any(|&x| x > 0) {
+                    FreqTable::from_counts(h, scale)
+                } else {
+                    one_symbol(h.len(), scale)
+                }
+            })
             .collect::<Result<_>>()?;
         let pairs = c
             .pairs
             .iter()
-            .map(|h| if h.iter().any(|&x| x > 0) { FreqTable::from_counts(h, SCALE).map(Some) } else { Ok(None) })
+            .map(|h| if h.iter().any(|&x| x > 0) { FreqTable::from_counts(h, scale).map(Some) } else { Ok(None) })
             .collect::<Result<_>>()?;
-        Ok(Model { header, pairs })
+        Ok(Model { header, pairs, scale })
     }
 
     pub fn write(&self) -> Vec<u8> {
@@ -324,35 +333,40 @@ impl Model {
         w.finish()
     }
 
+    /// Every table must have the first one's scale, which packed tables must allow.
     pub fn read(bytes: &[u8]) -> Result<Model> {
         let mut r = BitReader::new(bytes);
-        let header =
-            HEADER_TABLES.iter().map(|&n| check_scale(FreqTable::read(&mut r, n)?)).collect::<Result<Vec<_>>>()?;
+        let header = HEADER_TABLES.iter().map(|&n| FreqTable::read(&mut r, n)).collect::<Result<Vec<_>>>()?;
         let present = r.get(CONTEXTS as u32)?;
         let mut pairs = Vec::with_capacity(CONTEXTS);
         for i in 0..CONTEXTS {
-            pairs.push(if present >> i & 1 == 1 { Some(check_scale(FreqTable::read(&mut r, 256)?)?) } else { None });
+            pairs.push(if present >> i & 1 == 1 { Some(FreqTable::read(&mut r, 256)?) } else { None });
         }
         if r.bytes_consumed() != bytes.len() || !r.padding_is_zero() {
             return Err(Error::CorruptModel);
         }
-        Ok(Model { header, pairs })
+        let scale = header[0].scale;
+        if !packed::scale_ok(scale) || header.iter().chain(pairs.iter().flatten()).any(|t| t.scale != scale) {
+            return Err(Error::CorruptModel);
+        }
+        Ok(Model { header, pairs, scale })
     }
 
     pub fn encoder(&self) -> Encoder {
         Encoder {
             header: self.header.iter().map(EncTable::new).collect(),
             pairs: self.pairs.iter().map(|t| t.as_ref().map(EncTable::new)).collect(),
+            scale: self.scale,
         }
     }
 
     /// The decoding tables, for kernels up to `level`.
     pub fn decoder(&self, level: Level) -> Decoder {
-        let mut header = Vec::with_capacity(6 << SCALE);
+        let mut header = Vec::with_capacity(6 << self.scale);
         for t in &self.header {
             packed::pack(t, &mut header);
         }
-        let mut pairs = Vec::with_capacity(CONTEXTS << SCALE);
+        let mut pairs = Vec::with_capacity(CONTEXTS << self.scale);
         let mut present = [false; CONTEXTS];
         for (c, t) in self.pairs.iter().enumerate() {
             match t {
@@ -360,42 +374,37 @@ impl Model {
                     packed::pack(t, &mut pairs);
                     present[c] = true;
                 }
-                None => pairs.resize(pairs.len() + (1 << SCALE), 0),
+                None => pairs.resize(pairs.len() + (1 << self.scale), 0),
             }
         }
-        Decoder { header, pairs, present, simd: level.min(cpu::detect()) }
+        Decoder { header, pairs, present, scale: self.scale, simd: level.min(cpu::detect()) }
     }
 }
 
 /// A table for a field no block uses (an empty frame): any valid table will do.
-fn one_symbol(alphabet: usize) -> Result<FreqTable> {
+fn one_symbol(alphabet: usize, scale: u32) -> Result<FreqTable> {
     let mut c = vec![0u64; alphabet];
     c[0] = 1;
-    FreqTable::from_counts(&c, SCALE)
-}
-
-fn check_scale(t: FreqTable) -> Result<FreqTable> {
-    if t.scale == SCALE {
-        Ok(t)
-    } else {
-        Err(Error::CorruptModel)
-    }
+    FreqTable::from_counts(&c, scale)
 }
 
 pub struct Encoder {
     header: Vec<EncTable>,
     pairs: Vec<Option<EncTable>>,
+    scale: u32,
 }
 
 /// Decoding tables packed for speed: per slot, `freq - 1` (bits 0..12), `slot - cum` (bits
 /// 12..24) and the symbol (bits 24..32). Every alphabet here has at most 256 symbols and the
-/// scale is 12 bits, so one u32 holds all a step needs.
+/// scale is at most 12 bits, so one u32 holds all a step needs.
 pub struct Decoder {
-    /// The six header tables, `4096` entries each.
+    /// The six header tables, `1 << scale` entries each.
     header: Vec<u32>,
-    /// One table per context, `4096` entries each; `present[c]` says whether context c has one.
+    /// One table per context, `1 << scale` entries each; `present[c]` says whether context c
+    /// has one.
     pairs: Vec<u32>,
     present: [bool; CONTEXTS],
+    scale: u32,
     /// The kernels to use (at most what `cpu::detect` allows).
     simd: Level,
 }
@@ -421,7 +430,7 @@ pub fn encode_chunk(enc: &Encoder, src: &[u8], out: &mut Vec<u8>) -> Result<()> 
         if s.freq == 0 {
             return Err(Error::InvalidArgument); // the model was not built from this data
         }
-        e.put(i % LANES, s, SCALE);
+        e.put(i % LANES, s, enc.scale);
     }
     let mut hs = Vec::new();
     e.finish(&mut hs);
@@ -439,7 +448,7 @@ pub fn encode_chunk(enc: &Encoder, src: &[u8], out: &mut Vec<u8>) -> Result<()> 
             if sym.freq == 0 {
                 return Err(Error::InvalidArgument);
             }
-            e.put((bi * PAIRS + k) % LANES, sym, SCALE);
+            e.put((bi * PAIRS + k) % LANES, sym, enc.scale);
         }
     }
     e.finish(out);
@@ -456,8 +465,8 @@ fn split(src: &[u8]) -> Result<(&[u8], &[u8])> {
 
 /// The header symbols form one flat stream in which symbol i uses table header_table(i % 20): a
 /// periodic table pattern, which the packed-stream kernels decode a group of lanes at a time.
-fn header_tables() -> Vec<u32> {
-    let pattern: Vec<u32> = (0..HEADER_SYMBOLS).map(|i| (header_table(i) * T) as u32).collect();
+fn header_tables(scale: u32) -> Vec<u32> {
+    let pattern: Vec<u32> = (0..HEADER_SYMBOLS).map(|i| (header_table(i) << scale) as u32).collect();
     packed::periodic(&pattern)
 }
 
@@ -477,7 +486,7 @@ impl<'a> ChunkDecode<'a> {
     fn new(dec: &'a Decoder, src: &'a [u8], dst: &'a mut [u8]) -> Result<ChunkDecode<'a>> {
         let (hs, ps) = split(src)?;
         let mut hsym = vec![0u8; dst.len() / BLOCK * HEADER_SYMBOLS];
-        packed::decode_stream(hs, &dec.header, Tables::Periodic(&header_tables()), dec.simd, &mut hsym)?;
+        packed::decode_stream(hs, &dec.header, dec.scale, Tables::Periodic(&header_tables(dec.scale)), dec.simd, &mut hsym)?;
         Self::with_headers(dec, &hsym, ps, dst)
     }
 
@@ -490,9 +499,11 @@ impl<'a> ChunkDecode<'a> {
         let (mut sa, mut sb) =
             (vec![0u8; a.2.len() / BLOCK * HEADER_SYMBOLS], vec![0u8; b.2.len() / BLOCK * HEADER_SYMBOLS]);
         let (mut da, mut db) = (RansDecoder::new(ha)?, RansDecoder::new(hb)?);
-        let ht = header_tables();
-        let part_a = PackedPart { d: &mut da, packed: &a.0.header, tables: Tables::Periodic(&ht), out: &mut sa, done: 0 };
-        let part_b = PackedPart { d: &mut db, packed: &b.0.header, tables: Tables::Periodic(&ht), out: &mut sb, done: 0 };
+        let (hta, htb) = (header_tables(a.0.scale), header_tables(b.0.scale));
+        let part_a =
+            PackedPart { d: &mut da, packed: &a.0.header, scale: a.0.scale, tables: Tables::Periodic(&hta), out: &mut sa, done: 0 };
+        let part_b =
+            PackedPart { d: &mut db, packed: &b.0.header, scale: b.0.scale, tables: Tables::Periodic(&htb), out: &mut sb, done: 0 };
         packed::decode_part_pair(part_a, part_b, a.0.simd.min(b.0.simd))?;
         for d in [da, db] {
             if d.finish()? != [0; LANES] {
@@ -531,18 +542,19 @@ impl<'a> ChunkDecode<'a> {
                 if bi * 4 + j < self.groups_done {
                     continue;
                 }
-                let (ta, tb) = (c[2 * j] as usize * T, c[2 * j + 1] as usize * T);
-                let (ta, tb) = (&dec.pairs[ta..ta + T], &dec.pairs[tb..tb + T]);
+                let (s, n) = (dec.scale, 1usize << dec.scale);
+                let (ta, tb) = ((c[2 * j] as usize) << s, (c[2 * j + 1] as usize) << s);
+                let (ta, tb) = (&dec.pairs[ta..ta + n], &dec.pairs[tb..tb + n]);
                 let mut sym = [0u8; 32];
                 if d.words_left() >= LANES {
                     // Fast path: all steps, then renormalisation with unchecked-by-construction reads.
-                    for (lane, s) in sym.iter_mut().enumerate() {
-                        *s = step(if lane < 16 { ta } else { tb }, &mut d.states[lane]);
+                    for (lane, sy) in sym.iter_mut().enumerate() {
+                        *sy = step(if lane < 16 { ta } else { tb }, s, &mut d.states[lane]);
                     }
                     d.renorm_group();
                 } else {
-                    for (lane, s) in sym.iter_mut().enumerate() {
-                        *s = step(if lane < 16 { ta } else { tb }, &mut d.states[lane]);
+                    for (lane, sy) in sym.iter_mut().enumerate() {
+                        *sy = step(if lane < 16 { ta } else { tb }, s, &mut d.states[lane]);
                         d.renorm_checked(lane)?;
                     }
                 }
