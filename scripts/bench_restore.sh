@@ -32,6 +32,9 @@ python3 "$HERE/extract_stream.py" "$GGUF" q4k "$W/q4k"
 python3 "$HERE/extract_stream.py" "$GGUF" q6k "$W/q6k"
 for k in bf16 q4k q6k; do "$WZ" compress -q -f --kind $k "$W/$k" -o "$W/$k.wz"; done
 "$WZ" compress -q -f "$GGUF" -o "$W/model.wz"
+# The fast variant (--fast) of the quantized streams and of the archive.
+for k in q4k q6k; do "$WZ" compress -q -f --fast --kind $k "$W/$k" -o "$W/$k-fast.wz"; done
+"$WZ" compress -q -f --fast "$GGUF" -o "$W/model-fast.wz"
 zstd -q -3 -f "$W/bf16" -o "$W/bf16.zst"
 
 # median of REPS runs of a command: "wall cpu sys rss_kb"
@@ -66,6 +69,12 @@ echo "\`$commit\`; $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) c
 echo "original bytes; each run writes a new output after \`sync\`. Data: MiniLM-L6's BF16 tensors (a raw"
 echo "frame), Qwen2.5-Coder-1.5B Q4_K_M's Q4_K and Q6_K tensors (raw frames) and the whole GGUF file"
 echo "(an archive). The reference is \`zstd -d\` of the zstd -3 file of the BF16 stream in the same run."
+echo "Rows marked --fast decode the fast variant (\`compress --fast\`) of the same data; sizes:"
+for k in q4k q6k model; do
+  if [ $k = model ]; then o=$(stat -c %s "$GGUF"); else o=$(stat -c %s "$W/$k"); fi
+  echo "$k ratio $(awk -v o="$o" -v a="$(stat -c %s "$W/$k.wz")" 'BEGIN {printf "%.4f", o / a}'), --fast" \
+    "$(awk -v o="$o" -v a="$(stat -c %s "$W/$k-fast.wz")" 'BEGIN {printf "%.4f", o / a}');"
+done
 for level in "${levels[@]}"; do
   if [ "$level" = best ]; then unset WZ_SIMD; else export WZ_SIMD=$level; fi
   echo
@@ -74,8 +83,11 @@ for level in "${levels[@]}"; do
   echo "| data | to | weightzip s (MB/s) | sys s | RSS MiB | zstd -d bf16 s (MB/s) | sys s | weightzip / zstd |"
   echo "|---|---|---|---|---|---|---|---|"
   zbytes=$(stat -c %s "$W/bf16")
-  for k in bf16 q4k q6k model; do
-    if [ $k = model ]; then bytes=$(stat -c %s "$GGUF"); T=2; else bytes=$(stat -c %s "$W/$k"); T=1; fi
+  for k in bf16 q4k q4k-fast q6k q6k-fast model model-fast; do
+    case $k in
+      model*) bytes=$(stat -c %s "$GGUF"); T=2 ;;
+      *) bytes=$(stat -c %s "$W/${k%-fast}"); T=1 ;;
+    esac
     for dest in null file; do
       if [ $dest = null ]; then
         read -r w c s m < <(measure "$WZ" decompress -q -T$T -c "$W/$k.wz")
@@ -85,7 +97,7 @@ for level in "${levels[@]}"; do
         read -r zw zc zs zm < <(measure zstd -q -d "$W/bf16.zst" -o "$W/out")
       fi
       r=$(awk -v b="$bytes" -v t="$w" -v zb="$zbytes" -v zt="$zw" 'BEGIN {printf "%.2f", (b / t) / (zb / zt)}')
-      printf "| %s (-T%s) | %s | %.3f (%s) | %s | %s | %.3f (%s) | %s | %sx |\n" "$k" "$T" "$dest" "$w" \
+      printf "| %s (-T%s) | %s | %.3f (%s) | %s | %s | %.3f (%s) | %s | %sx |\n" "${k/-fast/ --fast}" "$T" "$dest" "$w" \
         "$(mbs "$bytes" "$w")" "$s" "$((m / 1024))" "$zw" "$(mbs "$zbytes" "$zw")" "$zs" "$r"
     done
   done

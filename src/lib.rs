@@ -31,6 +31,8 @@ macro_rules! internal_modules {
 internal_modules! {
     /// Atomic file output: temporary, fsync, rename.
     atomic;
+    /// XXH3-64, the frames' checksum, with vector loops chosen at run time.
+    checksum;
     /// The codecs behind the frame, one per method.
     codec;
     /// Run-time choice of vector kernels.

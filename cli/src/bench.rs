@@ -202,6 +202,21 @@ fn methods(kind: Kind) -> Vec<Method<'static>> {
         deterministic: true,
         slow: false,
     }];
+    // The fast variant where it differs (the kinds with packed tables: Q4_K and the block
+    // codecs): its ratio and decoding speed next to the default's, the two Pareto points.
+    if matches!(kind, Kind::Q4K | Kind::Q6K | Kind::Q8_0 | Kind::Q5_0 | Kind::Q5_1 | Kind::Q4_0 | Kind::Q4_1) {
+        v.push(Method {
+            name: "weightzip --fast".into(),
+            compress: Box::new(move |d, t| {
+                frame::compress(kind, d, &Options { fast: true, ..Options::with_threads(t) })
+            }),
+            decompress: Box::new(|f, b, t| frame::decompress_into(f, b, &Options::with_threads(t))),
+            parallel_compress: true,
+            parallel_decompress: true,
+            deterministic: true,
+            slow: false,
+        });
+    }
     // The paper's methods come right after ours.
     let planes = match kind {
         Kind::Bf16 | Kind::F16 => Some(2),

@@ -1,7 +1,7 @@
 //! The archive's fixed header and tensor index: writing them, and reading them back as hostile
 //! input. Byte layout in `docs/FORMAT.md`, section 8.
 
-use xxhash_rust::xxh3::xxh3_64;
+use crate::checksum::xxh3_64;
 
 use crate::codec::Kind;
 // The extra frame is one zstd frame, held to the frames' expansion rule: a larger claim is

@@ -273,7 +273,7 @@ pub(crate) fn write_parts<W: Write + Seek>(
             original_size: src.len(),
             index_offset: pos,
             index_size: ib.len() as u64,
-            index_check: xxhash_rust::xxh3::xxh3_64(&ib),
+            index_check: crate::checksum::xxh3_64(&ib),
         };
         out.seek(SeekFrom::Start(0)).map_err(io)?;
         out.write_all(&hd.write()).map_err(io)?;

@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use xxhash_rust::xxh3::xxh3_64;
+use crate::checksum::xxh3_64;
 
 use crate::codec::{ChunkEncoder, Kind, Method, Plan};
 use crate::error::{Error, Result};

@@ -2,7 +2,7 @@
 //! runs of chunks on the worker pool, from memory, from a file read with `pread`, or from a
 //! window of a stream.
 
-use xxhash_rust::xxh3::xxh3_64;
+use crate::checksum::xxh3_64;
 
 use super::{le_u32, le_u64, read_info, FrameInfo, Options};
 use super::{CHECK_LEN, CHUNK_CODED, CHUNK_ENTRY_LEN, CHUNK_RAW, HEADER_LEN, MAX_EXPANSION};
