@@ -144,15 +144,21 @@ impl Counts {
         }
     }
 
-    /// Counts blocks already split by `split_all`.
+    /// Counts blocks already split by `split_all`, a block and a sub-block at a time (the values
+    /// of a sub-block share a context: it is computed once for them, not once per value).
     fn add_split<L: Layout>(&mut self, h: &[u8], v: &[u8]) {
-        for (i, &s) in h.iter().enumerate() {
-            self.header[L::header_table(i % L::HEADER_SYMBOLS)][s as usize] += 1;
-        }
         let (hn, vn) = (L::HEADER_SYMBOLS, L::VALUES);
-        for (i, &s) in v.iter().enumerate() {
-            let b = i / vn;
-            self.values[L::context(&h[b * hn..b * hn + hn], i % vn)][s as usize] += 1;
+        let run = vn / L::SUB_BLOCKS;
+        for (hb, vb) in h.chunks_exact(hn).zip(v.chunks_exact(vn)) {
+            for (j, &s) in hb.iter().enumerate() {
+                self.header[L::header_table(j)][s as usize] += 1;
+            }
+            for (j, vr) in vb.chunks_exact(run).enumerate() {
+                let c = &mut self.values[L::context(hb, j * run)];
+                for &s in vr {
+                    c[s as usize] += 1;
+                }
+            }
         }
     }
 
@@ -255,17 +261,35 @@ impl<L: Layout> ChunkEncoder for FrameEncoder<L> {
         0
     }
 
-    /// u32 LE length of the header stream, the header stream, the value stream.
+    /// u32 LE length of the header stream, the header stream, the value stream. Both are coded
+    /// last symbol first (as rANS requires) a block at a time, and the values a sub-block at a
+    /// time: a table is looked up once per run of symbols that share it.
     fn encode(&self, i: usize, _: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let (h, v) = (&self.splits[i].0, &self.splits[i].1);
         let (tables, scale) = (&self.enc.tables, self.enc.scale);
-        let hn = L::HEADER_SYMBOLS;
+        let (hn, vn, vt) = (L::HEADER_SYMBOLS, L::VALUES, L::HEADER_TABLES.len());
+        let run = vn / L::SUB_BLOCKS;
+        let mut e = RansEncoder::new(h.len());
+        for (b, hb) in h.chunks_exact(hn).enumerate().rev() {
+            for (j, &s) in hb.iter().enumerate().rev() {
+                put(&mut e, b * hn + j, &tables[L::header_table(j)], s, scale)?;
+            }
+        }
         let mut hs = Vec::new();
-        encode_stream(h, tables, scale, |i| L::header_table(i % hn), &mut hs)?;
+        e.finish(&mut hs);
         out.extend_from_slice(&(hs.len() as u32).to_le_bytes());
         out.extend_from_slice(&hs);
-        let (vt, vn) = (L::HEADER_TABLES.len(), L::VALUES);
-        encode_stream(v, tables, scale, |i| vt + L::context(&h[i / vn * hn..i / vn * hn + hn], i % vn), out)
+        let mut e = RansEncoder::new(v.len());
+        for (b, (hb, vb)) in h.chunks_exact(hn).zip(v.chunks_exact(vn)).enumerate().rev() {
+            for (j, vr) in vb.chunks_exact(run).enumerate().rev() {
+                let t = &tables[vt + L::context(hb, j * run)];
+                for (k, &s) in vr.iter().enumerate().rev() {
+                    put(&mut e, b * vn + j * run + k, t, s, scale)?;
+                }
+            }
+        }
+        e.finish(out);
+        Ok(())
     }
 }
 
@@ -449,23 +473,14 @@ fn decode_part_pair_or_one(a: PackedPart, b: Option<PackedPart>, level: Level) -
     }
 }
 
-/// Codes a flat stream in which symbol i uses table `table_of(i)`.
-fn encode_stream(
-    syms: &[u8],
-    tables: &[EncTable],
-    scale: u32,
-    table_of: impl Fn(usize) -> usize,
-    out: &mut Vec<u8>,
-) -> Result<()> {
-    let mut e = RansEncoder::new(syms.len());
-    for (i, &s) in syms.iter().enumerate().rev() {
-        let sym = tables[table_of(i)].syms[s as usize];
-        if sym.freq == 0 {
-            return Err(Error::InvalidArgument); // the model was not built from this data
-        }
-        e.put(i % LANES, sym, scale);
+/// Codes symbol `s` at position `i` of its stream with table `t`.
+#[inline(always)]
+fn put(e: &mut RansEncoder, i: usize, t: &EncTable, s: u8, scale: u32) -> Result<()> {
+    let sym = t.syms[s as usize];
+    if sym.freq == 0 {
+        return Err(Error::InvalidArgument); // the model was not built from this data
     }
-    e.finish(out);
+    e.put(i % LANES, sym, scale);
     Ok(())
 }
 

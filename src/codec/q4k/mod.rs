@@ -235,15 +235,14 @@ fn pair_position(k: usize) -> (usize, usize) {
     (s, 2 * (k % 16))
 }
 
-/// The pair symbol `k` of a block's quant bytes.
+
+/// The pair symbol of pair `p` (0..16) of sub-block `s` of a block's quant bytes (the pair `k`
+/// with `pair_position(k) == (s, 2 * p)`): its two 4-bit quants, low then high.
 #[inline(always)]
-fn pair_symbol(qs: &[u8], k: usize) -> (usize, u8) {
-    let (s, e) = pair_position(k);
+fn sub_block_pair(qs: &[u8], s: usize, p: usize) -> u8 {
     let shift = 4 * (s % 2);
-    let base = 32 * (s / 2) + e;
-    let a = (qs[base] >> shift) & 15;
-    let b = (qs[base + 1] >> shift) & 15;
-    (s, a | (b << 4))
+    let base = 32 * (s / 2) + 2 * p;
+    ((qs[base] >> shift) & 15) | (((qs[base + 1] >> shift) & 15) << 4)
 }
 
 /// Histograms of a run of blocks: per header table, and per context.
@@ -266,11 +265,14 @@ impl Counts {
             for (i, &v) in h.iter().enumerate() {
                 self.header[header_table(i)][v as usize] += 1;
             }
-            let ctx = contexts(&h);
+            let ctx = contexts_fast(&h, cpu::detect());
             let qs = &b[16..];
-            for k in 0..PAIRS {
-                let (s, p) = pair_symbol(qs, k);
-                self.pairs[ctx[s] as usize][p as usize] += 1;
+            // A sub-block at a time: its table is found once for its 16 pairs.
+            for s in 0..8 {
+                let c = &mut self.pairs[ctx[s] as usize];
+                for p in 0..16 {
+                    c[sub_block_pair(qs, s, p) as usize] += 1;
+                }
             }
         }
     }
@@ -438,17 +440,22 @@ pub fn encode_chunk(enc: &Encoder, src: &[u8], out: &mut Vec<u8>) -> Result<()> 
     out.extend_from_slice(&hs);
 
     let mut e = RansEncoder::new(blocks.len() * PAIRS);
+    let level = cpu::detect();
     for (bi, b) in blocks.iter().enumerate().rev() {
-        let ctx = contexts(&headers[bi]);
+        let ctx = contexts_fast(&headers[bi], level);
         let qs = &b[16..];
-        for k in (0..PAIRS).rev() {
-            let (s, p) = pair_symbol(qs, k);
+        // Pair k is pair k % 16 of sub-block 2 (k / 32) + (k % 32) / 16 (`pair_position`): the
+        // pairs of one sub-block are consecutive, so its table is found once for 16 of them.
+        for k0 in (0..PAIRS).step_by(16).rev() {
+            let s = pair_position(k0).0;
             let t = enc.pairs[ctx[s] as usize].as_ref().ok_or(Error::InvalidArgument)?;
-            let sym = t.syms[p as usize];
-            if sym.freq == 0 {
-                return Err(Error::InvalidArgument);
+            for p in (0..16).rev() {
+                let sym = t.syms[sub_block_pair(qs, s, p) as usize];
+                if sym.freq == 0 {
+                    return Err(Error::InvalidArgument);
+                }
+                e.put((bi * PAIRS + k0 + p) % LANES, sym, enc.scale);
             }
-            e.put((bi * PAIRS + k) % LANES, sym, enc.scale);
         }
     }
     e.finish(out);
