@@ -120,7 +120,7 @@ impl<'a> Part<'a> {
 ///
 /// # Safety
 /// The CPU must support AVX-512 F, BW and VL; every offset must leave a whole table inside
-/// `p.packed`, and `Tables::Each` must hold an offset for every symbol of `p.out`.
+/// `p.packed`, and `Tables::Runs` must hold an offset for every run of `p.out` and `RUN_PAD` more.
 pub unsafe fn decode_packed(p: &mut PackedPart) {
     // One kernel per scale packed tables may have: the scale a constant in each.
     match p.scale {

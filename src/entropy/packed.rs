@@ -14,8 +14,6 @@ use crate::error::{Error, Result};
 
 /// Frequency precision of packed tables: the default.
 pub const SCALE: u32 = 12;
-/// Slots of one packed table at the default scale.
-pub const T: usize = 1 << SCALE;
 /// The smallest scale packed tables may have: the fast variant's. A table of 2^10 slots is a
 /// quarter of the default's, so a model's tables stay in a closer cache level (the kernels are
 /// bound by their table gathers); frequencies are coarser, which costs a fraction of a percent.
@@ -55,8 +53,6 @@ pub enum Tables<'a> {
     /// Symbol i uses `offsets[i % offsets.len()]`; the length is a multiple of `LANES` (see
     /// `periodic`), so a whole group's offsets are one aligned slice of it.
     Periodic(&'a [u32]),
-    /// Symbol i uses `offsets[i]` (one per symbol: tables chosen from decoded headers).
-    Each(&'a [u32]),
     /// Symbol i uses `subs[i / pattern.run]`: runs of symbols that share a table (a block's
     /// sub-blocks), one offset per run. The kernels expand the runs' offsets to lanes with a
     /// permute, so the caller writes one offset per run instead of one per symbol. `subs` holds
@@ -119,7 +115,6 @@ impl Tables<'_> {
         (match *self {
             Tables::One(b) => b,
             Tables::Periodic(o) => o[i % o.len()],
-            Tables::Each(o) => o[i],
             Tables::Runs { subs, pattern } => subs[i / pattern.run],
         }) as usize
     }
@@ -132,7 +127,7 @@ impl Tables<'_> {
 #[derive(Clone, Copy)]
 pub struct Cursor<'a> {
     tables: Tables<'a>,
-    /// Index of the group's first offset in `Periodic`'s or `Each`'s slice; for `Runs`, the
+    /// Index of the group's first offset in `Periodic`'s slice; for `Runs`, the
     /// group's place in its period.
     at: usize,
     /// For `Runs`: the index in `subs` of the period's first run.
@@ -146,7 +141,6 @@ impl<'a> Cursor<'a> {
         let (at, base) = match tables {
             Tables::One(_) => (0, 0),
             Tables::Periodic(o) => ((g * LANES) % o.len(), 0),
-            Tables::Each(_) => (g * LANES, 0),
             Tables::Runs { pattern: p, .. } => (g % p.period, g / p.period * p.runs_per_period),
         };
         Cursor { tables, at, base }
@@ -162,12 +156,12 @@ impl<'a> Cursor<'a> {
     }
 
     /// The current group's offsets (meaningless for `Tables::One`). The caller reads at most
-    /// `LANES` of them and only while the group is inside the stream (`Each` holds one per symbol).
+    /// `LANES` of them (`Periodic`'s slice is whole groups).
     #[inline(always)]
     pub fn group(&self) -> *const u32 {
         match self.tables {
             Tables::One(_) | Tables::Runs { .. } => std::ptr::null(),
-            Tables::Periodic(o) | Tables::Each(o) => o.as_ptr().wrapping_add(self.at),
+            Tables::Periodic(o) => o.as_ptr().wrapping_add(self.at),
         }
     }
 
@@ -192,7 +186,6 @@ impl<'a> Cursor<'a> {
                     self.at = 0;
                 }
             }
-            Tables::Each(_) => self.at += LANES,
             Tables::Runs { pattern, .. } => {
                 self.at += 1;
                 if self.at == pattern.period {
@@ -288,12 +281,8 @@ pub fn decode_part_pair(a: PackedPart, b: PackedPart, level: Level) -> Result<()
 
 fn check(p: &PackedPart) {
     assert!(scale_ok(p.scale), "a scale packed tables may have");
-    match p.tables {
-        Tables::Each(o) => assert!(o.len() >= p.out.len(), "one table offset per symbol"),
-        Tables::Runs { subs, pattern } => {
-            assert!(subs.len() >= p.out.len().div_ceil(pattern.run) + RUN_PAD, "one table offset per run, and padding")
-        }
-        _ => {}
+    if let Tables::Runs { subs, pattern } = p.tables {
+        assert!(subs.len() >= p.out.len().div_ceil(pattern.run) + RUN_PAD, "one table offset per run, and padding");
     }
 }
 
@@ -302,7 +291,7 @@ fn kernel(p: &mut PackedPart, level: Level) {
     check(p);
     // SAFETY: `level` never exceeds what `cpu::detect()` found (decoders clamp it), the offsets
     // name whole tables (the callers build them from table indices below their table count),
-    // and `Each` holds one per symbol (checked above).
+    // and `Runs` holds an offset per run and its padding (checked above).
     #[cfg(target_arch = "x86_64")]
     unsafe {
         match level {
@@ -360,14 +349,13 @@ mod tests {
             let per = periodic(&pattern);
             assert_eq!(per.len() % LANES, 0);
             for n in [0usize, 1, 31, 32, 33, 64 * 7 + 5, 5000] {
-                let each: Vec<u32> = (0..n).map(|_| (lcg(&mut seed) % 3) as u32 * t as u32).collect();
                 let patterns: Vec<RunPattern> = [15, 1, 7, 32, 40].into_iter().map(RunPattern::new).collect();
                 let subs: Vec<Vec<u32>> = patterns
                     .iter()
                     .map(|p| (0..n.div_ceil(p.run) + RUN_PAD).map(|_| (lcg(&mut seed) % 3) as u32 * t as u32).collect())
                     .collect();
                 let runs = patterns.iter().zip(&subs).map(|(pattern, subs)| Tables::Runs { subs, pattern });
-                for tables in [Tables::One(t as u32), Tables::Periodic(&per), Tables::Each(&each)].into_iter().chain(runs) {
+                for tables in [Tables::One(t as u32), Tables::Periodic(&per)].into_iter().chain(runs) {
                     // Symbols each table can code.
                     let syms: Vec<u8> = (0..n)
                         .map(|i| loop {
