@@ -124,9 +124,10 @@ fn roundtrip(kind: Kind, src: &[u8], chunks: &[u32], label: &str) -> Vec<Vec<u8>
         assert_eq!(info.frame_size, f.len() as u64, "{l}");
         let want_cs = if cs == 0 { DEFAULT_CHUNK_SIZE } else { cs };
         assert_eq!(info.chunk_size, want_cs, "{l}");
+        // Frames under 64 KiB may take the generic path at zstd -19 when it is smaller.
         let allowed = match kind {
-            Kind::F16 => [Method::Stored, Method::Bf16Hist],
-            Kind::F32 => [Method::Stored, Method::F32Split],
+            Kind::F16 => [Method::Stored, Method::Bf16Hist, Method::Grouped],
+            Kind::F32 => [Method::Stored, Method::F32Split, Method::Grouped],
             _ => unreachable!(),
         };
         assert!(allowed.contains(&info.method), "{l}: method {:?}", info.method);

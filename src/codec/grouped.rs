@@ -18,8 +18,9 @@ const LEVEL: i32 = 6;
 /// The grouped codec (method 4). Frames of any kind may use it.
 pub struct GroupedCodec;
 
-/// The element stride, which is all the codec needs on either side.
-struct Stride(usize);
+/// The element stride, which is all the codec needs on either side, and the zstd level the
+/// encoder uses.
+struct Stride(usize, i32);
 
 impl Codec for GroupedCodec {
     fn method(&self) -> Method {
@@ -27,12 +28,12 @@ impl Codec for GroupedCodec {
     }
 
     fn plan<'a>(&self, kind: Kind, _: &[&'a [u8]], _: &Plan) -> Result<Box<dyn ChunkEncoder + 'a>> {
-        Ok(Box::new(Stride(kind.element_size())))
+        Ok(Box::new(Stride(kind.element_size(), LEVEL)))
     }
 
     fn read_model(&self, kind: Kind, model: &[u8]) -> Result<Box<dyn Model>> {
         match *model {
-            [stride] if stride as usize == kind.element_size() => Ok(Box::new(Stride(stride as usize))),
+            [stride] if stride as usize == kind.element_size() => Ok(Box::new(Stride(stride as usize, LEVEL))),
             _ => Err(Error::CorruptModel),
         }
     }
@@ -42,6 +43,16 @@ impl Codec for GroupedCodec {
         9
     }
 }
+
+/// The grouped path at zstd's strongest level, for the frame's fallback: a small frame whose own
+/// codec does worse than this (tiny norms, integer tensors, smooth tables an order-0 model cannot
+/// see) is written with it instead.
+pub(crate) fn strong_plan<'a>(kind: Kind) -> Box<dyn ChunkEncoder + 'a> {
+    Box::new(Stride(kind.element_size(), STRONG_LEVEL))
+}
+
+/// The fallback's zstd level.
+const STRONG_LEVEL: i32 = 19;
 
 impl ChunkEncoder for Stride {
     fn model(&self) -> Vec<u8> {
@@ -53,7 +64,7 @@ impl ChunkEncoder for Stride {
     }
 
     fn encode(&self, _: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        out.extend_from_slice(&zstd::compress(&group(self.0, src), LEVEL, 1)?);
+        out.extend_from_slice(&zstd::compress(&group(self.0, src), self.1, 1)?);
         Ok(())
     }
 }
@@ -64,7 +75,7 @@ impl Model for Stride {
     }
 
     fn decoder(&self, _: u8, _: Level) -> Box<dyn ChunkDecoder> {
-        Box::new(Stride(self.0))
+        Box::new(Stride(self.0, self.1))
     }
 }
 
