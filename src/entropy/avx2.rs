@@ -2,7 +2,7 @@
 
 use std::arch::x86_64::*;
 
-use super::packed::{Cursor, PackedPart};
+use super::packed::{with_scale, Cursor, PackedPart};
 use super::rans::{RansDecoder, LANES, RANS_L};
 
 /// For each 8-bit mask of the lanes that need a word, the index of the word each lane takes.
@@ -172,12 +172,7 @@ impl<'a> Part<'a> {
 /// The CPU must support AVX2 and POPCNT; every offset must leave a whole table inside `p.packed`,
 /// and `Tables::Runs` must hold an offset for every run of `p.out` and `RUN_PAD` more.
 pub unsafe fn decode_packed(p: &mut PackedPart) {
-    // One kernel per scale packed tables may have: the scale a constant in each.
-    match p.scale {
-        12 => packed::<12>(p),
-        11 => packed::<11>(p),
-        _ => packed::<10>(p),
-    }
+    with_scale!(p.scale, packed(p))
 }
 
 #[target_feature(enable = "avx2,popcnt")]
@@ -197,14 +192,11 @@ unsafe fn packed<const S: i32>(p: &mut PackedPart) {
 /// # Safety
 /// As `decode_packed`, for both.
 pub unsafe fn decode_packed_pair(pa: &mut PackedPart, pb: &mut PackedPart) {
-    match (pa.scale, pb.scale) {
-        (12, 12) => packed_pair::<12>(pa, pb),
-        (11, 11) => packed_pair::<11>(pa, pb),
-        (10, 10) => packed_pair::<10>(pa, pb),
-        _ => {
-            decode_packed(pa);
-            decode_packed(pb);
-        }
+    if pa.scale == pb.scale {
+        with_scale!(pa.scale, packed_pair(pa, pb))
+    } else {
+        decode_packed(pa);
+        decode_packed(pb);
     }
 }
 

@@ -25,6 +25,21 @@ pub fn scale_ok(scale: u32) -> bool {
     (FAST_SCALE..=SCALE).contains(&scale)
 }
 
+/// `$f::<S>(args)` with the scale `$scale` (which `scale_ok` allows) as the constant `S`: the
+/// vector kernels are compiled once per scale, since a shift by a run-time count cost them 3-4%.
+#[cfg(target_arch = "x86_64")]
+macro_rules! with_scale {
+    ($scale:expr, $f:ident($($arg:expr),*)) => {
+        match $scale {
+            12 => $f::<12>($($arg),*),
+            11 => $f::<11>($($arg),*),
+            _ => $f::<10>($($arg),*),
+        }
+    };
+}
+#[cfg(target_arch = "x86_64")]
+pub(crate) use with_scale;
+
 /// Appends the packed decoding table of `t` (a scale `scale_ok` allows, at most 256 symbols)
 /// to `out`: `1 << t.scale` entries.
 pub fn pack(t: &FreqTable, out: &mut Vec<u32>) {

@@ -8,6 +8,7 @@
 use std::arch::x86_64::*;
 
 use super::{ChunkDecode, BLOCK};
+use crate::entropy::packed::with_scale;
 use crate::entropy::avx512::renorm_at;
 use crate::entropy::rans::{LANES, RANS_L};
 
@@ -88,12 +89,7 @@ unsafe fn step<const S: u32>(c: &mut ChunkDecode, l: &mut Lanes) {
 /// # Safety
 /// The CPU must support AVX-512 F, BW and VL; every context must have a table.
 pub unsafe fn decode_groups(c: &mut ChunkDecode) {
-    // One kernel per scale packed tables may have: the scale a constant in each.
-    match c.dec.scale {
-        12 => groups::<12>(c),
-        11 => groups::<11>(c),
-        _ => groups::<10>(c),
-    }
+    with_scale!(c.dec.scale, groups(c))
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
@@ -111,14 +107,11 @@ unsafe fn groups<const S: u32>(c: &mut ChunkDecode) {
 /// # Safety
 /// As `decode_groups`, for both chunks.
 pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) {
-    match (a.dec.scale, b.dec.scale) {
-        (12, 12) => pair::<12>(a, b),
-        (11, 11) => pair::<11>(a, b),
-        (10, 10) => pair::<10>(a, b),
-        _ => {
-            decode_groups(a);
-            decode_groups(b);
-        }
+    if a.dec.scale == b.dec.scale {
+        with_scale!(a.dec.scale, pair(a, b))
+    } else {
+        decode_groups(a);
+        decode_groups(b);
     }
 }
 
