@@ -113,6 +113,12 @@ fn progress_counter_reaches_the_original_size() {
     let back = decompress(&f, &Options { threads: 2, chunk_size: 0, progress: Some(p2.clone()), fast: false }).unwrap();
     assert!(back == raw);
     assert_eq!(p2.load(Ordering::Relaxed), raw.len() as u64);
+    // A small frame is coded twice (its codec, and the generic path it may fall back to) and
+    // still counted once.
+    let small = &raw[..20_000];
+    let p3 = Arc::new(AtomicU64::new(0));
+    compress(Kind::Bf16, small, &Options { progress: Some(p3.clone()), ..o }).unwrap();
+    assert_eq!(p3.load(Ordering::Relaxed), small.len() as u64);
 }
 
 #[test]

@@ -236,9 +236,9 @@ pub struct PackedPart<'p, 'd, 's> {
 }
 
 /// Decodes a rANS stream of `out.len()` byte symbols in which symbol i uses the packed table at
-/// `tables.of(i)` in `packed` (tables of scale `scale`). Whole groups of `LANES` take a vector kernel (up to `level`) or
-/// the branch-free scalar path while a group's words remain; the rest is bounds-checked. The
-/// stream must end exactly, with no payload in its final states.
+/// `tables.of(i)` in `packed` (tables of scale `scale`). Whole groups of `LANES` take a vector
+/// kernel (up to `level`) or the branch-free scalar path while a group's words remain; the rest
+/// is bounds-checked. The stream must end exactly, with no payload in its final states.
 ///
 /// Every offset must leave a whole table inside `packed` (callers build them from table indices
 /// below their table count).

@@ -210,7 +210,8 @@ pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
         // tensors, smooth tables), and there it costs little time.
         if src.len() < STRONG_FALLBACK_MAX && codec.method() != Method::Grouped {
             let g = crate::codec::grouped::strong_plan(kind);
-            let gouts = code_chunks(&chunks, opts, &*g)?;
+            // The chunks were counted once already: this second try does not tick the progress.
+            let gouts = code_chunks(&chunks, &Options { progress: None, ..opts.clone() }, &*g)?;
             let size = |m: &[u8], o: &[ChunkOut]| frame_len(m.len(), o.len(), o.iter().map(ChunkOut::stored_len).sum());
             if size(&g.model(), &gouts) < size(&best.1 .0, &best.1 .1) {
                 best = (Method::Grouped, (g.model(), gouts));
