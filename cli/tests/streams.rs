@@ -383,6 +383,10 @@ fn a_frame_claiming_4_gib_verifies_in_bounded_memory() {
     let o = limited("verify -T 2 big.wz");
     ok(&o, "verify under a 1 GiB address-space limit");
     assert!(String::from_utf8_lossy(&o.stdout).contains("4294967296"), "{}", String::from_utf8_lossy(&o.stdout));
-    let o = limited("decompress -T 2 big.wz -o /dev/null -f -q");
+    // /dev/null needs no --force (as with zstd); another existing output still does.
+    let o = limited("decompress -T 2 big.wz -o /dev/null -q");
     ok(&o, "decompress to /dev/null under the limit");
+    std::fs::write(dir.join("taken"), b"x").unwrap();
+    fails(&limited("decompress big.wz -o taken -q"), "decompress onto an existing file", "already exists");
+    assert_eq!(std::fs::read(dir.join("taken")).unwrap(), b"x");
 }
