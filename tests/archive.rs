@@ -62,6 +62,7 @@ fn expected_kind(ggml_type: u32, known: bool) -> Kind {
         7 => Kind::Q5_1,
         8 => Kind::Q8_0,
         12 => Kind::Q4K,
+        13 => Kind::Q5K,
         14 => Kind::Q6K,
         30 => Kind::Bf16,
         _ => Kind::Bytes,

@@ -155,6 +155,7 @@ fn kind_of(ggml_type: u32) -> u32 {
         7 => WZ_KIND_Q5_1,
         8 => WZ_KIND_Q8_0,
         12 => WZ_KIND_Q4_K,
+        13 => WZ_KIND_Q5_K,
         14 => WZ_KIND_Q6_K,
         30 => WZ_KIND_BF16,
         _ => WZ_KIND_BYTES,

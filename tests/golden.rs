@@ -26,6 +26,7 @@ const GOLDEN: &[(&str, How, &str, f64)] = &[
     ("minilm-l6-layer0-bf16.safetensors", How::Archive, "90a835bd5bfcf8e7", 1.5158),
     ("minilm-l6-q4_k_m.gguf", How::Archive, "1fdb16adb17f5583", 1.0811),
     ("qwen25coder15b-q4km-mini.gguf", How::Archive, "834eb4680da88495", 1.0669),
+    ("minilm-l6-ffn-down0.q5_k", How::Frame(Kind::Q5K), "6acda31a5172cd72", 1.0640),
 ];
 
 #[derive(Clone, Copy, Debug)]

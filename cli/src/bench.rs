@@ -204,7 +204,7 @@ fn methods(kind: Kind) -> Vec<Method<'static>> {
     }];
     // The fast variant where it differs (the kinds with packed tables: Q4_K and the block
     // codecs): its ratio and decoding speed next to the default's, the two Pareto points.
-    if matches!(kind, Kind::Q4K | Kind::Q6K | Kind::Q8_0 | Kind::Q5_0 | Kind::Q5_1 | Kind::Q4_0 | Kind::Q4_1) {
+    if kind.is_quantized() {
         v.push(Method {
             name: "weightzip --fast".into(),
             compress: Box::new(move |d, t| {
@@ -321,6 +321,19 @@ pub fn run(kind: Kind, tensors: &[Tensor], s: &Settings) -> Result<serde_json::V
         q4k_bound = b["ratio"].as_f64();
         bounds.push(b);
     }
+    // The other block types: the order-0 entropy of their quants, headers stored raw.
+    let mut blocks_bound = None;
+    if kind.is_quantized() && kind != Kind::Q4K {
+        let coded: Option<Vec<f64>> = tensors
+            .iter()
+            .map(|t| weightzip::codec::blocks::order0_bound_bits(kind, t.data).map(|b| b / 8.0))
+            .collect();
+        if let Some(coded) = coded {
+            let b = bound_json("bound: order-0 quants+raw headers", &sizes, &coded);
+            blocks_bound = b["ratio"].as_f64();
+            bounds.push(b);
+        }
+    }
     // The entropy of weightzip's own bf16 model, and of the full exponent/mantissa joint model.
     let (mut model_bytes, mut joint_bytes) = (0.0, 0.0);
     for t in tensors.iter().filter(|_| kind == Kind::Bf16) {
@@ -338,6 +351,7 @@ pub fn run(kind: Kind, tensors: &[Tensor], s: &Settings) -> Result<serde_json::V
         "quick": s.quick,
         "r_marginal": r_marginal,
         "q4k_order0_bound": q4k_bound,
+        "blocks_order0_bound": blocks_bound,
         "r_model_entropy": r(model_bytes),
         "r_joint_exp_mantissa_entropy": r(joint_bytes),
         "methods": results.iter().map(|m| m.to_json(&sizes)).collect::<Vec<_>>(),

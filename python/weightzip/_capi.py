@@ -28,6 +28,7 @@ WZ_KIND_Q5_0 = 19
 WZ_KIND_Q5_1 = 20
 WZ_KIND_Q4_0 = 21
 WZ_KIND_Q4_1 = 22
+WZ_KIND_Q5_K = 23
 
 #: Data kinds by the name `compress(kind=...)` accepts.
 KINDS = {
@@ -42,6 +43,7 @@ KINDS = {
     "q5_1": WZ_KIND_Q5_1,
     "q4_0": WZ_KIND_Q4_0,
     "q4_1": WZ_KIND_Q4_1,
+    "q5_k": WZ_KIND_Q5_K,
 }
 
 #: wz_options.flags: compress with the fast variant (block kinds decode faster, a fraction of a

@@ -47,6 +47,8 @@ pub enum Kind {
     F32,
     /// Little-endian IEEE f16 values: coded like bf16 (exponent and top mantissa bits modelled).
     F16,
+    /// ggml Q5_K blocks (176 bytes per 256 weights).
+    Q5K,
 }
 
 /// One row of the kind table: a kind's ids and names, its element size and its codec.
@@ -67,7 +69,7 @@ pub(crate) struct KindInfo {
 }
 
 /// Every kind, in the order `Kind::ALL` lists them.
-static KINDS: [KindInfo; 11] = [
+static KINDS: [KindInfo; 12] = [
     row(Kind::Bf16, 1, "bf16", Some(30), Some("BF16"), 2, &bf16::Bf16Codec),
     row(Kind::Q4K, 16, "q4_k", Some(12), None, q4k::BLOCK, &q4k::Q4kCodec),
     row(Kind::Q6K, 17, "q6_k", Some(14), None, 210, &blocks::Blocks::<blocks::Q6K>::NEW),
@@ -81,6 +83,7 @@ static KINDS: [KindInfo; 11] = [
     // f16 splits like bf16: bits 14..3 (5 exponent, top 7 mantissa bits) form the symbol, sign
     // and the low 3 mantissa bits go raw (see `bf16`).
     row(Kind::F16, 4, "f16", Some(1), Some("F16"), 2, &bf16::Bf16Codec),
+    row(Kind::Q5K, 23, "q5_k", Some(13), None, 176, &blocks::Blocks::<blocks::Q5K>::NEW),
 ];
 
 const fn row(
@@ -96,7 +99,7 @@ const fn row(
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Bf16,
         Kind::Q4K,
         Kind::Q6K,
@@ -108,6 +111,7 @@ impl Kind {
         Kind::Bytes,
         Kind::F32,
         Kind::F16,
+        Kind::Q5K,
     ];
 
     pub(crate) fn info(self) -> &'static KindInfo {
@@ -148,6 +152,12 @@ impl Kind {
     /// Size of one element (a value, or a quantized block): inputs must be a whole number of them.
     pub fn element_size(self) -> usize {
         self.info().element_size
+    }
+
+    /// Whether this kind is a ggml block-quantized type (coded by Q4_K's codec or the block
+    /// codecs), as opposed to floats and bytes.
+    pub fn is_quantized(self) -> bool {
+        matches!(self.codec().method(), Method::Q4kCtx | Method::Blocks)
     }
 
     /// The codec that compresses this kind.

@@ -12,6 +12,10 @@ gguf-py's quantizer (llama.cpp's reference quantization for those types); GGUF m
 the generic path. The archives hold a small GGUF written with gguf-py and a small safetensors file
 written by hand, both from the same real tensors.
 
+q5_k.wzf came later (document revision 5, when kind q5_k was added), not from this script: the
+first 200 blocks (35,200 bytes) of tests/data/minilm-l6-ffn-down0.q5_k (real Q5_K blocks, see
+scripts/make_quant_corpora.py) compressed with `weightzip compress --kind q5_k`.
+
 Usage: python3 tests/golden/make.py WEIGHTZIP_BINARY   (needs numpy and gguf==0.19.0)
 """
 

@@ -1,4 +1,4 @@
-//! Codecs for ggml's block-quantized types other than Q4_K (Q6_K, Q8_0, Q5_0, Q5_1, Q4_0, Q4_1):
+//! Codecs for ggml's block-quantized types other than Q4_K (Q6_K, Q5_K, Q8_0, Q5_0, Q5_1, Q4_0, Q4_1):
 //! each block is split into its header fields and its quantized values, which are coded as two
 //! streams: one order-0 table per header field, and value tables chosen by a context taken from
 //! the block's header (one table for the types that have no useful context).
@@ -14,6 +14,7 @@
 
 mod q4;
 mod q5;
+mod q5k;
 mod q6k;
 mod q8_0;
 
@@ -22,6 +23,7 @@ use std::marker::PhantomData;
 
 pub use q4::{Q4_0, Q4_1};
 pub use q5::{Q5_0, Q5_1};
+pub use q5k::Q5K;
 pub use q6k::Q6K;
 pub use q8_0::Q8_0;
 
@@ -65,6 +67,16 @@ pub trait Layout: Send + Sync + 'static {
         0
     }
 
+    /// The contexts of a block's `SUB_BLOCKS` runs of values, into `out`: `context` for each
+    /// (a layout overrides it where a block's contexts are cheaper computed together).
+    #[inline(always)]
+    fn sub_block_contexts(h: &[u8], out: &mut [u8]) {
+        let run = Self::VALUES / Self::SUB_BLOCKS;
+        for (j, c) in out.iter_mut().enumerate() {
+            *c = Self::context(h, j * run) as u8;
+        }
+    }
+
     /// Splits block `b` into its header symbols `h` and value symbols `v`.
     fn split(b: &[u8], h: &mut [u8], v: &mut [u8]);
 
@@ -80,6 +92,35 @@ fn split_all<L: Layout>(src: &[u8]) -> (Vec<u8>, Vec<u8>) {
         L::split(b, h, v);
     }
     (h, v)
+}
+
+/// The order-0 bound of a block stream: the entropy in bits of its quants (one histogram over
+/// every quant of every block) plus its headers stored raw, the baseline a block codec is
+/// measured against (`weightzip bench`). None for kinds that are not block layouts here and for
+/// Q6_K, whose layout moves each sub-block's smallest quant into its header.
+#[cfg(feature = "internals")]
+pub fn order0_bound_bits(kind: Kind, data: &[u8]) -> Option<f64> {
+    fn bound<L: Layout>(data: &[u8]) -> f64 {
+        let (_, v) = split_all::<L>(data);
+        let mut counts = vec![0u64; L::VALUE_ALPHABET];
+        for &x in &v {
+            counts[x as usize] += 1;
+        }
+        // Every quant of a layout with natural values takes log2(alphabet) bits in the block;
+        // the rest of the block is header.
+        let quant_bits = L::VALUE_ALPHABET.trailing_zeros() as usize * L::VALUES;
+        let header_bits = (8 * L::BLOCK - quant_bits) * (data.len() / L::BLOCK);
+        v.len() as f64 * crate::entropy::table::entropy_bits(&counts) + header_bits as f64
+    }
+    Some(match kind {
+        Kind::Q5K => bound::<Q5K>(data),
+        Kind::Q8_0 => bound::<Q8_0>(data),
+        Kind::Q5_0 => bound::<Q5_0>(data),
+        Kind::Q5_1 => bound::<Q5_1>(data),
+        Kind::Q4_0 => bound::<Q4_0>(data),
+        Kind::Q4_1 => bound::<Q4_1>(data),
+        _ => return None,
+    })
 }
 
 /// A chunk's blocks split: the header stream and the value stream.
@@ -149,12 +190,14 @@ impl Counts {
     fn add_split<L: Layout>(&mut self, h: &[u8], v: &[u8]) {
         let (hn, vn) = (L::HEADER_SYMBOLS, L::VALUES);
         let run = vn / L::SUB_BLOCKS;
+        let mut ctx = [0u8; 256];
         for (hb, vb) in h.chunks_exact(hn).zip(v.chunks_exact(vn)) {
             for (j, &s) in hb.iter().enumerate() {
                 self.header[L::header_table(j)][s as usize] += 1;
             }
+            L::sub_block_contexts(hb, &mut ctx[..L::SUB_BLOCKS]);
             for (j, vr) in vb.chunks_exact(run).enumerate() {
-                let c = &mut self.values[L::context(hb, j * run)];
+                let c = &mut self.values[ctx[j] as usize];
                 for &s in vr {
                     c[s as usize] += 1;
                 }
@@ -454,10 +497,12 @@ impl<L: Layout> ChunkDecoder for Decoder<L> {
 /// per `L::SUB_BLOCKS` entries of `tab`, for tables of scale `S`.
 #[inline(always)]
 fn sub_block_offsets<L: Layout, const S: u32>(tab: &mut [u32], h: &[u8]) {
-    let (hn, run, vt) = (L::HEADER_SYMBOLS, L::VALUES / L::SUB_BLOCKS, L::HEADER_TABLES.len());
+    let (hn, vt) = (L::HEADER_SYMBOLS, L::HEADER_TABLES.len());
+    let mut c = [0u8; 256];
     for (t, hb) in tab.chunks_exact_mut(L::SUB_BLOCKS).zip(h.chunks_exact(hn)) {
-        for (j, t) in t.iter_mut().enumerate() {
-            *t = ((vt + L::context(hb, j * run)) << S) as u32;
+        L::sub_block_contexts(hb, &mut c[..L::SUB_BLOCKS]);
+        for (t, &c) in t.iter_mut().zip(&c) {
+            *t = ((vt + c as usize) << S) as u32;
         }
     }
 }
@@ -531,5 +576,6 @@ mod tests {
         roundtrip_random_blocks::<Q5_1>(&mut seed);
         roundtrip_random_blocks::<Q4_0>(&mut seed);
         roundtrip_random_blocks::<Q4_1>(&mut seed);
+        roundtrip_random_blocks::<Q5K>(&mut seed);
     }
 }

@@ -136,6 +136,16 @@ unsafe fn pair<const S: i32>(a: &mut ChunkDecode, b: &mut ChunkDecode) {
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2,popcnt")]
 pub unsafe fn contexts(d: f32, dmin: f32, sc: &[u8; 8], m: &[u8; 8]) -> [u8; 8] {
+    zero_points(d, dmin, sc, m, super::CONTEXTS)
+}
+
+/// `zero_point` (clamped below `contexts`) of eight sub-blocks: `contexts` for any k-quant with
+/// mins (Q5_K's layout uses it too).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2,popcnt")]
+pub(crate) unsafe fn zero_points(d: f32, dmin: f32, sc: &[u8; 8], m: &[u8; 8], contexts: usize) -> [u8; 8] {
     let to_ps = |b: &[u8; 8]| _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(b.as_ptr() as *const __m128i)));
     let num = _mm256_mul_ps(_mm256_set1_ps(dmin), to_ps(m));
     let den = _mm256_mul_ps(_mm256_set1_ps(d), to_ps(sc));
@@ -146,7 +156,7 @@ pub unsafe fn contexts(d: f32, dmin: f32, sc: &[u8; 8], m: &[u8; 8]) -> [u8; 8] 
         _mm256_cmp_ps::<_CMP_LT_OQ>(z, _mm256_set1_ps(f32::INFINITY)),
     );
     // min before truncating equals truncating before min (the scalar code) for z >= 0.
-    let t = _mm256_min_ps(_mm256_add_ps(z, _mm256_set1_ps(0.5)), _mm256_set1_ps((super::CONTEXTS - 1) as f32));
+    let t = _mm256_min_ps(_mm256_add_ps(z, _mm256_set1_ps(0.5)), _mm256_set1_ps((contexts - 1) as f32));
     let i = _mm256_and_si256(_mm256_cvttps_epi32(t), _mm256_castps_si256(ok));
     let mut out = [0i32; 8];
     _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, i);

@@ -18,6 +18,8 @@
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
+pub(crate) use avx2::zero_points;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
 
 use std::any::Any;
@@ -143,7 +145,7 @@ const fn header_table(i: usize) -> usize {
 }
 
 /// ggml's packing of eight 6-bit scales and eight 6-bit mins in 12 bytes (`get_scale_min_k4`).
-fn unpack_scales(q: &[u8]) -> ([u8; 8], [u8; 8]) {
+pub(crate) fn unpack_scales(q: &[u8]) -> ([u8; 8], [u8; 8]) {
     let (mut sc, mut m) = ([0u8; 8], [0u8; 8]);
     for j in 0..4 {
         sc[j] = q[j] & 63;
@@ -157,7 +159,7 @@ fn unpack_scales(q: &[u8]) -> ([u8; 8], [u8; 8]) {
 }
 
 /// The inverse of `unpack_scales` (the packing uses all 96 bits, so it is a bijection).
-fn pack_scales(sc: &[u8; 8], m: &[u8; 8]) -> [u8; 12] {
+pub(crate) fn pack_scales(sc: &[u8; 8], m: &[u8; 8]) -> [u8; 12] {
     let mut q = [0u8; 12];
     for j in 0..4 {
         q[j] = sc[j] | ((sc[j + 4] >> 4) << 6);
@@ -171,9 +173,16 @@ fn pack_scales(sc: &[u8; 8], m: &[u8; 8]) -> [u8; 12] {
 /// 0 where that is undefined. Plain IEEE f32 arithmetic, so both sides agree bit for bit.
 #[inline]
 fn context(d: f32, dmin: f32, sc: u8, m: u8) -> u8 {
+    zero_point(d, dmin, sc, m, CONTEXTS)
+}
+
+/// round(dmin·m / (d·sc)) clamped below `contexts`, and 0 where that is undefined: the zero point
+/// of a sub-block of any k-quant with mins (Q4_K here, Q5_K in the block codecs).
+#[inline(always)]
+pub(crate) fn zero_point(d: f32, dmin: f32, sc: u8, m: u8, contexts: usize) -> u8 {
     let z = dmin * m as f32 / (d * sc as f32);
     if z.is_finite() && z >= 0.0 {
-        ((z + 0.5) as usize).min(CONTEXTS - 1) as u8
+        ((z + 0.5) as usize).min(contexts - 1) as u8
     } else {
         0
     }
@@ -182,7 +191,7 @@ fn context(d: f32, dmin: f32, sc: u8, m: u8) -> u8 {
 /// Exact fp16 -> f32 conversion, inlined: the decoder converts two per block, and a call per
 /// value through a run-time CPU dispatch cost more than the arithmetic around it.
 #[inline(always)]
-fn f16_to_f32(h: u16) -> f32 {
+pub(crate) fn f16_to_f32(h: u16) -> f32 {
     let sign = ((h & 0x8000) as u32) << 16;
     let exp = ((h >> 10) & 0x1F) as u32;
     let man = (h & 0x3FF) as u32;
