@@ -70,14 +70,14 @@ impl Fixtures {
             // Types the fixtures do not hold: blocks rebuilt from real Q5_0 blocks (22 bytes:
             // f16 scale, 4 bytes of high bits, 16 bytes of nibbles), taking the next block's
             // scale as the minimum where the layout has one.
-            Kind::Q4_0 | Kind::Q4_1 | Kind::Q5_1 => {
+            Kind::Q4_0 | Kind::Q4_1 | Kind::Q5_1 | Kind::IQ4NL => {
                 let q5 = Self::gguf_tensor(&self.minilm, 6, 22 * (bytes / es + 1));
                 let blocks: Vec<&[u8]> = q5.chunks_exact(22).collect();
                 let mut out = Vec::with_capacity(bytes);
                 for w in blocks.windows(2) {
                     let (b, next) = (w[0], w[1]);
                     out.extend_from_slice(&b[..2]);
-                    if kind != Kind::Q4_0 {
+                    if !matches!(kind, Kind::Q4_0 | Kind::IQ4NL) {
                         out.extend_from_slice(&next[..2]);
                     }
                     if kind == Kind::Q5_1 {
@@ -99,6 +99,14 @@ impl Fixtures {
                     out.extend_from_slice(&w[0][16..144]);
                 }
                 tile(&out)
+            }
+            // IQ4_XS: real Q4_K blocks' d, six bytes of their scales as the packed 6-bit scales,
+            // and their 128 nibble bytes as the grid indices.
+            Kind::IQ4XS => {
+                let q4 = Self::gguf_tensor(&self.qwen, 12, 144 * (bytes / es + 1));
+                tile(
+                    &q4.chunks_exact(144).flat_map(|b| [&b[..2], &b[4..10], &b[16..144]].concat()).collect::<Vec<u8>>(),
+                )
             }
             Kind::Bytes => tile(&self.minilm[..6304]),
         }

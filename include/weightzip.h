@@ -111,8 +111,18 @@ typedef struct wz_archive wz_archive;
 #define WZ_KIND_Q5_K 23
 
 /*
+ Data kind: ggml IQ4_NL blocks (a multiple of 18 bytes).
+ */
+#define WZ_KIND_IQ4_NL 24
+
+/*
+ Data kind: ggml IQ4_XS blocks (a multiple of 136 bytes).
+ */
+#define WZ_KIND_IQ4_XS 25
+
+/*
  `wz_options.flags`: compress with the fast variant. Frames of the block kinds (Q4_K, Q6_K,
- Q5_K, Q8_0, Q5_0, Q5_1, Q4_0, Q4_1) then decode in less time (Q4_K about 14% less, Q6_K about 19%,
+ Q5_K, IQ4_XS, IQ4_NL, Q8_0, Q5_0, Q5_1, Q4_0, Q4_1) then decode in less time (Q4_K about 14% less, Q6_K about 19%,
  on one core) for a fraction of a percent of ratio (Q4_K 0.12%, Q6_K 0.06% on
  Qwen2.5-Coder-1.5B); other kinds are unaffected. A library from before this flag existed rejects such frames (CORRUPT_MODEL).
  Decompression ignores the flag.

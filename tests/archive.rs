@@ -64,6 +64,8 @@ fn expected_kind(ggml_type: u32, known: bool) -> Kind {
         12 => Kind::Q4K,
         13 => Kind::Q5K,
         14 => Kind::Q6K,
+        20 => Kind::IQ4NL,
+        23 => Kind::IQ4XS,
         30 => Kind::Bf16,
         _ => Kind::Bytes,
     }

@@ -157,6 +157,8 @@ fn kind_of(ggml_type: u32) -> u32 {
         12 => WZ_KIND_Q4_K,
         13 => WZ_KIND_Q5_K,
         14 => WZ_KIND_Q6_K,
+        20 => WZ_KIND_IQ4_NL,
+        23 => WZ_KIND_IQ4_XS,
         30 => WZ_KIND_BF16,
         _ => WZ_KIND_BYTES,
     }

@@ -27,6 +27,8 @@ const GOLDEN: &[(&str, How, &str, f64)] = &[
     ("minilm-l6-q4_k_m.gguf", How::Archive, "1fdb16adb17f5583", 1.0811),
     ("qwen25coder15b-q4km-mini.gguf", How::Archive, "834eb4680da88495", 1.0669),
     ("minilm-l6-ffn-down0.q5_k", How::Frame(Kind::Q5K), "6acda31a5172cd72", 1.0640),
+    ("minilm-l6-ffn-down0.iq4_nl", How::Frame(Kind::IQ4NL), "eb6cf2dfb44d3475", 1.0619),
+    ("minilm-l6-ffn-down0.iq4_xs", How::Frame(Kind::IQ4XS), "348c87f4d1061429", 1.0442),
 ];
 
 #[derive(Clone, Copy, Debug)]

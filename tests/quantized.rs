@@ -143,10 +143,10 @@ fn other_tensors_take_the_generic_path_and_roundtrip() {
 
 #[test]
 fn kinds_missing_from_the_fixtures_roundtrip_and_reject_corruption() {
-    // Q5_1, Q4_0, Q4_1 and Q5_K are not in the committed fixtures (SmolLM2's Q4_1 file is fetched for
+    // Q5_1, Q4_0, Q4_1 and the k- and i-quants are not all in the committed fixtures (SmolLM2's Q4_1 file is fetched for
     // the opt-in benchmark); random blocks exercise their code paths here. No ratio is claimed.
     let mut seed = 5;
-    for kind in [Kind::Q5_1, Kind::Q4_0, Kind::Q4_1, Kind::Q5_0, Kind::Q8_0, Kind::Q6K, Kind::Q4K, Kind::Q5K] {
+    for kind in Kind::ALL.into_iter().filter(|k| k.is_quantized()) {
         let n = kind.element_size() * 3000;
         // Skewed random bytes, so that coding (not storing) is chosen and exercised.
         let data: Vec<u8> = (0..n).map(|_| (lcg(&mut seed) % 7 * (lcg(&mut seed) % 5)) as u8).collect();
@@ -238,15 +238,18 @@ fn fast_variant_roundtrips_at_every_kernel_level() {
     }
 }
 
-/// The k-quant types the GGUF fixtures do not hold, on real weights: all-MiniLM-L6-v2's first FFN
+/// The k- and i-quant types the GGUF fixtures do not hold, on real weights: all-MiniLM-L6-v2's first FFN
 /// down-projection (384 x 1536, F32 as trained) quantized by llama.cpp's quantizer
 /// (scripts/make_quant_corpora.py; tests/data). Each roundtrips at any thread count and beats both
 /// zstd -19 and the order-0 bound of its quants (headers stored raw) by at least 1%, what
 /// coding them as bytes cannot do.
 #[test]
-#[allow(clippy::single_element_loop)] // the other k-quants join the list as their codecs land
-fn k_quants_beat_zstd_19_and_their_order0_bound_by_1_percent() {
-    for (kind, file) in [(Kind::Q5K, "minilm-l6-ffn-down0.q5_k")] {
+fn k_and_i_quants_beat_zstd_19_and_their_order0_bound_by_1_percent() {
+    for (kind, file) in [
+        (Kind::Q5K, "minilm-l6-ffn-down0.q5_k"),
+        (Kind::IQ4NL, "minilm-l6-ffn-down0.iq4_nl"),
+        (Kind::IQ4XS, "minilm-l6-ffn-down0.iq4_xs"),
+    ] {
         let data = fixture(file);
         let f1 = compress(kind, &data, &Options::with_threads(1)).unwrap();
         assert!(f1 == compress(kind, &data, &Options::with_threads(2)).unwrap(), "{file}: output depends on threads");

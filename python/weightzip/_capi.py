@@ -29,6 +29,8 @@ WZ_KIND_Q5_1 = 20
 WZ_KIND_Q4_0 = 21
 WZ_KIND_Q4_1 = 22
 WZ_KIND_Q5_K = 23
+WZ_KIND_IQ4_NL = 24
+WZ_KIND_IQ4_XS = 25
 
 #: Data kinds by the name `compress(kind=...)` accepts.
 KINDS = {
@@ -44,6 +46,8 @@ KINDS = {
     "q4_0": WZ_KIND_Q4_0,
     "q4_1": WZ_KIND_Q4_1,
     "q5_k": WZ_KIND_Q5_K,
+    "iq4_nl": WZ_KIND_IQ4_NL,
+    "iq4_xs": WZ_KIND_IQ4_XS,
 }
 
 #: wz_options.flags: compress with the fast variant (block kinds decode faster, a fraction of a

@@ -49,6 +49,10 @@ pub enum Kind {
     F16,
     /// ggml Q5_K blocks (176 bytes per 256 weights).
     Q5K,
+    /// ggml IQ4_NL blocks (18 bytes per 32 weights).
+    IQ4NL,
+    /// ggml IQ4_XS blocks (136 bytes per 256 weights).
+    IQ4XS,
 }
 
 /// One row of the kind table: a kind's ids and names, its element size and its codec.
@@ -69,7 +73,7 @@ pub(crate) struct KindInfo {
 }
 
 /// Every kind, in the order `Kind::ALL` lists them.
-static KINDS: [KindInfo; 12] = [
+static KINDS: [KindInfo; 14] = [
     row(Kind::Bf16, 1, "bf16", Some(30), Some("BF16"), 2, &bf16::Bf16Codec),
     row(Kind::Q4K, 16, "q4_k", Some(12), None, q4k::BLOCK, &q4k::Q4kCodec),
     row(Kind::Q6K, 17, "q6_k", Some(14), None, 210, &blocks::Blocks::<blocks::Q6K>::NEW),
@@ -84,6 +88,8 @@ static KINDS: [KindInfo; 12] = [
     // and the low 3 mantissa bits go raw (see `bf16`).
     row(Kind::F16, 4, "f16", Some(1), Some("F16"), 2, &bf16::Bf16Codec),
     row(Kind::Q5K, 23, "q5_k", Some(13), None, 176, &blocks::Blocks::<blocks::Q5K>::NEW),
+    row(Kind::IQ4NL, 24, "iq4_nl", Some(20), None, 18, &blocks::Blocks::<blocks::IQ4NL>::NEW),
+    row(Kind::IQ4XS, 25, "iq4_xs", Some(23), None, 136, &blocks::Blocks::<blocks::IQ4XS>::NEW),
 ];
 
 const fn row(
@@ -99,7 +105,7 @@ const fn row(
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Bf16,
         Kind::Q4K,
         Kind::Q6K,
@@ -112,6 +118,8 @@ impl Kind {
         Kind::F32,
         Kind::F16,
         Kind::Q5K,
+        Kind::IQ4NL,
+        Kind::IQ4XS,
     ];
 
     pub(crate) fn info(self) -> &'static KindInfo {

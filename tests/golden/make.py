@@ -14,7 +14,9 @@ written by hand, both from the same real tensors.
 
 q5_k.wzf came later (document revision 5, when kind q5_k was added), not from this script: the
 first 200 blocks (35,200 bytes) of tests/data/minilm-l6-ffn-down0.q5_k (real Q5_K blocks, see
-scripts/make_quant_corpora.py) compressed with `weightzip compress --kind q5_k`.
+scripts/make_quant_corpora.py) compressed with `weightzip compress --kind q5_k`; likewise
+iq4_nl.wzf (the first 36,000 bytes of tests/data/minilm-l6-ffn-down0.iq4_nl) and iq4_xs.wzf (the
+first 73,984, past the 64 KiB under which a frame may go to the generic path).
 
 Usage: python3 tests/golden/make.py WEIGHTZIP_BINARY   (needs numpy and gguf==0.19.0)
 """

@@ -12,6 +12,7 @@
 //! A block type is a `Layout`, one file each: how a block splits into symbols and back, the
 //! alphabets, and the context of a value. `Blocks<L>` is the codec for any layout (method 3).
 
+mod iq4xs;
 mod q4;
 mod q5;
 mod q5k;
@@ -21,7 +22,8 @@ mod q8_0;
 use std::any::Any;
 use std::marker::PhantomData;
 
-pub use q4::{Q4_0, Q4_1};
+pub use iq4xs::IQ4XS;
+pub use q4::{IQ4NL, Q4_0, Q4_1};
 pub use q5::{Q5_0, Q5_1};
 pub use q5k::Q5K;
 pub use q6k::Q6K;
@@ -51,6 +53,9 @@ pub trait Layout: Send + Sync + 'static {
     const VALUE_ALPHABET: usize;
     /// Value contexts: how many value tables there are.
     const CONTEXTS: usize = 1;
+    /// Whether each value symbol is a byte of two 4-bit quants (the order-0 bound of
+    /// `order0_bound_bits` then counts the quants, not the bytes).
+    const PACKED_NIBBLES: bool = false;
     /// Runs of values that share a context (values `VALUES / SUB_BLOCKS` at a time).
     const SUB_BLOCKS: usize = 1;
 
@@ -104,13 +109,19 @@ pub fn order0_bound_bits(kind: Kind, data: &[u8]) -> Option<f64> {
         let (_, v) = split_all::<L>(data);
         let mut counts = vec![0u64; L::VALUE_ALPHABET];
         for &x in &v {
-            counts[x as usize] += 1;
+            if L::PACKED_NIBBLES {
+                counts[(x & 15) as usize] += 1;
+                counts[(x >> 4) as usize] += 1;
+            } else {
+                counts[x as usize] += 1;
+            }
         }
         // Every quant of a layout with natural values takes log2(alphabet) bits in the block;
         // the rest of the block is header.
         let quant_bits = L::VALUE_ALPHABET.trailing_zeros() as usize * L::VALUES;
         let header_bits = (8 * L::BLOCK - quant_bits) * (data.len() / L::BLOCK);
-        v.len() as f64 * crate::entropy::table::entropy_bits(&counts) + header_bits as f64
+        let quants = counts.iter().sum::<u64>() as f64;
+        quants * crate::entropy::table::entropy_bits(&counts) + header_bits as f64
     }
     Some(match kind {
         Kind::Q5K => bound::<Q5K>(data),
@@ -119,6 +130,8 @@ pub fn order0_bound_bits(kind: Kind, data: &[u8]) -> Option<f64> {
         Kind::Q5_1 => bound::<Q5_1>(data),
         Kind::Q4_0 => bound::<Q4_0>(data),
         Kind::Q4_1 => bound::<Q4_1>(data),
+        Kind::IQ4NL => bound::<IQ4NL>(data),
+        Kind::IQ4XS => bound::<IQ4XS>(data),
         _ => return None,
     })
 }
@@ -577,5 +590,6 @@ mod tests {
         roundtrip_random_blocks::<Q4_0>(&mut seed);
         roundtrip_random_blocks::<Q4_1>(&mut seed);
         roundtrip_random_blocks::<Q5K>(&mut seed);
+        roundtrip_random_blocks::<IQ4XS>(&mut seed);
     }
 }
