@@ -121,8 +121,18 @@ typedef struct wz_archive wz_archive;
 #define WZ_KIND_IQ4_XS 25
 
 /*
+ Data kind: ggml Q3_K blocks (a multiple of 110 bytes).
+ */
+#define WZ_KIND_Q3_K 26
+
+/*
+ Data kind: ggml Q2_K blocks (a multiple of 84 bytes).
+ */
+#define WZ_KIND_Q2_K 27
+
+/*
  `wz_options.flags`: compress with the fast variant. Frames of the block kinds (Q4_K, Q6_K,
- Q5_K, IQ4_XS, IQ4_NL, Q8_0, Q5_0, Q5_1, Q4_0, Q4_1) then decode in less time (Q4_K about 14% less, Q6_K about 19%,
+ Q5_K, Q3_K, Q2_K, IQ4_XS, IQ4_NL, Q8_0, Q5_0, Q5_1, Q4_0, Q4_1) then decode in less time (Q4_K about 14% less, Q6_K about 19%,
  on one core) for a fraction of a percent of ratio (Q4_K 0.12%, Q6_K 0.06% on
  Qwen2.5-Coder-1.5B); other kinds are unaffected. A library from before this flag existed rejects such frames (CORRUPT_MODEL).
  Decompression ignores the flag.

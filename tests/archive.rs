@@ -61,6 +61,8 @@ fn expected_kind(ggml_type: u32, known: bool) -> Kind {
         6 => Kind::Q5_0,
         7 => Kind::Q5_1,
         8 => Kind::Q8_0,
+        10 => Kind::Q2K,
+        11 => Kind::Q3K,
         12 => Kind::Q4K,
         13 => Kind::Q5K,
         14 => Kind::Q6K,

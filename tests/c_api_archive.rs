@@ -154,6 +154,8 @@ fn kind_of(ggml_type: u32) -> u32 {
         6 => WZ_KIND_Q5_0,
         7 => WZ_KIND_Q5_1,
         8 => WZ_KIND_Q8_0,
+        10 => WZ_KIND_Q2_K,
+        11 => WZ_KIND_Q3_K,
         12 => WZ_KIND_Q4_K,
         13 => WZ_KIND_Q5_K,
         14 => WZ_KIND_Q6_K,

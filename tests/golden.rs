@@ -29,6 +29,8 @@ const GOLDEN: &[(&str, How, &str, f64)] = &[
     ("minilm-l6-ffn-down0.q5_k", How::Frame(Kind::Q5K), "6acda31a5172cd72", 1.0640),
     ("minilm-l6-ffn-down0.iq4_nl", How::Frame(Kind::IQ4NL), "eb6cf2dfb44d3475", 1.0619),
     ("minilm-l6-ffn-down0.iq4_xs", How::Frame(Kind::IQ4XS), "348c87f4d1061429", 1.0442),
+    ("minilm-l6-ffn-down0.q3_k", How::Frame(Kind::Q3K), "97325984a84108cd", 1.0680),
+    ("minilm-l6-ffn-down0.q2_k", How::Frame(Kind::Q2K), "2513a65f6577fa96", 1.1050),
 ];
 
 #[derive(Clone, Copy, Debug)]

@@ -249,6 +249,8 @@ fn k_and_i_quants_beat_zstd_19_and_their_order0_bound_by_1_percent() {
         (Kind::Q5K, "minilm-l6-ffn-down0.q5_k"),
         (Kind::IQ4NL, "minilm-l6-ffn-down0.iq4_nl"),
         (Kind::IQ4XS, "minilm-l6-ffn-down0.iq4_xs"),
+        (Kind::Q3K, "minilm-l6-ffn-down0.q3_k"),
+        (Kind::Q2K, "minilm-l6-ffn-down0.q2_k"),
     ] {
         let data = fixture(file);
         let f1 = compress(kind, &data, &Options::with_threads(1)).unwrap();

@@ -75,7 +75,7 @@ enum Cmd {
     /// --kind values into frames.
     Compress {
         /// Treat each input as a raw stream of this kind: bf16, f16, f32, bytes, or ggml blocks q4_k,
-        /// q6_k, q5_k, iq4_xs, iq4_nl, q8_0, q5_0, q5_1, q4_0, q4_1. Without it, inputs must be GGUF or safetensors files.
+        /// q6_k, q5_k, q3_k, q2_k, iq4_xs, iq4_nl, q8_0, q5_0, q5_1, q4_0, q4_1. Without it, inputs must be GGUF or safetensors files.
         #[arg(long)]
         kind: Option<String>,
         /// Bytes per independently decodable chunk (default 262144).

@@ -31,6 +31,8 @@ WZ_KIND_Q4_1 = 22
 WZ_KIND_Q5_K = 23
 WZ_KIND_IQ4_NL = 24
 WZ_KIND_IQ4_XS = 25
+WZ_KIND_Q3_K = 26
+WZ_KIND_Q2_K = 27
 
 #: Data kinds by the name `compress(kind=...)` accepts.
 KINDS = {
@@ -48,6 +50,8 @@ KINDS = {
     "q5_k": WZ_KIND_Q5_K,
     "iq4_nl": WZ_KIND_IQ4_NL,
     "iq4_xs": WZ_KIND_IQ4_XS,
+    "q3_k": WZ_KIND_Q3_K,
+    "q2_k": WZ_KIND_Q2_K,
 }
 
 #: wz_options.flags: compress with the fast variant (block kinds decode faster, a fraction of a

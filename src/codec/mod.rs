@@ -53,6 +53,10 @@ pub enum Kind {
     IQ4NL,
     /// ggml IQ4_XS blocks (136 bytes per 256 weights).
     IQ4XS,
+    /// ggml Q3_K blocks (110 bytes per 256 weights).
+    Q3K,
+    /// ggml Q2_K blocks (84 bytes per 256 weights).
+    Q2K,
 }
 
 /// One row of the kind table: a kind's ids and names, its element size and its codec.
@@ -73,7 +77,7 @@ pub(crate) struct KindInfo {
 }
 
 /// Every kind, in the order `Kind::ALL` lists them.
-static KINDS: [KindInfo; 14] = [
+static KINDS: [KindInfo; 16] = [
     row(Kind::Bf16, 1, "bf16", Some(30), Some("BF16"), 2, &bf16::Bf16Codec),
     row(Kind::Q4K, 16, "q4_k", Some(12), None, q4k::BLOCK, &q4k::Q4kCodec),
     row(Kind::Q6K, 17, "q6_k", Some(14), None, 210, &blocks::Blocks::<blocks::Q6K>::NEW),
@@ -90,6 +94,8 @@ static KINDS: [KindInfo; 14] = [
     row(Kind::Q5K, 23, "q5_k", Some(13), None, 176, &blocks::Blocks::<blocks::Q5K>::NEW),
     row(Kind::IQ4NL, 24, "iq4_nl", Some(20), None, 18, &blocks::Blocks::<blocks::IQ4NL>::NEW),
     row(Kind::IQ4XS, 25, "iq4_xs", Some(23), None, 136, &blocks::Blocks::<blocks::IQ4XS>::NEW),
+    row(Kind::Q3K, 26, "q3_k", Some(11), None, 110, &blocks::Blocks::<blocks::Q3K>::NEW),
+    row(Kind::Q2K, 27, "q2_k", Some(10), None, 84, &blocks::Blocks::<blocks::Q2K>::NEW),
 ];
 
 const fn row(
@@ -105,7 +111,7 @@ const fn row(
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Bf16,
         Kind::Q4K,
         Kind::Q6K,
@@ -120,6 +126,8 @@ impl Kind {
         Kind::Q5K,
         Kind::IQ4NL,
         Kind::IQ4XS,
+        Kind::Q3K,
+        Kind::Q2K,
     ];
 
     pub(crate) fn info(self) -> &'static KindInfo {

@@ -16,7 +16,8 @@ q5_k.wzf came later (document revision 5, when kind q5_k was added), not from th
 first 200 blocks (35,200 bytes) of tests/data/minilm-l6-ffn-down0.q5_k (real Q5_K blocks, see
 scripts/make_quant_corpora.py) compressed with `weightzip compress --kind q5_k`; likewise
 iq4_nl.wzf (the first 36,000 bytes of tests/data/minilm-l6-ffn-down0.iq4_nl) and iq4_xs.wzf (the
-first 73,984, past the 64 KiB under which a frame may go to the generic path).
+first 73,984, past the 64 KiB under which a frame may go to the generic path), q3_k.wzf (the first
+77,000 bytes of tests/data/minilm-l6-ffn-down0.q3_k) and q2_k.wzf (the first 75,600 of .q2_k).
 
 Usage: python3 tests/golden/make.py WEIGHTZIP_BINARY   (needs numpy and gguf==0.19.0)
 """

@@ -20,7 +20,7 @@ impl Layout for IQ4XS {
     const HEADER_SYMBOLS: usize = 10;
     const VALUES: usize = 128;
     const VALUE_ALPHABET: usize = 256;
-    const PACKED_NIBBLES: bool = true;
+    const QUANTS_PER_VALUE: usize = 2;
     // |ls − 32| in steps of 8 (0..=4). Finer steps fit a large tensor a little better (steps of
     // 2: +0.0004 of ratio on Gemma 3's embedding) and cost a small one more in tables (-0.0044 on
     // one 384 x 1536 matrix): one table of 256 byte symbols per context.

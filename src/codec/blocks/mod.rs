@@ -13,6 +13,8 @@
 //! alphabets, and the context of a value. `Blocks<L>` is the codec for any layout (method 3).
 
 mod iq4xs;
+mod q2k;
+mod q3k;
 mod q4;
 mod q5;
 mod q5k;
@@ -23,6 +25,8 @@ use std::any::Any;
 use std::marker::PhantomData;
 
 pub use iq4xs::IQ4XS;
+pub use q2k::Q2K;
+pub use q3k::Q3K;
 pub use q4::{IQ4NL, Q4_0, Q4_1};
 pub use q5::{Q5_0, Q5_1};
 pub use q5k::Q5K;
@@ -53,9 +57,9 @@ pub trait Layout: Send + Sync + 'static {
     const VALUE_ALPHABET: usize;
     /// Value contexts: how many value tables there are.
     const CONTEXTS: usize = 1;
-    /// Whether each value symbol is a byte of two 4-bit quants (the order-0 bound of
-    /// `order0_bound_bits` then counts the quants, not the bytes).
-    const PACKED_NIBBLES: bool = false;
+    /// Quants packed in each value symbol, in equal bit fields from the lowest (the order-0
+    /// bound of `order0_bound_bits` counts the quants, not the symbols).
+    const QUANTS_PER_VALUE: usize = 1;
     /// Runs of values that share a context (values `VALUES / SUB_BLOCKS` at a time).
     const SUB_BLOCKS: usize = 1;
 
@@ -107,13 +111,11 @@ fn split_all<L: Layout>(src: &[u8]) -> (Vec<u8>, Vec<u8>) {
 pub fn order0_bound_bits(kind: Kind, data: &[u8]) -> Option<f64> {
     fn bound<L: Layout>(data: &[u8]) -> f64 {
         let (_, v) = split_all::<L>(data);
-        let mut counts = vec![0u64; L::VALUE_ALPHABET];
+        let bits = L::VALUE_ALPHABET.trailing_zeros() as usize / L::QUANTS_PER_VALUE;
+        let mut counts = vec![0u64; 1 << bits];
         for &x in &v {
-            if L::PACKED_NIBBLES {
-                counts[(x & 15) as usize] += 1;
-                counts[(x >> 4) as usize] += 1;
-            } else {
-                counts[x as usize] += 1;
+            for k in 0..L::QUANTS_PER_VALUE {
+                counts[(x as usize >> (bits * k)) & ((1 << bits) - 1)] += 1;
             }
         }
         // Every quant of a layout with natural values takes log2(alphabet) bits in the block;
@@ -132,6 +134,8 @@ pub fn order0_bound_bits(kind: Kind, data: &[u8]) -> Option<f64> {
         Kind::Q4_1 => bound::<Q4_1>(data),
         Kind::IQ4NL => bound::<IQ4NL>(data),
         Kind::IQ4XS => bound::<IQ4XS>(data),
+        Kind::Q3K => bound::<Q3K>(data),
+        Kind::Q2K => bound::<Q2K>(data),
         _ => return None,
     })
 }
@@ -591,5 +595,7 @@ mod tests {
         roundtrip_random_blocks::<Q4_1>(&mut seed);
         roundtrip_random_blocks::<Q5K>(&mut seed);
         roundtrip_random_blocks::<IQ4XS>(&mut seed);
+        roundtrip_random_blocks::<Q3K>(&mut seed);
+        roundtrip_random_blocks::<Q2K>(&mut seed);
     }
 }

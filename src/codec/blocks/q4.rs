@@ -22,7 +22,7 @@ impl<const H: usize> Layout for Q4<H> {
     const HEADER_SYMBOLS: usize = H;
     const VALUES: usize = 16;
     const VALUE_ALPHABET: usize = 256;
-    const PACKED_NIBBLES: bool = true;
+    const QUANTS_PER_VALUE: usize = 2;
 
     fn split(b: &[u8], h: &mut [u8], v: &mut [u8]) {
         h.copy_from_slice(&b[..H]);
