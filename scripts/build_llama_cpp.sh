@@ -37,7 +37,7 @@ LLAMA_DIR=$CACHE/llama.cpp
 STAMP=$LLAMA_DIR/build/.weightzip-built
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PATCH=$ROOT/scripts/llama.cpp-weightzip.patch
-WANT="$VERSION $(sha256sum "$PATCH" | cut -d' ' -f1)"
+WANT="$VERSION $(sha256sum "$PATCH" | cut -d' ' -f1) targets+quantize"
 WZ_PREFIX=$CACHE/weightzip
 
 missing=()
@@ -80,7 +80,8 @@ patch -p1 --batch --forward --quiet < "$PATCH"
 cmake -B build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF \
       -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_APP=OFF \
       -DBUILD_SHARED_LIBS=ON -DLLAMA_WEIGHTZIP=ON
-cmake --build build -j"$JOBS" --target llama llama-simple llama-embedding llama-cli llama-completion llama-server llama-bench
+cmake --build build -j"$JOBS" --target llama llama-simple llama-embedding llama-cli llama-completion llama-server llama-bench \
+      llama-quantize
 echo "$WANT" > "$STAMP"
 ls -la build/bin
 echo "llama.cpp $VERSION built: LLAMA_DIR=$LLAMA_DIR"

@@ -71,7 +71,8 @@ if [[ $WHAT == quant || $WHAT == all ]]; then
   # Derived corpora for the block types no fetched file holds (Q5_K, Q3_K, Q2_K, IQ4_XS, IQ4_NL):
   # real weights (Gemma 3 270M's Q8_0 token embedding, all-MiniLM-L6-v2's F32 FFN down
   # projections) quantized by llama.cpp's quantizer (PyPI libgguf 0.2.2). See
-  # scripts/make_quant_corpora.py; the bytes are deterministic and pinned here.
+  # scripts/make_quant_corpora.py; the bytes are deterministic and pinned here. Raw streams
+  # (<source>.<type>) and one GGUF per type holding both sources (quant-<type>.gguf).
   [[ $WHAT == all ]] || "$0" "$D" gemma >/dev/null
   [[ $WHAT == all ]] || "$0" "$D" minilm >/dev/null
   declare -A QS=(
@@ -85,6 +86,11 @@ if [[ $WHAT == quant || $WHAT == all ]]; then
     [minilm-ffn.q2_k]=3357decfca831ef7d98d9b15aa89b16b3e80497b72b31bb41b8fc07ea22c805e
     [minilm-ffn.iq4_xs]=7321fc45eb245a8a0e7a11b5c257eff5915ab61f52a644ce3030a711bfcbee38
     [minilm-ffn.iq4_nl]=904003fce5485ab373fca8b52633c883844d5ebb4f204278f51b9b472490e474
+    [quant-q5_k.gguf]=ae866da7163f6353a684424e41e2cb3a27c2ecb0ed16dac5a664884807b9f83c
+    [quant-q3_k.gguf]=ee093e05fefb4ac6eab60d69a2c56f41d96eb36cf25945a2079a491fdbb8e452
+    [quant-q2_k.gguf]=5a7d872ffd153f06a6a171c0e1ff1c9493a98d0712bda8efe8bcc6f20066fec3
+    [quant-iq4_xs.gguf]=b929d6d6d8c2702521b3e4b2474b0666308c44f064772c9172261ceca1b77385
+    [quant-iq4_nl.gguf]=18b93cff324a1c62a569321c9dcffb7028f030a9195d41c7015d214062745e33
   )
   stale=0
   for f in "${!QS[@]}"; do have "$D/$f" "${QS[$f]}" || stale=1; done

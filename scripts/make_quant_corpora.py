@@ -13,8 +13,11 @@ Sources (both real, trained weights; nothing synthetic):
   * minilm-ffn: all-MiniLM-L6-v2's six FFN down-projection matrices (384 x 1536, F32 as trained).
 
 Each output is `<source>.<type>`: the rows quantized with no importance matrix (what
-`llama-quantize` does without --imatrix). The bytes are deterministic; scripts/fetch_corpora.sh
-pins their SHA-256.
+`llama-quantize` does without --imatrix); and `quant-<type>.gguf`, the tensors of both sources in
+that type in one GGUF file, which `weightzip bench` measures per type and whole
+(scripts/results.sh). One file per type, not per source: a file holding the same weights in
+IQ4_NL and IQ4_XS repeats 16-byte runs of grid indices, which a whole-file zstd -19 finds and no
+real model file has. The bytes are deterministic; scripts/fetch_corpora.sh pins their SHA-256.
 """
 import json
 import os
@@ -65,14 +68,26 @@ def minilm_ffn(cache):
 
 def main():
     cache = sys.argv[1]
-    for source, matrices in (("gemma-embd", gemma_embedding(cache)), ("minilm-ffn", minilm_ffn(cache))):
-        for name, qtype in TYPES.items():
+    sources = (("gemma-embd", gemma_embedding(cache)), ("minilm-ffn", minilm_ffn(cache)))
+    for name, qtype in TYPES.items():
+        container = f"{cache}/quant-{name}.gguf"
+        w = gguf.GGUFWriter(container + ".tmp", "weightzip-corpus")
+        w.add_string("general.name", f"real weights quantized to {name} by llama.cpp's quantizer")
+        for source, matrices in sources:
             path = f"{cache}/{source}.{name}"
             with open(path + ".tmp", "wb") as f:
-                for m in matrices:
-                    f.write(L.quantize_rows(m, qtype).tobytes())
+                for i, m in enumerate(matrices):
+                    q = L.quantize_rows(m, qtype)
+                    f.write(q.tobytes())
+                    w.add_tensor(f"{source}.{i}", q, raw_shape=q.shape, raw_dtype=qtype)
             os.replace(path + ".tmp", path)
             print(path)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        os.replace(container + ".tmp", container)
+        print(container)
 
 
 if __name__ == "__main__":

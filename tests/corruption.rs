@@ -304,7 +304,7 @@ fn unsupported_version_with_valid_checksum() {
 
 #[test]
 fn unknown_kind_with_valid_checksum() {
-    for k in [0u8, 5, 15, 23, 0x7F, 0xFF] {
+    for k in [0u8, 5, 15, 28, 0x7F, 0xFF] {
         expect_info_err(&format!("kind {k}"), &resealed(|f| f[OFF_KIND] = k), Error::UnknownKind);
     }
 }

@@ -187,10 +187,27 @@ const MINILM_SENTENCES: [&str; 4] = [
 #[test]
 #[ignore = "needs a llama.cpp build: WZ_LLAMA_DIR (scripts/build_llama_cpp.sh)"]
 fn minilm_embeddings_identical() {
+    embeddings_identical(&root().join("tests/data/minilm-l6-q4_k_m.gguf"));
+}
+
+/// The same for MiniLM in the other presets people download, Q5_K_M and IQ4_XS (their Q5_K,
+/// IQ4_XS and IQ4_NL tensors go through those codecs): `scripts/make_quant_models.sh DIR LLAMA_DIR`
+/// makes them in WZ_CORPUS_DIR.
+#[test]
+#[ignore = "needs a llama.cpp build (WZ_LLAMA_DIR) and scripts/make_quant_models.sh's files in WZ_CORPUS_DIR"]
+fn quant_presets_embeddings_identical() {
+    let corpus = required_dir("WZ_CORPUS_DIR", "scripts/make_quant_models.sh DIR LLAMA_DIR");
+    for name in ["minilm-l6-q5_k_m.gguf", "minilm-l6-iq4_xs.gguf"] {
+        let original = corpus.join(name);
+        assert!(original.is_file(), "{} is missing: run scripts/make_quant_models.sh", original.display());
+        embeddings_identical(&original);
+    }
+}
+
+fn embeddings_identical(original: &Path) {
     let exe = build_example();
     let scratch = Scratch::new("minilm");
-    let original = root().join("tests/data/minilm-l6-q4_k_m.gguf");
-    let archive = compress(&original, &scratch.0);
+    let archive = compress(original, &scratch.0);
     let mut args = vec!["--embed", "--no-vocab"];
     args.extend(MINILM_SENTENCES);
     for threads in [1, 2] {
@@ -209,7 +226,8 @@ fn minilm_embeddings_identical() {
         }
         assert!(rows[0] != rows[1], "two sentences gave the same embedding");
         println!(
-            "MiniLM, {threads} thread(s): {} embeddings of 384 floats identical from original and archive",
+            "{}, {threads} thread(s): {} embeddings of 384 floats identical from original and archive",
+            original.file_name().unwrap().to_string_lossy(),
             rows.len()
         );
     }
