@@ -8,7 +8,10 @@
 # (scripts/minilm_f32_gguf.py) and quantized to Q5_K_M and IQ4_XS without an importance matrix:
 # minilm-l6-q5_k_m.gguf (Q5_K, Q6_K, Q5_1, Q8_0, F32 tensors) and minilm-l6-iq4_xs.gguf (IQ4_XS,
 # IQ4_NL, Q8_0, F32). Its 384-wide matrices cannot take 256-weight blocks, so llama-quantize gives
-# them its fallback types, as it does for any such model. The files are deterministic and pinned.
+# them its fallback types, as it does for any such model. And, for llama.cpp's greedy-token test
+# only (tests/llama.rs), Gemma 3 270M requantized from its Q4_K_M file to the same two presets
+# (gemma-3-270m-requant-*.gguf): a generative model in those types, but its weights went through
+# Q4_K first, so no ratio is reported on it. The files are deterministic and pinned.
 set -euo pipefail
 D=${1:?cache dir}
 LLAMA_DIR=${2:?llama.cpp dir (scripts/build_llama_cpp.sh)}
@@ -16,6 +19,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 Q=$LLAMA_DIR/build/bin/llama-quantize
 [ -x "$Q" ] || { echo "no $Q: run scripts/build_llama_cpp.sh" >&2; exit 2; }
 "$HERE/fetch_corpora.sh" "$D" minilm >/dev/null
+"$HERE/fetch_corpora.sh" "$D" gemma >/dev/null
 declare -A PIN=(
   [Q5_K_M]=fcd76d758ad0117ae884a2600e29033646f72a0daa4295d13ad7f519c69642fd
   [IQ4_XS]=d01e75a1d49041014b2f2429492c1b67d9d296d72a90cdba37f194e4a100d71b
@@ -30,5 +34,19 @@ for t in Q5_K_M IQ4_XS; do
     mv "$out.tmp" "$out"
   fi
   echo "${PIN[$t]}  $out" | sha256sum -c --quiet - || { echo "sha256 mismatch: $out" >&2; exit 1; }
+  echo "ok $out"
+done
+declare -A REQ=(
+  [Q5_K_M]=de0ca6e0d6daf8ca15f25a000dd7c1d4d6e05ad136029d9403ec0ff913682d1c
+  [IQ4_XS]=d6cb488ffe9cd75d50531c8687b2624bfbf26703082e0df9fdc55ee1a0e6e04c
+)
+for t in Q5_K_M IQ4_XS; do
+  out=$D/gemma-3-270m-requant-$(echo $t | tr 'A-Z' 'a-z').gguf
+  if ! { [ -f "$out" ] && echo "${REQ[$t]}  $out" | sha256sum -c --quiet - 2>/dev/null; }; then
+    LD_LIBRARY_PATH=$LLAMA_DIR/build/bin "$Q" --allow-requantize "$D/gemma-3-270m-q4_k_m.gguf" "$out.tmp" $t 2 \
+      >/dev/null 2>&1
+    mv "$out.tmp" "$out"
+  fi
+  echo "${REQ[$t]}  $out" | sha256sum -c --quiet - || { echo "sha256 mismatch: $out" >&2; exit 1; }
   echo "ok $out"
 done
