@@ -108,11 +108,18 @@ impl Fixtures {
                     &q4.chunks_exact(144).flat_map(|b| [&b[..2], &b[4..10], &b[16..144]].concat()).collect::<Vec<u8>>(),
                 )
             }
-            // Q3_K and Q2_K: real Q4_K blocks cut to their sizes (quant bytes first, then the
-            // scale bytes and d, where those layouts keep them).
+            // Q3_K and Q2_K: real Q4_K blocks' bytes where those layouts keep the like: Q3_K
+            // hmask and qs (96 bytes of quants), the 12 scale bytes, d; Q2_K 16 bytes of
+            // quants as its scales, 64 of quants, d and dmin.
             Kind::Q3K | Kind::Q2K => {
                 let q4 = Self::gguf_tensor(&self.qwen, 12, 144 * (bytes / es + 1));
-                let cut = |b: &[u8]| -> Vec<u8> { [&b[16..es], &b[4..16], &b[..4]].concat() };
+                let cut = |b: &[u8]| -> Vec<u8> {
+                    if kind == Kind::Q3K {
+                        [&b[16..112], &b[4..16], &b[..2]].concat()
+                    } else {
+                        [&b[16..32], &b[32..96], &b[..4]].concat()
+                    }
+                };
                 tile(&q4.chunks_exact(144).flat_map(cut).collect::<Vec<u8>>())
             }
             Kind::Bytes => tile(&self.minilm[..6304]),

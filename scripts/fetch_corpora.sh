@@ -73,8 +73,8 @@ if [[ $WHAT == quant || $WHAT == all ]]; then
   # projections) quantized by llama.cpp's quantizer (PyPI libgguf 0.2.2). See
   # scripts/make_quant_corpora.py; the bytes are deterministic and pinned here. Raw streams
   # (<source>.<type>) and one GGUF per type holding both sources (quant-<type>.gguf).
-  [[ $WHAT == all ]] || "$0" "$D" gemma >/dev/null
-  [[ $WHAT == all ]] || "$0" "$D" minilm >/dev/null
+  [[ $WHAT == all ]] || "$HERE/fetch_corpora.sh" "$D" gemma >/dev/null
+  [[ $WHAT == all ]] || "$HERE/fetch_corpora.sh" "$D" minilm >/dev/null
   declare -A QS=(
     [gemma-embd.q5_k]=15438dcc63cc0286cf19e8012ee0128e5b526a7f5052832c6904d35075f34bde
     [gemma-embd.q3_k]=36f444b878f3fe72700cadf9de14530d9e95b4b8b98aaa03b80a31775a727b58
@@ -95,7 +95,11 @@ if [[ $WHAT == quant || $WHAT == all ]]; then
   stale=0
   for f in "${!QS[@]}"; do have "$D/$f" "${QS[$f]}" || stale=1; done
   if [[ $stale == 1 ]]; then
-    python3 -c "import libgguf, gguf, numpy" 2>/dev/null || python3 -m pip install -q libgguf==0.2.2 gguf==0.19.0 numpy
+    # The pinned quantizer and reader, whatever else is installed (another libgguf could write
+    # other bytes).
+    python3 -c "from importlib.metadata import version as v; import numpy
+assert (v('libgguf'), v('gguf')) == ('0.2.2', '0.19.0')" 2>/dev/null ||
+      python3 -m pip install -q libgguf==0.2.2 gguf==0.19.0 numpy
     python3 "$HERE/make_quant_corpora.py" "$D" >/dev/null
   fi
   for f in $(printf '%s\n' "${!QS[@]}" | sort); do check "$D/$f" "${QS[$f]}"; done

@@ -25,12 +25,19 @@ declare -A PIN=(
   [IQ4_XS]=d01e75a1d49041014b2f2429492c1b67d9d296d72a90cdba37f194e4a100d71b
 )
 F32=$D/minilm-l6-f32.gguf
+# llama-quantize's output goes to a log, shown when it fails.
+quantize() {
+  LD_LIBRARY_PATH=$LLAMA_DIR/build/bin "$Q" "$@" > "$D/llama-quantize.log" 2>&1 ||
+    { cat "$D/llama-quantize.log" >&2; echo "llama-quantize $* failed" >&2; exit 1; }
+}
 for t in Q5_K_M IQ4_XS; do
   out=$D/minilm-l6-$(echo $t | tr 'A-Z' 'a-z').gguf
   if ! { [ -f "$out" ] && echo "${PIN[$t]}  $out" | sha256sum -c --quiet - 2>/dev/null; }; then
-    [ -f "$F32" ] || { python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install -q gguf==0.19.0 numpy
-                       python3 "$HERE/minilm_f32_gguf.py" "$D/all-minilm-l6-v2.safetensors" "$F32"; }
-    LD_LIBRARY_PATH=$LLAMA_DIR/build/bin "$Q" "$F32" "$out.tmp" $t 2 >/dev/null 2>&1
+    # The F32 file is remade every time: a stale one would only show as a digest mismatch.
+    python3 -c "from importlib.metadata import version as v; import numpy; assert v('gguf') == '0.19.0'" 2>/dev/null ||
+      python3 -m pip install -q gguf==0.19.0 numpy
+    python3 "$HERE/minilm_f32_gguf.py" "$D/all-minilm-l6-v2.safetensors" "$F32"
+    quantize "$F32" "$out.tmp" $t 2
     mv "$out.tmp" "$out"
   fi
   echo "${PIN[$t]}  $out" | sha256sum -c --quiet - || { echo "sha256 mismatch: $out" >&2; exit 1; }
@@ -43,8 +50,7 @@ declare -A REQ=(
 for t in Q5_K_M IQ4_XS; do
   out=$D/gemma-3-270m-requant-$(echo $t | tr 'A-Z' 'a-z').gguf
   if ! { [ -f "$out" ] && echo "${REQ[$t]}  $out" | sha256sum -c --quiet - 2>/dev/null; }; then
-    LD_LIBRARY_PATH=$LLAMA_DIR/build/bin "$Q" --allow-requantize "$D/gemma-3-270m-q4_k_m.gguf" "$out.tmp" $t 2 \
-      >/dev/null 2>&1
+    quantize --allow-requantize "$D/gemma-3-270m-q4_k_m.gguf" "$out.tmp" $t 2
     mv "$out.tmp" "$out"
   fi
   echo "${REQ[$t]}  $out" | sha256sum -c --quiet - || { echo "sha256 mismatch: $out" >&2; exit 1; }

@@ -211,12 +211,13 @@ fn quant_presets_identical() {
 
 fn embeddings_identical(original: &Path) {
     let exe = build_example();
-    let scratch = Scratch::new("minilm");
+    // One directory per model: tests run in parallel unless told otherwise.
+    let scratch = Scratch::new(&format!("emb-{}", original.file_stem().unwrap().to_string_lossy()));
     let archive = compress(original, &scratch.0);
     let mut args = vec!["--embed", "--no-vocab"];
     args.extend(MINILM_SENTENCES);
     for threads in [1, 2] {
-        let (out, _) = compare_loaders(&exe, &original, &archive, threads, &args);
+        let (out, _) = compare_loaders(&exe, original, &archive, threads, &args);
         let rows: Vec<Vec<f64>> = out
             .lines()
             .map(|l| {
@@ -354,7 +355,7 @@ fn tied_embeddings_greedy_identical() {
 /// output embeddings) and its archive, through every loader.
 fn tied_greedy_identical(original: &Path) {
     let exe = build_example();
-    let scratch = Scratch::new("tied");
+    let scratch = Scratch::new(&format!("tied-{}", original.file_stem().unwrap().to_string_lossy()));
     let name = original.file_name().unwrap().to_string_lossy();
     let archive = compress(original, &scratch.0);
     let mut args = vec!["--generate", "16"];

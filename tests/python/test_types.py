@@ -4,7 +4,7 @@
 
 The committed fixtures hold only F32 and quantized tensors; this script writes a small GGUF with
 gguf.GGUFWriter holding F32, F16, BF16, F64 and I8..I64 tensors, quantized blocks (Q8_0, Q4_K,
-IQ4_NL), a non-ASCII name and a tensor whose type id no one knows
+IQ4_NL, IQ3_S), a non-ASCII name and a tensor whose type id no one knows
 (patched in after writing), compresses it and checks that every tensor reads back with the
 dtype, shape and values that were written (BF16 also as ml_dtypes.bfloat16). Also checks this
 module's ggml type table against gguf's. Prints one line ending in "OK".
@@ -67,6 +67,9 @@ def write_model(path, rng):
     add("q4_k", q4k, T.Q4_K, q4k)
     iq4 = rng.integers(0, 256, (2, 4 * 18), dtype=np.uint8)
     add("iq4_nl", iq4.reshape(8, 18), T.IQ4_NL, iq4)
+    # A block type of known size without a codec of its own: the bytes path.
+    iq3 = rng.integers(0, 256, (2, 110), dtype=np.uint8)
+    add("iq3_s", iq3, T.IQ3_S, iq3)
     # Written as I8, then given a type id no one knows (below): 40 bytes, 24 of padding after.
     add(UNKNOWN_NAME, rng.integers(-128, 128, (40,), dtype=np.int8), T.I8)
     add("\u540d\u524d.weight", rng.standard_normal((8,)).astype(np.float32), T.F32)
@@ -142,9 +145,10 @@ def main():
                     assert got_ml.dtype == got.dtype and got_ml.tobytes() == got.tobytes(), t.name
             n_types = len({t.container_type for t in a.tensors})
             kinds = {t.name: t.kind_name for t in a.tensors}
-            # IQ4_NL has a codec of its own; a type the library does not know goes as bytes.
+            # IQ4_NL has a codec of its own; a known block type without one (IQ3_S) and a type
+            # the library does not know go as bytes.
             assert kinds["iq4_nl"] == "iq4_nl" and kinds["q4_k"] == "q4_k", kinds
-            assert kinds["unknown.type"] == "bytes", kinds
+            assert kinds["iq3_s"] == "bytes" and kinds["unknown.type"] == "bytes", kinds
             restored = os.path.join(tmp, "restored.gguf")
             a.restore(restored)
             assert same_file(restored, model)

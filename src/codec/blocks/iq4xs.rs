@@ -6,8 +6,9 @@
 //! the quant bytes themselves (byte j of sub-block i holds its indices j and j+16), coded in the
 //! context of the sub-block's scale magnitude |ls − 32|: the quantizer fits each sub-block's
 //! scale to its own largest weight, so the scale relative to the block's says how the indices
-//! spread (measured on the derived corpora: 3.851 -> 3.818 bits per index on Gemma 3's embedding
-//! with |ls − 32| itself as the context).
+//! spread (measured on the derived corpora, Gemma 3's embedding: 3.851 -> 3.818 bits per index
+//! with |ls − 32| itself as the context; in steps of 8, as coded, the frame comes out 0.0004 of
+//! ratio behind, see `CONTEXTS`).
 
 use super::Layout;
 

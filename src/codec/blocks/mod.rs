@@ -1,4 +1,5 @@
-//! Codecs for ggml's block-quantized types other than Q4_K (Q6_K, Q5_K, Q8_0, Q5_0, Q5_1, Q4_0, Q4_1):
+//! Codecs for ggml's block-quantized types other than Q4_K (Q6_K, Q5_K, Q3_K, Q2_K, IQ4_XS,
+//! IQ4_NL, Q8_0, Q5_0, Q5_1, Q4_0, Q4_1):
 //! each block is split into its header fields and its quantized values, which are coded as two
 //! streams: one order-0 table per header field, and value tables chosen by a context taken from
 //! the block's header (one table for the types that have no useful context).
@@ -118,8 +119,8 @@ pub fn order0_bound_bits(kind: Kind, data: &[u8]) -> Option<f64> {
                 counts[(x as usize >> (bits * k)) & ((1 << bits) - 1)] += 1;
             }
         }
-        // Every quant of a layout with natural values takes log2(alphabet) bits in the block;
-        // the rest of the block is header.
+        // The value symbols hold the block's quants at their own width (log2 of the alphabet
+        // bits per symbol); the rest of the block is header.
         let quant_bits = L::VALUE_ALPHABET.trailing_zeros() as usize * L::VALUES;
         let header_bits = (8 * L::BLOCK - quant_bits) * (data.len() / L::BLOCK);
         let quants = counts.iter().sum::<u64>() as f64;

@@ -95,3 +95,35 @@ impl Layout for Q5K {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AVX2 zero points equal the scalar ones, on d and dmin of every kind (zero, subnormal,
+    /// normal, infinite, NaN, negative) and every scale and min: the encoder and a decoder at
+    /// another kernel level must agree.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx2_zero_points_equal_the_scalar_ones() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let halves = [0x0000u16, 0x0001, 0x03ff, 0x0400, 0x1234, 0x2e66, 0x3c00, 0x7bff, 0x7c00, 0x7e00, 0x8000, 0xbc00];
+        for &d in &halves {
+            for &dmin in &halves {
+                let (d, dmin) = (f16_to_f32(d), f16_to_f32(dmin));
+                for m in 0..64u8 {
+                    for first in (0..64u8).step_by(8) {
+                        let sc: [u8; 8] = std::array::from_fn(|j| first + j as u8);
+                        let ms = [m; 8];
+                        let want: Vec<u8> = (0..8).map(|j| zero_point(d, dmin, sc[j], m, Q5K::CONTEXTS)).collect();
+                        // SAFETY: AVX2 was detected.
+                        let got = unsafe { zero_points(d, dmin, &sc, &ms, Q5K::CONTEXTS) };
+                        assert_eq!(got.to_vec(), want, "d {d} dmin {dmin} m {m} scales from {first}");
+                    }
+                }
+            }
+        }
+    }
+}
