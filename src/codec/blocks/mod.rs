@@ -60,6 +60,7 @@ pub trait Layout: Send + Sync + 'static {
     const CONTEXTS: usize = 1;
     /// Quants packed in each value symbol, in equal bit fields from the lowest (the order-0
     /// bound of `order0_bound_bits` counts the quants, not the symbols).
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))] // only that bound reads it
     const QUANTS_PER_VALUE: usize = 1;
     /// Runs of values that share a context (values `VALUES / SUB_BLOCKS` at a time).
     const SUB_BLOCKS: usize = 1;
