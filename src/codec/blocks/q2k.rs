@@ -158,14 +158,13 @@ unsafe fn zero_points_avx2(r: f32, bytes: &[u8; 16]) -> [u8; 16] {
     out
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_arch = "x86_64"))] // the kernels tested here are x86-64 only
 mod tests {
     use super::*;
 
     /// The AVX2 contexts against the scalar ones, on every scale byte with d and dmin of every
     /// kind (zero, subnormal, normal, infinite, NaN, negative).
     #[test]
-    #[cfg(target_arch = "x86_64")]
     fn avx2_contexts_equal_the_scalar_ones() {
         if !std::arch::is_x86_feature_detected!("avx2") {
             return;

@@ -96,7 +96,7 @@ impl Layout for Q5K {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_arch = "x86_64"))] // the kernels tested here are x86-64 only
 mod tests {
     use super::*;
 
@@ -104,7 +104,6 @@ mod tests {
     /// normal, infinite, NaN, negative) and every scale and min: the encoder and a decoder at
     /// another kernel level must agree.
     #[test]
-    #[cfg(target_arch = "x86_64")]
     fn avx2_zero_points_equal_the_scalar_ones() {
         if !std::arch::is_x86_feature_detected!("avx2") {
             return;

@@ -196,7 +196,7 @@ unsafe fn join_quants_avx2(h: &[u8], v: &[u8], b: &mut [u8]) {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_arch = "x86_64"))] // the kernels tested here are x86-64 only
 mod tests {
     use super::*;
 
@@ -204,7 +204,6 @@ mod tests {
     /// (every quant below 64, as the 64-symbol tables decode them; positions with their high
     /// bits set, which the kernel masks as the loop does).
     #[test]
-    #[cfg(target_arch = "x86_64")]
     fn avx2_join_equals_the_scalar_loop() {
         if !std::arch::is_x86_feature_detected!("avx2") {
             return;
