@@ -13,6 +13,7 @@
 //! A block type is a `Layout`, one file each: how a block splits into symbols and back, the
 //! alphabets, and the context of a value. `Blocks<L>` is the codec for any layout (method 3).
 
+mod bit_pairs;
 mod iq4xs;
 mod q2k;
 mod q3k;
@@ -547,6 +548,11 @@ fn put(e: &mut RansEncoder, i: usize, t: &EncTable, s: u8, scale: u32) -> Result
     e.put(i % LANES, sym, scale);
     Ok(())
 }
+
+/// fp16 bit patterns of every kind (zero, subnormal, normal, largest, infinite, NaN, negative),
+/// for the tests holding a layout's vector contexts to its scalar ones.
+#[cfg(all(test, target_arch = "x86_64"))]
+const F16_CASES: [u16; 12] = [0x0000, 0x0001, 0x03ff, 0x0400, 0x1234, 0x2e66, 0x3c00, 0x7bff, 0x7c00, 0x7e00, 0x8000, 0xbc00];
 
 #[cfg(test)]
 mod tests {

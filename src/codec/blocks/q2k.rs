@@ -10,6 +10,7 @@
 //! A block has sixteen sub-blocks, so the zero point is computed without a division per
 //! sub-block: the block's ratio 4·dmin/d once, times m/sc from a table of the 256 scale bytes.
 
+use super::bit_pairs::{low_bits, pack_low_bits};
 use super::Layout;
 use crate::codec::q4k::f16_to_f32;
 
@@ -44,14 +45,6 @@ fn zero_point(r: f32, scale_byte: u8) -> u8 {
 }
 
 pub struct Q2K;
-
-/// Quant y (0..256) of a block, in ggml's order: (byte of `qs`, bit shift). Sub-block j is
-/// quants 16j..16j+16.
-#[inline(always)]
-fn position(y: usize) -> (usize, usize) {
-    let (n, j, half, l) = (y / 128, (y / 32) % 4, (y / 16) % 2, y % 16);
-    (32 * n + 16 * half + l, 2 * j)
-}
 
 impl Layout for Q2K {
     const BLOCK: usize = 84;
@@ -94,21 +87,16 @@ impl Layout for Q2K {
         h[..4].copy_from_slice(&b[80..84]);
         h[4..20].copy_from_slice(&b[..16]);
         let qs = &b[16..80];
-        let quant = |y: usize| {
-            let (q, shift) = position(y);
-            (qs[q] >> shift) & 3
-        };
+        // Sub-block j is quants 16j..16j+16 (ggml's order, `bit_pairs`).
         for (k, v) in v.iter_mut().enumerate() {
-            *v = (0..4).fold(0, |a, t| a | quant(4 * k + t) << (2 * t));
+            *v = (0..4).fold(0, |a, t| a | low_bits(qs, 4 * k + t) << (2 * t));
         }
     }
 
     fn join(h: &[u8], v: &[u8], b: &mut [u8]) {
         b[80..84].copy_from_slice(&h[..4]);
         b[..16].copy_from_slice(&h[4..20]);
-        // The quants in ggml's order first, then each byte gathers its four: loops over 32
-        // lanes that the compiler vectorises (placing each quant in turn was a read-modify-write
-        // per quant, at a quarter of the speed).
+        // The quants in ggml's order first, then each byte gathers its four (`pack_low_bits`).
         let mut q = [0u8; 256];
         for (q, &p) in q.chunks_exact_mut(4).zip(&v[..64]) {
             // The four 2-bit fields of p to four bytes in one u32 (a byte-wise loop did not
@@ -116,12 +104,7 @@ impl Layout for Q2K {
             let p = p as u32;
             q.copy_from_slice(&((p | p << 6 | p << 12 | p << 18) & 0x0303_0303).to_le_bytes());
         }
-        let qs = &mut b[16..80];
-        for n in 0..2 {
-            for t in 0..32 {
-                qs[32 * n + t] = (0..4).fold(0, |a, j| a | q[128 * n + 32 * j + t] << (2 * j));
-            }
-        }
+        pack_low_bits(&q, &mut b[16..80]);
     }
 }
 
@@ -169,9 +152,8 @@ mod tests {
         if !std::arch::is_x86_feature_detected!("avx2") {
             return;
         }
-        let halves = [0x0000u16, 0x0001, 0x03ff, 0x0400, 0x1234, 0x2e66, 0x3c00, 0x7bff, 0x7c00, 0x7e00, 0x8000, 0xbc00];
-        for &d in &halves {
-            for &dmin in &halves {
+        for &d in &super::super::F16_CASES {
+            for &dmin in &super::super::F16_CASES {
                 let mut h = [0u8; 20];
                 h[..2].copy_from_slice(&d.to_le_bytes());
                 h[2..4].copy_from_slice(&dmin.to_le_bytes());

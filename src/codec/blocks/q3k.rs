@@ -9,18 +9,13 @@
 //! 2.834 -> 2.808 bits per quant on Gemma 3's embedding). The scales are unpacked and coded with
 //! a table of their own.
 
+use super::bit_pairs::{low_bits, pack_low_bits};
 use super::Layout;
 
 pub struct Q3K;
 
-/// Quant y (0..256) of a block, in ggml's order: (byte of `qs`, byte of `hmask`, bit pair shift,
-/// high bit). ggml walks two halves of 128 quants, four bit pairs of each `qs` byte, and two
-/// runs of 16 bytes; sub-block j is quants 16j..16j+16.
-#[inline(always)]
-fn position(y: usize) -> (usize, usize, usize, usize) {
-    let (n, j, half, l) = (y / 128, (y / 32) % 4, (y / 16) % 2, y % 16);
-    (32 * n + 16 * half + l, 16 * half + l, 2 * j, 4 * n + j)
-}
+// Quant y (0..256, ggml's order; sub-block j is quants 16j..16j+16): its low two bits in `qs`
+// (`bit_pairs`), its third bit at bit y div 32 of `hmask[y mod 32]`.
 
 impl Layout for Q3K {
     const BLOCK: usize = 110;
@@ -55,10 +50,7 @@ impl Layout for Q3K {
             let low = if i < 8 { s[i] & 15 } else { s[i - 8] >> 4 };
             *sc = low | ((s[8 + i % 4] >> (2 * (i / 4))) & 3) << 4;
         }
-        let quant = |y: usize| {
-            let (q, m, shift, bit) = position(y);
-            (qs[q] >> shift) & 3 | ((hm[m] >> bit) & 1) << 2
-        };
+        let quant = |y: usize| low_bits(qs, y) | ((hm[y % 32] >> (y / 32)) & 1) << 2;
         for (k, v) in v.iter_mut().enumerate() {
             *v = quant(2 * k) | quant(2 * k + 1) << 3;
         }
@@ -74,27 +66,17 @@ impl Layout for Q3K {
         for k in 0..4 {
             b[104 + k] = (0..4).fold(0, |a, g| a | ((sc[4 * g + k] >> 4) & 3) << (2 * g));
         }
-        // The quants in ggml's order first, then each output byte gathers its fields: loops
-        // over 32 lanes that the compiler vectorises (placing each quant's bits in turn was a
-        // read-modify-write per quant, at a quarter of the speed).
+        // The quants in ggml's order first, then each output byte gathers its fields over 32
+        // lanes (vectorised, as in `pack_low_bits`).
         let mut q = [0u8; 256];
         for (k, &p) in v[..128].iter().enumerate() {
             q[2 * k] = p & 7;
             q[2 * k + 1] = p >> 3;
         }
         let (hm, qs) = b[..96].split_at_mut(32);
-        for t in 0..32 {
-            let mut high = 0;
-            for n in 0..2 {
-                let mut low = 0;
-                for j in 0..4 {
-                    let x = q[128 * n + 32 * j + t];
-                    low |= (x & 3) << (2 * j);
-                    high |= (x >> 2) << (4 * n + j);
-                }
-                qs[32 * n + t] = low;
-            }
-            hm[t] = high;
+        pack_low_bits(&q, qs);
+        for (t, hm) in hm.iter_mut().enumerate() {
+            *hm = (0..8).fold(0, |a, k| a | (q[32 * k + t] >> 2) << k);
         }
     }
 }

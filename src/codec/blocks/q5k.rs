@@ -108,9 +108,8 @@ mod tests {
         if !std::arch::is_x86_feature_detected!("avx2") {
             return;
         }
-        let halves = [0x0000u16, 0x0001, 0x03ff, 0x0400, 0x1234, 0x2e66, 0x3c00, 0x7bff, 0x7c00, 0x7e00, 0x8000, 0xbc00];
-        for &d in &halves {
-            for &dmin in &halves {
+        for &d in &super::super::F16_CASES {
+            for &dmin in &super::super::F16_CASES {
                 let (d, dmin) = (f16_to_f32(d), f16_to_f32(dmin));
                 for m in 0..64u8 {
                     for first in (0..64u8).step_by(8) {
