@@ -3,7 +3,7 @@
 use std::arch::x86_64::*;
 
 use super::packed::{with_scale, Cursor, PackedPart};
-use super::rans::{RansDecoder, LANES, RANS_L};
+use super::rans::{LANES, RANS_L};
 
 /// For each 8-bit mask of the lanes that need a word, the index of the word each lane takes.
 /// Lane i takes word popcount(mask & ((1 << i) - 1)), so the set lanes take the next words in
@@ -27,26 +27,14 @@ static RENORM_PERM8: [[u32; 8]; 256] = {
 
 /// Renormalises the new states `xn` of all 32 lanes: lanes below `RANS_L` take the next words of
 /// the stream in lane order. Each vector's offset is a prefix sum of the earlier vectors' counts,
-/// so the four loads do not wait on each other.
+/// so the four loads do not wait on each other. The stream's words and position are held by the
+/// caller (in registers across a loop, where a decoder behind a reference would be reloaded from
+/// memory at every group).
 ///
 /// # Safety
-/// The CPU must support AVX2 and POPCNT, and `d.words_left() >= LANES`: the loads then stay in
-/// bounds (a vector's 16-byte load starts at most 48 bytes in).
-#[inline]
-#[target_feature(enable = "avx2,popcnt")]
-pub unsafe fn renorm(d: &mut RansDecoder, xn: &[__m256i; 4]) -> [__m256i; 4] {
-    debug_assert!(d.words_left() >= LANES);
-    let mut at = d.pos;
-    let x = renorm_at(d.words.as_ptr(), &mut at, xn);
-    d.pos = at;
-    x
-}
-
-/// `renorm` on a stream's words and position held by the caller (in registers across a loop,
-/// where a decoder behind a reference would be reloaded from memory at every group).
-///
-/// # Safety
-/// As `renorm`: `words[*at..]` holds at least `LANES` words (`at` counts bytes).
+/// The CPU must support AVX2 and POPCNT, and `words[*at..]` must hold at least `LANES` words
+/// (`at` counts bytes): the loads then stay in bounds (a vector's 16-byte load starts at most 48
+/// bytes in).
 #[inline(always)]
 pub unsafe fn renorm_at(words: *const u8, at: &mut usize, xn: &[__m256i; 4]) -> [__m256i; 4] {
     // x < RANS_L as unsigned: min(x, RANS_L - 1) == x.

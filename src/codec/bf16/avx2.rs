@@ -4,19 +4,63 @@
 use std::arch::x86_64::*;
 
 use super::{patch_escapes, ChunkDecode, ESC_MARK, SCALE};
-use crate::entropy::avx2::renorm;
+use crate::entropy::avx2::renorm_at;
 use crate::entropy::rans::LANES;
 use crate::error::Result;
 
 const V: usize = LANES / 8;
 const SCALE_I: i32 = SCALE as i32;
 
-/// # Safety
-/// The CPU must support AVX2.
-#[target_feature(enable = "avx2,popcnt")]
-pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
-    let groups = c.fast_groups();
-    let (nib, table) = (c.nib, c.dec.entries.as_ptr() as *const i64);
+/// A chunk's lane states in registers, and its group position (as in the AVX-512 kernel: through
+/// `c.d` the stream position would be reloaded from memory at every group).
+struct Lanes {
+    x: [__m256i; V],
+    g: usize,
+    groups: usize,
+    table: *const i64,
+    words: *const u8,
+    end: usize,
+    pos: usize,
+    nib: *const u8,
+}
+
+#[inline(always)]
+unsafe fn load(c: &ChunkDecode) -> Lanes {
+    let mut x = [_mm256_setzero_si256(); V];
+    for (k, xk) in x.iter_mut().enumerate() {
+        *xk = _mm256_loadu_si256(c.d.states.as_ptr().add(8 * k) as *const __m256i);
+    }
+    Lanes {
+        x,
+        g: c.done / LANES,
+        groups: c.fast_groups(),
+        table: c.dec.entries.as_ptr() as *const i64,
+        words: c.d.words.as_ptr(),
+        end: c.d.words.len(),
+        pos: c.d.pos,
+        nib: c.nib.as_ptr(),
+    }
+}
+
+#[inline(always)]
+unsafe fn store(c: &mut ChunkDecode, l: &Lanes) {
+    for (k, xk) in l.x.iter().enumerate() {
+        _mm256_storeu_si256(c.d.states.as_mut_ptr().add(8 * k) as *mut __m256i, *xk);
+    }
+    c.done = l.g * LANES;
+    c.d.pos = l.pos;
+}
+
+/// Whether the next group can take the fast path: its nibbles are stored and a full group's
+/// renormalisation words remain (so the unchecked loads in `renorm_at` stay in bounds).
+#[inline(always)]
+fn can_step(l: &Lanes) -> bool {
+    l.g < l.groups && l.end - l.pos >= 2 * LANES
+}
+
+/// Decodes group `l.g` of chunk `c`. The caller has checked `can_step`.
+#[inline(always)]
+unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
     // Gathered u64 entries of lanes 0..4 and 4..8 -> low halves (frequency and bias) and high
     // halves (output bits), each as eight u32 in lane order.
     let evens = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
@@ -27,58 +71,88 @@ pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
     let seven = _mm256_set1_epi32(7);
     let eight = _mm256_set1_epi32(8);
     let one = _mm256_set1_epi32(ESC_MARK as i32);
-    let mut x = [_mm256_setzero_si256(); V];
-    for (k, xk) in x.iter_mut().enumerate() {
-        *xk = _mm256_loadu_si256(c.d.states.as_ptr().add(8 * k) as *const __m256i);
+
+    let g = l.g;
+    let nb = l.nib.add(g * LANES / 2);
+    let mut out = [_mm256_setzero_si256(); V];
+    let mut escaped = 0u64; // bit i: lane i of the group decoded `ESC`
+    let mut xn = [_mm256_setzero_si256(); V];
+    for k in 0..V {
+        let slot = _mm256_and_si256(l.x[k], slot_mask);
+        let e0 = _mm256_i32gather_epi64::<8>(l.table, _mm256_castsi256_si128(slot));
+        let e1 = _mm256_i32gather_epi64::<8>(l.table, _mm256_extracti128_si256::<1>(slot));
+        // Per 128-bit half, put the low dwords first: [l0 l1 h0 h1 | l2 l3 h2 h3] -> then
+        // unpack the 64-bit halves of e0 and e1 into lows and highs.
+        let p0 = _mm256_permutevar8x32_epi32(e0, evens); // l0 l1 l2 l3 h0 h1 h2 h3
+        let p1 = _mm256_permutevar8x32_epi32(e1, evens); // l4 .. l7 h4 .. h7
+        let e = _mm256_permute2x128_si256::<0x20>(p0, p1);
+        let v = _mm256_permute2x128_si256::<0x31>(p0, p1);
+        let xs = _mm256_srli_epi32::<SCALE_I>(l.x[k]);
+        xn[k] = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_and_si256(e, lo16), xs), _mm256_srli_epi32::<16>(e));
+        // Output word: symbol bits | sign from nibble bit 3 | low mantissa from bits 0..3.
+        let nbits = std::ptr::read_unaligned(nb.add(4 * k) as *const u32);
+        let nv = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(nbits as i32), shifts), nib_mask);
+        let sign = _mm256_slli_epi32::<12>(_mm256_and_si256(nv, eight));
+        let v = _mm256_and_si256(v, lo16);
+        let is_esc = _mm256_cmpeq_epi32(_mm256_and_si256(v, one), one);
+        escaped |= (_mm256_movemask_ps(_mm256_castsi256_ps(is_esc)) as u64) << (8 * k);
+        out[k] = _mm256_or_si256(_mm256_or_si256(v, sign), _mm256_and_si256(nv, seven));
     }
-    let mut g = c.done / LANES;
-    let mut result = Ok(());
-    while g < groups && c.d.words.len() - c.d.pos >= 2 * LANES {
-        let mut out = [_mm256_setzero_si256(); V];
-        let mut escaped = 0u64; // bit i: lane i of the group decoded `ESC`
-        let nb = &nib[g * LANES / 2..(g + 1) * LANES / 2];
-        // Phase 1: the rANS step of all four vectors, independent of each other.
-        let mut xn = [_mm256_setzero_si256(); V];
-        for k in 0..V {
-            let slot = _mm256_and_si256(x[k], slot_mask);
-            let e0 = _mm256_i32gather_epi64::<8>(table, _mm256_castsi256_si128(slot));
-            let e1 = _mm256_i32gather_epi64::<8>(table, _mm256_extracti128_si256::<1>(slot));
-            // Per 128-bit half, put the low dwords first: [l0 l1 h0 h1 | l2 l3 h2 h3] -> then
-            // unpack the 64-bit halves of e0 and e1 into lows and highs.
-            let p0 = _mm256_permutevar8x32_epi32(e0, evens); // l0 l1 l2 l3 h0 h1 h2 h3
-            let p1 = _mm256_permutevar8x32_epi32(e1, evens); // l4 .. l7 h4 .. h7
-            let e = _mm256_permute2x128_si256::<0x20>(p0, p1);
-            let v = _mm256_permute2x128_si256::<0x31>(p0, p1);
-            let xs = _mm256_srli_epi32::<SCALE_I>(x[k]);
-            xn[k] = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_and_si256(e, lo16), xs), _mm256_srli_epi32::<16>(e));
-            // Output word: symbol bits | sign from nibble bit 3 | low mantissa from bits 0..3.
-            let nbits = u32::from_le_bytes([nb[4 * k], nb[4 * k + 1], nb[4 * k + 2], nb[4 * k + 3]]);
-            let nv = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(nbits as i32), shifts), nib_mask);
-            let sign = _mm256_slli_epi32::<12>(_mm256_and_si256(nv, eight));
-            let v = _mm256_and_si256(v, lo16);
-            let is_esc = _mm256_cmpeq_epi32(_mm256_and_si256(v, one), one);
-            escaped |= (_mm256_movemask_ps(_mm256_castsi256_ps(is_esc)) as u64) << (8 * k);
-            out[k] = _mm256_or_si256(_mm256_or_si256(v, sign), _mm256_and_si256(nv, seven));
-        }
-        // Phase 2: renormalise (the loop condition left a whole group's words).
-        x = renorm(&mut c.d, &xn);
-        let p = c.dst.as_mut_ptr().add(g * 2 * LANES) as *mut __m256i;
-        for h in 0..V / 2 {
-            // packus interleaves 128-bit halves; permute4x64 puts the 16 values back in order.
-            let packed = _mm256_permute4x64_epi64::<0xD8>(_mm256_packus_epi32(out[2 * h], out[2 * h + 1]));
-            _mm256_storeu_si256(p.add(h), packed);
-        }
-        if escaped != 0 {
-            result = patch_escapes(escaped, g, c);
-            if result.is_err() {
-                break;
-            }
-        }
-        g += 1;
+    // `can_step` left a whole group's words.
+    l.x = renorm_at(l.words, &mut l.pos, &xn);
+    // Taken afresh at every group: `patch_escapes` writes through `c.dst` too.
+    let p = c.dst.as_mut_ptr().add(g * 2 * LANES) as *mut __m256i;
+    for h in 0..V / 2 {
+        // packus interleaves 128-bit halves; permute4x64 puts the 16 values back in order.
+        let packed = _mm256_permute4x64_epi64::<0xD8>(_mm256_packus_epi32(out[2 * h], out[2 * h + 1]));
+        _mm256_storeu_si256(p.add(h), packed);
     }
-    for (k, xk) in x.iter().enumerate() {
-        _mm256_storeu_si256(c.d.states.as_mut_ptr().add(8 * k) as *mut __m256i, *xk);
+    if escaped != 0 {
+        patch_escapes(escaped, g, c)?;
     }
-    c.done = g * LANES;
-    result
+    l.g += 1;
+    Ok(())
+}
+
+/// Decodes the whole groups the fast path allows, advancing `c.done`.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2,popcnt")]
+pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
+    let mut l = load(c);
+    let r = (|| {
+        while can_step(&l) {
+            step(c, &mut l)?;
+        }
+        Ok(())
+    })();
+    store(c, &l);
+    r
+}
+
+/// `decode_groups` for two chunks, one group of each per iteration while both can go on: two
+/// independent chains of gathers for the core to overlap.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2,popcnt")]
+pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()> {
+    let (mut la, mut lb) = (load(a), load(b));
+    let r = (|| {
+        while can_step(&la) && can_step(&lb) {
+            step(a, &mut la)?;
+            step(b, &mut lb)?;
+        }
+        while can_step(&la) {
+            step(a, &mut la)?;
+        }
+        while can_step(&lb) {
+            step(b, &mut lb)?;
+        }
+        Ok(())
+    })();
+    store(a, &la);
+    store(b, &lb);
+    r
 }

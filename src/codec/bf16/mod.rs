@@ -469,6 +469,8 @@ fn decode_groups_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()> {
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
         Level::Avx512 => unsafe { avx512::decode_pair(a, b) },
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { avx2::decode_pair(a, b) },
         _ => {
             decode_groups(a)?;
             decode_groups(b)

@@ -41,7 +41,7 @@ unsafe fn store(c: &mut ChunkDecode, l: &Lanes) {
 }
 
 /// Whether the chunk's next group can take the fast path: a group is left and a whole group's
-/// renormalisation words remain (so the loads in `renorm` stay in bounds).
+/// renormalisation words remain (so the loads in `renorm_at` stay in bounds).
 #[inline(always)]
 fn can_step(c: &ChunkDecode, l: &Lanes) -> bool {
     c.groups_done < 4 * c.ctx.len() && l.end - l.pos >= 2 * LANES
