@@ -57,7 +57,8 @@ def compress(data, kind="bf16", threads=0, fast=False):
             dst, capacity, src, len(src), kind_number, ctypes.byref(opts), ctypes.byref(written)
         )
     )
-    return dst.raw[: written.value]
+    # One copy of the frame: `dst.raw[:n]` copied the whole buffer and then the frame again.
+    return ctypes.string_at(dst, written.value)
 
 
 def frame_info(frame):
