@@ -10,6 +10,12 @@
 # with a description of the machine and its load. Everything runs in one process, so every
 # method is timed on the same machine state.
 #
+# After the bench, in the same run: end to end restores (scripts/bench_restore.sh: `weightzip
+# decompress` to /dev/null and to a file next to `zstd -d`, with the best kernels and with AVX2;
+# needs the minilm and qwen15 corpora) and the peers (scripts/peers.sh: ZipNN and OpenZL, pinned
+# PyPI packages installed into CACHE_DIR/peers-venv). WZ_RESULTS_SKIP="restore peers" leaves
+# either out (the sections then say so).
+#
 # Environment: BENCH_FLAGS, extra flags for `weightzip bench` (default "--reps 5"; for example
 # "--reps 3 --quick" for a shorter run); WZ_RESULTS_DIR, where to write (default docs/);
 # CARGO_TARGET_DIR is honoured; WZ_LLAMA_DIR, a llama.cpp build from scripts/build_llama_cpp.sh:
@@ -69,6 +75,21 @@ start=$(date +%s)
 cmd=(target/release/weightzip bench $FLAGS --json "$tmp/results.json" --markdown "$tmp/tables.md" --plot "$tmp/results.svg")
 echo "running: ${cmd[*]} ${paths[*]}" >&2
 "$BIN" bench $FLAGS --json "$tmp/results.json" --markdown "$tmp/tables.md" --plot "$tmp/results.svg" "${paths[@]}" >&2
+# End to end and peers, in the same run (their own scripts; headings demoted under ours).
+skip=" ${WZ_RESULTS_SKIP:-} "
+have() { for w in "${WHAT[@]}"; do [ "$w" = "$1" ] && return 0; done; return 1; }
+if [[ $skip != *" restore "* ]] && have minilm && have qwen15; then
+  echo "running: scripts/bench_restore.sh CACHE_DIR 5" >&2
+  "$HERE/bench_restore.sh" "$CACHE" 5 | sed '1,2d; s/^## /### /' > "$tmp/restore.md"
+else
+  echo "Not run (WZ_RESULTS_SKIP, or the minilm and qwen15 corpora were not asked for)." > "$tmp/restore.md"
+fi
+if [[ $skip != *" peers "* ]]; then
+  echo "running: scripts/peers.sh CACHE_DIR 3 ${WHAT[*]}" >&2
+  "$HERE/peers.sh" "$CACHE" 3 "${WHAT[@]}" > "$tmp/peers.md"
+else
+  echo "Not run (WZ_RESULTS_SKIP)." > "$tmp/peers.md"
+fi
 end=$(date +%s)
 kill "$sampler" 2>/dev/null || true
 wait "$sampler" 2>/dev/null || true
@@ -131,6 +152,13 @@ domain's tensors together.
   tensors, float tensors, each zstd -19).
 * **zstd -3, zstd -19** on the raw bytes (the ratio of single-threaded zstd; its multi-threaded
   compressor is timed for the all-threads column).
+* **End to end** (the section after the tables): \`weightzip decompress\` of raw frames and of a
+  whole archive, to /dev/null and to a file, next to \`zstd -d\` of the zstd -3 file of the bf16
+  stream, wall and sys time and peak RSS (\`scripts/bench_restore.sh\`), with the best kernels
+  and with \`WZ_SIMD=avx2\`.
+* **Peers** (the last section): ZipNN and OpenZL (its default graph and graphs built from its
+  Python API), pinned PyPI versions, next to weightzip and zstd -3 on the same domains
+  (\`scripts/peers.sh\`, which says how each is run).
 * **bounds** (ratios only): R_marginal = 8·width / Σ H(byte k), the byte-marginal bound the paper
   calls a ceiling, per tensor; for Q4_K the order-0 bound of nibbles plus header bytes; for the
   other block types the order-0 bound of their quants plus their header bytes stored raw.
@@ -154,5 +182,13 @@ scripts/compare_results.py docs/results.json /tmp/mine/results.json
 
 EOF
   cat "$tmp/tables.md"
+  echo
+  echo "## End to end: weightzip decompress next to zstd -d"
+  echo
+  cat "$tmp/restore.md"
+  echo
+  echo "## Peers: ZipNN and OpenZL"
+  echo
+  cat "$tmp/peers.md"
 } > "$OUT/RESULTS.md"
 echo "wrote $OUT/RESULTS.md, $OUT/results.svg, $OUT/results.json ($minutes min)" >&2

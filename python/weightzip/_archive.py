@@ -16,6 +16,7 @@ import threading
 
 from . import _capi
 from ._capi import WZ_CONTAINER_GGUF, WZ_CONTAINER_SAFETENSORS, WZ_STATUS_NOT_FOUND, WZ_STATUS_TOO_LARGE, check, lib
+from ._buffers import output_bytearray
 from ._frame import as_bytes
 from ._types import GGML_TYPES, SAFETENSORS_DTYPES, numpy_dtype
 
@@ -85,7 +86,7 @@ def _new_buffer(size):
         raise ValueError("size must be a non-negative int, got %r" % (size,))
     if size > sys.maxsize:
         check(WZ_STATUS_TOO_LARGE)
-    return bytearray(size)
+    return output_bytearray(size)
 
 
 def _writable(buffer):
@@ -442,7 +443,7 @@ class Archive:
         size = self._tensors[i].original_size
         if size > sys.maxsize:
             check(WZ_STATUS_TOO_LARGE)
-        buf = bytearray(size)
+        buf = output_bytearray(size)
         self.read_tensor_into(i, buf, threads)
         return bytes(buf)
 

@@ -9,6 +9,7 @@ import ctypes
 import sys
 
 from . import _capi
+from ._buffers import output_bytearray
 from ._capi import WZ_STATUS_DST_TOO_SMALL, WZ_STATUS_OK, WZ_STATUS_TOO_LARGE, check, lib
 
 
@@ -100,7 +101,7 @@ def decompress(frame, threads=0):
         return bytearray()
     if size > sys.maxsize:
         check(WZ_STATUS_TOO_LARGE)
-    out = bytearray(size)
+    out = output_bytearray(size)
     # from_buffer exports the bytearray for the call, so it cannot be resized under the library.
     dst = (ctypes.c_char * size).from_buffer(out)
     status = lib.wz_decompress(dst, size, src, len(src), ctypes.byref(opts))
