@@ -95,6 +95,10 @@ fn output_is_identical_for_every_thread_count_and_every_run() {
                 assert!(f == reference, "chunk {cs}: threads {threads}, run {run} gave different bytes");
             }
         }
+        // Written straight to a writer, the same bytes.
+        let mut w = Vec::new();
+        assert_eq!(frame::compress_to(Kind::Bf16, raw, &opts(2, cs), &mut w).unwrap(), reference.len() as u64);
+        assert!(w == reference, "chunk {cs}: compress_to wrote other bytes than compress returns");
         // And decompression at any thread count gives the input back.
         for threads in [1, 2, 3, 0] {
             assert!(decompress(&reference, &opts(threads, 0)).unwrap() == raw);

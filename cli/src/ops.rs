@@ -141,11 +141,16 @@ pub fn compress(mut input: Input, out: &Output, kind: Option<Kind>, s: &Settings
             if src.len() as u64 != len {
                 return Err(format!("{name}: the file changed size while it was read"));
             }
-            let f = with_progress("compress", len, !s.quiet, |p| frame::compress(kind, &src, &s.options(p)))
-                .map_err(|e| err(&name, e))?;
-            out.write(&wo, |w| w.write_all(&f).map_err(|e| weightzip::Error::io("write", None, e)))
-                .map_err(|e| err(&name, e))?;
-            (src.len() as u64, f.len() as u64, 1)
+            // Written as it is laid out (frame::compress_to), not assembled in memory first.
+            let mut size = 0;
+            with_progress("compress", len, !s.quiet, |p| {
+                out.write(&wo, |w| {
+                    size = frame::compress_to(kind, &src, &s.options(p), w)?;
+                    Ok(())
+                })
+            })
+            .map_err(|e| err(&name, e))?;
+            (src.len() as u64, size, 1)
         }
         // A stream: frames of 64 MiB segments as they arrive.
         stream => {

@@ -239,11 +239,14 @@ pub(crate) fn write_parts<W: Write + Seek>(
         out.write_all(&[0u8; HEADER_LEN]).map_err(io)?;
         let mut pos = HEADER_LEN as u64;
         let mut entries: Vec<Option<Entry>> = vec![None; parts.len()];
+        // One buffer for every tensor's bytes: a fresh one per tensor cost a page fault per 4 KiB
+        // of the model.
+        let mut buf = Vec::new();
         for &i in &order {
             let p = &parts[i];
-            let data = src.read(p.offset, p.size as usize)?;
-            let f = frame::compress(p.kind, &data, &tensor_options(opts, p.kind))?;
-            out.write_all(&f).map_err(io)?;
+            let data = src.read_with(p.offset, p.size as usize, &mut buf)?;
+            let f = frame::encode(p.kind, &data, &tensor_options(opts, p.kind))?;
+            f.write_parts(|b| out.write_all(b).map_err(io))?;
             let mut name_c = p.name.clone();
             name_c.push(0);
             entries[i] = Some(Entry {

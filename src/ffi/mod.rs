@@ -221,9 +221,15 @@ pub unsafe extern "C" fn wz_compress(
         let opts = options(&read_versioned(opts, OPTIONS_DEFAULT)?)?;
         let src = in_slice(src as *const u8, src_size)?;
         let dst = out_slice(dst as *mut u8, dst_capacity)?;
-        let frame = frame::compress(kind, src, &opts)?;
-        let out = dst.get_mut(..frame.len()).ok_or(Error::DstTooSmall)?;
-        out.copy_from_slice(&frame);
+        // Laid out straight into `dst`: no frame-sized intermediate buffer and copy.
+        let frame = frame::encode(kind, src, &opts)?;
+        let mut out = dst.get_mut(..frame.len()).ok_or(Error::DstTooSmall)?;
+        frame.write_parts(|b| {
+            let (head, rest) = std::mem::take(&mut out).split_at_mut(b.len());
+            head.copy_from_slice(b);
+            out = rest;
+            Ok(())
+        })?;
         *dst_size = frame.len();
         Ok(())
     })
