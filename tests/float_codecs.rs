@@ -906,3 +906,37 @@ fn cli_raw_f32_and_f16_streams() {
         assert!(dir.entries().iter().all(|n| !n.contains(".tmp-")), "{kind}: {:?}", dir.entries());
     }
 }
+
+/// The encoder's vector step (AVX-512, where the CPU has it) writes exactly the scalar step's
+/// bytes, on real weights, for every chunk, including groups with escaped values (which take the
+/// scalar step) and the values past a chunk's last whole group.
+#[test]
+fn vector_encoder_writes_the_scalar_encoders_bytes() {
+    use weightzip::codec::bf16::{encode_chunk, encode_chunk_scalar, histogram, Tables, SYMBOLS};
+    let raw = raw_fixture();
+    // Chunks of odd sizes too: a partial last group of every length.
+    for cs in [256 << 10, 4096 + 2 * 17, 64 * 1000 + 2] {
+        let chunks: Vec<&[u8]> = raw.chunks(cs).collect();
+        let hists: Vec<Vec<u64>> = chunks
+            .iter()
+            .map(|c| {
+                let mut h = vec![0u64; SYMBOLS];
+                histogram(c, &mut h);
+                h
+            })
+            .collect();
+        let tables = Tables::plan(&hists, 1).unwrap();
+        let mut escaped = 0;
+        for (i, c) in chunks.iter().enumerate() {
+            let (mut v, mut s) = (Vec::new(), Vec::new());
+            encode_chunk(tables.encoder(i), c, &mut v).unwrap();
+            encode_chunk_scalar(tables.encoder(i), c, &mut s).unwrap();
+            assert!(v == s, "chunk size {cs}, chunk {i}: the vector step wrote other bytes");
+            // The escape count follows the stored nibbles (docs/FORMAT.md, section 4).
+            let nib_len = (c.len() / 2).div_ceil(2);
+            let stored = nib_len - 2 * 32.min(nib_len / 2);
+            escaped += u32::from_le_bytes(s[stored..stored + 4].try_into().unwrap());
+        }
+        assert!(escaped > 0, "chunk size {cs}: no escaped value, so the mixed path went untested");
+    }
+}

@@ -245,7 +245,7 @@ pub(crate) fn write_parts<W: Write + Seek>(
         for &i in &order {
             let p = &parts[i];
             let data = src.read_with(p.offset, p.size as usize, &mut buf)?;
-            let f = frame::encode(p.kind, &data, &tensor_options(opts, p.kind))?;
+            let f = frame::encode(p.kind, data, &tensor_options(opts, p.kind))?;
             f.write_parts(|b| out.write_all(b).map_err(io))?;
             let mut name_c = p.name.clone();
             name_c.push(0);
@@ -259,7 +259,7 @@ pub(crate) fn write_parts<W: Write + Seek>(
                 orig_size: p.size,
                 arc_offset: pos,
                 arc_size: f.len() as u64,
-                sha256: Sha256::digest(&data).into(),
+                sha256: Sha256::digest(data).into(),
             });
             pos += f.len() as u64;
         }

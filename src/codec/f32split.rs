@@ -13,7 +13,6 @@ use std::any::Any;
 
 use super::{bf16, ChunkDecoder, ChunkEncoder, Codec, Kind, Method, Model, Plan};
 use crate::cpu::Level;
-use crate::entropy::rans::EncTable;
 use crate::error::{Error, Result};
 use crate::{parallel, zstd};
 
@@ -124,7 +123,7 @@ pub fn split(src: &[u8]) -> Halves {
 }
 
 /// Encodes a split chunk with the bf16 encoder `enc` for the high halves.
-pub fn encode_chunk(enc: &EncTable, h: &Halves, out: &mut Vec<u8>) -> Result<()> {
+pub fn encode_chunk(enc: &bf16::Encoder, h: &Halves, out: &mut Vec<u8>) -> Result<()> {
     let mut hi = Vec::new();
     bf16::encode_chunk(enc, &h.hi, &mut hi)?;
     out.extend_from_slice(&(hi.len() as u32).to_le_bytes());

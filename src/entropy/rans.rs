@@ -92,7 +92,35 @@ impl RansEncoder {
     /// An encoder for at most `symbols` symbols whose lane `j` starts at `RANS_L + payload[j]`;
     /// the decoder's `finish` returns the payloads.
     pub fn with_payload(symbols: usize, payload: [u16; LANES]) -> Self {
-        RansEncoder { states: payload.map(|p| RANS_L + p as u32), words: vec![0; symbols + 1], used: 0 }
+        // LANES words of slack: a vector step stores a whole vector of words past the used ones.
+        RansEncoder { states: payload.map(|p| RANS_L + p as u32), words: vec![0; symbols + 1 + LANES], used: 0 }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    /// Words there is room for past the used ones.
+    pub(crate) fn room(&self) -> usize {
+        self.words.len() - self.used
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    /// The lane states, for a vector step.
+    pub(crate) fn states_mut(&mut self) -> &mut [u32; LANES] {
+        &mut self.states
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    /// Where the next word goes, for a vector step, which stores up to `room()` words there and
+    /// then keeps the first `n` of them with `keep_words`.
+    pub(crate) fn next_words(&mut self) -> *mut u16 {
+        // SAFETY: used <= words.len().
+        unsafe { self.words.as_mut_ptr().add(self.used) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    /// Keeps `n` more words, stored at `next_words()`.
+    pub(crate) fn keep_words(&mut self, n: usize) {
+        assert!(n <= self.room());
+        self.used += n;
     }
 
     /// Encodes one symbol on `lane`. The symbol must have a non-zero frequency.

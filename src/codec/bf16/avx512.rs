@@ -1,4 +1,4 @@
-//! The AVX-512 decode kernel: the 32 lanes as two vectors of sixteen. Mask registers replace
+//! The AVX-512 decode kernel (and the encoder's vector step): the 32 lanes as two vectors of sixteen. Mask registers replace
 //! the AVX2 kernel's movemask and permutation table: `expand` places the next words of the stream
 //! into exactly the lanes that need them, in lane order.
 
@@ -6,7 +6,8 @@ use std::arch::x86_64::*;
 
 use super::{patch_escapes, ChunkDecode, ESC_MARK, SCALE};
 use crate::entropy::avx512::renorm_at;
-use crate::entropy::rans::{LANES, RANS_L};
+use crate::entropy::encode_avx512::{put_group as put_group_symbols, VecEncTable};
+use crate::entropy::rans::{RansEncoder, LANES, RANS_L};
 use crate::error::Result;
 
 const V: usize = LANES / 16;
@@ -146,4 +147,21 @@ pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()
     store(a, &la);
     store(b, &lb);
     Ok(())
+}
+
+/// Encodes the group of `LANES` values at `src` (64 bytes of little-endian bf16) with the vector
+/// step: their symbols, then `encode_avx512::put_group`. Returns false, changing nothing, when a
+/// value escapes.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VL; `src` must be valid for 64 bytes of reads.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
+pub unsafe fn put_group(e: &mut RansEncoder, t: &VecEncTable, src: *const u8) -> bool {
+    let mask = _mm512_set1_epi32(0xFFF);
+    // symbol_of: bits 3..15 of each value.
+    let sym = |p: *const u8| {
+        let v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(p as *const __m256i));
+        _mm512_and_si512(_mm512_srli_epi32::<3>(v), mask)
+    };
+    put_group_symbols(e, t, [sym(src), sym(src.add(32))])
 }

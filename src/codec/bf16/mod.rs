@@ -68,15 +68,32 @@ impl Codec for Bf16Codec {
 /// table. Shared with the f32 codec, whose high halves are bf16 values.
 pub struct Tables {
     models: Vec<Model>,
-    encoders: Vec<EncTable>,
+    encoders: Vec<Encoder>,
     assign: Vec<u8>,
+}
+
+/// A table as the encoder uses it, and its vector form where the CPU has the vector step.
+pub struct Encoder {
+    table: EncTable,
+    #[cfg(target_arch = "x86_64")]
+    vector: Option<crate::entropy::encode_avx512::VecEncTable>,
+}
+
+impl Encoder {
+    pub fn new(table: EncTable) -> Encoder {
+        Encoder {
+            #[cfg(target_arch = "x86_64")]
+            vector: (cpu::detect() >= Level::Avx512).then(|| crate::entropy::encode_avx512::VecEncTable::new(&table)),
+            table,
+        }
+    }
 }
 
 impl Tables {
     /// The plan (see `model::plan`) for chunks with symbol histograms `hists`.
     pub fn plan(hists: &[Vec<u64>], threads: u32) -> Result<Tables> {
         let (models, assign) = plan(hists, threads)?;
-        let encoders = models.iter().map(|m| m.encoder()).collect();
+        let encoders = models.iter().map(|m| Encoder::new(m.encoder())).collect();
         Ok(Tables { models, encoders, assign })
     }
 
@@ -90,7 +107,7 @@ impl Tables {
     }
 
     /// The encoder of chunk `i`.
-    pub fn encoder(&self, i: usize) -> &EncTable {
+    pub fn encoder(&self, i: usize) -> &Encoder {
         &self.encoders[self.assign[i] as usize]
     }
 }
@@ -189,11 +206,50 @@ pub fn min_coded_len(chunk_bytes: u64) -> u64 {
     (nib_len - carried_nibble_bytes(nib_len)) as u64 + 4 + crate::entropy::rans::STATE_BYTES as u64
 }
 
+/// The scalar encoding state of a chunk: its rANS encoder and the escaped symbols so far.
+struct Coder<'a> {
+    t: &'a EncTable,
+    e: RansEncoder,
+    escapes: Vec<u16>,
+}
+
+impl Coder<'_> {
+    /// Codes the values at `range` of `src`, last to first.
+    fn put_values(&mut self, src: &[u8], range: std::ops::Range<usize>) -> Result<()> {
+        let esc = self.t.syms[ESC];
+        for i in range.rev() {
+            let sym = symbol_of(u16::from_le_bytes([src[2 * i], src[2 * i + 1]]));
+            let mut s = self.t.syms[sym];
+            if s.freq == 0 {
+                if esc.freq == 0 {
+                    return Err(Error::InvalidArgument); // the model was not built from this data
+                }
+                self.escapes.push(sym as u16);
+                s = esc;
+            }
+            self.e.put(i % LANES, s, self.t.scale);
+        }
+        Ok(())
+    }
+}
+
 /// Encodes one chunk of little-endian bf16 (even length). Layout: raw nibbles (two per byte, the
 /// first value in the low nibble) except the last `carried_nibble_bytes`, which ride in the rANS
 /// lane payloads; the escape count (u32 LE) and the escaped symbols (in value
 /// order, 12 bits each, packed LSB-first); then the rANS stream.
-pub fn encode_chunk(enc: &EncTable, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
+pub fn encode_chunk(enc: &Encoder, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    encode_chunk_with(enc, true, src, out)
+}
+
+/// `encode_chunk` with the scalar step only: the reference the vector step is tested against.
+#[cfg(any(test, feature = "internals"))]
+pub fn encode_chunk_scalar(enc: &Encoder, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    encode_chunk_with(enc, false, src, out)
+}
+
+fn encode_chunk_with(enc: &Encoder, vector: bool, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = vector;
     debug_assert!(src.len().is_multiple_of(2));
     let n = src.len() / 2;
     let mut nib = vec![0u8; n.div_ceil(2)];
@@ -205,21 +261,23 @@ pub fn encode_chunk(enc: &EncTable, src: &[u8], out: &mut Vec<u8>) -> Result<()>
     for (p, b) in payload.iter_mut().zip(nib[stored..].chunks_exact(2)) {
         *p = u16::from_le_bytes([b[0], b[1]]);
     }
-    let esc = enc.syms[ESC];
-    let mut escapes = Vec::new();
-    let mut e = RansEncoder::with_payload(n, payload);
-    for (i, v) in src.chunks_exact(2).enumerate().rev() {
-        let sym = symbol_of(u16::from_le_bytes([v[0], v[1]]));
-        let mut s = enc.syms[sym];
-        if s.freq == 0 {
-            if esc.freq == 0 {
-                return Err(Error::InvalidArgument); // the model was not built from this data
+    let mut c = Coder { t: &enc.table, e: RansEncoder::with_payload(n, payload), escapes: Vec::new() };
+    // Values are coded last to first: the ones past the last whole group, then each group, with
+    // the vector step where the CPU has it (a group with an escaped value takes the scalar one).
+    let full = n / LANES;
+    c.put_values(src, full * LANES..n)?;
+    for g in (0..full).rev() {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(v) = enc.vector.as_ref().filter(|_| vector) {
+            // SAFETY: the vector table exists only where the CPU has AVX-512 (`Encoder::new`);
+            // group g's 64 bytes lie inside `src`.
+            if unsafe { avx512::put_group(&mut c.e, v, src.as_ptr().add(2 * LANES * g)) } {
+                continue;
             }
-            escapes.push(sym as u16);
-            s = esc;
         }
-        e.put(i % LANES, s, enc.scale);
+        c.put_values(src, g * LANES..(g + 1) * LANES)?;
     }
+    let Coder { e, mut escapes, .. } = c;
     out.extend_from_slice(&nib[..stored]);
     out.extend_from_slice(&(escapes.len() as u32).to_le_bytes());
     escapes.reverse(); // collected from the last value back
@@ -513,7 +571,7 @@ mod tests {
         let m = Model::from_counts(&counts).unwrap();
         let m = read_models(&write_models(&[m])).unwrap().remove(0);
         let mut buf = Vec::new();
-        encode_chunk(&m.encoder(), &src, &mut buf).unwrap();
+        encode_chunk(&Encoder::new(m.encoder()), &src, &mut buf).unwrap();
         for level in Level::ALL {
             let dec = m.decoder(level);
             let mut back = vec![0u8; src.len()];
