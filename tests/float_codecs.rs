@@ -805,7 +805,8 @@ fn frames_are_the_same_at_every_thread_count_for_large_inputs() {
 
 // Every decode kernel --------------------------------------------------------------------------
 
-const KERNEL_TESTS: [&str; 5] = [
+const KERNEL_TESTS: [&str; 6] = [
+    "vector_encoder_writes_the_scalar_encoders_bytes",
     "f16_every_bit_pattern_in_order_and_shuffled",
     "f16_every_bit_pattern_among_weights_takes_the_coded_path",
     "f32_special_values",

@@ -7,7 +7,7 @@ pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
 #[cfg(target_arch = "x86_64")]
-pub mod encode_avx512;
+pub mod encode_x86;
 pub mod bits;
 pub mod packed;
 pub mod rans;

@@ -5,7 +5,8 @@ use std::arch::x86_64::*;
 
 use super::{patch_escapes, ChunkDecode, ESC_MARK, SCALE};
 use crate::entropy::avx2::renorm_at;
-use crate::entropy::rans::LANES;
+use crate::entropy::encode_x86::{put_group_avx2, VecEncTable};
+use crate::entropy::rans::{RansEncoder, LANES};
 use crate::error::Result;
 
 const V: usize = LANES / 8;
@@ -155,4 +156,21 @@ pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()
     store(a, &la);
     store(b, &lb);
     r
+}
+
+/// Encodes the group of `LANES` values at `src` (64 bytes of little-endian bf16) with the vector
+/// step: their symbols, then `encode_x86::put_group_avx2`. Returns false, changing nothing, when a
+/// value escapes.
+///
+/// # Safety
+/// The CPU must support AVX2; `src` must be valid for 64 bytes of reads.
+#[target_feature(enable = "avx2,popcnt")]
+pub unsafe fn put_group(e: &mut RansEncoder, t: &VecEncTable, src: *const u8) -> bool {
+    let mask = _mm256_set1_epi32(0xFFF);
+    // symbol_of: bits 3..15 of each value.
+    let sym = |k: usize| {
+        let v = _mm256_cvtepu16_epi32(_mm_loadu_si128(src.add(16 * k) as *const __m128i));
+        _mm256_and_si256(_mm256_srli_epi32::<3>(v), mask)
+    };
+    put_group_avx2(e, t, [sym(0), sym(1), sym(2), sym(3)])
 }

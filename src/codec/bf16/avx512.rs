@@ -6,7 +6,7 @@ use std::arch::x86_64::*;
 
 use super::{patch_escapes, ChunkDecode, ESC_MARK, SCALE};
 use crate::entropy::avx512::renorm_at;
-use crate::entropy::encode_avx512::{put_group as put_group_symbols, VecEncTable};
+use crate::entropy::encode_x86::{put_group_avx512, VecEncTable};
 use crate::entropy::rans::{RansEncoder, LANES, RANS_L};
 use crate::error::Result;
 
@@ -150,7 +150,7 @@ pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()
 }
 
 /// Encodes the group of `LANES` values at `src` (64 bytes of little-endian bf16) with the vector
-/// step: their symbols, then `encode_avx512::put_group`. Returns false, changing nothing, when a
+/// step: their symbols, then `encode_x86::put_group_avx512`. Returns false, changing nothing, when a
 /// value escapes.
 ///
 /// # Safety
@@ -163,5 +163,5 @@ pub unsafe fn put_group(e: &mut RansEncoder, t: &VecEncTable, src: *const u8) ->
         let v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(p as *const __m256i));
         _mm512_and_si512(_mm512_srli_epi32::<3>(v), mask)
     };
-    put_group_symbols(e, t, [sym(src), sym(src.add(32))])
+    put_group_avx512(e, t, [sym(src), sym(src.add(32))])
 }

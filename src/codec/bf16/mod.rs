@@ -75,15 +75,18 @@ pub struct Tables {
 /// A table as the encoder uses it, and its vector form where the CPU has the vector step.
 pub struct Encoder {
     table: EncTable,
+    /// The vector step's table, and the kernel level it runs at (AVX2 or AVX-512).
     #[cfg(target_arch = "x86_64")]
-    vector: Option<crate::entropy::encode_avx512::VecEncTable>,
+    vector: Option<(crate::entropy::encode_x86::VecEncTable, Level)>,
 }
 
 impl Encoder {
     pub fn new(table: EncTable) -> Encoder {
+        #[cfg(target_arch = "x86_64")]
+        let level = cpu::detect();
         Encoder {
             #[cfg(target_arch = "x86_64")]
-            vector: (cpu::detect() >= Level::Avx512).then(|| crate::entropy::encode_avx512::VecEncTable::new(&table)),
+            vector: (level >= Level::Avx2).then(|| (crate::entropy::encode_x86::VecEncTable::new(&table), level)),
             table,
         }
     }
@@ -268,10 +271,15 @@ fn encode_chunk_with(enc: &Encoder, vector: bool, src: &[u8], out: &mut Vec<u8>)
     c.put_values(src, full * LANES..n)?;
     for g in (0..full).rev() {
         #[cfg(target_arch = "x86_64")]
-        if let Some(v) = enc.vector.as_ref().filter(|_| vector) {
-            // SAFETY: the vector table exists only where the CPU has AVX-512 (`Encoder::new`);
-            // group g's 64 bytes lie inside `src`.
-            if unsafe { avx512::put_group(&mut c.e, v, src.as_ptr().add(2 * LANES * g)) } {
+        if let Some((v, level)) = enc.vector.as_ref().filter(|_| vector) {
+            // SAFETY: `level` is what the CPU has (`Encoder::new`), at least AVX2; group g's 64
+            // bytes lie inside `src`.
+            let at = unsafe { src.as_ptr().add(2 * LANES * g) };
+            let done = match level {
+                Level::Avx512 => unsafe { avx512::put_group(&mut c.e, v, at) },
+                _ => unsafe { avx2::put_group(&mut c.e, v, at) },
+            };
+            if done {
                 continue;
             }
         }

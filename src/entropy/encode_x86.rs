@@ -1,0 +1,164 @@
+//! The rANS encoding step of a whole group of `LANES` symbols at once, with AVX-512 or AVX2: the
+//! encoder side of the interleaving the decoders use. Same output as `RansEncoder::put` called for lanes
+//! `LANES - 1` down to 0, which is the order a scalar encoder walks a group in (symbols are coded
+//! last to first).
+//!
+//! The scalar step divides by the symbol's frequency with a 64x64-bit multiply (there is no
+//! vector form of it); here the quotient comes from double precision. AVX-512: `x * (1 / f)` for a
+//! 32-bit `x` is below the true `x / f` by less than 2^-20, while a quotient that is not an
+//! integer is at least 1/f >= 2^-15 below the next integer, so truncating gives the exact quotient
+//! or, when `x / f` is an integer, one less; one compare corrects that case. AVX2 divides (`x / f`
+//! rounded to double is exact when it is an integer and, by the same margin, below the next
+//! integer when it is not), which saves gathering the reciprocals.
+
+use std::arch::x86_64::*;
+
+use super::rans::{EncTable, RansEncoder, LANES};
+
+/// An encoding table in the form the vector step gathers from: per symbol `freq | cum << 16`, and
+/// `1 / freq` (0 for symbols the table does not code).
+pub struct VecEncTable {
+    packed: Vec<u32>,
+    inv: Vec<f64>,
+    scale: u32,
+}
+
+impl VecEncTable {
+    pub fn new(t: &EncTable) -> VecEncTable {
+        debug_assert!(t.scale <= 16);
+        VecEncTable {
+            packed: t.syms.iter().map(|s| s.freq | s.cum << 16).collect(),
+            inv: t.syms.iter().map(|s| if s.freq == 0 { 0.0 } else { 1.0 / s.freq as f64 }).collect(),
+            scale: t.scale,
+        }
+    }
+}
+
+/// Encodes one group: `syms` holds the symbols of lanes 0..16 and 16..32 (each below the table's
+/// symbol count). Returns false, changing nothing, when a symbol has frequency 0 (an escape:
+/// the caller codes that group with the scalar step).
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VL; `e` must have room for `LANES` more words than it
+/// has used (`RansEncoder` keeps that slack).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
+pub unsafe fn put_group_avx512(e: &mut RansEncoder, t: &VecEncTable, syms: [__m512i; 2]) -> bool {
+    debug_assert!(e.room() >= LANES);
+    let lo16 = _mm512_set1_epi32(0xFFFF);
+    let zero = _mm512_setzero_si512();
+    let reverse = _mm512_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    let scale = _mm_cvtsi32_si128(t.scale as i32);
+    let rscale = _mm_cvtsi32_si128(32 - t.scale as i32);
+    let mut fc = [zero; 2];
+    for k in 0..2 {
+        fc[k] = _mm512_i32gather_epi32::<4>(syms[k], t.packed.as_ptr() as *const i32);
+        if _mm512_cmpeq_epi32_mask(_mm512_and_si512(fc[k], lo16), zero) != 0 {
+            return false;
+        }
+    }
+    let states = e.states_mut().as_mut_ptr();
+    // Lanes 16..32 first: the scalar encoder walks a group from its last lane down.
+    for k in [1, 0] {
+        let x = _mm512_loadu_si512(states.add(16 * k) as *const _);
+        let f = _mm512_and_si512(fc[k], lo16);
+        let cum = _mm512_srli_epi32::<16>(fc[k]);
+        // x >= f << (32 - scale), as the scalar step's 64-bit compare.
+        let need = _mm512_cmpge_epu32_mask(_mm512_srl_epi32(x, rscale), f);
+        // The low words of the shrinking lanes, highest lane first.
+        let need_rev = (need as u16).reverse_bits();
+        let words = _mm512_maskz_compress_epi32(need_rev, _mm512_permutexvar_epi32(reverse, x));
+        _mm256_storeu_si256(e.next_words() as *mut __m256i, _mm512_cvtepi32_epi16(words));
+        e.keep_words(need.count_ones() as usize);
+        let x = _mm512_mask_srli_epi32(x, need, x, 16);
+        // q = x / f: see the module comment.
+        let xl = _mm512_cvtepu32_pd(_mm512_castsi512_si256(x));
+        let xh = _mm512_cvtepu32_pd(_mm512_extracti64x4_epi64::<1>(x));
+        let il = _mm512_i32gather_pd::<8>(_mm512_castsi512_si256(syms[k]), t.inv.as_ptr());
+        let ih = _mm512_i32gather_pd::<8>(_mm512_extracti64x4_epi64::<1>(syms[k]), t.inv.as_ptr());
+        let ql = _mm512_cvttpd_epu32(_mm512_mul_pd(xl, il));
+        let qh = _mm512_cvttpd_epu32(_mm512_mul_pd(xh, ih));
+        let mut q = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(ql), qh);
+        let mut r = _mm512_sub_epi32(x, _mm512_mullo_epi32(q, f));
+        let low = _mm512_cmpge_epu32_mask(r, f);
+        q = _mm512_mask_add_epi32(q, low, q, _mm512_set1_epi32(1));
+        r = _mm512_mask_sub_epi32(r, low, r, f);
+        let xn = _mm512_add_epi32(_mm512_add_epi32(_mm512_sll_epi32(q, scale), r), cum);
+        _mm512_storeu_si512(states.add(16 * k) as *mut _, xn);
+    }
+    true
+}
+
+/// For each 8-bit mask, the indices of its set bits in ascending order (then zeros): a permute
+/// with it packs the selected lanes to the front, which AVX2 has no instruction for.
+static COMPRESS8: [[u32; 8]; 256] = {
+    let mut t = [[0u32; 8]; 256];
+    let mut m = 0;
+    while m < 256 {
+        let (mut i, mut k) = (0, 0);
+        while i < 8 {
+            if m & (1 << i) != 0 {
+                t[m][k] = i as u32;
+                k += 1;
+            }
+            i += 1;
+        }
+        m += 1;
+    }
+    t
+};
+
+/// `put_group_avx512` with AVX2: `syms` holds the symbols of lanes 0..8, 8..16, 16..24, 24..32.
+///
+/// # Safety
+/// The CPU must support AVX2 and POPCNT; `e` must have room for `LANES` more words than it has
+/// used.
+#[inline]
+#[target_feature(enable = "avx2,popcnt")]
+pub unsafe fn put_group_avx2(e: &mut RansEncoder, t: &VecEncTable, syms: [__m256i; 4]) -> bool {
+    debug_assert!(e.room() >= LANES);
+    let lo16 = _mm256_set1_epi32(0xFFFF);
+    let zero = _mm256_setzero_si256();
+    let reverse = _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+    let scale = _mm_cvtsi32_si128(t.scale as i32);
+    let rscale = _mm_cvtsi32_si128(32 - t.scale as i32);
+    let sign = _mm256_set1_epi32(i32::MIN);
+    let two31 = _mm256_set1_pd(2147483648.0);
+    let mut fc = [zero; 4];
+    for k in 0..4 {
+        fc[k] = _mm256_i32gather_epi32::<4>(t.packed.as_ptr() as *const i32, syms[k]);
+        if _mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_and_si256(fc[k], lo16), zero)) != 0 {
+            return false;
+        }
+    }
+    let states = e.states_mut().as_mut_ptr();
+    // Unsigned a >= b: max(a, b) == a.
+    let ge = |a: __m256i, b: __m256i| _mm256_cmpeq_epi32(_mm256_max_epu32(a, b), a);
+    for k in (0..4).rev() {
+        let x = _mm256_loadu_si256(states.add(8 * k) as *const __m256i);
+        let f = _mm256_and_si256(fc[k], lo16);
+        let cum = _mm256_srli_epi32::<16>(fc[k]);
+        let need = ge(_mm256_srl_epi32(x, rscale), f);
+        let mask = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as u8;
+        // The low words of the shrinking lanes, highest lane first, packed to the front.
+        let order = _mm256_loadu_si256(COMPRESS8[mask.reverse_bits() as usize].as_ptr() as *const __m256i);
+        let w = _mm256_and_si256(_mm256_permutevar8x32_epi32(_mm256_permutevar8x32_epi32(x, reverse), order), lo16);
+        let w = _mm_packus_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256::<1>(w));
+        _mm_storeu_si128(e.next_words() as *mut __m128i, w);
+        e.keep_words(mask.count_ones() as usize);
+        let x = _mm256_blendv_epi8(x, _mm256_srli_epi32::<16>(x), need);
+        // q = x / f in double precision (x as unsigned: flip the sign bit, convert, add 2^31).
+        let xs = _mm256_xor_si256(x, sign);
+        let xl = _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(xs)), two31);
+        let xh = _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(xs)), two31);
+        let fl = _mm256_cvtepi32_pd(_mm256_castsi256_si128(f));
+        let fh = _mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(f));
+        let ql = _mm256_cvttpd_epi32(_mm256_div_pd(xl, fl));
+        let qh = _mm256_cvttpd_epi32(_mm256_div_pd(xh, fh));
+        let q = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(ql), qh);
+        let r = _mm256_sub_epi32(x, _mm256_mullo_epi32(q, f));
+        let xn = _mm256_add_epi32(_mm256_add_epi32(_mm256_sll_epi32(q, scale), r), cum);
+        _mm256_storeu_si256(states.add(8 * k) as *mut __m256i, xn);
+    }
+    true
+}
