@@ -255,11 +255,16 @@ fn encode_chunk_with(enc: &Encoder, vector: bool, src: &[u8], out: &mut Vec<u8>)
     let _ = vector;
     debug_assert!(src.len().is_multiple_of(2));
     let n = src.len() / 2;
-    let mut nib = vec![0u8; n.div_ceil(2)];
-    let stored = nib.len() - carried_nibble_bytes(nib.len());
-    for (i, v) in src.chunks_exact(2).enumerate() {
-        nib[i / 2] |= nibble_of(u16::from_le_bytes([v[0], v[1]])) << (4 * (i & 1));
+    // A byte per two values, written once (an or into a zeroed byte per value ran at a third of
+    // the speed: it does not vectorise).
+    let nibble = |b: &[u8]| nibble_of(u16::from_le_bytes([b[0], b[1]]));
+    let pairs = src.chunks_exact(4);
+    let odd = pairs.remainder();
+    let mut nib: Vec<u8> = pairs.map(|p| nibble(&p[..2]) | nibble(&p[2..]) << 4).collect();
+    if !odd.is_empty() {
+        nib.push(nibble(odd));
     }
+    let stored = nib.len() - carried_nibble_bytes(nib.len());
     let mut payload = [0u16; LANES];
     for (p, b) in payload.iter_mut().zip(nib[stored..].chunks_exact(2)) {
         *p = u16::from_le_bytes([b[0], b[1]]);
