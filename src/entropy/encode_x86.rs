@@ -13,7 +13,7 @@
 
 use std::arch::x86_64::*;
 
-use super::rans::{EncTable, RansEncoder, LANES};
+use super::rans::{EncSymbol, EncTable, RansEncoder, LANES};
 
 /// An encoding table in the form the vector step gathers from: per symbol `freq | cum << 16`, and
 /// `1 / freq` (0 for symbols the table does not code).
@@ -25,11 +25,16 @@ pub struct VecEncTable {
 
 impl VecEncTable {
     pub fn new(t: &EncTable) -> VecEncTable {
-        debug_assert!(t.scale <= 16);
+        VecEncTable::from_symbols(&t.syms, t.scale)
+    }
+
+    /// The table of the symbols `syms` (of one table, or several end to end) at `scale`.
+    pub fn from_symbols(syms: &[EncSymbol], scale: u32) -> VecEncTable {
+        debug_assert!(scale <= 16);
         VecEncTable {
-            packed: t.syms.iter().map(|s| s.freq | s.cum << 16).collect(),
-            inv: t.syms.iter().map(|s| if s.freq == 0 { 0.0 } else { 1.0 / s.freq as f64 }).collect(),
-            scale: t.scale,
+            packed: syms.iter().map(|s| s.freq | s.cum << 16).collect(),
+            inv: syms.iter().map(|s| if s.freq == 0 { 0.0 } else { 1.0 / s.freq as f64 }).collect(),
+            scale,
         }
     }
 }
@@ -161,4 +166,27 @@ pub unsafe fn put_group_avx2(e: &mut RansEncoder, t: &VecEncTable, syms: [__m256
         _mm256_storeu_si256(states.add(8 * k) as *mut __m256i, xn);
     }
     true
+}
+
+/// `put_group_avx512` with the group's symbols given as 32 table indices.
+///
+/// # Safety
+/// As `put_group_avx512`; every index below the table's size.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
+pub unsafe fn put_indices_avx512(e: &mut RansEncoder, t: &VecEncTable, idx: &[u32]) -> bool {
+    debug_assert!(idx.len() == LANES && idx.iter().all(|&i| (i as usize) < t.packed.len()));
+    let p = idx.as_ptr() as *const __m512i;
+    put_group_avx512(e, t, [_mm512_loadu_si512(p as *const _), _mm512_loadu_si512(p.add(1) as *const _)])
+}
+
+/// `put_group_avx2` with the group's symbols given as 32 table indices.
+///
+/// # Safety
+/// As `put_group_avx2`; every index below the table's size.
+#[target_feature(enable = "avx2,popcnt")]
+pub unsafe fn put_indices_avx2(e: &mut RansEncoder, t: &VecEncTable, idx: &[u32]) -> bool {
+    debug_assert!(idx.len() == LANES && idx.iter().all(|&i| (i as usize) < t.packed.len()));
+    let p = idx.as_ptr() as *const __m256i;
+    let v = [_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)), _mm256_loadu_si256(p.add(2)), _mm256_loadu_si256(p.add(3))];
+    put_group_avx2(e, t, v)
 }

@@ -9,6 +9,7 @@ pub mod avx512;
 #[cfg(target_arch = "x86_64")]
 pub mod encode_x86;
 pub mod bits;
+pub mod indexed;
 pub mod packed;
 pub mod rans;
 pub mod table;

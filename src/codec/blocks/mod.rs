@@ -38,8 +38,9 @@ pub use q8_0::Q8_0;
 use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method, Plan};
 use crate::cpu::{self, Level};
 use crate::entropy::bits::{BitReader, BitWriter};
+use crate::entropy::indexed::Flat;
 use crate::entropy::packed::{self, decode_part, decode_part_pair, PackedPart, RunPattern, Tables, FAST_SCALE, RUN_PAD, SCALE};
-use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES};
+use crate::entropy::rans::{EncTable, RansDecoder, LANES};
 use crate::entropy::table::FreqTable;
 use crate::error::{Error, Result};
 use crate::parallel;
@@ -173,7 +174,7 @@ impl<L: Layout> Codec for Blocks<L> {
             total.merge(c);
         }
         let model = Model::<L>::from_counts(&total, if p.fast { FAST_SCALE } else { SCALE })?;
-        let enc = Encoder::<L> { tables: model.tables.iter().map(EncTable::new).collect(), scale: model.scale, _l: PhantomData };
+        let enc = Encoder::<L>::new(&model.tables.iter().map(EncTable::new).collect::<Vec<_>>());
         Ok(Box::new(FrameEncoder { section: model.write(), enc, splits: parts.into_iter().map(|p| p.2).collect() }))
     }
 
@@ -303,9 +304,20 @@ impl<L: Layout> super::Model for Model<L> {
 }
 
 struct Encoder<L> {
-    tables: Vec<EncTable>,
-    scale: u32,
+    /// The header tables end to end, and where each starts.
+    header: Flat,
+    header_offsets: Vec<u32>,
+    /// The value tables end to end (one per context, `VALUE_ALPHABET` symbols each).
+    values: Flat,
     _l: PhantomData<fn() -> L>,
+}
+
+impl<L: Layout> Encoder<L> {
+    /// From a model's tables: the header tables, then the value tables.
+    fn new(tables: &[EncTable]) -> Encoder<L> {
+        let (h, v) = tables.split_at(L::HEADER_TABLES.len());
+        Encoder { header: Flat::new(h), header_offsets: Flat::offsets(h), values: Flat::new(v), _l: PhantomData }
+    }
 }
 
 /// The frame's model section, its encoder, and every chunk's split.
@@ -329,30 +341,27 @@ impl<L: Layout> ChunkEncoder for FrameEncoder<L> {
     /// time: a table is looked up once per run of symbols that share it.
     fn encode(&self, i: usize, _: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let (h, v) = (&self.splits[i].0, &self.splits[i].1);
-        let (tables, scale) = (&self.enc.tables, self.enc.scale);
-        let (hn, vn, vt) = (L::HEADER_SYMBOLS, L::VALUES, L::HEADER_TABLES.len());
+        let (hn, vn) = (L::HEADER_SYMBOLS, L::VALUES);
         let run = vn / L::SUB_BLOCKS;
-        let mut e = RansEncoder::new(h.len());
-        for (b, hb) in h.chunks_exact(hn).enumerate().rev() {
-            for (j, &s) in hb.iter().enumerate().rev() {
-                put(&mut e, b * hn + j, &tables[L::header_table(j)], s, scale)?;
-            }
+        // Each symbol as an index into its stream's tables end to end (see entropy::indexed).
+        let offsets = &self.enc.header_offsets;
+        let mut idx = Vec::with_capacity(h.len().max(v.len()));
+        for hb in h.chunks_exact(hn) {
+            idx.extend(hb.iter().enumerate().map(|(j, &s)| offsets[L::header_table(j)] + s as u32));
         }
         let mut hs = Vec::new();
-        e.finish(&mut hs);
+        self.enc.header.encode(&idx, &mut hs)?;
         out.extend_from_slice(&(hs.len() as u32).to_le_bytes());
         out.extend_from_slice(&hs);
-        let mut e = RansEncoder::new(v.len());
-        for (b, (hb, vb)) in h.chunks_exact(hn).zip(v.chunks_exact(vn)).enumerate().rev() {
-            for (j, vr) in vb.chunks_exact(run).enumerate().rev() {
-                let t = &tables[vt + L::context(hb, j * run)];
-                for (k, &s) in vr.iter().enumerate().rev() {
-                    put(&mut e, b * vn + j * run + k, t, s, scale)?;
-                }
+        idx.clear();
+        let alphabet = L::VALUE_ALPHABET as u32;
+        for (hb, vb) in h.chunks_exact(hn).zip(v.chunks_exact(vn)) {
+            for (j, vr) in vb.chunks_exact(run).enumerate() {
+                let base = L::context(hb, j * run) as u32 * alphabet;
+                idx.extend(vr.iter().map(|&s| base + s as u32));
             }
         }
-        e.finish(out);
-        Ok(())
+        self.enc.values.encode(&idx, out)
     }
 }
 
@@ -536,17 +545,6 @@ fn decode_part_pair_or_one(a: PackedPart, b: Option<PackedPart>, level: Level) -
             decode_part(d, packed, scale, tables, level, out)
         }
     }
-}
-
-/// Codes symbol `s` at position `i` of its stream with table `t`.
-#[inline(always)]
-fn put(e: &mut RansEncoder, i: usize, t: &EncTable, s: u8, scale: u32) -> Result<()> {
-    let sym = t.syms[s as usize];
-    if sym.freq == 0 {
-        return Err(Error::InvalidArgument); // the model was not built from this data
-    }
-    e.put(i % LANES, sym, scale);
-    Ok(())
 }
 
 /// fp16 bit patterns of every kind (zero, subnormal, normal, largest, infinite, NaN, negative),

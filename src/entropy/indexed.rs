@@ -1,0 +1,143 @@
+//! Encoding a stream whose symbols come from several tables: each symbol is given as an index
+//! into the tables laid end to end (`offset of its table + symbol`), so the encoder needs no
+//! per-symbol table choice, and a whole group of `LANES` symbols can take the vector step
+//! (`encode_x86`) where the CPU has one. The block codecs build the index array of a chunk in one
+//! pass and encode it here; the bytes are those of `RansEncoder::put` symbol by symbol.
+
+use super::rans::{EncSymbol, EncTable, RansEncoder, LANES};
+#[cfg(target_arch = "x86_64")]
+use crate::cpu::{self, Level};
+use crate::error::{Error, Result};
+
+/// Several tables of one scale, laid end to end.
+pub struct Flat {
+    syms: Vec<EncSymbol>,
+    scale: u32,
+    /// The vector step's form of the same tables, and the kernel level it runs at.
+    #[cfg(target_arch = "x86_64")]
+    vector: Option<(super::encode_x86::VecEncTable, Level)>,
+}
+
+impl Flat {
+    /// The tables `ts` (all of one scale) end to end; `offsets()` gives where each starts.
+    pub fn new(ts: &[EncTable]) -> Flat {
+        let scale = ts.first().map_or(12, |t| t.scale);
+        debug_assert!(ts.iter().all(|t| t.scale == scale));
+        let syms: Vec<EncSymbol> = ts.iter().flat_map(|t| t.syms.iter().copied()).collect();
+        #[cfg(target_arch = "x86_64")]
+        let level = cpu::detect();
+        Flat {
+            #[cfg(target_arch = "x86_64")]
+            vector: (level >= Level::Avx2).then(|| (super::encode_x86::VecEncTable::from_symbols(&syms, scale), level)),
+            syms,
+            scale,
+        }
+    }
+
+    /// Where each of the tables `new` was given starts.
+    pub fn offsets(ts: &[EncTable]) -> Vec<u32> {
+        ts.iter()
+            .scan(0u32, |at, t| {
+                let o = *at;
+                *at += t.syms.len() as u32;
+                Some(o)
+            })
+            .collect()
+    }
+
+    /// Appends the rANS stream of the symbols `idx` (indices into the tables end to end, each
+    /// below their total size) to `out`. A symbol of frequency 0 is an error: the tables were not
+    /// built from this data.
+    pub fn encode(&self, idx: &[u32], out: &mut Vec<u8>) -> Result<()> {
+        let n = idx.len();
+        let mut e = RansEncoder::new(n);
+        let full = n / LANES;
+        // Symbols are coded last to first: those past the last whole group, then each group.
+        self.put_scalar(&mut e, idx, full * LANES..n)?;
+        for g in (0..full).rev() {
+            #[cfg(target_arch = "x86_64")]
+            if let Some((v, level)) = &self.vector {
+                let group = &idx[g * LANES..(g + 1) * LANES];
+                if group.iter().any(|&i| i as usize >= self.syms.len()) {
+                    return Err(Error::InvalidArgument);
+                }
+                // SAFETY: `level` is what the CPU has, at least AVX2 (`new`); the indices are in
+                // range (checked above); the encoder keeps a group's room of slack.
+                let done = unsafe {
+                    match level {
+                        Level::Avx512 => super::encode_x86::put_indices_avx512(&mut e, v, group),
+                        _ => super::encode_x86::put_indices_avx2(&mut e, v, group),
+                    }
+                };
+                if done {
+                    continue;
+                }
+            }
+            self.put_scalar(&mut e, idx, g * LANES..(g + 1) * LANES)?;
+        }
+        e.finish(out);
+        Ok(())
+    }
+
+    fn put_scalar(&self, e: &mut RansEncoder, idx: &[u32], range: std::ops::Range<usize>) -> Result<()> {
+        for i in range.rev() {
+            let s = *self.syms.get(idx[i] as usize).ok_or(Error::InvalidArgument)?;
+            if s.freq == 0 {
+                return Err(Error::InvalidArgument);
+            }
+            e.put(i % LANES, s, self.scale);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entropy::table::FreqTable;
+    use crate::test_rng::Lcg;
+
+    /// The vector step (where the CPU has one) writes the scalar step's bytes: tables of
+    /// different alphabets and skews at every scale the block codecs use, streams of every
+    /// length modulo a group.
+    #[test]
+    fn vector_and_scalar_steps_write_the_same_stream() {
+        let mut r = Lcg::new(7);
+        for scale in [10, 12] {
+            let counts: Vec<Vec<u64>> = [256usize, 16, 64]
+                .iter()
+                .map(|&n| (0..n).map(|k| if k % 5 == 3 { 0 } else { 1 + r.below(1 << (k % 17)) }).collect())
+                .collect();
+            let tables: Vec<EncTable> =
+                counts.iter().map(|c| EncTable::new(&FreqTable::from_counts(c, scale).unwrap())).collect();
+            let flat = Flat::new(&tables);
+            #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
+            let mut scalar = Flat::new(&tables);
+            #[cfg(target_arch = "x86_64")]
+            {
+                scalar.vector = None;
+            }
+            let offsets = Flat::offsets(&tables);
+            for n in [0, 1, 31, 32, 33, 1000, 4096 + 17] {
+                // Only symbols the tables code (frequency > 0).
+                let idx: Vec<u32> = (0..n)
+                    .map(|_| loop {
+                        let t = r.below_usize(3);
+                        let s = r.below_usize(counts[t].len());
+                        if counts[t][s] > 0 {
+                            break offsets[t] + s as u32;
+                        }
+                    })
+                    .collect();
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                flat.encode(&idx, &mut a).unwrap();
+                scalar.encode(&idx, &mut b).unwrap();
+                assert!(a == b, "scale {scale}, {n} symbols: the streams differ");
+            }
+            // A symbol the tables do not code is an error on either path.
+            let bad = vec![offsets[0] + 3; 64];
+            assert!(flat.encode(&bad, &mut Vec::new()).is_err());
+            assert!(scalar.encode(&bad, &mut Vec::new()).is_err());
+        }
+    }
+}
