@@ -27,8 +27,9 @@ use std::any::Any;
 use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method, Plan};
 use crate::cpu::{self, Level};
 use crate::entropy::bits::{BitReader, BitWriter};
+use crate::entropy::indexed::Flat;
 use crate::entropy::packed::{self, step, PackedPart, Tables, FAST_SCALE, SCALE};
-use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES};
+use crate::entropy::rans::{EncTable, RansDecoder, LANES};
 use crate::entropy::table::FreqTable;
 use crate::error::{Error, Result};
 use crate::parallel;
@@ -364,10 +365,14 @@ impl Model {
     }
 
     pub fn encoder(&self) -> Encoder {
+        let header: Vec<EncTable> = self.header.iter().map(EncTable::new).collect();
+        let pairs: Vec<EncTable> = self.pairs.iter().flatten().map(EncTable::new).collect();
+        let mut at = Flat::offsets(&pairs).into_iter();
         Encoder {
-            header: self.header.iter().map(EncTable::new).collect(),
-            pairs: self.pairs.iter().map(|t| t.as_ref().map(EncTable::new)).collect(),
-            scale: self.scale,
+            header: Flat::new(&header),
+            header_offsets: Flat::offsets(&header),
+            pairs: Flat::new(&pairs),
+            pair_offsets: self.pairs.iter().map(|t| t.as_ref().and_then(|_| at.next())).collect(),
         }
     }
 
@@ -400,9 +405,13 @@ fn one_symbol(alphabet: usize, scale: u32) -> Result<FreqTable> {
 }
 
 pub struct Encoder {
-    header: Vec<EncTable>,
-    pairs: Vec<Option<EncTable>>,
-    scale: u32,
+    /// The header tables end to end (see entropy::indexed), and where each starts.
+    header: Flat,
+    header_offsets: Vec<u32>,
+    /// The pair tables of the contexts that have one, end to end, and where each context's
+    /// starts (None: no table, which no chunk of the frame uses).
+    pairs: Flat,
+    pair_offsets: Vec<Option<u32>>,
 }
 
 /// Decoding tables packed for speed: per slot, `freq - 1` (bits 0..12), `slot - cum` (bits
@@ -434,41 +443,30 @@ pub fn encode_chunk(enc: &Encoder, src: &[u8], out: &mut Vec<u8>) -> Result<()> 
     let blocks: Vec<&[u8]> = src.chunks_exact(BLOCK).collect();
     let headers: Vec<[u8; HEADER_SYMBOLS]> = blocks.iter().map(|b| header_symbols(b)).collect();
 
-    let mut e = RansEncoder::new(blocks.len() * HEADER_SYMBOLS);
-    for i in (0..blocks.len() * HEADER_SYMBOLS).rev() {
-        let s =
-            enc.header[header_table(i % HEADER_SYMBOLS)].syms[headers[i / HEADER_SYMBOLS][i % HEADER_SYMBOLS] as usize];
-        if s.freq == 0 {
-            return Err(Error::InvalidArgument); // the model was not built from this data
-        }
-        e.put(i % LANES, s, enc.scale);
+    // Each symbol as an index into its stream's tables end to end.
+    let mut idx = Vec::with_capacity(blocks.len() * PAIRS);
+    for h in &headers {
+        idx.extend(h.iter().enumerate().map(|(j, &s)| enc.header_offsets[header_table(j)] + s as u32));
     }
     let mut hs = Vec::new();
-    e.finish(&mut hs);
+    enc.header.encode(&idx, &mut hs)?;
     out.extend_from_slice(&(hs.len() as u32).to_le_bytes());
     out.extend_from_slice(&hs);
 
-    let mut e = RansEncoder::new(blocks.len() * PAIRS);
+    idx.clear();
     let level = cpu::detect();
-    for (bi, b) in blocks.iter().enumerate().rev() {
-        let ctx = contexts_fast(&headers[bi], level);
+    for (h, b) in headers.iter().zip(&blocks) {
+        let ctx = contexts_fast(h, level);
         let qs = &b[16..];
         // Pair k is pair k % 16 of sub-block 2 (k / 32) + (k % 32) / 16 (`pair_position`): the
         // pairs of one sub-block are consecutive, so its table is found once for 16 of them.
-        for k0 in (0..PAIRS).step_by(16).rev() {
+        for k0 in (0..PAIRS).step_by(16) {
             let s = pair_position(k0).0;
-            let t = enc.pairs[ctx[s] as usize].as_ref().ok_or(Error::InvalidArgument)?;
-            for p in (0..16).rev() {
-                let sym = t.syms[sub_block_pair(qs, s, p) as usize];
-                if sym.freq == 0 {
-                    return Err(Error::InvalidArgument);
-                }
-                e.put((bi * PAIRS + k0 + p) % LANES, sym, enc.scale);
-            }
+            let at = enc.pair_offsets[ctx[s] as usize].ok_or(Error::InvalidArgument)?;
+            idx.extend((0..16).map(|p| at + sub_block_pair(qs, s, p) as u32));
         }
     }
-    e.finish(out);
-    Ok(())
+    enc.pairs.encode(&idx, out)
 }
 
 /// A chunk's header stream and pair stream.
