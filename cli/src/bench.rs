@@ -16,6 +16,9 @@ use weightzip::{frame, zstd, Kind, Options};
 pub struct Tensor<'a> {
     pub name: String,
     pub data: &'a [u8],
+    /// Values per row (the innermost dimension) of a tensor of two or more dimensions, from its
+    /// container; None for vectors and raw streams.
+    pub cols: Option<usize>,
 }
 
 /// How a bench measures.

@@ -120,7 +120,10 @@ enum Cmd {
         /// The archive or frame ('-': standard input).
         input: PathBuf,
     },
-    /// Entropy statistics of a raw stream (or of the bf16 tensors of a .safetensors file).
+    /// Entropy statistics of a raw stream (or of the bf16 tensors of a GGUF or safetensors file):
+    /// the byte-marginal bound R_marginal, weightzip's model, what the frames spend, and for
+    /// matrices the model with each value in the context of its row's and column's scale (how
+    /// much of the gap a model of rows and columns could take, before its table costs).
     Stats {
         /// The kind of the raw stream.
         #[arg(long, default_value = "bf16")]
@@ -211,6 +214,18 @@ fn kind_arg(s: &str) -> Result<Kind, String> {
 
 /// The tensors of KIND in a file: a GGUF or .safetensors file's tensors of that type, or the
 /// whole file as one raw stream.
+/// Values per row of a GGUF tensor (ggml's dims run innermost first), if it has two or more
+/// dimensions.
+fn gguf_cols(dims: &[u64]) -> Option<usize> {
+    (dims.iter().filter(|&&d| d > 1).count() >= 2).then(|| dims[0] as usize)
+}
+
+/// Values per row of a safetensors tensor (its shape runs outermost first), if it has two or more
+/// dimensions.
+fn st_cols(shape: &[u64]) -> Option<usize> {
+    (shape.iter().filter(|&&d| d > 1).count() >= 2).then(|| *shape.last().unwrap_or(&1) as usize)
+}
+
 fn tensors_of<'a>(kind: Kind, path: &Path, bytes: &'a [u8]) -> Result<Vec<bench::Tensor<'a>>, String> {
     let slice = |offset: u64, len: u64| &bytes[offset as usize..(offset + len) as usize];
     let (container, found): (&str, Vec<bench::Tensor>) = if bytes.starts_with(b"GGUF") {
@@ -219,7 +234,13 @@ fn tensors_of<'a>(kind: Kind, path: &Path, bytes: &'a [u8]) -> Result<Vec<bench:
         let v = list
             .iter()
             .filter(|t| Some(t.ggml_type) == ggml_type)
-            .filter_map(|t| t.len.map(|len| bench::Tensor { name: t.name.clone(), data: slice(t.offset, len) }))
+            .filter_map(|t| {
+                t.len.map(|len| bench::Tensor {
+                    name: t.name.clone(),
+                    data: slice(t.offset, len),
+                    cols: gguf_cols(&t.dims),
+                })
+            })
             .collect();
         ("GGUF", v)
     } else if let Ok(list) = safetensors::read_tensors(bytes) {
@@ -227,14 +248,14 @@ fn tensors_of<'a>(kind: Kind, path: &Path, bytes: &'a [u8]) -> Result<Vec<bench:
         let v = list
             .iter()
             .filter(|t| Some(t.dtype.as_str()) == dtype)
-            .map(|t| bench::Tensor { name: t.name.clone(), data: slice(t.offset, t.len) })
+            .map(|t| bench::Tensor { name: t.name.clone(), data: slice(t.offset, t.len), cols: st_cols(&t.shape) })
             .collect();
         ("safetensors", v)
     } else {
         if !bytes.len().is_multiple_of(kind.element_size()) {
             return Err(format!("{}: {}", path.display(), weightzip::Error::BadLength));
         }
-        return Ok(vec![bench::Tensor { name: path.display().to_string(), data: bytes }]);
+        return Ok(vec![bench::Tensor { name: path.display().to_string(), data: bytes, cols: None }]);
     };
     if found.is_empty() {
         return Err(format!("{}: {container} file has no {} tensors", path.display(), kind.name()));
@@ -257,14 +278,22 @@ fn domains<'a>(path: &Path, bytes: &'a [u8]) -> Result<Vec<(String, Kind, Vec<be
         for t in &list {
             let Some(len) = t.len else { continue };
             let kind = Kind::ALL.into_iter().find(|k| k.ggml_type() == Some(t.ggml_type)).unwrap_or(Kind::Bytes);
-            add(t.type_name(), kind, bench::Tensor { name: t.name.clone(), data: slice(t.offset, len) });
+            add(
+                t.type_name(),
+                kind,
+                bench::Tensor { name: t.name.clone(), data: slice(t.offset, len), cols: gguf_cols(&t.dims) },
+            );
         }
     } else if safetensors::looks_like(bytes) {
         let list = safetensors::read_tensors(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
         for t in &list {
             let kind =
                 Kind::ALL.into_iter().find(|k| k.safetensors_dtype() == Some(t.dtype.as_str())).unwrap_or(Kind::Bytes);
-            add(&t.dtype, kind, bench::Tensor { name: t.name.clone(), data: slice(t.offset, t.len) });
+            add(
+                &t.dtype,
+                kind,
+                bench::Tensor { name: t.name.clone(), data: slice(t.offset, t.len), cols: st_cols(&t.shape) },
+            );
         }
     } else {
         return Err(format!(
@@ -417,13 +446,34 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             let coded_bits = if s.values > 0 { 8.0 * coded as f64 / s.values as f64 } else { 0.0 };
             let ratio = if coded > 0 { data.len() as f64 / coded as f64 } else { 0.0 };
+            // The matrices' rows and columns as contexts (shapes from the container).
+            let mut sc = stats::ScaleContexts::default();
+            for t in &tensors {
+                if let Some(cols) = t.cols {
+                    stats::add_scale_contexts(&mut sc, t.data, cols);
+                }
+            }
+            let per = |bits: f64| if sc.values > 0 { bits / sc.values as f64 } else { 0.0 };
+            let contexts = [
+                ("none", per(sc.plain), 0.0),
+                ("row", per(sc.row), per(sc.side_row)),
+                ("column", per(sc.col), per(sc.side_col)),
+                ("row and column", per(sc.row_col), per(sc.side_row + sc.side_col)),
+            ];
             if json {
+                let ctx: Vec<_> = contexts
+                    .iter()
+                    .map(|(c, b, side)| {
+                        json!({"context": c, "bits_per_value": b, "side_bits_per_value": side,
+                                                "ratio": if b + side > 0.0 { 16.0 / (b + side) } else { 0.0 }})
+                    })
+                    .collect();
                 println!(
                     "{}",
                     json!({"kind": kind.name(), "values": s.values, "h_high": s.h_high, "h_low": s.h_low,
                            "r_marginal": s.r_marginal, "h_model": s.h_model, "r_model": s.r_model,
                            "h_joint_exp_mantissa": s.h_joint_exp_mant, "coded_bits_per_value": coded_bits,
-                           "ratio": ratio})
+                           "ratio": ratio, "matrix_values": sc.values, "scale_contexts": ctx})
                 );
             } else {
                 println!("{}: {} bf16 values", input.display(), s.values);
@@ -442,6 +492,16 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!(
                     "  coded             {coded_bits:.4} bits/value, ratio {ratio:.4}  (weightzip frames: per-stretch tables, escapes, headers)"
                 );
+                if sc.values > 0 {
+                    println!(
+                        "  scale contexts: the model's symbol in the context of its row's and column's scale (log2 RMS in\n  \
+                         half-octaves, 4 bits of side information each), over the {} values of matrices; before table costs",
+                        sc.values
+                    );
+                    for (c, b, side) in contexts {
+                        println!("    {c:<16} {b:.4} bits/value + {side:.4} side  ratio {:.4}", 16.0 / (b + side));
+                    }
+                }
             }
             Ok(())
         }

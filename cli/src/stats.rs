@@ -85,3 +85,91 @@ pub fn r_marginal(data: &[u8], width: usize) -> Option<f64> {
     let bits: f64 = (0..width).map(|k| byte_plane_entropy(data, width, k)).sum();
     (data.len() >= width && bits > 0.0).then(|| 8.0 * width as f64 / bits)
 }
+
+/// What the scales of a matrix's rows and columns tell about its values: weightzip's bf16 model
+/// (the 12-bit symbol, plus 4 raw bits) with each value's symbol in the context of its row's
+/// scale, its column's, or both. Totals in bits over all values (tables not charged: a bound, as
+/// R_marginal is), and the side information the contexts need (4 bits per row or column).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ScaleContexts {
+    /// Values of the matrices measured.
+    pub values: u64,
+    /// The model's bits with no context, then in the context of the row, the column, and both.
+    pub plain: f64,
+    pub row: f64,
+    pub col: f64,
+    pub row_col: f64,
+    /// Side information: 4 bits per row, 4 per column.
+    pub side_row: f64,
+    pub side_col: f64,
+}
+
+/// Scale buckets: log2 of a row's (or column's) RMS relative to the matrix's, in half-octave
+/// steps, 16 of them around the matrix's own (one 4-bit symbol of side information each).
+const SCALE_BUCKETS: usize = 16;
+
+fn scale_buckets(sum_sq: &[f64], n_each: usize, total_rms: f64) -> Vec<usize> {
+    sum_sq
+        .iter()
+        .map(|&s| {
+            let rms = (s / n_each as f64).sqrt();
+            if rms > 0.0 && total_rms > 0.0 && rms.is_finite() {
+                let b = (2.0 * (rms / total_rms).log2()).floor() + (SCALE_BUCKETS / 2) as f64;
+                b.clamp(0.0, (SCALE_BUCKETS - 1) as f64) as usize
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+/// Adds the scale-context statistics of one bf16 matrix (`data`, row-major, `cols` values per
+/// row) to `acc`.
+pub fn add_scale_contexts(acc: &mut ScaleContexts, data: &[u8], cols: usize) {
+    let n = data.len() / 2;
+    if cols < 2 || n < 2 * cols || !n.is_multiple_of(cols) {
+        return;
+    }
+    let rows = n / cols;
+    let value = |i: usize| u16::from_le_bytes([data[2 * i], data[2 * i + 1]]);
+    let (mut row_sq, mut col_sq, mut all_sq) = (vec![0f64; rows], vec![0f64; cols], 0f64);
+    for r in 0..rows {
+        for c in 0..cols {
+            let x = f32::from_bits((value(r * cols + c) as u32) << 16) as f64;
+            // Infinities and NaNs would poison the sums: they count as zero here.
+            let x2 = if x.is_finite() { x * x } else { 0.0 };
+            row_sq[r] += x2;
+            col_sq[c] += x2;
+            all_sq += x2;
+        }
+    }
+    let total_rms = (all_sq / n as f64).sqrt();
+    let rb = scale_buckets(&row_sq, cols, total_rms);
+    let cb = scale_buckets(&col_sq, rows, total_rms);
+    let syms = bf16::SYMBOLS;
+    let mut plain = vec![0u64; syms];
+    let mut by_row = vec![0u64; SCALE_BUCKETS * syms];
+    let mut by_col = vec![0u64; SCALE_BUCKETS * syms];
+    let mut by_both = vec![0u64; SCALE_BUCKETS * SCALE_BUCKETS * syms];
+    for r in 0..rows {
+        for c in 0..cols {
+            // weightzip's symbol: bits 3..15 of the value (see codec::bf16).
+            let s = ((value(r * cols + c) >> 3) & 0xFFF) as usize;
+            plain[s] += 1;
+            by_row[rb[r] * syms + s] += 1;
+            by_col[cb[c] * syms + s] += 1;
+            by_both[(rb[r] * SCALE_BUCKETS + cb[c]) * syms + s] += 1;
+        }
+    }
+    // Total bits of a set of contexts' histograms: each context coded with its own table.
+    let bits = |h: &[u64]| -> f64 {
+        h.chunks(syms).map(|t| t.iter().sum::<u64>() as f64 * entropy_bits(t)).sum::<f64>() + 4.0 * n as f64
+    };
+    acc.values += n as u64;
+    acc.plain += bits(&plain);
+    acc.row += bits(&by_row);
+    acc.col += bits(&by_col);
+    acc.row_col += bits(&by_both);
+    acc.side_row += 4.0 * rows as f64;
+    acc.side_col += 4.0 * cols as f64;
+}

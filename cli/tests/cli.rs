@@ -210,7 +210,24 @@ fn stats_on_the_safetensors_fixture() {
     assert!((1.3..=1.7).contains(&r), "r_marginal {r}");
     let all: Vec<u8> = st_tensors().iter().flat_map(|t| t.data.iter().copied()).collect();
     assert!((r - stats::bf16_stats(&all).r_marginal).abs() < 1e-9);
-    assert_success(&run(&["stats", p(&data_path(ST_FIXTURE))]), "stats (text) on safetensors");
+    // Rows and columns as contexts: over the matrices (the fixture's 2-D tensors), none, row,
+    // column, both; conditioning never adds entropy (side information is counted apart).
+    let m = j["matrix_values"].as_u64().unwrap();
+    assert!(m > 0 && m <= j["values"].as_u64().unwrap(), "{j}");
+    let ctx = j["scale_contexts"].as_array().expect("scale_contexts");
+    let bits: Vec<f64> = ctx.iter().map(|c| c["bits_per_value"].as_f64().unwrap()).collect();
+    let names: Vec<&str> = ctx.iter().map(|c| c["context"].as_str().unwrap()).collect();
+    assert_eq!(names, ["none", "row", "column", "row and column"]);
+    assert!(bits[3] <= bits[1] && bits[1] <= bits[0] && bits[3] <= bits[2] && bits[2] <= bits[0], "{bits:?}");
+    assert!(bits[0] > 4.0 && bits[0] < 16.0);
+    assert_eq!(ctx[0]["side_bits_per_value"].as_f64(), Some(0.0));
+    assert!(ctx[3]["side_bits_per_value"].as_f64().unwrap() > 0.0);
+    let o = run(&["stats", p(&data_path(ST_FIXTURE))]);
+    assert_success(&o, "stats (text) on safetensors");
+    assert!(stdout(&o).contains("row and column"), "{}", stdout(&o));
+    // A raw stream has no shape: no matrices.
+    let o = run(&["stats", "--json", p(&data_path(RAW_FIXTURE))]);
+    assert_eq!(json(&o, "stats raw")["matrix_values"].as_u64(), Some(0));
 }
 
 // Failures -------------------------------------------------------------------------------------
