@@ -123,6 +123,10 @@ fn scale_buckets(sum_sq: &[f64], n_each: usize, total_rms: f64) -> Vec<usize> {
         .collect()
 }
 
+fn bf16_values(b: &[u8]) -> impl Iterator<Item = u16> + '_ {
+    b.chunks_exact(2).map(|v| u16::from_le_bytes([v[0], v[1]]))
+}
+
 /// Adds the scale-context statistics of one bf16 matrix (`data`, row-major, `cols` values per
 /// row) to `acc`.
 pub fn add_scale_contexts(acc: &mut ScaleContexts, data: &[u8], cols: usize) {
@@ -131,15 +135,15 @@ pub fn add_scale_contexts(acc: &mut ScaleContexts, data: &[u8], cols: usize) {
         return;
     }
     let rows = n / cols;
-    let value = |i: usize| u16::from_le_bytes([data[2 * i], data[2 * i + 1]]);
+    let matrix_rows = || data[..2 * n].chunks_exact(2 * cols);
     let (mut row_sq, mut col_sq, mut all_sq) = (vec![0f64; rows], vec![0f64; cols], 0f64);
-    for r in 0..rows {
-        for c in 0..cols {
-            let x = f32::from_bits((value(r * cols + c) as u32) << 16) as f64;
+    for (row, sq) in matrix_rows().zip(row_sq.iter_mut()) {
+        for (v, csq) in bf16_values(row).zip(col_sq.iter_mut()) {
+            let x = f32::from_bits((v as u32) << 16) as f64;
             // Infinities and NaNs would poison the sums: they count as zero here.
             let x2 = if x.is_finite() { x * x } else { 0.0 };
-            row_sq[r] += x2;
-            col_sq[c] += x2;
+            *sq += x2;
+            *csq += x2;
             all_sq += x2;
         }
     }
@@ -151,14 +155,14 @@ pub fn add_scale_contexts(acc: &mut ScaleContexts, data: &[u8], cols: usize) {
     let mut by_row = vec![0u64; SCALE_BUCKETS * syms];
     let mut by_col = vec![0u64; SCALE_BUCKETS * syms];
     let mut by_both = vec![0u64; SCALE_BUCKETS * SCALE_BUCKETS * syms];
-    for r in 0..rows {
-        for c in 0..cols {
+    for (row, &r) in matrix_rows().zip(&rb) {
+        for (v, &c) in bf16_values(row).zip(&cb) {
             // weightzip's symbol: bits 3..15 of the value (see codec::bf16).
-            let s = ((value(r * cols + c) >> 3) & 0xFFF) as usize;
+            let s = ((v >> 3) & 0xFFF) as usize;
             plain[s] += 1;
-            by_row[rb[r] * syms + s] += 1;
-            by_col[cb[c] * syms + s] += 1;
-            by_both[(rb[r] * SCALE_BUCKETS + cb[c]) * syms + s] += 1;
+            by_row[r * syms + s] += 1;
+            by_col[c * syms + s] += 1;
+            by_both[(r * SCALE_BUCKETS + c) * syms + s] += 1;
         }
     }
     // Total bits of a set of contexts' histograms: each context coded with its own table.
