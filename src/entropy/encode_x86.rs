@@ -1,7 +1,7 @@
 //! The rANS encoding step of a whole group of `LANES` symbols at once, with AVX-512 or AVX2: the
-//! encoder side of the interleaving the decoders use. Same output as `RansEncoder::put` called for lanes
-//! `LANES - 1` down to 0, which is the order a scalar encoder walks a group in (symbols are coded
-//! last to first).
+//! encoder side of the interleaving the decoders use. Same output as `RansEncoder::put` called
+//! for lanes `LANES - 1` down to 0, the order a scalar encoder walks a group in (symbols are
+//! coded last to first).
 //!
 //! The scalar step divides by the symbol's frequency with a 64x64-bit multiply (there is no
 //! vector form of it); here the quotient comes from double precision. AVX-512: `x * (1 / f)` for a
@@ -30,7 +30,9 @@ impl VecEncTable {
 
     /// The table of the symbols `syms` (of one table, or several end to end) at `scale`.
     pub fn from_symbols(syms: &[EncSymbol], scale: u32) -> VecEncTable {
-        debug_assert!(scale <= 16);
+        // Frequencies and cumulative counts below 2^16 share a u32 (every scale here is at most
+        // 15, as the rANS state invariant requires).
+        assert!(scale <= 15);
         VecEncTable {
             packed: syms.iter().map(|s| s.freq | s.cum << 16).collect(),
             inv: syms.iter().map(|s| if s.freq == 0 { 0.0 } else { 1.0 / s.freq as f64 }).collect(),
