@@ -195,8 +195,8 @@ pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
 }
 
 /// Compresses `src` as a frame of `kind` straight into `w` (the bytes `compress` returns, without
-/// assembling them in memory first: for a large frame that copy, and the fresh pages it is made
-/// in, cost a tenth of the compression time). Returns the frame's size.
+/// assembling them in memory first: that copy, and the fresh pages it is made in, cost about 7%
+/// of compressing 100 MB of bf16 to a file). Returns the frame's size.
 pub fn compress_to<W: std::io::Write + ?Sized>(kind: Kind, src: &[u8], opts: &Options, w: &mut W) -> Result<u64> {
     let e = encode(kind, src, opts)?;
     e.write_parts(|b| w.write_all(b).map_err(|e| Error::io("write", None, e)))?;
