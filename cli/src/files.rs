@@ -123,7 +123,6 @@ impl Input {
         let mut v = Vec::new();
         if let Input::File { len, .. } = &self {
             v.reserve_exact(*len as usize);
-            advise_huge_pages(v.spare_capacity_mut());
         }
         self.into_reader().read_to_end(&mut v).map_err(|e| io_error("read", Path::new(&name), e))?;
         Ok(v)
@@ -180,26 +179,6 @@ fn next_id() -> u64 {
 }
 
 /// Whether `m` is the null device (character device 1:3 on Linux), whatever its path.
-/// Asks the kernel to back the whole 2 MiB pages inside `buf` (not yet touched) with transparent
-/// huge pages, where it gives them on request (`madvise` mode, the common default): a large
-/// input read into 4 KiB pages took a page fault per page, a third of the system time of
-/// `compress` on a 100 MB stream. Advice only; failures change nothing.
-pub fn advise_huge_pages<T>(buf: &mut [T]) {
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        let addr = buf.as_mut_ptr() as usize;
-        let (start, end) = (addr.next_multiple_of(HUGE), (addr + std::mem::size_of_val(buf)) / HUGE * HUGE);
-        if end > start {
-            // SAFETY: [start, end) lies inside `buf`, memory this process owns; MADV_HUGEPAGE
-            // changes how it is backed, never its contents.
-            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = buf;
-}
-
 fn is_dev_null(m: &fs::Metadata) -> bool {
     use std::os::unix::fs::FileTypeExt;
     m.file_type().is_char_device() && fs::metadata("/dev/null").is_ok_and(|n| n.rdev() == m.rdev())

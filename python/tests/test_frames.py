@@ -9,7 +9,7 @@ from conftest import fixture_path
 
 def bf16_fixture():
     # MiniLM-L6's first two FFN matrices in bf16 (4.7 MB): large enough for decompress to take
-    # its uninitialised, huge-page-advised output buffer (weightzip/_buffers.py).
+    # its uninitialised output buffer (weightzip/_buffers.py).
     with open(fixture_path("minilm-l6-ffn01.bf16"), "rb") as f:
         return f.read()
 
