@@ -13,10 +13,11 @@ import sys
 GGML = {"q4k": (12, 144, 256), "q6k": (14, 210, 256)}  # ggml type id, block bytes, block values
 
 
-def gguf_tensors(f, ggml_type):
-    data = f.read()
+def gguf_table(data):
+    """A GGUF file's tensor table: (data section offset, [(offset in the data section, ggml type,
+    dims)]). Shared with scripts/peers.py."""
     if data[:4] != b"GGUF":
-        sys.exit("not a GGUF file")
+        raise ValueError("not a GGUF file")
     version, n_tensors, n_kv = struct.unpack_from("<IQQ", data, 4)
     at = 24
 
@@ -52,7 +53,15 @@ def gguf_tensors(f, ggml_type):
         t, off = struct.unpack_from("<IQ", data, at + 4 + 8 * nd)
         at += 4 + 8 * nd + 12
         infos.append((off, t, dims))
-    base = (at + alignment - 1) // alignment * alignment
+    return (at + alignment - 1) // alignment * alignment, infos
+
+
+def gguf_tensors(f, ggml_type):
+    data = f.read()
+    try:
+        base, infos = gguf_table(data)
+    except ValueError as e:
+        sys.exit(str(e))
     tid, block, per = GGML[ggml_type]
     for off, t, dims in sorted(infos):
         if t == tid:

@@ -52,6 +52,7 @@ import zstandard  # noqa: E402
 from zipnn import ZipNN  # noqa: E402
 
 import weightzip  # noqa: E402
+from extract_stream import gguf_table  # noqa: E402  (this script's directory is on sys.path)
 from weightzip._types import GGML_TYPES  # noqa: E402
 
 OPENZL_FRAME = 1 << 20
@@ -80,44 +81,7 @@ def safetensors_domains(data):
 
 
 def gguf_domains(data):
-    if data[:4] != b"GGUF":
-        raise ValueError("not a GGUF file")
-    _, n_tensors, n_kv = struct.unpack_from("<IQQ", data, 4)
-    at = 24
-
-    def string(at):
-        (n,) = struct.unpack_from("<Q", data, at)
-        return data[at + 8:at + 8 + n].decode(), at + 8 + n
-
-    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-
-    def skip(t, at):
-        if t == 8:
-            return string(at)[1]
-        if t == 9:
-            et, n = struct.unpack_from("<IQ", data, at)
-            at += 12
-            for _ in range(n):
-                at = skip(et, at)
-            return at
-        return at + sizes[t]
-
-    alignment = 32
-    for _ in range(n_kv):
-        key, at = string(at)
-        (t,) = struct.unpack_from("<I", data, at)
-        if key == "general.alignment":
-            (alignment,) = struct.unpack_from("<I", data, at + 4)
-        at = skip(t, at + 4)
-    infos = []
-    for _ in range(n_tensors):
-        _, at = string(at)
-        (nd,) = struct.unpack_from("<I", data, at)
-        dims = struct.unpack_from("<%dQ" % nd, data, at + 4)
-        t, off = struct.unpack_from("<IQ", data, at + 4 + 8 * nd)
-        at += 4 + 8 * nd + 12
-        infos.append((off, t, dims))
-    base = (at + alignment - 1) // alignment * alignment
+    base, infos = gguf_table(data)
     doms = {}
     for off, t, dims in sorted(infos):
         name, per, block, _ = GGML_TYPES[t]

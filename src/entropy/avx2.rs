@@ -5,25 +5,30 @@ use std::arch::x86_64::*;
 use super::packed::{with_scale, Cursor, PackedPart};
 use super::rans::{LANES, RANS_L};
 
-/// For each 8-bit mask of the lanes that need a word, the index of the word each lane takes.
-/// Lane i takes word popcount(mask & ((1 << i) - 1)), so the set lanes take the next words in
-/// lane order, exactly as the scalar decoder reads them.
-static RENORM_PERM8: [[u32; 8]; 256] = {
-    let mut t = [[0u32; 8]; 256];
+/// For each 8-bit mask of lanes, the two permutations AVX2 lacks an instruction for: `.0` spreads
+/// words to the set lanes (lane i takes word popcount(mask & ((1 << i) - 1)), so the set lanes
+/// take the next words in lane order, exactly as the scalar decoder reads them: the decoders'
+/// renormalisation); `.1` gathers the set lanes to the front, in lane order (the encoder's).
+const LANE_PERMS: ([[u32; 8]; 256], [[u32; 8]; 256]) = {
+    let (mut spread, mut pack) = ([[0u32; 8]; 256], [[0u32; 8]; 256]);
     let mut m = 0;
     while m < 256 {
         let (mut i, mut k) = (0, 0);
         while i < 8 {
             if m & (1 << i) != 0 {
-                t[m][i] = k;
+                spread[m][i] = k;
+                pack[m][k as usize] = i as u32;
                 k += 1;
             }
             i += 1;
         }
         m += 1;
     }
-    t
+    (spread, pack)
 };
+static RENORM_PERM8: [[u32; 8]; 256] = LANE_PERMS.0;
+/// `LANE_PERMS.1`: for each mask, the indices of its set lanes in ascending order (then zeros).
+pub static COMPRESS8: [[u32; 8]; 256] = LANE_PERMS.1;
 
 /// Renormalises the new states `xn` of all 32 lanes: lanes below `RANS_L` take the next words of
 /// the stream in lane order. Each vector's offset is a prefix sum of the earlier vectors' counts,

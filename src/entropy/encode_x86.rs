@@ -13,6 +13,7 @@
 
 use std::arch::x86_64::*;
 
+use super::avx2::COMPRESS8;
 use super::rans::{EncSymbol, EncTable, RansEncoder, LANES};
 
 /// An encoding table in the form the vector step gathers from: per symbol `freq | cum << 16`, and
@@ -95,25 +96,6 @@ pub unsafe fn put_group_avx512(e: &mut RansEncoder, t: &VecEncTable, syms: [__m5
     }
     true
 }
-
-/// For each 8-bit mask, the indices of its set bits in ascending order (then zeros): a permute
-/// with it packs the selected lanes to the front, which AVX2 has no instruction for.
-static COMPRESS8: [[u32; 8]; 256] = {
-    let mut t = [[0u32; 8]; 256];
-    let mut m = 0;
-    while m < 256 {
-        let (mut i, mut k) = (0, 0);
-        while i < 8 {
-            if m & (1 << i) != 0 {
-                t[m][k] = i as u32;
-                k += 1;
-            }
-            i += 1;
-        }
-        m += 1;
-    }
-    t
-};
 
 /// `put_group_avx512` with AVX2: `syms` holds the symbols of lanes 0..8, 8..16, 16..24, 24..32.
 ///
