@@ -3,7 +3,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{patch_escapes, ChunkDecode, ESC_MARK, SCALE};
+use super::{patch_escapes, ChunkDecode, Cursor, ESC_MARK, SCALE};
 use crate::entropy::avx2::renorm_at;
 use crate::entropy::encode_x86::{put_group_avx2, VecEncTable};
 use crate::entropy::rans::{RansEncoder, LANES};
@@ -12,17 +12,10 @@ use crate::error::Result;
 const V: usize = LANES / 8;
 const SCALE_I: i32 = SCALE as i32;
 
-/// A chunk's lane states in registers, and its group position (as in the AVX-512 kernel: through
-/// `c.d` the stream position would be reloaded from memory at every group).
+/// A chunk's lane states in registers, and where the kernel is in it.
 struct Lanes {
     x: [__m256i; V],
-    g: usize,
-    groups: usize,
-    table: *const i64,
-    words: *const u8,
-    end: usize,
-    pos: usize,
-    nib: *const u8,
+    at: Cursor,
 }
 
 #[inline(always)]
@@ -31,16 +24,7 @@ unsafe fn load(c: &ChunkDecode) -> Lanes {
     for (k, xk) in x.iter_mut().enumerate() {
         *xk = _mm256_loadu_si256(c.d.states.as_ptr().add(8 * k) as *const __m256i);
     }
-    Lanes {
-        x,
-        g: c.done / LANES,
-        groups: c.fast_groups(),
-        table: c.dec.entries.as_ptr() as *const i64,
-        words: c.d.words.as_ptr(),
-        end: c.d.words.len(),
-        pos: c.d.pos,
-        nib: c.nib.as_ptr(),
-    }
+    Lanes { x, at: Cursor::of(c) }
 }
 
 #[inline(always)]
@@ -48,18 +32,10 @@ unsafe fn store(c: &mut ChunkDecode, l: &Lanes) {
     for (k, xk) in l.x.iter().enumerate() {
         _mm256_storeu_si256(c.d.states.as_mut_ptr().add(8 * k) as *mut __m256i, *xk);
     }
-    c.done = l.g * LANES;
-    c.d.pos = l.pos;
+    l.at.save(c);
 }
 
-/// Whether the next group can take the fast path: its nibbles are stored and a full group's
-/// renormalisation words remain (so the unchecked loads in `renorm_at` stay in bounds).
-#[inline(always)]
-fn can_step(l: &Lanes) -> bool {
-    l.g < l.groups && l.end - l.pos >= 2 * LANES
-}
-
-/// Decodes group `l.g` of chunk `c`. The caller has checked `can_step`.
+/// Decodes group `l.at.g` of chunk `c`. The caller has checked `Cursor::can_step`.
 #[inline(always)]
 unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
     // Gathered u64 entries of lanes 0..4 and 4..8 -> low halves (frequency and bias) and high
@@ -73,15 +49,15 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
     let eight = _mm256_set1_epi32(8);
     let one = _mm256_set1_epi32(ESC_MARK as i32);
 
-    let g = l.g;
-    let nb = l.nib.add(g * LANES / 2);
+    let g = l.at.g;
+    let nb = l.at.nib.add(g * LANES / 2);
     let mut out = [_mm256_setzero_si256(); V];
     let mut escaped = 0u64; // bit i: lane i of the group decoded `ESC`
     let mut xn = [_mm256_setzero_si256(); V];
     for k in 0..V {
         let slot = _mm256_and_si256(l.x[k], slot_mask);
-        let e0 = _mm256_i32gather_epi64::<8>(l.table, _mm256_castsi256_si128(slot));
-        let e1 = _mm256_i32gather_epi64::<8>(l.table, _mm256_extracti128_si256::<1>(slot));
+        let e0 = _mm256_i32gather_epi64::<8>(l.at.table, _mm256_castsi256_si128(slot));
+        let e1 = _mm256_i32gather_epi64::<8>(l.at.table, _mm256_extracti128_si256::<1>(slot));
         // Per 128-bit half, put the low dwords first: [l0 l1 h0 h1 | l2 l3 h2 h3] -> then
         // unpack the 64-bit halves of e0 and e1 into lows and highs.
         let p0 = _mm256_permutevar8x32_epi32(e0, evens); // l0 l1 l2 l3 h0 h1 h2 h3
@@ -100,7 +76,7 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
         out[k] = _mm256_or_si256(_mm256_or_si256(v, sign), _mm256_and_si256(nv, seven));
     }
     // `can_step` left a whole group's words.
-    l.x = renorm_at(l.words, &mut l.pos, &xn);
+    l.x = renorm_at(l.at.words, &mut l.at.pos, &xn);
     // Taken afresh at every group: `patch_escapes` writes through `c.dst` too.
     let p = c.dst.as_mut_ptr().add(g * 2 * LANES) as *mut __m256i;
     for h in 0..V / 2 {
@@ -111,7 +87,7 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
     if escaped != 0 {
         patch_escapes(escaped, g, c)?;
     }
-    l.g += 1;
+    l.at.g += 1;
     Ok(())
 }
 
@@ -123,7 +99,7 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
 pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
     let mut l = load(c);
     let r = (|| {
-        while can_step(&l) {
+        while l.at.can_step() {
             step(c, &mut l)?;
         }
         Ok(())
@@ -141,14 +117,14 @@ pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
 pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()> {
     let (mut la, mut lb) = (load(a), load(b));
     let r = (|| {
-        while can_step(&la) && can_step(&lb) {
+        while la.at.can_step() && lb.at.can_step() {
             step(a, &mut la)?;
             step(b, &mut lb)?;
         }
-        while can_step(&la) {
+        while la.at.can_step() {
             step(a, &mut la)?;
         }
-        while can_step(&lb) {
+        while lb.at.can_step() {
             step(b, &mut lb)?;
         }
         Ok(())

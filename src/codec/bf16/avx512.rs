@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{patch_escapes, ChunkDecode, ESC_MARK, SCALE};
+use super::{patch_escapes, ChunkDecode, Cursor, ESC_MARK, SCALE};
 use crate::entropy::avx512::renorm_at;
 use crate::entropy::encode_x86::{put_group_avx512, VecEncTable};
 use crate::entropy::rans::{RansEncoder, LANES, RANS_L};
@@ -13,17 +13,10 @@ use crate::error::Result;
 const V: usize = LANES / 16;
 const SCALE_U: u32 = SCALE;
 
-/// A chunk's lane states in registers, and its group position.
+/// A chunk's lane states in registers, and where the kernel is in it.
 struct Lanes {
     x: [__m512i; V],
-    g: usize,
-    groups: usize,
-    table: *const i64,
-    /// The stream's words and position (through `c.d` they would be reloaded at every group).
-    words: *const u8,
-    end: usize,
-    pos: usize,
-    nib: *const u8,
+    at: Cursor,
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
@@ -32,16 +25,7 @@ unsafe fn load(c: &ChunkDecode) -> Lanes {
     for (k, xk) in x.iter_mut().enumerate() {
         *xk = _mm512_loadu_si512(c.d.states.as_ptr().add(16 * k) as *const _);
     }
-    Lanes {
-        x,
-        g: c.done / LANES,
-        groups: c.fast_groups(),
-        table: c.dec.entries.as_ptr() as *const i64,
-        words: c.d.words.as_ptr(),
-        end: c.d.words.len(),
-        pos: c.d.pos,
-        nib: c.nib.as_ptr(),
-    }
+    Lanes { x, at: Cursor::of(c) }
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
@@ -49,18 +33,10 @@ unsafe fn store(c: &mut ChunkDecode, l: &Lanes) {
     for (k, xk) in l.x.iter().enumerate() {
         _mm512_storeu_si512(c.d.states.as_mut_ptr().add(16 * k) as *mut _, *xk);
     }
-    c.done = l.g * LANES;
-    c.d.pos = l.pos;
+    l.at.save(c);
 }
 
-/// Whether the next group can take the fast path: its nibbles are stored and a full group's
-/// renormalisation words remain (so the unchecked loads below stay in bounds).
-#[inline]
-fn can_step(l: &Lanes) -> bool {
-    l.g < l.groups && l.end - l.pos >= 2 * LANES
-}
-
-/// Decodes group `l.g` of chunk `c`. The caller has checked `can_step`.
+/// Decodes group `l.at.g` of chunk `c`. The caller has checked `Cursor::can_step`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
@@ -78,8 +54,8 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
     let eight = _mm512_set1_epi32(8);
     let one = _mm512_set1_epi32(ESC_MARK as i32);
 
-    let g = l.g;
-    let nb = l.nib.add(g * LANES / 2);
+    let g = l.at.g;
+    let nb = l.at.nib.add(g * LANES / 2);
     // Taken afresh at every group: `patch_escapes` writes through `c.dst` too.
     let out = c.dst.as_mut_ptr().add(g * 2 * LANES);
     let mut escaped = 0u64;
@@ -87,8 +63,8 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
     let mut need = [0u16; V];
     for k in 0..V {
         let slot = _mm512_and_si512(l.x[k], slot_mask);
-        let e0 = _mm512_i32gather_epi64::<8>(_mm512_castsi512_si256(slot), l.table);
-        let e1 = _mm512_i32gather_epi64::<8>(_mm512_extracti64x4_epi64::<1>(slot), l.table);
+        let e0 = _mm512_i32gather_epi64::<8>(_mm512_castsi512_si256(slot), l.at.table);
+        let e1 = _mm512_i32gather_epi64::<8>(_mm512_extracti64x4_epi64::<1>(slot), l.at.table);
         let e = _mm512_permutex2var_epi32(e0, lows, e1);
         let v = _mm512_permutex2var_epi32(e0, highs, e1);
         let xs = _mm512_srli_epi32::<SCALE_U>(l.x[k]);
@@ -105,11 +81,11 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
         _mm256_storeu_si256(out.add(32 * k) as *mut __m256i, _mm512_cvtepi32_epi16(o));
     }
     // `can_step` left a whole group's words.
-    l.x = renorm_at(l.words, &mut l.pos, &xn, &need);
+    l.x = renorm_at(l.at.words, &mut l.at.pos, &xn, &need);
     if escaped != 0 {
         patch_escapes(escaped, g, c)?;
     }
-    l.g += 1;
+    l.at.g += 1;
     Ok(())
 }
 
@@ -120,7 +96,7 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
     let mut l = load(c);
-    while can_step(&l) {
+    while l.at.can_step() {
         step(c, &mut l)?;
     }
     store(c, &l);
@@ -134,14 +110,14 @@ pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()> {
     let (mut la, mut lb) = (load(a), load(b));
-    while can_step(&la) && can_step(&lb) {
+    while la.at.can_step() && lb.at.can_step() {
         step(a, &mut la)?;
         step(b, &mut lb)?;
     }
-    while can_step(&la) {
+    while la.at.can_step() {
         step(a, &mut la)?;
     }
-    while can_step(&lb) {
+    while lb.at.can_step() {
         step(b, &mut lb)?;
     }
     store(a, &la);

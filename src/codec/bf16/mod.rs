@@ -502,6 +502,49 @@ impl<'a> ChunkDecode<'a> {
     }
 }
 
+/// Where a vector kernel is in a chunk, held in registers across its loop (through `c.d` the
+/// stream position would be reloaded from memory at every group): the group, how many groups the
+/// fast path may take, the table, the stream's words and position, the nibbles. The kernels keep
+/// their lane states beside it, one vector width each.
+#[cfg(target_arch = "x86_64")]
+struct Cursor {
+    g: usize,
+    groups: usize,
+    table: *const i64,
+    words: *const u8,
+    end: usize,
+    pos: usize,
+    nib: *const u8,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Cursor {
+    fn of(c: &ChunkDecode) -> Cursor {
+        Cursor {
+            g: c.done / LANES,
+            groups: c.fast_groups(),
+            table: c.dec.entries.as_ptr() as *const i64,
+            words: c.d.words.as_ptr(),
+            end: c.d.words.len(),
+            pos: c.d.pos,
+            nib: c.nib.as_ptr(),
+        }
+    }
+
+    /// Whether the next group can take the fast path: its nibbles are stored and a full group's
+    /// renormalisation words remain (so the kernels' unchecked loads stay in bounds).
+    #[inline(always)]
+    fn can_step(&self) -> bool {
+        self.g < self.groups && self.end - self.pos >= 2 * LANES
+    }
+
+    /// Records how far the kernel got in `c`.
+    fn save(&self, c: &mut ChunkDecode) {
+        c.done = self.g * LANES;
+        c.d.pos = self.pos;
+    }
+}
+
 /// Decodes one chunk written by `encode_chunk` into `dst` (whose length fixes the value count).
 pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
     let mut c = ChunkDecode::new(dec, src, dst)?;
