@@ -132,7 +132,7 @@ pub fn frame_of(fx: &Fixtures, kind: Kind, bytes: usize, chunk: u32) -> Vec<u8> 
     let es = kind.element_size() as u32;
     let chunk_size = if chunk == 0 { 0 } else { chunk.div_ceil(es) * es };
     let data = fx.data_of(kind, bytes);
-    frame::compress(kind, &data, &Options { threads: 1, chunk_size, progress: None, fast: false })
+    frame::compress(kind, &data, &Options { threads: 1, chunk_size, progress: None, fast: false, row_len: 0 })
         .expect("compress seed")
 }
 
@@ -152,9 +152,15 @@ pub fn frame_seeds(fx: &Fixtures) -> Seeds {
     let emb = st.tensors.iter().max_by_key(|t| t.len).unwrap();
     mixed.extend_from_slice(&fx.st[emb.offset as usize..][..frame::MIN_CHUNK_SIZE as usize]);
     mixed.extend(std::iter::repeat_n(0u8, frame::MIN_CHUNK_SIZE as usize / 2));
-    let opts = Options { threads: 1, chunk_size: frame::MIN_CHUNK_SIZE, progress: None, fast: false };
+    let opts = Options { threads: 1, chunk_size: frame::MIN_CHUNK_SIZE, progress: None, fast: false, row_len: 0 };
     v.push(("bf16-models".into(), frame::compress(Kind::Bf16, &mixed, &opts).unwrap()));
     v.push(("bf16-empty".into(), frame::compress(Kind::Bf16, &[], &opts).unwrap()));
+    // A matrix whose values take their row's and column's context (method 6): the fixture's FFN
+    // weights as rows of 384.
+    let rows = Options { row_len: 384, ..opts.clone() };
+    let ctx = frame::compress(Kind::Bf16, &fx.bf16[..3 * frame::MIN_CHUNK_SIZE as usize], &rows).unwrap();
+    assert_eq!(frame::read_info(&ctx).unwrap().method, weightzip::codec::Method::Bf16Ctx);
+    v.push(("bf16-ctx".into(), ctx));
     v.push(("q4k-empty".into(), frame::compress(Kind::Q4K, &[], &Options::with_threads(1)).unwrap()));
     let noise = noise(1, 3000);
     v.push(("bytes-stored".into(), frame::compress(Kind::Bytes, &noise, &opts).unwrap()));

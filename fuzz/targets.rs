@@ -442,7 +442,9 @@ pub fn roundtrip(data: &[u8]) {
         2 => (frame::MIN_CHUNK_SIZE + 4096).div_ceil(es as u32) * es as u32,
         _ => frame::DEFAULT_CHUNK_SIZE / es as u32 * es as u32,
     };
-    let opts = Options { threads: 1, chunk_size, progress: None, fast: false };
+    // Rows (for the float kinds' row and column contexts) of a multiple of 32 values or not.
+    let row_len = if sel & 0x40 != 0 { (p >> 3) as u64 * 32 + (p & 1) as u64 } else { 0 };
+    let opts = Options { threads: 1, chunk_size, progress: None, fast: false, row_len };
     let f = frame::compress(kind, &src, &opts).expect("compress a whole number of elements");
     assert!(f.len() <= frame::compress_bound(src.len()).unwrap(), "frame exceeds compress_bound");
     let info = frame::read_info(&f).expect("read_info of a fresh frame");

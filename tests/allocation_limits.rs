@@ -244,7 +244,7 @@ fn real_frames_of_constant_data_stay_within_the_expansion_bound() {
             let f = frame::compress(
                 kind,
                 &vec![0u8; n],
-                &Options { threads: 1, chunk_size: cs, progress: None, fast: false },
+                &Options { threads: 1, chunk_size: cs, progress: None, fast: false, row_len: 0 },
             )
             .unwrap();
             let ratio = n as f64 / f.len() as f64;

@@ -34,7 +34,7 @@ fn fixture(name: &str) -> &'static [u8] {
 }
 
 fn opts(threads: u32, chunk_size: u32) -> Options {
-    Options { threads, chunk_size, progress: None, fast: false }
+    Options { threads, chunk_size, progress: None, fast: false, row_len: 0 }
 }
 
 /// An archive of `src` made in memory.

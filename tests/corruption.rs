@@ -59,7 +59,7 @@ fn fixture() -> &'static Fixture {
         let frame = compress(
             Kind::Bf16,
             &src,
-            &Options { threads: 0, chunk_size: MIN_CHUNK_SIZE, progress: None, fast: false },
+            &Options { threads: 0, chunk_size: MIN_CHUNK_SIZE, progress: None, fast: false, row_len: 0 },
         )
         .unwrap();
         let info = read_info(&frame).unwrap();
@@ -79,7 +79,7 @@ fn stored_frame() -> &'static (Vec<u8>, Vec<u8>) {
         let frame = compress(
             Kind::Bf16,
             &src,
-            &Options { threads: 1, chunk_size: MIN_CHUNK_SIZE, progress: None, fast: false },
+            &Options { threads: 1, chunk_size: MIN_CHUNK_SIZE, progress: None, fast: false, row_len: 0 },
         )
         .unwrap();
         assert_eq!(read_info(&frame).unwrap().method, Method::Stored);
@@ -822,7 +822,7 @@ fn small_frame() -> &'static (Vec<u8>, Vec<u8>) {
         let frame = compress(
             Kind::Bf16,
             &src,
-            &Options { threads: 1, chunk_size: MIN_CHUNK_SIZE, progress: None, fast: false },
+            &Options { threads: 1, chunk_size: MIN_CHUNK_SIZE, progress: None, fast: false, row_len: 0 },
         )
         .unwrap();
         assert_eq!(read_info(&frame).unwrap().method, Method::Bf16Hist);

@@ -23,7 +23,7 @@ use weightzip::{compress, compress_bound, decompress, decompress_into, gguf, rea
 use xxhash_rust::xxh3::xxh3_64;
 
 fn opts(threads: u32, chunk_size: u32) -> Options {
-    Options { threads, chunk_size, progress: None, fast: false }
+    Options { threads, chunk_size, progress: None, fast: false, row_len: 0 }
 }
 
 // Data -----------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ use weightzip::frame::{self, DEFAULT_CHUNK_SIZE, HEADER_LEN, MIN_CHUNK_SIZE};
 use weightzip::{compress, compress_bound, decompress, decompress_into, read_info, Error, Kind, Options};
 
 fn opts(threads: u32, chunk_size: u32) -> Options {
-    Options { threads, chunk_size, progress: None, fast: false }
+    Options { threads, chunk_size, progress: None, fast: false, row_len: 0 }
 }
 
 /// Compresses with `o`, checks the frame against the bound and its header, and checks that both
@@ -110,11 +110,13 @@ fn output_is_identical_for_every_thread_count_and_every_run() {
 fn progress_counter_reaches_the_original_size() {
     let raw = raw_fixture();
     let p = Arc::new(AtomicU64::new(0));
-    let o = Options { threads: 2, chunk_size: 0, progress: Some(p.clone()), fast: false };
+    let o = Options { threads: 2, chunk_size: 0, progress: Some(p.clone()), fast: false, row_len: 0 };
     let f = compress(Kind::Bf16, raw, &o).unwrap();
     assert_eq!(p.load(Ordering::Relaxed), raw.len() as u64);
     let p2 = Arc::new(AtomicU64::new(0));
-    let back = decompress(&f, &Options { threads: 2, chunk_size: 0, progress: Some(p2.clone()), fast: false }).unwrap();
+    let back =
+        decompress(&f, &Options { threads: 2, chunk_size: 0, progress: Some(p2.clone()), fast: false, row_len: 0 })
+            .unwrap();
     assert!(back == raw);
     assert_eq!(p2.load(Ordering::Relaxed), raw.len() as u64);
     // A small frame is coded twice (its codec, and the generic path it may fall back to) and

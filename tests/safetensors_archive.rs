@@ -33,7 +33,7 @@ use weightzip::safetensors::{self, MAX_HEADER_LEN};
 use weightzip::{Error, Kind, Options};
 
 fn opts(threads: u32, chunk_size: u32) -> Options {
-    Options { threads, chunk_size, progress: None, fast: false }
+    Options { threads, chunk_size, progress: None, fast: false, row_len: 0 }
 }
 
 fn one() -> Options {

@@ -28,7 +28,13 @@ pub struct Settings {
 
 impl Settings {
     fn options(&self, progress: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Options {
-        Options { threads: self.threads, chunk_size: self.chunk_size, progress: Some(progress), fast: self.fast }
+        Options {
+            threads: self.threads,
+            chunk_size: self.chunk_size,
+            progress: Some(progress),
+            fast: self.fast,
+            row_len: 0,
+        }
     }
 
     fn write_options(&self, input: &Input) -> WriteOptions {

@@ -101,7 +101,7 @@ fn compress_decompress_verify_roundtrip() {
     let lib = weightzip::compress(
         Kind::Bf16,
         raw_fixture(),
-        &Options { threads: 2, chunk_size: MIN_CHUNK_SIZE, progress: None, fast: false },
+        &Options { threads: 2, chunk_size: MIN_CHUNK_SIZE, progress: None, fast: false, row_len: 0 },
     )
     .unwrap();
     assert!(f2 == lib);
@@ -838,7 +838,7 @@ fn gguf_compress_with_a_chunk_size() {
         "compress --chunk-size 65536",
     );
     let mut c = std::io::Cursor::new(Vec::new());
-    let o = Options { threads: 0, chunk_size: MIN_CHUNK_SIZE, progress: None, fast: false };
+    let o = Options { threads: 0, chunk_size: MIN_CHUNK_SIZE, progress: None, fast: false, row_len: 0 };
     weightzip::archive::compress_gguf(qwen_file(), &mut c, &o).unwrap();
     assert!(std::fs::read(&wz).unwrap() == c.into_inner(), "CLI and library differ at chunk size 65536");
     assert_success(&run(&["verify", p(&wz), p(&input)]), "verify");

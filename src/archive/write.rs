@@ -37,6 +37,8 @@ pub(crate) struct Part {
     pub container_type: u32,
     pub kind: Kind,
     pub dims: Vec<u64>,
+    /// Values per row (the innermost dimension).
+    pub row_len: u64,
     pub offset: u64,
     pub size: u64,
 }
@@ -70,6 +72,8 @@ fn gguf_parts<W: Write + Seek>(src: &Source, g: gguf::Gguf, out: &mut W, opts: &
             container_type: t.ggml_type,
             kind: if t.len.is_some() { kind_of_ggml(t.ggml_type) } else { Kind::Bytes },
             dims: t.dims.clone(),
+            // ggml lists dimensions innermost first.
+            row_len: t.dims.first().copied().unwrap_or(0),
             offset: t.offset,
             size,
         })
@@ -102,6 +106,8 @@ fn safetensors_parts<W: Write + Seek>(
             container_type: t.dtype_code(),
             kind: kind_of_dtype(&t.dtype),
             dims: t.shape.clone(),
+            // safetensors lists dimensions outermost first.
+            row_len: t.shape.last().copied().unwrap_or(0),
             offset: t.offset,
             size: t.len,
         })
@@ -185,8 +191,8 @@ pub fn compress_file(src_path: &std::path::Path, dst_path: &std::path::Path, opt
 
 /// The options for one tensor's frame: a chunk size asked for is rounded to whole elements of
 /// the tensor's kind (a Q4_K block is 144 bytes), staying within the frame's limits.
-fn tensor_options(opts: &Options, kind: Kind) -> Options {
-    let mut o = opts.clone();
+fn tensor_options(opts: &Options, kind: Kind, row_len: u64) -> Options {
+    let mut o = Options { row_len, ..opts.clone() };
     if o.chunk_size != 0 {
         let es = kind.element_size() as u32;
         let mut cs = o.chunk_size / es * es;
@@ -245,7 +251,7 @@ pub(crate) fn write_parts<W: Write + Seek>(
         for &i in &order {
             let p = &parts[i];
             let data = src.read_with(p.offset, p.size as usize, &mut buf)?;
-            let f = frame::encode(p.kind, data, &tensor_options(opts, p.kind))?;
+            let f = frame::encode(p.kind, data, &tensor_options(opts, p.kind, p.row_len))?;
             f.write_parts(|b| out.write_all(b).map_err(io))?;
             let mut name_c = p.name.clone();
             name_c.push(0);

@@ -91,7 +91,7 @@ impl Model for Models {
 struct Decoder(bf16::Decoder);
 
 impl ChunkDecoder for Decoder {
-    fn decode(&self, src: &[u8], dst: &mut [u8]) -> Result<()> {
+    fn decode(&self, _: u64, src: &[u8], dst: &mut [u8]) -> Result<()> {
         decode_chunk(&self.0, src, dst)
     }
 
@@ -140,7 +140,7 @@ pub fn decode_chunk(dec: &bf16::Decoder, src: &[u8], dst: &mut [u8]) -> Result<(
     let his = src.get(4..4usize.checked_add(hlen).ok_or(Error::CorruptData)?).ok_or(Error::CorruptData)?;
     let los = &src[4 + hlen..];
     let (mut hi, mut lo) = (vec![0u8; 2 * n], vec![0u8; 2 * n]);
-    bf16::decode_chunk(dec, his, &mut hi)?;
+    bf16::decode_chunk(dec, 0, his, &mut hi)?;
     zstd::decompress_into(los, &mut lo).map_err(|_| Error::CorruptData)?;
     for (i, v) in dst.chunks_exact_mut(4).enumerate() {
         v.copy_from_slice(&[lo[i], lo[n + i], hi[2 * i], hi[2 * i + 1]]);

@@ -80,7 +80,7 @@ impl Model for Stride {
 }
 
 impl ChunkDecoder for Stride {
-    fn decode(&self, src: &[u8], dst: &mut [u8]) -> Result<()> {
+    fn decode(&self, _: u64, src: &[u8], dst: &mut [u8]) -> Result<()> {
         let stride = self.0;
         if stride == 1 {
             return zstd::decompress_into(src, dst).map_err(|_| Error::CorruptData);

@@ -197,6 +197,9 @@ pub enum Method {
     Grouped = 4,
     /// f32: high halves as bf16 (method 1's coding), low halves byte-grouped zstd.
     F32Split = 5,
+    /// bf16 and f16 matrices: method 1's coding with a table per value chosen by its row's and
+    /// column's scale classes (`bf16::context`).
+    Bf16Ctx = 6,
 }
 
 impl Method {
@@ -208,6 +211,7 @@ impl Method {
             3 => Ok(Method::Blocks),
             4 => Ok(Method::Grouped),
             5 => Ok(Method::F32Split),
+            6 => Ok(Method::Bf16Ctx),
             _ => Err(Error::CorruptHeader),
         }
     }
@@ -215,7 +219,9 @@ impl Method {
     /// Whether frames of `kind` may use this method: stored and grouped fit every kind, any
     /// other method only the kinds whose codec writes it.
     pub fn valid_for(self, kind: Kind) -> bool {
-        matches!(self, Method::Stored | Method::Grouped) || kind.codec().method() == self
+        matches!(self, Method::Stored | Method::Grouped)
+            || kind.codec().method() == self
+            || (self == Method::Bf16Ctx && kind.codec().method() == Method::Bf16Hist)
     }
 
     /// The codec that decodes frames of `kind` coded with this method; None for stored frames.
@@ -223,6 +229,7 @@ impl Method {
         match self {
             Method::Stored => None,
             Method::Grouped => Some(&grouped::GroupedCodec),
+            Method::Bf16Ctx => Some(&bf16::Bf16CtxCodec),
             _ => Some(kind.codec()),
         }
     }
@@ -236,6 +243,9 @@ pub(crate) struct Plan {
     /// `packed::FAST_SCALE` instead of the default scale, for faster decoding at a small cost in
     /// ratio; the others ignore it.
     pub fast: bool,
+    /// Values per row of the tensor, 0 if unknown: float codecs model rows and columns of
+    /// matrices (`bf16::context`).
+    pub cols: usize,
 }
 
 /// A way of coding the chunks of a frame. The codec sees whole chunks of whole elements; the
@@ -267,6 +277,10 @@ pub(crate) trait Codec: Sync {
 
 /// Codes the chunks of one frame with the model `plan` built.
 pub(crate) trait ChunkEncoder: Sync {
+    /// The method the frame is written with, when the codec chose another than its own.
+    fn method(&self) -> Option<Method> {
+        None
+    }
     /// The model section.
     fn model(&self) -> Vec<u8>;
     /// The index of the table chunk `i` is coded with (written in its chunk table entry).
@@ -291,19 +305,21 @@ pub(crate) trait Model: Send + Sync {
 
 /// Decodes the chunks coded with one table.
 pub(crate) trait ChunkDecoder: Send + Any {
-    /// Decodes the coded chunk `src` into `dst`, whose length is the chunk's original size.
-    fn decode(&self, src: &[u8], dst: &mut [u8]) -> Result<()>;
+    /// Decodes the coded chunk `src` into `dst`, whose length is the chunk's original size;
+    /// `start` is the chunk's offset in the frame's original bytes (codecs whose contexts follow
+    /// a value's row and column need it).
+    fn decode(&self, start: u64, src: &[u8], dst: &mut [u8]) -> Result<()>;
 
     /// Decodes two chunks, `(src, dst)` with this decoder and `b` with `b_dec` (of the same
     /// codec). Codecs whose kernels interleave two chunks override it (and `Model::pairs`).
     fn decode_pair(
         &self,
-        a: (&[u8], &mut [u8]),
+        a: (u64, &[u8], &mut [u8]),
         b_dec: &dyn ChunkDecoder,
-        b: (&[u8], &mut [u8]),
+        b: (u64, &[u8], &mut [u8]),
     ) -> Result<()> {
-        self.decode(a.0, a.1)?;
-        b_dec.decode(b.0, b.1)
+        self.decode(a.0, a.1, a.2)?;
+        b_dec.decode(b.0, b.1, b.2)
     }
 
     fn as_any(&self) -> &dyn Any;

@@ -49,8 +49,13 @@ impl Flat {
     /// below their total size) to `out`. A symbol of frequency 0 is an error: the tables were not
     /// built from this data.
     pub fn encode(&self, idx: &[u32], out: &mut Vec<u8>) -> Result<()> {
+        self.encode_with_payload(idx, [0; LANES], out)
+    }
+
+    /// `encode` with lane payloads (see `RansEncoder::with_payload`).
+    pub fn encode_with_payload(&self, idx: &[u32], payload: [u16; LANES], out: &mut Vec<u8>) -> Result<()> {
         let n = idx.len();
-        let mut e = RansEncoder::new(n);
+        let mut e = RansEncoder::with_payload(n, payload);
         let full = n / LANES;
         // Symbols are coded last to first: those past the last whole group, then each group.
         self.put_scalar(&mut e, idx, full * LANES..n)?;

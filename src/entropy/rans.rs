@@ -85,6 +85,7 @@ pub struct RansEncoder {
 
 impl RansEncoder {
     /// An encoder for at most `symbols` symbols.
+    #[cfg_attr(not(any(test, feature = "internals")), allow(dead_code))]
     pub fn new(symbols: usize) -> Self {
         Self::with_payload(symbols, [0; LANES])
     }

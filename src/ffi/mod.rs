@@ -130,7 +130,7 @@ pub(crate) fn options(opts: &wz_options) -> Result<Options, Error> {
     if opts.flags & !WZ_FLAG_FAST != 0 {
         return Err(Error::InvalidArgument);
     }
-    Ok(Options { threads: opts.threads, chunk_size: opts.chunk_size, progress: None, fast: opts.flags & WZ_FLAG_FAST != 0 })
+    Ok(Options { threads: opts.threads, chunk_size: opts.chunk_size, progress: None, fast: opts.flags & WZ_FLAG_FAST != 0, row_len: 0 })
 }
 
 /// Library version as a number: `major * 10000 + minor * 100 + patch`.

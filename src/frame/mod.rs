@@ -60,6 +60,9 @@ pub struct Options {
     /// percent of ratio (block codecs and Q4_K build their tables at a coarser scale; see
     /// docs/FORMAT.md). Other kinds are unaffected.
     pub fast: bool,
+    /// Compression only: values per row when the input is a matrix (0: unknown). bf16 and f16
+    /// frames then may model each value in the context of its row's and column's scale.
+    pub row_len: u64,
 }
 
 impl Options {
@@ -245,9 +248,10 @@ pub(crate) fn encode<'a>(kind: Kind, src: &'a [u8], opts: &Options) -> Result<En
         None
     } else {
         let codec = kind.codec();
-        let enc = codec.plan(kind, &chunks, &Plan { threads: opts.threads, fast: opts.fast })?;
+        let plan = Plan { threads: opts.threads, fast: opts.fast, cols: opts.row_len as usize };
+        let enc = codec.plan(kind, &chunks, &plan)?;
         let outs = code_chunks(&chunks, opts, &*enc)?;
-        let mut best = (codec.method(), (enc.model(), outs));
+        let mut best = (enc.method().unwrap_or(codec.method()), (enc.model(), outs));
         // Small frames also try the generic path at zstd's strongest level and keep it when it
         // is smaller: the codecs' order-0 models lose to it on some small tensors (norms, integer
         // tensors, smooth tables), and there it costs little time. Frames of the generic path

@@ -256,13 +256,14 @@ impl FrameReader<'_> {
             Err(err) => return Some(Err(err)),
         };
         let mut out = vec![0u8; chunk_len(&self.p.info, i) as usize];
-        Some(model.decoder(e.model, level).decode(&src, &mut out).map(|()| out))
+        let start = i as u64 * self.p.info.chunk_size as u64;
+        Some(model.decoder(e.model, level).decode(start, &src, &mut out).map(|()| out))
     }
 }
 
 /// One chunk to decode: where its output goes, where its stored bytes are in the source, its
-/// table entry.
-type Job<'d, 'p> = (&'d mut [u8], u64, &'p ChunkEntry);
+/// table entry, and its offset in the frame's original bytes.
+type Job<'d, 'p> = (&'d mut [u8], u64, &'p ChunkEntry, u64);
 
 /// What a worker thread keeps between chunks: its decoders, and buffers for the stored bytes of
 /// a pair of chunks when they come from a file.
@@ -295,13 +296,14 @@ pub(crate) fn decode_chunks(
 ) -> Result<()> {
     let mut jobs: Vec<Job> = Vec::with_capacity(p.entries.len() - first);
     let mut pos = at;
-    for (out, e) in dst.chunks_mut(p.info.chunk_size as usize).zip(&p.entries[first..]) {
-        jobs.push((out, pos, e));
+    let cs = p.info.chunk_size as u64;
+    for (k, (out, e)) in dst.chunks_mut(cs as usize).zip(&p.entries[first..]).enumerate() {
+        jobs.push((out, pos, e, (first + k) as u64 * cs));
         pos += e.stored_size as u64;
     }
     let Some(model) = p.model.as_deref() else {
         // A stored frame has only raw chunks (`Parsed` checked): read them straight into place.
-        return parallel::for_each_mut(&mut jobs, opts.threads, |_, (out, at, e)| {
+        return parallel::for_each_mut(&mut jobs, opts.threads, |_, (out, at, e, _)| {
             copy_raw(src, *at, out)?;
             check_chunk(out, e, opts)
         });
@@ -314,8 +316,8 @@ pub(crate) fn decode_chunks(
     // Chunks go in pairs when the codec interleaves two, and there are enough pairs to keep
     // every thread busy (a small tensor's few chunks go one per thread instead).
     if !model.pairs() || jobs.len() < 2 * parallel::effective_threads(opts.threads, jobs.len()) {
-        return parallel::for_each_mut_with(&mut jobs, opts.threads, worker, |w, _, (out, at, e)| {
-            decode_one(w, src, *at, out, e)?;
+        return parallel::for_each_mut_with(&mut jobs, opts.threads, worker, |w, _, (out, at, e, start)| {
+            decode_one(w, src, *at, out, e, *start)?;
             check_chunk(out, e, opts)
         });
     }
@@ -334,11 +336,11 @@ pub(crate) fn decode_chunks(
                 let sa = src.read_with(a.1, a.2.stored_size as usize, ba)?;
                 let sb = src.read_with(b.1, b.2.stored_size as usize, bb)?;
                 let (da, db) = (w.decoders.get(a.2.model)?, w.decoders.get(b.2.model)?);
-                da.decode_pair((sa, &mut *a.0), db, (sb, &mut *b.0))?;
+                da.decode_pair((a.3, sa, &mut *a.0), db, (b.3, sb, &mut *b.0))?;
             }
             _ => {
                 for j in [Some(&mut *a), b.as_mut()].into_iter().flatten() {
-                    decode_one(w, src, j.1, j.0, j.2)?;
+                    decode_one(w, src, j.1, j.0, j.2, j.3)?;
                 }
             }
         }
@@ -383,13 +385,13 @@ impl Decoders<'_> {
 }
 
 /// Decodes one chunk (a coded one with its table's decoder) or copies it (a raw one).
-fn decode_one(w: &mut Worker, src: &Source, at: u64, out: &mut [u8], e: &ChunkEntry) -> Result<()> {
+fn decode_one(w: &mut Worker, src: &Source, at: u64, out: &mut [u8], e: &ChunkEntry, start: u64) -> Result<()> {
     if !e.coded {
         return copy_raw(src, at, out);
     }
     w.decoders.prepare(&[e.model]);
     let stored = src.read_with(at, e.stored_size as usize, &mut w.bufs[0])?;
-    w.decoders.get(e.model)?.decode(stored, out)
+    w.decoders.get(e.model)?.decode(start, stored, out)
 }
 
 /// A raw chunk's bytes, read or copied into place.

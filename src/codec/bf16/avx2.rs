@@ -36,8 +36,9 @@ unsafe fn store(c: &mut ChunkDecode, l: &Lanes) {
 }
 
 /// Decodes group `l.at.g` of chunk `c`. The caller has checked `Cursor::can_step`.
+/// With `CTX` (method 6) each lane's table is the one `l.at.lanes` names.
 #[inline(always)]
-unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
+unsafe fn step<const CTX: bool>(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
     // Gathered u64 entries of lanes 0..4 and 4..8 -> low halves (frequency and bias) and high
     // halves (output bits), each as eight u32 in lane order.
     let evens = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
@@ -55,7 +56,11 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
     let mut escaped = 0u64; // bit i: lane i of the group decoded `ESC`
     let mut xn = [_mm256_setzero_si256(); V];
     for k in 0..V {
-        let slot = _mm256_and_si256(l.x[k], slot_mask);
+        let mut slot = _mm256_and_si256(l.x[k], slot_mask);
+        if CTX {
+            let t = _mm256_cvtepu8_epi32(_mm_loadl_epi64(l.at.lanes.add(8 * k) as *const __m128i));
+            slot = _mm256_or_si256(slot, _mm256_slli_epi32::<SCALE_I>(t));
+        }
         let e0 = _mm256_i32gather_epi64::<8>(l.at.table, _mm256_castsi256_si128(slot));
         let e1 = _mm256_i32gather_epi64::<8>(l.at.table, _mm256_extracti128_si256::<1>(slot));
         // Per 128-bit half, put the low dwords first: [l0 l1 h0 h1 | l2 l3 h2 h3] -> then
@@ -88,6 +93,9 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
         patch_escapes(escaped, g, c)?;
     }
     l.at.g += 1;
+    if CTX {
+        l.at.next_lanes();
+    }
     Ok(())
 }
 
@@ -96,11 +104,11 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
 /// # Safety
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2,popcnt")]
-pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
+pub unsafe fn decode_groups<const CTX: bool>(c: &mut ChunkDecode) -> Result<()> {
     let mut l = load(c);
     let r = (|| {
         while l.at.can_step() {
-            step(c, &mut l)?;
+            step::<CTX>(c, &mut l)?;
         }
         Ok(())
     })();
@@ -114,18 +122,18 @@ pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
 /// # Safety
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2,popcnt")]
-pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()> {
+pub unsafe fn decode_pair<const CTX: bool>(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()> {
     let (mut la, mut lb) = (load(a), load(b));
     let r = (|| {
         while la.at.can_step() && lb.at.can_step() {
-            step(a, &mut la)?;
-            step(b, &mut lb)?;
+            step::<CTX>(a, &mut la)?;
+            step::<CTX>(b, &mut lb)?;
         }
         while la.at.can_step() {
-            step(a, &mut la)?;
+            step::<CTX>(a, &mut la)?;
         }
         while lb.at.can_step() {
-            step(b, &mut lb)?;
+            step::<CTX>(b, &mut lb)?;
         }
         Ok(())
     })();

@@ -36,10 +36,11 @@ unsafe fn store(c: &mut ChunkDecode, l: &Lanes) {
     l.at.save(c);
 }
 
-/// Decodes group `l.at.g` of chunk `c`. The caller has checked `Cursor::can_step`.
+/// Decodes group `l.at.g` of chunk `c`. The caller has checked `Cursor::can_step`. With `CTX`
+/// (method 6) each lane's table is the one `l.at.lanes` names.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
-unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
+unsafe fn step<const CTX: bool>(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
     // Gathered u64 entries of lanes 0..8 and 8..16 -> their low halves (frequency and bias) and
     // high halves (output bits) as two vectors of sixteen u32.
     let lows = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -62,7 +63,11 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
     let mut xn = [_mm512_setzero_si512(); V];
     let mut need = [0u16; V];
     for k in 0..V {
-        let slot = _mm512_and_si512(l.x[k], slot_mask);
+        let mut slot = _mm512_and_si512(l.x[k], slot_mask);
+        if CTX {
+            let t = _mm512_cvtepu8_epi32(_mm_loadu_si128(l.at.lanes.add(16 * k) as *const __m128i));
+            slot = _mm512_or_si512(slot, _mm512_slli_epi32::<SCALE_U>(t));
+        }
         let e0 = _mm512_i32gather_epi64::<8>(_mm512_castsi512_si256(slot), l.at.table);
         let e1 = _mm512_i32gather_epi64::<8>(_mm512_extracti64x4_epi64::<1>(slot), l.at.table);
         let e = _mm512_permutex2var_epi32(e0, lows, e1);
@@ -86,6 +91,9 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
         patch_escapes(escaped, g, c)?;
     }
     l.at.g += 1;
+    if CTX {
+        l.at.next_lanes();
+    }
     Ok(())
 }
 
@@ -94,10 +102,10 @@ unsafe fn step(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
 /// # Safety
 /// The CPU must support AVX-512 F, BW and VL.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
-pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
+pub unsafe fn decode_groups<const CTX: bool>(c: &mut ChunkDecode) -> Result<()> {
     let mut l = load(c);
     while l.at.can_step() {
-        step(c, &mut l)?;
+        step::<CTX>(c, &mut l)?;
     }
     store(c, &l);
     Ok(())
@@ -108,17 +116,17 @@ pub unsafe fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
 /// # Safety
 /// The CPU must support AVX-512 F, BW and VL.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
-pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()> {
+pub unsafe fn decode_pair<const CTX: bool>(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()> {
     let (mut la, mut lb) = (load(a), load(b));
     while la.at.can_step() && lb.at.can_step() {
-        step(a, &mut la)?;
-        step(b, &mut lb)?;
+        step::<CTX>(a, &mut la)?;
+        step::<CTX>(b, &mut lb)?;
     }
     while la.at.can_step() {
-        step(a, &mut la)?;
+        step::<CTX>(a, &mut la)?;
     }
     while lb.at.can_step() {
-        step(b, &mut lb)?;
+        step::<CTX>(b, &mut lb)?;
     }
     store(a, &la);
     store(b, &lb);

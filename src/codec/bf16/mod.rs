@@ -17,6 +17,7 @@
 use std::any::Any;
 
 use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method, Plan};
+
 use crate::cpu::{self, Level};
 use crate::entropy::rans::{EncTable, RansDecoder, RansEncoder, LANES};
 use crate::entropy::table::FreqTable;
@@ -27,6 +28,7 @@ use crate::parallel;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod context;
 mod model;
 
 pub use model::{plan, read_models, write_models, Model, ESC};
@@ -40,7 +42,9 @@ impl Codec for Bf16Codec {
         Method::Bf16Hist
     }
 
-    fn plan<'a>(&self, _: Kind, chunks: &[&'a [u8]], p: &Plan) -> Result<Box<dyn ChunkEncoder + 'a>> {
+    /// The plain method's plan, and for matrices (`p.cols`) method 6's, whichever the estimate
+    /// says is smaller.
+    fn plan<'a>(&self, kind: Kind, chunks: &[&'a [u8]], p: &Plan) -> Result<Box<dyn ChunkEncoder + 'a>> {
         let mut hists: Vec<(&[u8], Vec<u64>)> = chunks.iter().map(|c| (*c, Vec::new())).collect();
         parallel::for_each_mut(&mut hists, p.threads, |_, (c, h)| {
             *h = vec![0u64; SYMBOLS];
@@ -48,7 +52,24 @@ impl Codec for Bf16Codec {
             Ok(())
         })?;
         let hists: Vec<Vec<u64>> = hists.into_iter().map(|(_, h)| h).collect();
-        Ok(Box::new(Tables::plan(&hists, p.threads)?))
+        let (tables, bits) = Tables::plan_with_cost(&hists, p.threads)?;
+        if p.cols > 0 {
+            if let Some(ctx) = context::plan_ctx(kind, chunks, p.cols, p.threads)? {
+                if ctx.bits < bits {
+                    let mut first = 0;
+                    let starts = chunks
+                        .iter()
+                        .map(|c| {
+                            let f = first;
+                            first += c.len() / 2;
+                            f
+                        })
+                        .collect();
+                    return Ok(Box::new(CtxEncoder { plan: ctx, starts }));
+                }
+            }
+        }
+        Ok(Box::new(tables))
     }
 
     fn read_model(&self, _: Kind, model: &[u8]) -> Result<Box<dyn super::Model>> {
@@ -95,9 +116,14 @@ impl Encoder {
 impl Tables {
     /// The plan (see `model::plan`) for chunks with symbol histograms `hists`.
     pub fn plan(hists: &[Vec<u64>], threads: u32) -> Result<Tables> {
-        let (models, assign) = plan(hists, threads)?;
+        Ok(Tables::plan_with_cost(hists, threads)?.0)
+    }
+
+    /// `plan`, and the estimated size of the coded chunks and tables in bits.
+    fn plan_with_cost(hists: &[Vec<u64>], threads: u32) -> Result<(Tables, f64)> {
+        let (models, assign, bits) = plan(hists, threads)?;
         let encoders = models.iter().map(|m| Encoder::new(m.encoder())).collect();
-        Ok(Tables { models, encoders, assign })
+        Ok((Tables { models, encoders, assign }, bits))
     }
 
     /// The model section: every table.
@@ -129,6 +155,77 @@ impl ChunkEncoder for Tables {
     }
 }
 
+/// Method 6's encoder: its plan, and the index of every chunk's first value.
+struct CtxEncoder {
+    plan: context::CtxPlan,
+    starts: Vec<usize>,
+}
+
+impl ChunkEncoder for CtxEncoder {
+    fn method(&self) -> Option<Method> {
+        Some(Method::Bf16Ctx)
+    }
+
+    fn model(&self) -> Vec<u8> {
+        self.plan.write()
+    }
+
+    fn table(&self, _: usize) -> u8 {
+        0
+    }
+
+    fn encode(&self, i: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        self.plan.encode_chunk(self.starts[i], src, out)
+    }
+}
+
+/// The codec that reads method 6's frames (the bf16 codec writes them).
+pub struct Bf16CtxCodec;
+
+impl Codec for Bf16CtxCodec {
+    fn method(&self) -> Method {
+        Method::Bf16Ctx
+    }
+
+    fn plan<'a>(&self, kind: Kind, chunks: &[&'a [u8]], p: &Plan) -> Result<Box<dyn ChunkEncoder + 'a>> {
+        Bf16Codec.plan(kind, chunks, p)
+    }
+
+    fn read_model(&self, _: Kind, model: &[u8]) -> Result<Box<dyn super::Model>> {
+        let (layout, models) = context::read(model)?;
+        Ok(Box::new(CtxModels { lut: std::sync::Arc::new(layout.lut()), models }))
+    }
+
+    fn min_coded_len(&self, orig: u64) -> u64 {
+        min_coded_len(orig)
+    }
+
+    fn levels(&self) -> &'static [Level] {
+        Bf16Codec.levels()
+    }
+}
+
+/// Method 6's model, parsed: one decoder holds every table.
+struct CtxModels {
+    lut: std::sync::Arc<context::Lut>,
+    models: Vec<Model>,
+}
+
+impl super::Model for CtxModels {
+    fn tables(&self) -> usize {
+        1
+    }
+
+    fn pairs(&self) -> bool {
+        true
+    }
+
+    fn decoder(&self, _: u8, level: Level) -> Box<dyn ChunkDecoder> {
+        let ts: Vec<&FreqTable> = self.models.iter().map(|m| &m.table).collect();
+        Box::new(Decoder::with_tables(&ts, Some(self.lut.clone()), level))
+    }
+}
+
 /// A frame's models, parsed.
 pub struct Models(pub Vec<Model>);
 
@@ -147,16 +244,21 @@ impl super::Model for Models {
 }
 
 impl ChunkDecoder for Decoder {
-    fn decode(&self, src: &[u8], dst: &mut [u8]) -> Result<()> {
-        decode_chunk(self, src, dst)
+    fn decode(&self, start: u64, src: &[u8], dst: &mut [u8]) -> Result<()> {
+        decode_chunk(self, start, src, dst)
     }
 
-    fn decode_pair(&self, a: (&[u8], &mut [u8]), b_dec: &dyn ChunkDecoder, b: (&[u8], &mut [u8])) -> Result<()> {
+    fn decode_pair(
+        &self,
+        a: (u64, &[u8], &mut [u8]),
+        b_dec: &dyn ChunkDecoder,
+        b: (u64, &[u8], &mut [u8]),
+    ) -> Result<()> {
         match b_dec.as_any().downcast_ref::<Decoder>() {
-            Some(bd) => decode_chunk_pair((self, a.0, a.1), (bd, b.0, b.1)),
+            Some(bd) => decode_chunk_pair((self, a.0, a.1, a.2), (bd, b.0, b.1, b.2)),
             None => {
-                self.decode(a.0, a.1)?;
-                b_dec.decode(b.0, b.1)
+                self.decode(a.0, a.1, a.2)?;
+                b_dec.decode(b.0, b.1, b.2)
             }
         }
     }
@@ -255,20 +357,7 @@ fn encode_chunk_with(enc: &Encoder, vector: bool, src: &[u8], out: &mut Vec<u8>)
     let _ = vector;
     debug_assert!(src.len().is_multiple_of(2));
     let n = src.len() / 2;
-    // A byte per two values, written once (an or into a zeroed byte per value ran at a third of
-    // the speed: it does not vectorise).
-    let nibble = |b: &[u8]| nibble_of(u16::from_le_bytes([b[0], b[1]]));
-    let pairs = src.chunks_exact(4);
-    let odd = pairs.remainder();
-    let mut nib: Vec<u8> = pairs.map(|p| nibble(&p[..2]) | nibble(&p[2..]) << 4).collect();
-    if !odd.is_empty() {
-        nib.push(nibble(odd));
-    }
-    let stored = nib.len() - carried_nibble_bytes(nib.len());
-    let mut payload = [0u16; LANES];
-    for (p, b) in payload.iter_mut().zip(nib[stored..].chunks_exact(2)) {
-        *p = u16::from_le_bytes([b[0], b[1]]);
-    }
+    let (nib, stored, payload) = nibble_bytes(src);
     let mut c = Coder { t: &enc.table, e: RansEncoder::with_payload(n, payload), escapes: Vec::new() };
     // Values are coded last to first: the ones past the last whole group, then each group, with
     // the vector step where the CPU has it (a group with an escaped value takes the scalar one).
@@ -292,16 +381,42 @@ fn encode_chunk_with(enc: &Encoder, vector: bool, src: &[u8], out: &mut Vec<u8>)
     }
     let Coder { e, mut escapes, .. } = c;
     out.extend_from_slice(&nib[..stored]);
-    out.extend_from_slice(&(escapes.len() as u32).to_le_bytes());
     escapes.reverse(); // collected from the last value back
+    write_escapes(&escapes, out);
+    e.finish(out);
+    Ok(())
+}
+
+/// A chunk's nibbles (two per byte, the first value in the low nibble), how many of those bytes
+/// the nibble section stores, and the rest as the lane payloads.
+fn nibble_bytes(src: &[u8]) -> (Vec<u8>, usize, [u16; LANES]) {
+    // A byte per two values, written once (an or into a zeroed byte per value ran at a third of
+    // the speed: it does not vectorise).
+    let nibble = |b: &[u8]| nibble_of(u16::from_le_bytes([b[0], b[1]]));
+    let pairs = src.chunks_exact(4);
+    let odd = pairs.remainder();
+    let mut nib: Vec<u8> = pairs.map(|p| nibble(&p[..2]) | nibble(&p[2..]) << 4).collect();
+    if !odd.is_empty() {
+        nib.push(nibble(odd));
+    }
+    let stored = nib.len() - carried_nibble_bytes(nib.len());
+    let mut payload = [0u16; LANES];
+    for (p, b) in payload.iter_mut().zip(nib[stored..].chunks_exact(2)) {
+        *p = u16::from_le_bytes([b[0], b[1]]);
+    }
+    (nib, stored, payload)
+}
+
+/// Appends the escape count (u32 LE) and the escaped symbols, in value order, 12 bits each,
+/// packed LSB-first.
+fn write_escapes(escapes: &[u16], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(escapes.len() as u32).to_le_bytes());
     for pair in escapes.chunks(2) {
         let (a, b) = (pair[0], pair.get(1).copied().unwrap_or(0));
         out.extend_from_slice(
             &[a as u8, (a >> 8) as u8 | (b << 4) as u8, (b >> 4) as u8][..if pair.len() == 2 { 3 } else { 2 }],
         );
     }
-    e.finish(out);
-    Ok(())
 }
 
 /// Value-table entry of the escape symbol.
@@ -348,8 +463,11 @@ impl Escapes<'_> {
 /// about one element per cycle whatever the element size, so fetching everything a lane needs in
 /// one 64-bit element nearly halves the decoder's gather work (measured +40% decode speed).
 pub struct Decoder {
+    /// The tables end to end, `1 << SCALE` entries each.
     entries: Vec<u64>,
     simd: Level,
+    /// Method 6: which table each value of the frame takes (None: the one table).
+    ctx: Option<std::sync::Arc<context::Lut>>,
 }
 
 thread_local! {
@@ -369,26 +487,33 @@ impl Drop for Decoder {
 impl Decoder {
     /// The decoding table of `t`, for kernels up to `level` (and what this CPU has).
     fn new(t: &FreqTable, level: Level) -> Decoder {
-        let mut entries = SPARE_TABLE.try_with(|s| s.take()).unwrap_or_default();
-        entries.resize(1 << SCALE, 0);
-        let mut at = 0;
-        for (sym, &f) in t.freq.iter().enumerate().filter(|(_, &f)| f != 0) {
-            // Bits 0..3 of an output word come from the nibble, so bit 0 is free to mark `ESC`.
-            let v = if sym == ESC { ESC_MARK } else { (sym as u16) << 3 };
-            let base = f as u64 | (v as u64) << 32;
-            for (k, e) in entries[at..at + f as usize].iter_mut().enumerate() {
-                *e = base | (k as u64) << 16;
-            }
-            at += f as usize;
-        }
-        debug_assert_eq!(at, 1 << SCALE);
-        Decoder { entries, simd: level.min(cpu::detect()) }
+        Decoder::with_tables(&[t], None, level)
     }
 
-    /// Decodes one rANS step on a state, returning the output bits of the symbol.
+    /// The decoding tables `ts` end to end, and the lookup of which one each value takes.
+    fn with_tables(ts: &[&FreqTable], ctx: Option<std::sync::Arc<context::Lut>>, level: Level) -> Decoder {
+        let mut entries = SPARE_TABLE.try_with(|s| s.take()).unwrap_or_default();
+        entries.resize(ts.len() << SCALE, 0);
+        for (t, table) in ts.iter().zip(entries.chunks_exact_mut(1 << SCALE)) {
+            let mut at = 0;
+            for (sym, &f) in t.freq.iter().enumerate().filter(|(_, &f)| f != 0) {
+                // Bits 0..3 of an output word come from the nibble, so bit 0 is free to mark `ESC`.
+                let v = if sym == ESC { ESC_MARK } else { (sym as u16) << 3 };
+                let base = f as u64 | (v as u64) << 32;
+                for (k, e) in table[at..at + f as usize].iter_mut().enumerate() {
+                    *e = base | (k as u64) << 16;
+                }
+                at += f as usize;
+            }
+            debug_assert_eq!(at, 1 << SCALE);
+        }
+        Decoder { entries, simd: level.min(cpu::detect()), ctx }
+    }
+
+    /// Decodes one rANS step on a state with table `t`, returning the output bits of the symbol.
     #[inline(always)]
-    fn step(&self, x: &mut u32) -> u16 {
-        let e = self.entries[(*x & ((1 << SCALE) - 1)) as usize];
+    fn step(&self, t: usize, x: &mut u32) -> u16 {
+        let e = self.entries[t << SCALE | (*x & ((1 << SCALE) - 1)) as usize];
         *x = (e & 0xFFFF) as u32 * (*x >> SCALE) + ((e >> 16) & 0xFFFF) as u32;
         (e >> 32) as u16
     }
@@ -408,12 +533,21 @@ struct ChunkDecode<'a> {
     dst: &'a mut [u8],
     /// Values decoded so far.
     done: usize,
+    /// The index of the chunk's first value in the frame.
+    first: usize,
 }
 
 impl<'a> ChunkDecode<'a> {
-    fn new(dec: &'a Decoder, src: &'a [u8], dst: &'a mut [u8]) -> Result<Self> {
+    fn new(dec: &'a Decoder, start: u64, src: &'a [u8], dst: &'a mut [u8]) -> Result<Self> {
         debug_assert!(dst.len().is_multiple_of(2));
         let n = dst.len() / 2;
+        let first = (start / 2) as usize;
+        if let Some(l) = &dec.ctx {
+            // The frame's values are the layout's rows (a hostile frame may claim more).
+            if first.checked_add(n).is_none_or(|end| end > l.rows * l.cols) {
+                return Err(Error::CorruptData);
+            }
+        }
         let nib_len = n.div_ceil(2);
         let stored = nib_len - carried_nibble_bytes(nib_len);
         let count = src.get(stored..stored + 4).ok_or(Error::CorruptData)?;
@@ -434,13 +568,20 @@ impl<'a> ChunkDecode<'a> {
             d: RansDecoder::new(&src[esc_end..])?,
             dst,
             done: 0,
+            first,
         })
     }
+
+
 
     /// Whole groups the fast paths may decode: the group's nibbles must be in the nibble
     /// section (the kernels also need a full group's words left, which they check as they go).
     #[cfg(target_arch = "x86_64")]
     fn fast_groups(&self) -> usize {
+        // With contexts, the kernels need groups that start at whole groups of their rows.
+        if self.dec.ctx.is_some() && !self.first.is_multiple_of(LANES) {
+            return 0;
+        }
         (self.dst.len() / 2 / LANES).min(self.nib.len() / (LANES / 2))
     }
 
@@ -459,7 +600,8 @@ impl<'a> ChunkDecode<'a> {
             // of adds instead of a chain through every lane's table load.
             let mut base = [0u16; LANES];
             for (lane, b) in base.iter_mut().enumerate() {
-                *b = dec.step(&mut d.states[lane]);
+                let t = dec.ctx.as_ref().map_or(0, |l| l.table_of(self.first + done + lane));
+                *b = dec.step(t, &mut d.states[lane]);
             }
             d.renorm_group();
             for (lane, b) in base.iter_mut().enumerate() {
@@ -476,7 +618,8 @@ impl<'a> ChunkDecode<'a> {
         // payloads get them once decoding is complete.
         for i in done..n {
             let lane = i % LANES;
-            let mut base = dec.step(&mut d.states[lane]);
+            let t = dec.ctx.as_ref().map_or(0, |l| l.table_of(self.first + i));
+            let mut base = dec.step(t, &mut d.states[lane]);
             d.renorm_checked(lane)?;
             if base == ESC_MARK {
                 base = self.esc.next()?;
@@ -515,19 +658,56 @@ struct Cursor {
     end: usize,
     pos: usize,
     nib: *const u8,
+    /// Method 6: the lookup, the tables of the group's lanes (`LANES` bytes), and the group's
+    /// row and column. Null and unused otherwise.
+    lut: *const context::Lut,
+    lanes: *const u8,
+    row: usize,
+    col: usize,
 }
 
 #[cfg(target_arch = "x86_64")]
 impl Cursor {
     fn of(c: &ChunkDecode) -> Cursor {
+        let g = c.done / LANES;
+        let (mut lut, mut lanes, mut row, mut col) = (std::ptr::null(), std::ptr::null(), 0, 0);
+        if let Some(l) = &c.dec.ctx {
+            let v = c.first + g * LANES;
+            if v < l.rows * l.cols {
+                (lut, lanes, row, col) = (&**l as *const context::Lut, l.lanes_at(v), v / l.cols, v % l.cols);
+            }
+        }
         Cursor {
-            g: c.done / LANES,
+            g,
             groups: c.fast_groups(),
             table: c.dec.entries.as_ptr() as *const i64,
             words: c.d.words.as_ptr(),
             end: c.d.words.len(),
             pos: c.d.pos,
             nib: c.nib.as_ptr(),
+            lut,
+            lanes,
+            row,
+            col,
+        }
+    }
+
+    /// Method 6: moves the lanes' tables to the next group.
+    ///
+    /// # Safety
+    /// `self.lut` is set (the decoder has contexts and the chunk's first value starts a group).
+    #[inline(always)]
+    unsafe fn next_lanes(&mut self) {
+        let l = &*self.lut;
+        self.col += LANES;
+        if self.col < l.cols {
+            self.lanes = self.lanes.add(LANES);
+        } else {
+            self.col = 0;
+            self.row += 1;
+            if self.row < l.rows {
+                self.lanes = l.tab.as_ptr().add(l.row_class[self.row] as usize * l.cols);
+            }
         }
     }
 
@@ -546,8 +726,8 @@ impl Cursor {
 }
 
 /// Decodes one chunk written by `encode_chunk` into `dst` (whose length fixes the value count).
-pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
-    let mut c = ChunkDecode::new(dec, src, dst)?;
+pub fn decode_chunk(dec: &Decoder, start: u64, src: &[u8], dst: &mut [u8]) -> Result<()> {
+    let mut c = ChunkDecode::new(dec, start, src, dst)?;
     decode_groups(&mut c)?;
     c.finish()
 }
@@ -555,9 +735,12 @@ pub fn decode_chunk(dec: &Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
 /// Decodes two chunks at once: their lanes are independent, so interleaving their groups gives
 /// the core twice the work to overlap while a table gather is in flight (each lane's decode is a
 /// chain through that gather). Same results as two `decode_chunk` calls.
-pub fn decode_chunk_pair(a: (&Decoder, &[u8], &mut [u8]), b: (&Decoder, &[u8], &mut [u8])) -> Result<()> {
-    let mut ca = ChunkDecode::new(a.0, a.1, a.2)?;
-    let mut cb = ChunkDecode::new(b.0, b.1, b.2)?;
+pub fn decode_chunk_pair(
+    a: (&Decoder, u64, &[u8], &mut [u8]),
+    b: (&Decoder, u64, &[u8], &mut [u8]),
+) -> Result<()> {
+    let mut ca = ChunkDecode::new(a.0, a.1, a.2, a.3)?;
+    let mut cb = ChunkDecode::new(b.0, b.1, b.2, b.3)?;
     decode_groups_pair(&mut ca, &mut cb)?;
     ca.finish()?;
     cb.finish()
@@ -567,25 +750,40 @@ pub fn decode_chunk_pair(a: (&Decoder, &[u8], &mut [u8]), b: (&Decoder, &[u8], &
 /// decode whole groups of `LANES` values while the stream has room for a full group's
 /// renormalisation words; `ChunkDecode::finish` does the rest.
 fn decode_groups(c: &mut ChunkDecode) -> Result<()> {
+    let ctx = c.dec.ctx.is_some();
     match c.dec.simd {
-        // SAFETY: a decoder's level is never above `cpu::detect()` (see `Decoder::new`).
+        // SAFETY: a decoder's level is never above `cpu::detect()` (see `Decoder::new`); the
+        // kernels with contexts run only for decoders that have them.
         #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => unsafe { avx512::decode_groups(c) },
+        Level::Avx512 if ctx => unsafe { avx512::decode_groups::<true>(c) },
         #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { avx2::decode_groups(c) },
-        _ => Ok(()),
+        Level::Avx512 => unsafe { avx512::decode_groups::<false>(c) },
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 if ctx => unsafe { avx2::decode_groups::<true>(c) },
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { avx2::decode_groups::<false>(c) },
+        _ => {
+            let _ = ctx;
+            Ok(())
+        }
     }
 }
 
 /// `decode_groups` for two chunks, interleaving them where the kernel can.
 fn decode_groups_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()> {
+    let (ctx, same) = (a.dec.ctx.is_some(), a.dec.ctx.is_some() == b.dec.ctx.is_some());
     match a.dec.simd.min(b.dec.simd) {
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => unsafe { avx512::decode_pair(a, b) },
+        Level::Avx512 if same && ctx => unsafe { avx512::decode_pair::<true>(a, b) },
         #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { avx2::decode_pair(a, b) },
+        Level::Avx512 if same => unsafe { avx512::decode_pair::<false>(a, b) },
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 if same && ctx => unsafe { avx2::decode_pair::<true>(a, b) },
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 if same => unsafe { avx2::decode_pair::<false>(a, b) },
         _ => {
+            let _ = (ctx, same);
             decode_groups(a)?;
             decode_groups(b)
         }
@@ -631,7 +829,7 @@ mod tests {
         for level in Level::ALL {
             let dec = m.decoder(level);
             let mut back = vec![0u8; src.len()];
-            decode_chunk(&dec, &buf, &mut back).unwrap();
+            decode_chunk(&dec, 0, &buf, &mut back).unwrap();
             assert_eq!(back, src);
         }
     }

@@ -79,7 +79,8 @@ impl Model {
 /// Most tables one frame may hold (a chunk names its table in one byte).
 pub const MAX_MODELS: usize = 256;
 
-/// Decides which chunks share a table: returns the models and, per chunk, its model's index.
+/// Decides which chunks share a table: returns the models, per chunk its model's index, and the
+/// estimated size of the coded chunks and tables in bits (see `estimate_bits`).
 ///
 /// Why more than one table per frame: weights are not stationary. Rows of an embedding matrix,
 /// or the tensors of a file concatenated into one stream, have different scales, and a table fit
@@ -87,7 +88,7 @@ pub const MAX_MODELS: usize = 256;
 /// tables reach 1.5213 where one table per tensor reaches 1.5175, before table costs). A table
 /// costs a couple of hundred bytes, so stretches are merged while merging saves bits: greedy
 /// merging of adjacent runs of chunks, best saving first, on an estimate of the coded size.
-pub fn plan(chunk_hists: &[Vec<u64>], threads: u32) -> Result<(Vec<Model>, Vec<u8>)> {
+pub fn plan(chunk_hists: &[Vec<u64>], threads: u32) -> Result<(Vec<Model>, Vec<u8>, f64)> {
     use std::collections::BinaryHeap;
 
     struct Run {
@@ -152,8 +153,10 @@ pub fn plan(chunk_hists: &[Vec<u64>], threads: u32) -> Result<(Vec<Model>, Vec<u
     // The runs' tables are independent: build them in parallel.
     let mut assign = vec![0u8; n];
     let mut built: Vec<(Vec<u64>, Option<Model>)> = Vec::new();
+    let mut bits = 0.0;
     let mut i = 0;
     while i < n {
+        bits += runs[i].bits;
         for a in &mut assign[i..runs[i].end] {
             *a = built.len() as u8;
         }
@@ -165,14 +168,14 @@ pub fn plan(chunk_hists: &[Vec<u64>], threads: u32) -> Result<(Vec<Model>, Vec<u
         Ok(())
     })?;
     let models = built.into_iter().map(|(_, m)| m.ok_or(Error::InvalidArgument)).collect::<Result<Vec<_>>>()?;
-    Ok((models, assign))
+    Ok((models, assign, bits))
 }
 
 /// Bits to code histogram `h` with a table of its own: order-0 entropy, the raw nibbles, and the
 /// table's levels as `FreqTable::write` sends them (run lengths and level deltas, computed here
 /// without writing them: the planner calls this for every candidate merge). An estimate for
 /// planning only.
-fn estimate_bits(h: &[u64]) -> f64 {
+pub(super) fn estimate_bits(h: &[u64]) -> f64 {
     fn eg(x: u64) -> u32 {
         2 * (63 - (x + 1).leading_zeros()) + 1
     }

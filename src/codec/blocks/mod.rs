@@ -465,7 +465,7 @@ fn end_headers(d: RansDecoder) -> Result<()> {
 
 impl<L: Layout> ChunkDecoder for Decoder<L> {
     /// Decodes a chunk written by `FrameEncoder::encode` into `dst` (a whole number of blocks).
-    fn decode(&self, src: &[u8], dst: &mut [u8]) -> Result<()> {
+    fn decode(&self, _: u64, src: &[u8], dst: &mut [u8]) -> Result<()> {
         let (mut hd, mut c) = self.streams(src, dst)?;
         decode_part(&mut hd, &self.packed, self.scale, Tables::Periodic(&self.header_tables()), self.simd, &mut c.h)?;
         end_headers(hd)?;
@@ -478,13 +478,18 @@ impl<L: Layout> ChunkDecoder for Decoder<L> {
 
     /// Two chunks at once: their streams are independent, so the kernel interleaves them (two
     /// chains of table gathers for the core to overlap).
-    fn decode_pair(&self, a: (&[u8], &mut [u8]), b_dec: &dyn ChunkDecoder, b: (&[u8], &mut [u8])) -> Result<()> {
+    fn decode_pair(
+        &self,
+        a: (u64, &[u8], &mut [u8]),
+        b_dec: &dyn ChunkDecoder,
+        b: (u64, &[u8], &mut [u8]),
+    ) -> Result<()> {
         let Some(bd) = b_dec.as_any().downcast_ref::<Decoder<L>>() else {
-            self.decode(a.0, a.1)?;
-            return b_dec.decode(b.0, b.1);
+            self.decode(a.0, a.1, a.2)?;
+            return b_dec.decode(b.0, b.1, b.2);
         };
         let level = self.simd.min(bd.simd);
-        let ((mut ha, mut ca), (mut hb, mut cb)) = (self.streams(a.0, a.1)?, bd.streams(b.0, b.1)?);
+        let ((mut ha, mut ca), (mut hb, mut cb)) = (self.streams(a.1, a.2)?, bd.streams(b.1, b.2)?);
         let (hta, htb) = (self.header_tables(), bd.header_tables());
         let pa = PackedPart {
             d: &mut ha,

@@ -105,16 +105,21 @@ impl super::Model for Model {
 }
 
 impl ChunkDecoder for Decoder {
-    fn decode(&self, src: &[u8], dst: &mut [u8]) -> Result<()> {
+    fn decode(&self, _: u64, src: &[u8], dst: &mut [u8]) -> Result<()> {
         decode_chunk(self, src, dst)
     }
 
-    fn decode_pair(&self, a: (&[u8], &mut [u8]), b_dec: &dyn ChunkDecoder, b: (&[u8], &mut [u8])) -> Result<()> {
+    fn decode_pair(
+        &self,
+        a: (u64, &[u8], &mut [u8]),
+        b_dec: &dyn ChunkDecoder,
+        b: (u64, &[u8], &mut [u8]),
+    ) -> Result<()> {
         match b_dec.as_any().downcast_ref::<Decoder>() {
-            Some(bd) => decode_chunk_pair((self, a.0, a.1), (bd, b.0, b.1)),
+            Some(bd) => decode_chunk_pair((self, a.1, a.2), (bd, b.1, b.2)),
             None => {
-                self.decode(a.0, a.1)?;
-                b_dec.decode(b.0, b.1)
+                self.decode(a.0, a.1, a.2)?;
+                b_dec.decode(b.0, b.1, b.2)
             }
         }
     }

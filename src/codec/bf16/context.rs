@@ -1,0 +1,359 @@
+//! bf16 and f16 matrices with each value in the context of its row's and its column's scale
+//! (method 6, `Bf16Ctx`).
+//!
+//! Why: the rows (output channels) and columns (input channels) of a weight matrix have scales
+//! of their own, so a value's magnitude is better predicted from its row and column than from
+//! the tensor's histogram alone. Measured on all-MiniLM-L6-v2's bf16 matrices (order-0 entropy of
+//! the 12-bit symbol, before table costs): one table per tensor 6.542 bits per value, one per
+//! context as below 6.482; the word-embedding table gains most (rows are tokens).
+//!
+//! The model: every row gets a class in `0..CLASSES` and every column one (log2 of the RMS in
+//! quarter octaves around the median; for columns, of the values divided by their row's RMS),
+//! sent as side information, 4 bits each. A value's context is the sum of the two, its predicted
+//! scale, and the encoder maps the `CONTEXTS` contexts to tables: neighbouring contexts share a
+//! table where one of their own does not pay (`model::plan` over the contexts in order, the
+//! planner that merges neighbouring chunks of the plain method). A value's table is known before
+//! its symbol is decoded, so the vector kernels only add a table offset per lane; chunks keep the
+//! plain method's layout (`bf16::encode_chunk`), with each value's symbol coded in its table.
+//!
+//! The encoder picks this method for a frame only when its estimate (symbols, tables and side
+//! information) is below the plain method's.
+
+use super::model::{plan, read_models, write_models, Model};
+use super::{nibble_bytes, symbol_of, write_escapes, ESC, SYMBOLS};
+use crate::codec::Kind;
+use crate::entropy::bits::{BitReader, BitWriter};
+use crate::entropy::indexed::Flat;
+use crate::entropy::rans::{EncTable, LANES};
+use crate::error::{Error, Result};
+use crate::parallel;
+
+/// Classes of rows and of columns (4 bits of side information each).
+pub const CLASSES: usize = 16;
+/// Contexts: a row class plus a column class.
+pub const CONTEXTS: usize = 2 * CLASSES - 1;
+/// Largest row length the method takes (the decoder's lookup table is `CLASSES` bytes per
+/// column).
+pub const MAX_COLS: usize = 1 << 17;
+/// Most rows (their classes must fit in a model section).
+pub const MAX_ROWS: usize = 1 << 21;
+/// Class steps per octave.
+const STEPS: f64 = 4.0;
+
+/// Where a frame's values sit in their matrix, and which table each row and column takes.
+pub struct Layout {
+    pub rows: usize,
+    /// Values per row: a multiple of `LANES`, so that the vector kernels' groups never straddle
+    /// two rows.
+    pub cols: usize,
+    pub row_class: Vec<u8>,
+    pub col_class: Vec<u8>,
+    /// Table of each context.
+    pub assign: [u8; CONTEXTS],
+}
+
+/// The table of every value, as the coders look it up: `tab[c * cols + j]` is the table of
+/// column `j` in a row of class `c`.
+pub struct Lut {
+    pub rows: usize,
+    pub cols: usize,
+    pub row_class: Vec<u8>,
+    pub tab: Vec<u8>,
+}
+
+impl Layout {
+    pub fn lut(&self) -> Lut {
+        let mut tab = vec![0u8; CLASSES * self.cols];
+        for (c, row) in tab.chunks_exact_mut(self.cols).enumerate() {
+            for (t, &cc) in row.iter_mut().zip(&self.col_class) {
+                *t = self.assign[c + cc as usize];
+            }
+        }
+        Lut { rows: self.rows, cols: self.cols, row_class: self.row_class.clone(), tab }
+    }
+}
+
+impl Lut {
+    /// The table of value `v` of the frame (below `rows * cols`).
+    #[inline]
+    pub fn table_of(&self, v: usize) -> usize {
+        let (r, j) = (v / self.cols, v % self.cols);
+        self.tab[self.row_class[r] as usize * self.cols + j] as usize
+    }
+
+    /// The lookup row of the `LANES` values from value `v` on (`v` a multiple of `LANES`).
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    pub fn lanes_at(&self, v: usize) -> *const u8 {
+        let (r, j) = (v / self.cols, v % self.cols);
+        // SAFETY of the callers' reads: j + LANES <= cols (cols and v multiples of LANES).
+        self.tab[self.row_class[r] as usize * self.cols + j..].as_ptr()
+    }
+}
+
+/// Serialises the layout, then the tables (as `write_models`).
+pub fn write(l: &Layout, models: &[Model]) -> Vec<u8> {
+    let mut w = BitWriter::new();
+    w.put_exp_golomb((l.cols / LANES - 1) as u32);
+    w.put_exp_golomb((l.rows - 1) as u32);
+    for &a in &l.assign {
+        w.put_exp_golomb(a as u32);
+    }
+    for &c in l.row_class.iter().chain(&l.col_class) {
+        w.put(c as u32, 4);
+    }
+    let mut out = w.finish();
+    out.extend_from_slice(&write_models(models));
+    out
+}
+
+/// Parses what `write` wrote, as hostile input.
+pub fn read(bytes: &[u8]) -> Result<(Layout, Vec<Model>)> {
+    let mut r = BitReader::new(bytes);
+    let cols = (r.get_exp_golomb()? as usize + 1) * LANES;
+    let rows = r.get_exp_golomb()? as usize + 1;
+    if cols > MAX_COLS || !(2..=MAX_ROWS).contains(&rows) {
+        return Err(Error::CorruptModel);
+    }
+    let mut assign = [0u8; CONTEXTS];
+    for a in &mut assign {
+        *a = u8::try_from(r.get_exp_golomb()?).map_err(|_| Error::CorruptModel)?;
+    }
+    let mut class = |n: usize| (0..n).map(|_| r.get(4).map(|c| c as u8)).collect::<Result<Vec<u8>>>();
+    let row_class = class(rows)?;
+    let col_class = class(cols)?;
+    if !r.padding_is_zero() {
+        return Err(Error::CorruptModel);
+    }
+    let models = read_models(&bytes[r.bytes_consumed()..])?;
+    if assign.iter().any(|&a| a as usize >= models.len()) {
+        return Err(Error::CorruptModel);
+    }
+    Ok((Layout { rows, cols, row_class, col_class, assign }, models))
+}
+
+/// Squares of the values of `kind` by their bit patterns without the sign: the scale estimates'
+/// input (infinities and NaNs count as zero).
+fn squares(kind: Kind) -> Vec<f32> {
+    (0..1u32 << 15)
+        .map(|b| {
+            let v = if kind == Kind::F16 {
+                half::f16::from_bits(b as u16).to_f32()
+            } else {
+                f32::from_bits(b << 16)
+            };
+            if v.is_finite() {
+                v * v
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// Classes of log-scales `l` (None: an all-zero line): quarter octaves around their median,
+/// `center` being the median's class.
+fn classes(l: &[Option<f64>], center: i64) -> Vec<u8> {
+    let mut known: Vec<f64> = l.iter().flatten().copied().collect();
+    if known.is_empty() {
+        return vec![0; l.len()];
+    }
+    let mid = known.len() / 2;
+    let (_, &mut median, _) = known.select_nth_unstable_by(mid, f64::total_cmp);
+    l.iter()
+        .map(|x| x.map_or(0, |x| (((x - median) * STEPS).round() as i64 + center).clamp(0, CLASSES as i64 - 1) as u8))
+        .collect()
+}
+
+/// The values of `chunks` (consecutive pieces of one stream) in jobs of whole chunks of at least
+/// `min_values` values each (but the last), each job with the index of its first value.
+///
+/// Why a size and not a thread count: the scale estimates add floating-point sums job by job,
+/// and the output must not depend on the thread count.
+fn jobs<'a>(chunks: &[&'a [u8]], min_values: usize) -> Vec<(usize, Vec<&'a [u8]>)> {
+    let mut out: Vec<(usize, Vec<&[u8]>)> = Vec::new();
+    let (mut first, mut size) = (0, usize::MAX);
+    for &c in chunks {
+        if size >= min_values {
+            out.push((first, Vec::new()));
+            size = 0;
+        }
+        if let Some(j) = out.last_mut() {
+            j.1.push(c);
+        }
+        size += c.len() / 2;
+        first += c.len() / 2;
+    }
+    out
+}
+
+/// Calls `f(row, column, bits)` on every value of `cs` (the first being value `first`).
+#[inline]
+fn each_value(first: usize, cs: &[&[u8]], cols: usize, mut f: impl FnMut(usize, usize, u16)) {
+    let (mut r, mut j) = (first / cols, first % cols);
+    for c in cs {
+        for v in c.chunks_exact(2) {
+            f(r, j, u16::from_le_bytes([v[0], v[1]]));
+            j += 1;
+            if j == cols {
+                j = 0;
+                r += 1;
+            }
+        }
+    }
+}
+
+/// The encoder's plan for the method: the layout, the tables, and their coding form.
+pub struct CtxPlan {
+    pub layout: Layout,
+    pub lut: Lut,
+    pub models: Vec<Model>,
+    encs: Vec<EncTable>,
+    offsets: Vec<u32>,
+    flat: Flat,
+    /// Estimated size of the frame's coded chunks, tables and side information, in bits.
+    pub bits: f64,
+}
+
+/// Plans the method for the values of `chunks` (one stream, cut in chunks whose sizes are
+/// multiples of `LANES` values but the last) as rows of `cols` values. None where it does not
+/// apply: a row length that is not a multiple of `LANES`, fewer than two rows, too many.
+pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32) -> Result<Option<CtxPlan>> {
+    let n: usize = chunks.iter().map(|c| c.len() / 2).sum();
+    let aligned = chunks.split_last().is_none_or(|(_, init)| init.iter().all(|c| (c.len() / 2).is_multiple_of(LANES)));
+    if cols == 0 || !cols.is_multiple_of(LANES) || cols > MAX_COLS || !n.is_multiple_of(cols) || !aligned {
+        return Ok(None);
+    }
+    let rows = n / cols;
+    if !(2..=MAX_ROWS).contains(&rows) {
+        return Ok(None);
+    }
+    let sq = squares(kind);
+    let mut work = jobs(chunks, (1 << 20).max(128 * cols));
+
+    // Row scales: every job sums the squares of its rows (a row may span two jobs).
+    let mut row_parts: Vec<Vec<(usize, f64)>> = vec![Vec::new(); work.len()];
+    let mut pairs: Vec<_> = work.iter_mut().zip(&mut row_parts).collect();
+    parallel::for_each_mut(&mut pairs, threads, |_, ((first, cs), out)| {
+        let mut cur = (usize::MAX, 0.0f64);
+        each_value(*first, cs, cols, |r, _, b| {
+            if r != cur.0 {
+                if cur.0 != usize::MAX {
+                    out.push(cur);
+                }
+                cur = (r, 0.0);
+            }
+            cur.1 += sq[(b & 0x7FFF) as usize] as f64;
+        });
+        if cur.0 != usize::MAX {
+            out.push(cur);
+        }
+        Ok(())
+    })?;
+    let mut row_ms = vec![0.0f64; rows];
+    for (r, s) in row_parts.into_iter().flatten() {
+        row_ms[r] += s;
+    }
+    for m in &mut row_ms {
+        *m /= cols as f64;
+    }
+    let log_scale = |ms: f64| (ms > 0.0 && ms.is_finite()).then(|| 0.5 * ms.log2());
+    let row_class = classes(&row_ms.iter().map(|&m| log_scale(m)).collect::<Vec<_>>(), 8);
+
+    // Column scales, of the values divided by their row's RMS.
+    let inv: Vec<f64> = row_ms.iter().map(|&m| if m > 0.0 && m.is_finite() { 1.0 / m } else { 0.0 }).collect();
+    let mut col_parts: Vec<Vec<f64>> = vec![Vec::new(); work.len()];
+    let mut pairs: Vec<_> = work.iter_mut().zip(&mut col_parts).collect();
+    parallel::for_each_mut(&mut pairs, threads, |_, ((first, cs), out)| {
+        **out = vec![0.0; cols];
+        each_value(*first, cs, cols, |r, j, b| out[j] += sq[(b & 0x7FFF) as usize] as f64 * inv[r]);
+        Ok(())
+    })?;
+    let live_rows = inv.iter().filter(|&&i| i > 0.0).count().max(1) as f64;
+    let col_ms: Vec<Option<f64>> =
+        (0..cols).map(|j| log_scale(col_parts.iter().map(|p| p[j]).sum::<f64>() / live_rows)).collect();
+    let col_class = classes(&col_ms, 7);
+
+    // Symbol histograms per context (sums of integers: any split gives the same), a job per
+    // thread.
+    let mut work = jobs(chunks, n.div_ceil(parallel::effective_threads(threads, chunks.len()).max(1)));
+    let mut hist_parts: Vec<Vec<u64>> = vec![Vec::new(); work.len()];
+    let mut pairs: Vec<_> = work.iter_mut().zip(&mut hist_parts).collect();
+    parallel::for_each_mut(&mut pairs, threads, |_, ((first, cs), h)| {
+        **h = vec![0u64; CONTEXTS * SYMBOLS];
+        each_value(*first, cs, cols, |r, j, b| {
+            let ctx = row_class[r] as usize + col_class[j] as usize;
+            h[ctx * SYMBOLS + symbol_of(b)] += 1;
+        });
+        Ok(())
+    })?;
+    let mut hists = vec![vec![0u64; SYMBOLS]; CONTEXTS];
+    for part in &hist_parts {
+        for (h, p) in hists.iter_mut().zip(part.chunks_exact(SYMBOLS)) {
+            for (a, &b) in h.iter_mut().zip(p) {
+                *a += b;
+            }
+        }
+    }
+
+    // Tables over the contexts that occur, neighbours merged where that saves bits; a context
+    // that never occurs takes its lower neighbour's table.
+    let used: Vec<usize> = (0..CONTEXTS).filter(|&c| hists[c].iter().any(|&x| x > 0)).collect();
+    if used.is_empty() {
+        return Ok(None);
+    }
+    let used_hists: Vec<Vec<u64>> = used.iter().map(|&c| std::mem::take(&mut hists[c])).collect();
+    let (models, used_assign, bits) = plan(&used_hists, threads)?;
+    let mut assign = [0u8; CONTEXTS];
+    let mut last = used_assign[0];
+    for (c, a) in assign.iter_mut().enumerate() {
+        if let Some(k) = used.iter().position(|&u| u == c) {
+            last = used_assign[k];
+        }
+        *a = last;
+    }
+    let layout = Layout { rows, cols, row_class, col_class, assign };
+    let side = 8.0 * write(&layout, &[]).len() as f64;
+    let encs: Vec<EncTable> = models.iter().map(|m| m.encoder()).collect();
+    let offsets = Flat::offsets(&encs);
+    let flat = Flat::new(&encs);
+    Ok(Some(CtxPlan { lut: layout.lut(), layout, models, encs, offsets, flat, bits: bits + side }))
+}
+
+impl CtxPlan {
+    /// The model section.
+    pub fn write(&self) -> Vec<u8> {
+        write(&self.layout, &self.models)
+    }
+
+    /// Encodes the chunk `src` whose first value is value `first` of the frame, in the layout
+    /// of `bf16::encode_chunk`.
+    pub fn encode_chunk(&self, first: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        let n = src.len() / 2;
+        let (nib, stored, payload) = nibble_bytes(src);
+        let mut idx = Vec::with_capacity(n);
+        let mut escapes = Vec::new();
+        let cols = self.lut.cols;
+        let (mut r, mut j) = (first / cols, first % cols);
+        for v in src.chunks_exact(2) {
+            let row = &self.lut.tab[self.lut.row_class[r] as usize * cols..];
+            let t = row[j] as usize;
+            let sym = symbol_of(u16::from_le_bytes([v[0], v[1]]));
+            let s = if self.encs[t].syms[sym].freq == 0 {
+                escapes.push(sym as u16);
+                ESC
+            } else {
+                sym
+            };
+            idx.push(self.offsets[t] + s as u32);
+            j += 1;
+            if j == cols {
+                j = 0;
+                r += 1;
+            }
+        }
+        out.extend_from_slice(&nib[..stored]);
+        write_escapes(&escapes, out);
+        self.flat.encode_with_payload(&idx, payload, out)
+    }
+}
