@@ -205,7 +205,7 @@ fn code_lengths(counts: &[u64; CLASSES]) -> [u8; CLASSES] {
     let mut lengths = [0u8; CLASSES];
     while nodes.len() > 1 {
         // Heaviest first, so the two lightest are popped.
-        nodes.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        nodes.sort_by_key(|n| std::cmp::Reverse((n.0, n.1)));
         let (wa, ta, a) = nodes.pop().unwrap_or_default();
         let (wb, tb, b) = nodes.pop().unwrap_or_default();
         for &s in a.iter().chain(&b) {
