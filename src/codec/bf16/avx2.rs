@@ -3,6 +3,7 @@
 
 use std::arch::x86_64::*;
 
+use super::context::CTX_SCALE;
 use super::{patch_escapes, ChunkDecode, Cursor, ESC_MARK, SCALE};
 use crate::entropy::avx2::renorm_at;
 use crate::entropy::encode_x86::{put_group_avx2, VecEncTable};
@@ -42,7 +43,7 @@ unsafe fn step<const CTX: bool>(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()
     // Gathered u64 entries of lanes 0..4 and 4..8 -> low halves (frequency and bias) and high
     // halves (output bits), each as eight u32 in lane order.
     let evens = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-    let slot_mask = _mm256_set1_epi32((1 << SCALE) - 1);
+    let slot_mask = _mm256_set1_epi32((1 << if CTX { CTX_SCALE } else { SCALE }) - 1);
     let lo16 = _mm256_set1_epi32(0xFFFF);
     let shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
     let nib_mask = _mm256_set1_epi32(0xF);
@@ -59,7 +60,7 @@ unsafe fn step<const CTX: bool>(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()
         let mut slot = _mm256_and_si256(l.x[k], slot_mask);
         if CTX {
             let t = _mm256_cvtepu8_epi32(_mm_loadl_epi64(l.at.lanes.add(8 * k) as *const __m128i));
-            slot = _mm256_or_si256(slot, _mm256_slli_epi32::<SCALE_I>(t));
+            slot = _mm256_or_si256(slot, _mm256_slli_epi32::<{ CTX_SCALE as i32 }>(t));
         }
         let e0 = _mm256_i32gather_epi64::<8>(l.at.table, _mm256_castsi256_si128(slot));
         let e1 = _mm256_i32gather_epi64::<8>(l.at.table, _mm256_extracti128_si256::<1>(slot));
@@ -69,7 +70,11 @@ unsafe fn step<const CTX: bool>(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()
         let p1 = _mm256_permutevar8x32_epi32(e1, evens); // l4 .. l7 h4 .. h7
         let e = _mm256_permute2x128_si256::<0x20>(p0, p1);
         let v = _mm256_permute2x128_si256::<0x31>(p0, p1);
-        let xs = _mm256_srli_epi32::<SCALE_I>(l.x[k]);
+        let xs = if CTX {
+            _mm256_srli_epi32::<{ CTX_SCALE as i32 }>(l.x[k])
+        } else {
+            _mm256_srli_epi32::<SCALE_I>(l.x[k])
+        };
         xn[k] = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_and_si256(e, lo16), xs), _mm256_srli_epi32::<16>(e));
         // Output word: symbol bits | sign from nibble bit 3 | low mantissa from bits 0..3.
         let nbits = std::ptr::read_unaligned(nb.add(4 * k) as *const u32);

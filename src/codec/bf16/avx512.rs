@@ -4,6 +4,7 @@
 
 use std::arch::x86_64::*;
 
+use super::context::CTX_SCALE;
 use super::{patch_escapes, ChunkDecode, Cursor, ESC_MARK, SCALE};
 use crate::entropy::avx512::renorm_at;
 use crate::entropy::encode_x86::{put_group_avx512, VecEncTable};
@@ -37,15 +38,16 @@ unsafe fn store(c: &mut ChunkDecode, l: &Lanes) {
 }
 
 /// Decodes group `l.at.g` of chunk `c`. The caller has checked `Cursor::can_step`. With `CTX`
-/// (method 6) each lane's table is the one `l.at.lanes` names.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
+/// (method 6) each lane's table is the one `l.at.lanes` names. Always inlined into the drivers,
+/// whose target features it runs with (left to the compiler, the variant with contexts was a
+/// call per group: 27% slower).
+#[inline(always)]
 unsafe fn step<const CTX: bool>(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
     // Gathered u64 entries of lanes 0..8 and 8..16 -> their low halves (frequency and bias) and
     // high halves (output bits) as two vectors of sixteen u32.
     let lows = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let highs = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    let slot_mask = _mm512_set1_epi32((1 << SCALE) - 1);
+    let slot_mask = _mm512_set1_epi32((1 << if CTX { CTX_SCALE } else { SCALE }) - 1);
     let lo16 = _mm512_set1_epi32(0xFFFF);
     let bound = _mm512_set1_epi32(RANS_L as i32);
     // Byte j of the nibbles holds values 2j (low nibble) and 2j+1 (high nibble).
@@ -66,13 +68,13 @@ unsafe fn step<const CTX: bool>(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()
         let mut slot = _mm512_and_si512(l.x[k], slot_mask);
         if CTX {
             let t = _mm512_cvtepu8_epi32(_mm_loadu_si128(l.at.lanes.add(16 * k) as *const __m128i));
-            slot = _mm512_or_si512(slot, _mm512_slli_epi32::<SCALE_U>(t));
+            slot = _mm512_or_si512(slot, _mm512_slli_epi32::<CTX_SCALE>(t));
         }
         let e0 = _mm512_i32gather_epi64::<8>(_mm512_castsi512_si256(slot), l.at.table);
         let e1 = _mm512_i32gather_epi64::<8>(_mm512_extracti64x4_epi64::<1>(slot), l.at.table);
         let e = _mm512_permutex2var_epi32(e0, lows, e1);
         let v = _mm512_permutex2var_epi32(e0, highs, e1);
-        let xs = _mm512_srli_epi32::<SCALE_U>(l.x[k]);
+        let xs = if CTX { _mm512_srli_epi32::<CTX_SCALE>(l.x[k]) } else { _mm512_srli_epi32::<SCALE_U>(l.x[k]) };
         xn[k] = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_and_si512(e, lo16), xs), _mm512_srli_epi32::<16>(e));
         need[k] = _mm512_cmplt_epu32_mask(xn[k], bound);
         // Nibbles: 8 bytes -> each byte twice -> 16 lanes -> shift the high nibbles down.

@@ -463,8 +463,10 @@ impl Escapes<'_> {
 /// about one element per cycle whatever the element size, so fetching everything a lane needs in
 /// one 64-bit element nearly halves the decoder's gather work (measured +40% decode speed).
 pub struct Decoder {
-    /// The tables end to end, `1 << SCALE` entries each.
+    /// The tables end to end, `1 << scale` entries each.
     entries: Vec<u64>,
+    /// Their precision: `SCALE`, or `context::CTX_SCALE` for method 6.
+    scale: u32,
     simd: Level,
     /// Method 6: which table each value of the frame takes (None: the one table).
     ctx: Option<std::sync::Arc<context::Lut>>,
@@ -492,9 +494,11 @@ impl Decoder {
 
     /// The decoding tables `ts` end to end, and the lookup of which one each value takes.
     fn with_tables(ts: &[&FreqTable], ctx: Option<std::sync::Arc<context::Lut>>, level: Level) -> Decoder {
+        // Method 6's tables are at `CTX_SCALE`, the others at `SCALE` (`read_models_at` checked).
+        let scale = if ctx.is_some() { context::CTX_SCALE } else { SCALE };
         let mut entries = SPARE_TABLE.try_with(|s| s.take()).unwrap_or_default();
-        entries.resize(ts.len() << SCALE, 0);
-        for (t, table) in ts.iter().zip(entries.chunks_exact_mut(1 << SCALE)) {
+        entries.resize(ts.len() << scale, 0);
+        for (t, table) in ts.iter().zip(entries.chunks_exact_mut(1 << scale)) {
             let mut at = 0;
             for (sym, &f) in t.freq.iter().enumerate().filter(|(_, &f)| f != 0) {
                 // Bits 0..3 of an output word come from the nibble, so bit 0 is free to mark `ESC`.
@@ -505,16 +509,16 @@ impl Decoder {
                 }
                 at += f as usize;
             }
-            debug_assert_eq!(at, 1 << SCALE);
+            debug_assert_eq!(at, 1 << scale);
         }
-        Decoder { entries, simd: level.min(cpu::detect()), ctx }
+        Decoder { entries, scale, simd: level.min(cpu::detect()), ctx }
     }
 
     /// Decodes one rANS step on a state with table `t`, returning the output bits of the symbol.
     #[inline(always)]
     fn step(&self, t: usize, x: &mut u32) -> u16 {
-        let e = self.entries[t << SCALE | (*x & ((1 << SCALE) - 1)) as usize];
-        *x = (e & 0xFFFF) as u32 * (*x >> SCALE) + ((e >> 16) & 0xFFFF) as u32;
+        let e = self.entries[t << self.scale | (*x & ((1 << self.scale) - 1)) as usize];
+        *x = (e & 0xFFFF) as u32 * (*x >> self.scale) + ((e >> 16) & 0xFFFF) as u32;
         (e >> 32) as u16
     }
 }

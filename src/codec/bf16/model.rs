@@ -29,7 +29,13 @@ pub struct Model {
 }
 
 impl Model {
+    #[cfg(any(test, feature = "internals"))]
     pub fn from_counts(counts: &[u64]) -> Result<Model> {
+        Model::from_counts_at(counts, SCALE)
+    }
+
+    /// `from_counts` at frequency precision `scale`.
+    pub fn from_counts_at(counts: &[u64], scale: u32) -> Result<Model> {
         debug_assert_eq!(counts.len(), SYMBOLS);
         let mut best: Option<(f64, FreqTable)> = None;
         let mut worse = 0;
@@ -49,7 +55,7 @@ impl Model {
                 }
             }
             merged.push(esc);
-            let Ok(table) = FreqTable::from_counts(&merged, SCALE) else {
+            let Ok(table) = FreqTable::from_counts(&merged, scale) else {
                 continue;
             };
             let mut w = BitWriter::new();
@@ -89,6 +95,18 @@ pub const MAX_MODELS: usize = 256;
 /// costs a couple of hundred bytes, so stretches are merged while merging saves bits: greedy
 /// merging of adjacent runs of chunks, best saving first, on an estimate of the coded size.
 pub fn plan(chunk_hists: &[Vec<u64>], threads: u32) -> Result<(Vec<Model>, Vec<u8>, f64)> {
+    plan_at_most(chunk_hists, MAX_MODELS, SCALE, threads)
+}
+
+/// `plan` with at most `max_tables` tables at frequency precision `scale`: runs are merged,
+/// least costly first, past the point where merging stops saving bits until no more than that
+/// many are left.
+pub fn plan_at_most(
+    chunk_hists: &[Vec<u64>],
+    max_tables: usize,
+    scale: u32,
+    threads: u32,
+) -> Result<(Vec<Model>, Vec<u8>, f64)> {
     use std::collections::BinaryHeap;
 
     struct Run {
@@ -125,7 +143,7 @@ pub fn plan(chunk_hists: &[Vec<u64>], threads: u32) -> Result<(Vec<Model>, Vec<u
         if !runs[a].alive || b >= n || version[a] != va || version[b] != vb {
             continue; // stale entry
         }
-        if saving <= 0 && count <= MAX_MODELS {
+        if saving <= 0 && count <= max_tables {
             break;
         }
         let (h, bits) = merged(&runs[a], &runs[b]);
@@ -164,7 +182,7 @@ pub fn plan(chunk_hists: &[Vec<u64>], threads: u32) -> Result<(Vec<Model>, Vec<u
         i = runs[i].end;
     }
     crate::parallel::for_each_mut(&mut built, threads, |_, (hist, model)| {
-        *model = Some(Model::from_counts(hist)?);
+        *model = Some(Model::from_counts_at(hist, scale)?);
         Ok(())
     })?;
     let models = built.into_iter().map(|(_, m)| m.ok_or(Error::InvalidArgument)).collect::<Result<Vec<_>>>()?;
@@ -226,6 +244,11 @@ pub fn write_models(models: &[Model]) -> Vec<u8> {
 
 /// Parses what `write_models` wrote; every byte must be used.
 pub fn read_models(bytes: &[u8]) -> Result<Vec<Model>> {
+    read_models_at(bytes, SCALE)
+}
+
+/// `read_models` for tables of precision `scale`.
+pub fn read_models_at(bytes: &[u8], scale: u32) -> Result<Vec<Model>> {
     let mut r = BitReader::new(bytes);
     let count = r.get_exp_golomb()? as usize + 1;
     if count > MAX_MODELS {
@@ -234,7 +257,7 @@ pub fn read_models(bytes: &[u8]) -> Result<Vec<Model>> {
     let mut models = Vec::with_capacity(count);
     for _ in 0..count {
         let table = FreqTable::read(&mut r, SYMBOLS + 1)?;
-        if table.scale != SCALE {
+        if table.scale != scale {
             return Err(Error::CorruptModel);
         }
         models.push(Model { table });
