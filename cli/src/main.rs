@@ -86,6 +86,11 @@ enum Cmd {
         /// percent of ratio; other kinds are unaffected. Older weightzip versions cannot read the output.
         #[arg(long)]
         fast: bool,
+        /// With --kind bf16 or f16: the stream is a matrix with rows of this many values, so each
+        /// value may be coded in the context of its row's and column's scale (archives take it
+        /// from the tensors' shapes). Older weightzip versions cannot read such frames.
+        #[arg(long, default_value_t = 0, value_name = "VALUES")]
+        row_len: u64,
         #[command(flatten)]
         io: Io,
     },
@@ -352,6 +357,7 @@ fn each_input(
         threads: io.threads,
         chunk_size: 0,
         fast: false,
+        row_len: 0,
         quiet: io.quiet,
         verbose: io.verbose,
         json: io.json,
@@ -399,14 +405,19 @@ fn each_input(
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.cmd {
-        Cmd::Compress { kind, chunk_size, fast, io } => {
+        Cmd::Compress { kind, chunk_size, fast, row_len, io } => {
             let kind = kind.as_deref().map(kind_arg).transpose()?;
+            if row_len != 0 && kind.is_none() {
+                return Err(
+                    "--row-len describes a raw stream: give --kind too (archives take rows from the shapes)".into()
+                );
+            }
             each_input(
                 &io,
                 true,
                 |p| Ok(with_suffix(p)),
                 |input, out, s| {
-                    let s = ops::Settings { chunk_size, fast, ..*s };
+                    let s = ops::Settings { chunk_size, fast, row_len, ..*s };
                     ops::compress(input, out, kind, &s)
                 },
             )
@@ -417,6 +428,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 threads,
                 chunk_size: 0,
                 fast: false,
+                row_len: 0,
                 quiet,
                 verbose: false,
                 json,

@@ -18,6 +18,8 @@ pub struct Settings {
     pub chunk_size: u32,
     /// Compress with the fast variant (--fast).
     pub fast: bool,
+    /// Values per row of a raw stream (--row-len), 0 if not given.
+    pub row_len: u64,
     pub quiet: bool,
     pub verbose: bool,
     pub json: bool,
@@ -33,7 +35,7 @@ impl Settings {
             chunk_size: self.chunk_size,
             progress: Some(progress),
             fast: self.fast,
-            row_len: 0,
+            row_len: self.row_len,
         }
     }
 
