@@ -47,6 +47,8 @@ pub const CTX_SCALE: u32 = 13;
 /// building a table costs as much as decoding tens of thousands of values, and the 384 x 384
 /// matrices of MiniLM decoded 16% slower with six tables (its 30522 x 384 embedding not slower).
 const MAX_TABLES: usize = 8;
+/// The flag of an escaped symbol in `CtxPlan::index`.
+const ESCAPED: u32 = 1 << 31;
 /// Class steps per octave.
 const STEPS: f64 = 4.0;
 
@@ -343,8 +345,9 @@ pub struct CtxPlan {
     pub layout: Layout,
     pub lut: Lut,
     pub models: Vec<Model>,
-    encs: Vec<EncTable>,
-    offsets: Vec<u32>,
+    /// Per table and symbol (`t << 12 | symbol`), the symbol's index in `flat`, with `ESCAPED`
+    /// set when the table escapes it (the index is then its table's `ESC`).
+    index: Vec<u32>,
     flat: Flat,
     /// Estimated size of the frame's coded chunks, tables and side information, in bits.
     pub bits: f64,
@@ -385,15 +388,23 @@ pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32) -> Resu
     let log_scale = |ms: f64| (ms > 0.0 && ms.is_finite()).then(|| 0.5 * ms.log2());
     let row_class = classes(&row_ms.iter().map(|&m| log_scale(m)).collect::<Vec<_>>(), 8);
 
-    // Column scales, of the values divided by their row's RMS.
-    let inv: Vec<f64> = row_ms.iter().map(|&m| if m > 0.0 && m.is_finite() { 1.0 / m } else { 0.0 }).collect();
+    // Column scales, of the values divided by their row's RMS, from every row or (tall
+    // matrices) an evenly spaced sample of 4096 of them.
+    let step = rows.div_ceil(4096);
+    let inv: Vec<f64> = row_ms
+        .iter()
+        .enumerate()
+        .map(|(r, &m)| if r % step == 0 && m > 0.0 && m.is_finite() { 1.0 / m } else { 0.0 })
+        .collect();
     let mut col_parts: Vec<Vec<f64>> = vec![Vec::new(); work.len()];
     let mut pairs: Vec<_> = work.iter_mut().zip(&mut col_parts).collect();
     parallel::for_each_mut(&mut pairs, threads, |_, ((first, cs), out)| {
         **out = vec![0.0; cols];
         each_stretch(*first, cs, cols, |r, j, b| {
-            for (o, v) in out[j..].iter_mut().zip(values(b)) {
-                *o += sq[(v & 0x7FFF) as usize] as f64 * inv[r];
+            if inv[r] > 0.0 {
+                for (o, v) in out[j..].iter_mut().zip(values(b)) {
+                    *o += sq[(v & 0x7FFF) as usize] as f64 * inv[r];
+                }
             }
         });
         Ok(())
@@ -404,12 +415,13 @@ pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32) -> Resu
     let col_class = classes(&col_ms, 7);
 
     // Symbol histograms per context (sums of integers: any split gives the same), a job per
-    // thread.
-    let mut work = jobs(chunks, n.div_ceil(parallel::effective_threads(threads, chunks.len()).max(1)));
-    let mut hist_parts: Vec<Vec<u64>> = vec![Vec::new(); work.len()];
+    // thread, of at most 2^31 values (so that u32 counts do not overflow).
+    let per_thread = n.div_ceil(parallel::effective_threads(threads, chunks.len()).max(1));
+    let mut work = jobs(chunks, per_thread.min(1 << 31));
+    let mut hist_parts: Vec<Vec<u32>> = vec![Vec::new(); work.len()];
     let mut pairs: Vec<_> = work.iter_mut().zip(&mut hist_parts).collect();
     parallel::for_each_mut(&mut pairs, threads, |_, ((first, cs), h)| {
-        **h = vec![0u64; CONTEXTS * SYMBOLS];
+        **h = vec![0u32; CONTEXTS * SYMBOLS];
         each_stretch(*first, cs, cols, |r, j, b| {
             let h = &mut h[row_class[r] as usize * SYMBOLS..];
             for (&c, v) in col_class[j..].iter().zip(values(b)) {
@@ -422,7 +434,7 @@ pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32) -> Resu
     for part in &hist_parts {
         for (h, p) in hists.iter_mut().zip(part.chunks_exact(SYMBOLS)) {
             for (a, &b) in h.iter_mut().zip(p) {
-                *a += b;
+                *a += b as u64;
             }
         }
     }
@@ -450,8 +462,18 @@ pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32) -> Resu
     let side = 8.0 * write(&layout, &[]).len() as f64;
     let encs: Vec<EncTable> = models.iter().map(|m| m.encoder()).collect();
     let offsets = Flat::offsets(&encs);
+    let mut index = Vec::with_capacity(encs.len() * SYMBOLS);
+    for (e, &o) in encs.iter().zip(&offsets) {
+        index.extend(e.syms[..SYMBOLS].iter().enumerate().map(|(s, x)| {
+            if x.freq == 0 {
+                (o + ESC as u32) | ESCAPED
+            } else {
+                o + s as u32
+            }
+        }));
+    }
     let flat = Flat::new(&encs);
-    Ok(Some(CtxPlan { lut: layout.lut(), layout, models, encs, offsets, flat, bits: bits + side }))
+    Ok(Some(CtxPlan { lut: layout.lut(), layout, models, index, flat, bits: bits + side }))
 }
 
 impl CtxPlan {
@@ -471,14 +493,12 @@ impl CtxPlan {
         each_stretch(first, &[src], cols, |r, j, b| {
             let tabs = &self.lut.tab[self.lut.row_class[r] as usize * cols + j..];
             for (&t, v) in tabs.iter().zip(values(b)) {
-                let (t, sym) = (t as usize, symbol_of(v));
-                let s = if self.encs[t].syms[sym].freq == 0 {
+                let sym = symbol_of(v);
+                let i = self.index[(t as usize) << 12 | sym];
+                if i & ESCAPED != 0 {
                     escapes.push(sym as u16);
-                    ESC
-                } else {
-                    sym
-                };
-                idx.push(self.offsets[t] + s as u32);
+                }
+                idx.push(i & !ESCAPED);
             }
         });
         out.extend_from_slice(&nib[..stored]);
