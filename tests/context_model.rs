@@ -1,6 +1,6 @@
-//! Method 6: bf16 and f16 matrices with each value coded in the context of its row's and
+//! Method 6: bf16, f16 and f32 matrices with each value coded in the context of its row's and
 //! column's scale. On the real matrices of the safetensors fixture (all-MiniLM-L6-v2's layer 0,
-//! and the same values as f16): frames written with the row length roundtrip at 1 and 2 threads,
+//! and the same values as f16) and the F32 position embeddings of the GGUF fixture: frames written with the row length roundtrip at 1 and 2 threads,
 //! chunk by chunk, and with every kernel level; they do not depend on the thread count; they are
 //! never larger than the plain method's frame by more than the header. Rows that the method
 //! cannot take (a length not a multiple of 32, not dividing the tensor) give the plain method.
@@ -104,6 +104,27 @@ fn real_matrices_roundtrip_in_their_rows_and_columns() {
     // On these weights most matrices take it, and together they shrink.
     assert!(chosen >= 8, "method 6 chosen for {chosen} frames");
     assert!(ctx_bytes < plain_bytes, "{ctx_bytes} vs {plain_bytes}");
+}
+
+#[test]
+fn real_f32_matrix_roundtrips_in_its_rows_and_columns() {
+    // all-MiniLM-L6-v2's position embeddings, F32 as trained: 512 rows of 384.
+    let file = std::fs::read(common::data_path("minilm-l6-q4_k_m.gguf")).unwrap();
+    let t = weightzip::gguf::read_tensors(&file)
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == "position_embd.weight")
+        .expect("the fixture's position embeddings");
+    assert_eq!((t.ggml_type, &t.dims[..]), (0, &[384u64, 512][..]));
+    let src = &file[t.offset as usize..(t.offset + t.len.unwrap()) as usize];
+    for cs in [0, MIN_CHUNK_SIZE] {
+        let label = format!("position_embd f32 chunk {cs}");
+        let f = check(Kind::F32, src, 384, cs, &label);
+        assert_eq!(read_info(&f).unwrap().method, Method::Bf16Ctx, "{label}");
+        let plain = compress(Kind::F32, src, &opts(1, cs, 0)).unwrap();
+        assert_eq!(read_info(&plain).unwrap().method, Method::F32Split);
+        assert!(f.len() < plain.len(), "{label}: {} vs plain {}", f.len(), plain.len());
+    }
 }
 
 #[test]

@@ -86,7 +86,7 @@ enum Cmd {
         /// percent of ratio; other kinds are unaffected. Older weightzip versions cannot read the output.
         #[arg(long)]
         fast: bool,
-        /// With --kind bf16 or f16: the stream is a matrix with rows of this many values, so each
+        /// With --kind bf16, f16 or f32: the stream is a matrix with rows of this many values, so each
         /// value may be coded in the context of its row's and column's scale (archives take it
         /// from the tensors' shapes). Older weightzip versions cannot read such frames.
         #[arg(long, default_value_t = 0, value_name = "VALUES")]

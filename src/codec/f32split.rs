@@ -39,8 +39,27 @@ impl Codec for F32Codec {
             Ok(())
         })?;
         let hists: Vec<Vec<u64>> = parts.iter_mut().map(|p| std::mem::take(&mut p.2)).collect();
-        let tables = bf16::Tables::plan(&hists, p.threads)?;
-        Ok(Box::new(Encoder { tables, halves: parts.into_iter().map(|p| p.1).collect() }))
+        let (tables, bits) = bf16::Tables::plan_with_cost(&hists, p.threads)?;
+        let halves: Vec<Halves> = parts.into_iter().map(|p| p.1).collect();
+        // Matrices: the high halves in their rows' and columns' contexts (method 6) where the
+        // estimate says it is smaller (the low halves cost the same either way).
+        if p.cols > 0 {
+            let his: Vec<&[u8]> = halves.iter().map(|h| &h.hi[..]).collect();
+            if let Some(ctx) = bf16::context::plan_ctx(Kind::Bf16, &his, p.cols, p.threads)? {
+                if ctx.bits < bits {
+                    let starts = halves
+                        .iter()
+                        .scan(0, |first, h| {
+                            let f = *first;
+                            *first += h.hi.len() / 2;
+                            Some(f)
+                        })
+                        .collect();
+                    return Ok(Box::new(CtxEncoder { plan: ctx, halves, starts }));
+                }
+            }
+        }
+        Ok(Box::new(Encoder { tables, halves }))
     }
 
     fn read_model(&self, _: Kind, model: &[u8]) -> Result<Box<dyn Model>> {
@@ -75,6 +94,48 @@ impl ChunkEncoder for Encoder {
     }
 }
 
+/// Method 6 for f32: the high halves' plan, the split chunks, the index of every chunk's first
+/// value.
+struct CtxEncoder {
+    plan: bf16::context::CtxPlan,
+    halves: Vec<Halves>,
+    starts: Vec<usize>,
+}
+
+impl ChunkEncoder for CtxEncoder {
+    fn method(&self) -> Option<Method> {
+        Some(Method::Bf16Ctx)
+    }
+
+    fn model(&self) -> Vec<u8> {
+        self.plan.write()
+    }
+
+    fn table(&self, _: usize) -> u8 {
+        0
+    }
+
+    fn encode(&self, i: usize, _: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        let h = &self.halves[i];
+        let mut hi = Vec::new();
+        self.plan.encode_chunk(self.starts[i], &h.hi, &mut hi)?;
+        put_chunk(&hi, h, out)
+    }
+}
+
+/// Method 6's model of an f32 frame, whose decoder decodes f32 chunks.
+pub(crate) struct CtxModels(pub(crate) bf16::CtxModels);
+
+impl Model for CtxModels {
+    fn tables(&self) -> usize {
+        1
+    }
+
+    fn decoder(&self, _: u8, level: Level) -> Box<dyn ChunkDecoder> {
+        Box::new(Decoder(self.0.decoder_of(level)))
+    }
+}
+
 /// The bf16 models of a frame, whose decoders decode f32 chunks.
 struct Models(Vec<bf16::Model>);
 
@@ -91,8 +152,8 @@ impl Model for Models {
 struct Decoder(bf16::Decoder);
 
 impl ChunkDecoder for Decoder {
-    fn decode(&self, _: u64, src: &[u8], dst: &mut [u8]) -> Result<()> {
-        decode_chunk(&self.0, src, dst)
+    fn decode(&self, start: u64, src: &[u8], dst: &mut [u8]) -> Result<()> {
+        decode_chunk(&self.0, start, src, dst)
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -126,21 +187,28 @@ pub fn split(src: &[u8]) -> Halves {
 pub fn encode_chunk(enc: &bf16::Encoder, h: &Halves, out: &mut Vec<u8>) -> Result<()> {
     let mut hi = Vec::new();
     bf16::encode_chunk(enc, &h.hi, &mut hi)?;
+    put_chunk(&hi, h, out)
+}
+
+/// Appends a chunk: the high halves' coding `hi`, then the low halves of `h` through zstd.
+fn put_chunk(hi: &[u8], h: &Halves, out: &mut Vec<u8>) -> Result<()> {
     out.extend_from_slice(&(hi.len() as u32).to_le_bytes());
-    out.extend_from_slice(&hi);
+    out.extend_from_slice(hi);
     out.extend_from_slice(&zstd::compress(&h.lo, LO_LEVEL, 1)?);
     Ok(())
 }
 
-/// Decodes a chunk written by `encode_chunk` into `dst` (a whole number of f32 values).
-pub fn decode_chunk(dec: &bf16::Decoder, src: &[u8], dst: &mut [u8]) -> Result<()> {
+/// Decodes a chunk written by `encode_chunk` into `dst` (a whole number of f32 values), the
+/// chunk starting at byte `start` of the frame's original.
+pub fn decode_chunk(dec: &bf16::Decoder, start: u64, src: &[u8], dst: &mut [u8]) -> Result<()> {
     let n = dst.len() / 4;
     let len = src.get(..4).ok_or(Error::CorruptData)?;
     let hlen = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
     let his = src.get(4..4usize.checked_add(hlen).ok_or(Error::CorruptData)?).ok_or(Error::CorruptData)?;
     let los = &src[4 + hlen..];
     let (mut hi, mut lo) = (vec![0u8; 2 * n], vec![0u8; 2 * n]);
-    bf16::decode_chunk(dec, 0, his, &mut hi)?;
+    // The high halves are a bf16 stream of half the bytes.
+    bf16::decode_chunk(dec, start / 2, his, &mut hi)?;
     zstd::decompress_into(los, &mut lo).map_err(|_| Error::CorruptData)?;
     for (i, v) in dst.chunks_exact_mut(4).enumerate() {
         v.copy_from_slice(&[lo[i], lo[n + i], hi[2 * i], hi[2 * i + 1]]);

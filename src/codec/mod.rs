@@ -197,8 +197,9 @@ pub enum Method {
     Grouped = 4,
     /// f32: high halves as bf16 (method 1's coding), low halves byte-grouped zstd.
     F32Split = 5,
-    /// bf16 and f16 matrices: method 1's coding with a table per value chosen by its row's and
-    /// column's scale classes (`bf16::context`).
+    /// bf16, f16 and f32 matrices: method 1's coding (for f32, of the high halves, in method 5's
+    /// chunks) with a table per value chosen by its row's and column's scale classes
+    /// (`bf16::context`).
     Bf16Ctx = 6,
 }
 
@@ -221,7 +222,7 @@ impl Method {
     pub fn valid_for(self, kind: Kind) -> bool {
         matches!(self, Method::Stored | Method::Grouped)
             || kind.codec().method() == self
-            || (self == Method::Bf16Ctx && kind.codec().method() == Method::Bf16Hist)
+            || (self == Method::Bf16Ctx && matches!(kind.codec().method(), Method::Bf16Hist | Method::F32Split))
     }
 
     /// The codec that decodes frames of `kind` coded with this method; None for stored frames.

@@ -19,7 +19,9 @@ iq4_nl.wzf (the first 36,000 bytes of tests/data/minilm-l6-ffn-down0.iq4_nl) and
 first 73,984, past the 64 KiB under which a frame may go to the generic path), q3_k.wzf (the first
 77,000 bytes of tests/data/minilm-l6-ffn-down0.q3_k) and q2_k.wzf (the first 75,600 of .q2_k).
 bf16-ctx.wzf came at revision 6 (method 6): the first 196,608 bytes of tests/data/minilm-l6-ffn01.bf16
-compressed with `weightzip compress --kind bf16 --row-len 384 --chunk-size 65536`.
+compressed with `weightzip compress --kind bf16 --row-len 384 --chunk-size 65536`, and f32-ctx.wzf:
+the first 98,304 bytes of the Q4_K_M GGUF's F32 position_embd.weight (64 rows of 384) compressed
+with `weightzip compress --kind f32 --row-len 384 --chunk-size 65536`.
 
 Usage: python3 tests/golden/make.py WEIGHTZIP_BINARY   (needs numpy and gguf==0.19.0)
 """

@@ -28,7 +28,7 @@ use crate::parallel;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
-mod context;
+pub(crate) mod context;
 mod model;
 
 pub use model::{plan, read_models, write_models, Model, ESC};
@@ -115,12 +115,13 @@ impl Encoder {
 
 impl Tables {
     /// The plan (see `model::plan`) for chunks with symbol histograms `hists`.
+    #[cfg(any(test, feature = "internals"))]
     pub fn plan(hists: &[Vec<u64>], threads: u32) -> Result<Tables> {
         Ok(Tables::plan_with_cost(hists, threads)?.0)
     }
 
     /// `plan`, and the estimated size of the coded chunks and tables in bits.
-    fn plan_with_cost(hists: &[Vec<u64>], threads: u32) -> Result<(Tables, f64)> {
+    pub(crate) fn plan_with_cost(hists: &[Vec<u64>], threads: u32) -> Result<(Tables, f64)> {
         let (models, assign, bits) = plan(hists, threads)?;
         let encoders = models.iter().map(|m| Encoder::new(m.encoder())).collect();
         Ok((Tables { models, encoders, assign }, bits))
@@ -191,13 +192,17 @@ impl Codec for Bf16CtxCodec {
         Bf16Codec.plan(kind, chunks, p)
     }
 
-    fn read_model(&self, _: Kind, model: &[u8]) -> Result<Box<dyn super::Model>> {
-        let (layout, models) = context::read(model)?;
-        Ok(Box::new(CtxModels { lut: std::sync::Arc::new(layout.lut()), models }))
+    fn read_model(&self, kind: Kind, model: &[u8]) -> Result<Box<dyn super::Model>> {
+        let m = CtxModels::read(model)?;
+        if kind == Kind::F32 {
+            return Ok(Box::new(super::f32split::CtxModels(m)));
+        }
+        Ok(Box::new(m))
     }
 
     fn min_coded_len(&self, orig: u64) -> u64 {
-        min_coded_len(orig)
+        // The smaller of a bf16 chunk's and an f32 chunk's (method 6 codes both kinds).
+        min_coded_len(orig).min(super::f32split::min_coded_len(orig))
     }
 
     fn levels(&self) -> &'static [Level] {
@@ -206,9 +211,22 @@ impl Codec for Bf16CtxCodec {
 }
 
 /// Method 6's model, parsed: one decoder holds every table.
-struct CtxModels {
+pub(crate) struct CtxModels {
     lut: std::sync::Arc<context::Lut>,
     models: Vec<Model>,
+}
+
+impl CtxModels {
+    pub(crate) fn read(model: &[u8]) -> Result<CtxModels> {
+        let (layout, models) = context::read(model)?;
+        Ok(CtxModels { lut: std::sync::Arc::new(layout.lut()), models })
+    }
+
+    /// The decoder of every table, for kernels up to `level`.
+    pub(crate) fn decoder_of(&self, level: Level) -> Decoder {
+        let ts: Vec<&FreqTable> = self.models.iter().map(|m| &m.table).collect();
+        Decoder::with_tables(&ts, Some(self.lut.clone()), level)
+    }
 }
 
 impl super::Model for CtxModels {
@@ -221,8 +239,7 @@ impl super::Model for CtxModels {
     }
 
     fn decoder(&self, _: u8, level: Level) -> Box<dyn ChunkDecoder> {
-        let ts: Vec<&FreqTable> = self.models.iter().map(|m| &m.table).collect();
-        Box::new(Decoder::with_tables(&ts, Some(self.lut.clone()), level))
+        Box::new(self.decoder_of(level))
     }
 }
 
