@@ -104,7 +104,8 @@ pub fn mbps(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / 1e6 / secs.max(1e-9)
 }
 
-type CompressFn<'a> = Box<dyn Fn(&[u8], u32) -> weightzip::Result<Vec<u8>> + 'a>;
+/// Compresses a tensor's bytes, given its row length (0 if it has none), at a thread count.
+type CompressFn<'a> = Box<dyn Fn(&[u8], usize, u32) -> weightzip::Result<Vec<u8>> + 'a>;
 type DecompressFn<'a> = Box<dyn Fn(&[u8], &mut [u8], u32) -> weightzip::Result<()> + 'a>;
 
 /// One method as the bench drives it: compress a tensor, decompress it into an exact-size
@@ -131,7 +132,10 @@ fn measure(m: &Method, tensors: &[Tensor], s: &Settings, bufs: &mut [Vec<u8>]) -
     let compress_all = |threads: u32| -> Result<Vec<Vec<u8>>, String> {
         tensors
             .iter()
-            .map(|t| (m.compress)(t.data, threads).map_err(|e| format!("{}: compress {}: {e}", m.name, t.name)))
+            .map(|t| {
+                (m.compress)(t.data, t.cols.unwrap_or(0), threads)
+                    .map_err(|e| format!("{}: compress {}: {e}", m.name, t.name))
+            })
             .collect()
     };
     let mut frames = Ok(Vec::new());
@@ -198,7 +202,10 @@ fn q4k_unpack(src: &[u8], dst: &mut [u8], scratch: &mut (Vec<u8>, zstd::DCtx)) -
 fn methods(kind: Kind) -> Vec<Method<'static>> {
     let mut v = vec![Method {
         name: "weightzip".into(),
-        compress: Box::new(move |d, t| frame::compress(kind, d, &Options::with_threads(t))),
+        // Matrices with their rows, as archives code them.
+        compress: Box::new(move |d, cols, t| {
+            frame::compress(kind, d, &Options { row_len: cols as u64, ..Options::with_threads(t) })
+        }),
         decompress: Box::new(|f, b, t| frame::decompress_into(f, b, &Options::with_threads(t))),
         parallel_compress: true,
         parallel_decompress: true,
@@ -210,8 +217,8 @@ fn methods(kind: Kind) -> Vec<Method<'static>> {
     if kind.is_quantized() {
         v.push(Method {
             name: "weightzip --fast".into(),
-            compress: Box::new(move |d, t| {
-                frame::compress(kind, d, &Options { fast: true, ..Options::with_threads(t) })
+            compress: Box::new(move |d, cols, t| {
+                frame::compress(kind, d, &Options { fast: true, row_len: cols as u64, ..Options::with_threads(t) })
             }),
             decompress: Box::new(|f, b, t| frame::decompress_into(f, b, &Options::with_threads(t))),
             parallel_compress: true,
@@ -229,7 +236,7 @@ fn methods(kind: Kind) -> Vec<Method<'static>> {
     if let Some(width) = planes {
         v.push(Method {
             name: "paper: byte-plane rANS".into(),
-            compress: Box::new(move |d, t| byte_planes::compress(d, width, t)),
+            compress: Box::new(move |d, _, t| byte_planes::compress(d, width, t)),
             decompress: Box::new(byte_planes::decompress_into),
             parallel_compress: true,
             parallel_decompress: true,
@@ -240,7 +247,7 @@ fn methods(kind: Kind) -> Vec<Method<'static>> {
     if kind == Kind::Q4K {
         v.push(Method {
             name: "paper: grouped+zstd-19".into(),
-            compress: Box::new(|d, _| q4k_pack(d)),
+            compress: Box::new(|d, _, _| q4k_pack(d)),
             decompress: {
                 let scratch = std::cell::RefCell::new((Vec::new(), zstd::DCtx::new().expect("a zstd context")));
                 Box::new(move |f, b, _| q4k_unpack(f, b, &mut scratch.borrow_mut()))
@@ -258,7 +265,7 @@ fn methods(kind: Kind) -> Vec<Method<'static>> {
     for level in [3, 19] {
         v.push(Method {
             name: format!("zstd -{level}"),
-            compress: Box::new(move |d, t| zstd::compress(d, level, if t > 1 { t } else { 0 })),
+            compress: Box::new(move |d, _, t| zstd::compress(d, level, if t > 1 { t } else { 0 })),
             decompress: {
                 let ctx = std::cell::RefCell::new(zstd::DCtx::new().expect("a zstd context"));
                 Box::new(move |f, b, _| ctx.borrow_mut().decompress_into(f, b))

@@ -39,14 +39,15 @@ impl Codec for F32Codec {
             Ok(())
         })?;
         let hists: Vec<Vec<u64>> = parts.iter_mut().map(|p| std::mem::take(&mut p.2)).collect();
-        let (tables, bits) = bf16::Tables::plan_with_cost(&hists, p.threads)?;
+        let plain = bf16::Tables::draft(&hists);
         let halves: Vec<Halves> = parts.into_iter().map(|p| p.1).collect();
         // Matrices: the high halves in their rows' and columns' contexts (method 6) where the
         // estimate says it is smaller (the low halves cost the same either way).
         if p.cols > 0 {
             let his: Vec<&[u8]> = halves.iter().map(|h| &h.hi[..]).collect();
-            if let Some(ctx) = bf16::context::plan_ctx(Kind::Bf16, &his, p.cols, p.threads)? {
-                if ctx.bits < bits {
+            if let Some(draft) = bf16::context::plan_ctx(Kind::Bf16, &his, p.cols, p.threads)? {
+                if draft.bits() < plain.bits {
+                    let ctx = draft.build(p.threads)?;
                     let starts = halves
                         .iter()
                         .scan(0, |first, h| {
@@ -59,7 +60,8 @@ impl Codec for F32Codec {
                 }
             }
         }
-        Ok(Box::new(Encoder { tables, halves }))
+        let (models, assign) = plain.build(p.threads)?;
+        Ok(Box::new(Encoder { tables: bf16::Tables::of(models, assign), halves }))
     }
 
     fn read_model(&self, _: Kind, model: &[u8]) -> Result<Box<dyn Model>> {

@@ -19,7 +19,7 @@
 //! The encoder picks this method for a frame only when its estimate (symbols, tables and side
 //! information) is below the plain method's.
 
-use super::model::{plan_at_most, read_models_at, write_models, Model};
+use super::model::{plan_at_most, read_models_at, write_models, Draft, Model};
 use super::{nibble_bytes, symbol_of, write_escapes, ESC, SYMBOLS};
 use crate::codec::Kind;
 use crate::entropy::bits::{BitReader, BitWriter};
@@ -259,9 +259,16 @@ fn canonical(lengths: &[u8; CLASSES]) -> [u32; CLASSES] {
     codes
 }
 
-/// Squares of the values of `kind` by their bit patterns without the sign: the scale estimates'
-/// input (infinities and NaNs count as zero).
-fn squares(kind: Kind) -> Vec<f32> {
+/// Squares of the values of `kind` (bf16, or f16) by their bit patterns without the sign: the
+/// scale estimates' input (infinities and NaNs count as zero). Built once per kind.
+fn squares(kind: Kind) -> &'static [f32] {
+    static BF16: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+    static F16: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+    let cell = if kind == Kind::F16 { &F16 } else { &BF16 };
+    cell.get_or_init(|| square_table(kind))
+}
+
+fn square_table(kind: Kind) -> Vec<f32> {
     (0..1u32 << 15)
         .map(|b| {
             let v = if kind == Kind::F16 {
@@ -349,14 +356,12 @@ pub struct CtxPlan {
     /// set when the table escapes it (the index is then its table's `ESC`).
     index: Vec<u32>,
     flat: Flat,
-    /// Estimated size of the frame's coded chunks, tables and side information, in bits.
-    pub bits: f64,
 }
 
 /// Plans the method for the values of `chunks` (one stream, cut in chunks whose sizes are
 /// multiples of `LANES` values but the last) as rows of `cols` values. None where it does not
 /// apply: a row length that is not a multiple of `LANES`, fewer than two rows, too many.
-pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32) -> Result<Option<CtxPlan>> {
+pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32) -> Result<Option<CtxDraft>> {
     let n: usize = chunks.iter().map(|c| c.len() / 2).sum();
     let aligned = chunks.split_last().is_none_or(|(_, init)| init.iter().all(|c| (c.len() / 2).is_multiple_of(LANES)));
     if cols == 0 || !cols.is_multiple_of(LANES) || cols > MAX_COLS || !n.is_multiple_of(cols) || !aligned {
@@ -449,7 +454,8 @@ pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32) -> Resu
     }
     let used_hists: Vec<Vec<u64>> = used.iter().map(|&c| std::mem::take(&mut hists[c])).collect();
     let max = (n >> 17).clamp(2, MAX_TABLES);
-    let (models, used_assign, bits) = plan_at_most(&used_hists, max, CTX_SCALE, threads)?;
+    let draft = plan_at_most(&used_hists, max, CTX_SCALE);
+    let used_assign = draft.assign().to_vec();
     let mut assign = [0u8; CONTEXTS];
     let mut last = used_assign[0];
     for (c, a) in assign.iter_mut().enumerate() {
@@ -460,20 +466,41 @@ pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32) -> Resu
     }
     let layout = Layout { rows, cols, row_class, col_class, assign };
     let side = 8.0 * write(&layout, &[]).len() as f64;
-    let encs: Vec<EncTable> = models.iter().map(|m| m.encoder()).collect();
-    let offsets = Flat::offsets(&encs);
-    let mut index = Vec::with_capacity(encs.len() * SYMBOLS);
-    for (e, &o) in encs.iter().zip(&offsets) {
-        index.extend(e.syms[..SYMBOLS].iter().enumerate().map(|(s, x)| {
-            if x.freq == 0 {
-                (o + ESC as u32) | ESCAPED
-            } else {
-                o + s as u32
-            }
-        }));
+    Ok(Some(CtxDraft { layout, draft, side }))
+}
+
+/// Method 6's plan before its tables are built (see `model::Draft`).
+pub struct CtxDraft {
+    layout: Layout,
+    draft: Draft,
+    /// Bits of the layout's side information.
+    side: f64,
+}
+
+impl CtxDraft {
+    /// Estimated size of the frame's coded chunks, tables and side information, in bits.
+    pub fn bits(&self) -> f64 {
+        self.draft.bits + self.side
     }
-    let flat = Flat::new(&encs);
-    Ok(Some(CtxPlan { lut: layout.lut(), layout, models, index, flat, bits: bits + side }))
+
+    /// The plan with its tables.
+    pub fn build(self, threads: u32) -> Result<CtxPlan> {
+        let (models, _) = self.draft.build(threads)?;
+        let encs: Vec<EncTable> = models.iter().map(|m| m.encoder()).collect();
+        let offsets = Flat::offsets(&encs);
+        let mut index = Vec::with_capacity(encs.len() * SYMBOLS);
+        for (e, &o) in encs.iter().zip(&offsets) {
+            index.extend(e.syms[..SYMBOLS].iter().enumerate().map(|(s, x)| {
+                if x.freq == 0 {
+                    (o + ESC as u32) | ESCAPED
+                } else {
+                    o + s as u32
+                }
+            }));
+        }
+        let flat = Flat::new(&encs);
+        Ok(CtxPlan { lut: self.layout.lut(), layout: self.layout, models, index, flat })
+    }
 }
 
 impl CtxPlan {

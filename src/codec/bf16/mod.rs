@@ -31,7 +31,9 @@ mod avx512;
 pub(crate) mod context;
 mod model;
 
-pub use model::{plan, read_models, write_models, Model, ESC};
+#[cfg(any(test, feature = "internals"))]
+pub use model::plan;
+pub use model::{read_models, write_models, Model, ESC};
 
 /// The bf16 codec (method 1), also used for f16, whose bits 14..3 (5 exponent bits, the top 7
 /// mantissa bits) take the place of the 12-bit symbol.
@@ -52,10 +54,12 @@ impl Codec for Bf16Codec {
             Ok(())
         })?;
         let hists: Vec<Vec<u64>> = hists.into_iter().map(|(_, h)| h).collect();
-        let (tables, bits) = Tables::plan_with_cost(&hists, p.threads)?;
+        // Both plans are estimated; only the smaller one's tables are built.
+        let plain = Tables::draft(&hists);
         if p.cols > 0 {
-            if let Some(ctx) = context::plan_ctx(kind, chunks, p.cols, p.threads)? {
-                if ctx.bits < bits {
+            if let Some(draft) = context::plan_ctx(kind, chunks, p.cols, p.threads)? {
+                if draft.bits() < plain.bits {
+                    let ctx = draft.build(p.threads)?;
                     let mut first = 0;
                     let starts = chunks
                         .iter()
@@ -69,7 +73,8 @@ impl Codec for Bf16Codec {
                 }
             }
         }
-        Ok(Box::new(tables))
+        let (models, assign) = plain.build(p.threads)?;
+        Ok(Box::new(Tables::of(models, assign)))
     }
 
     fn read_model(&self, _: Kind, model: &[u8]) -> Result<Box<dyn super::Model>> {
@@ -117,14 +122,19 @@ impl Tables {
     /// The plan (see `model::plan`) for chunks with symbol histograms `hists`.
     #[cfg(any(test, feature = "internals"))]
     pub fn plan(hists: &[Vec<u64>], threads: u32) -> Result<Tables> {
-        Ok(Tables::plan_with_cost(hists, threads)?.0)
+        let (models, assign, _) = plan(hists, threads)?;
+        Ok(Tables::of(models, assign))
     }
 
-    /// `plan`, and the estimated size of the coded chunks and tables in bits.
-    pub(crate) fn plan_with_cost(hists: &[Vec<u64>], threads: u32) -> Result<(Tables, f64)> {
-        let (models, assign, bits) = plan(hists, threads)?;
+    /// The plain method's plan for chunks with symbol histograms `hists`, tables not yet built.
+    pub(crate) fn draft(hists: &[Vec<u64>]) -> model::Draft {
+        model::plan_at_most(hists, model::MAX_MODELS, SCALE)
+    }
+
+    /// The tables of a plan built by `Draft::build`.
+    pub(crate) fn of(models: Vec<Model>, assign: Vec<u8>) -> Tables {
         let encoders = models.iter().map(|m| Encoder::new(m.encoder())).collect();
-        Ok((Tables { models, encoders, assign }, bits))
+        Tables { models, encoders, assign }
     }
 
     /// The model section: every table.
