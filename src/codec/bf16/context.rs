@@ -93,6 +93,20 @@ impl Lut {
         self.tab[self.row_class[r] as usize * self.cols + j] as usize
     }
 
+    /// The tables of the `LANES` values from value `v` on (all below `rows * cols`): one lookup
+    /// row when they lie in one row, value by value otherwise.
+    pub fn group_tables(&self, v: usize, out: &mut [u8; LANES]) {
+        let (r, j) = (v / self.cols, v % self.cols);
+        if j + LANES <= self.cols {
+            let at = self.row_class[r] as usize * self.cols + j;
+            out.copy_from_slice(&self.tab[at..at + LANES]);
+        } else {
+            for (k, t) in out.iter_mut().enumerate() {
+                *t = self.table_of(v + k) as u8;
+            }
+        }
+    }
+
     /// The lookup row of the `LANES` values from value `v` on (`v` a multiple of `LANES`).
     #[cfg(target_arch = "x86_64")]
     #[inline]

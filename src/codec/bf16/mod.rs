@@ -629,10 +629,13 @@ impl<'a> ChunkDecode<'a> {
             }
             // All lanes' steps first, then renormalisation: the word offsets form a short chain
             // of adds instead of a chain through every lane's table load.
+            let mut tables = [0u8; LANES];
+            if let Some(l) = &dec.ctx {
+                l.group_tables(self.first + done, &mut tables);
+            }
             let mut base = [0u16; LANES];
             for (lane, b) in base.iter_mut().enumerate() {
-                let t = dec.ctx.as_ref().map_or(0, |l| l.table_of(self.first + done + lane));
-                *b = dec.step(t, &mut d.states[lane]);
+                *b = dec.step(tables[lane] as usize, &mut d.states[lane]);
             }
             d.renorm_group();
             for (lane, b) in base.iter_mut().enumerate() {
