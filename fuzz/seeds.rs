@@ -161,6 +161,18 @@ pub fn frame_seeds(fx: &Fixtures) -> Seeds {
     let ctx = frame::compress(Kind::Bf16, &fx.bf16[..3 * frame::MIN_CHUNK_SIZE as usize], &rows).unwrap();
     assert_eq!(frame::read_info(&ctx).unwrap().method, weightzip::codec::Method::Bf16Ctx);
     v.push(("bf16-ctx".into(), ctx));
+    // The same weights with three signs in four cleared: frames of the signed split (header
+    // flag 1), plain and with contexts.
+    let skewed: Vec<u8> = fx.bf16[..3 * frame::MIN_CHUNK_SIZE as usize]
+        .chunks_exact(2)
+        .enumerate()
+        .flat_map(|(i, b)| if i % 4 == 0 { [b[0], b[1]] } else { [b[0], b[1] & 0x7F] })
+        .collect();
+    for (name, o) in [("bf16-signed", &opts), ("bf16-ctx-signed", &rows)] {
+        let f = frame::compress(Kind::Bf16, &skewed, o).unwrap();
+        assert_eq!(frame::read_info(&f).unwrap().flags, 1);
+        v.push((name.into(), f));
+    }
     v.push(("q4k-empty".into(), frame::compress(Kind::Q4K, &[], &Options::with_threads(1)).unwrap()));
     let noise = noise(1, 3000);
     v.push(("bytes-stored".into(), frame::compress(Kind::Bytes, &noise, &opts).unwrap()));

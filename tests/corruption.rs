@@ -21,7 +21,7 @@ const OFF_ORIG: usize = 8;
 const OFF_CHUNK_SIZE: usize = 16;
 const OFF_CHUNK_COUNT: usize = 20;
 const OFF_MODEL_SIZE: usize = 24;
-const OFF_RESERVED: usize = 28;
+const OFF_FLAGS: usize = 28;
 const OFF_PAYLOAD: usize = 32;
 const OFF_HCHECK: usize = 40;
 
@@ -341,8 +341,8 @@ fn inconsistent_sizes_with_valid_header_checksum() {
         ("original size one chunk larger", resealed(|f| put_u64(f, OFF_ORIG, n + MIN_CHUNK_SIZE as u64))),
         ("original size 0", resealed(|f| put_u64(f, OFF_ORIG, 0))),
         ("original size huge", resealed(|f| put_u64(f, OFF_ORIG, u64::MAX - 1))),
-        ("reserved 1", resealed(|f| put_u32(f, OFF_RESERVED, 1))),
-        ("reserved high bit", resealed(|f| put_u32(f, OFF_RESERVED, 0x8000_0000))),
+        ("flags: an undefined bit", resealed(|f| put_u32(f, OFF_FLAGS, 2))),
+        ("flags: the high bit", resealed(|f| put_u32(f, OFF_FLAGS, 0x8000_0000))),
         ("model size above maximum", resealed(|f| put_u32(f, OFF_MODEL_SIZE, MAX_MODEL_SIZE + 1))),
         ("payload size overflows the frame size", resealed(|f| put_u64(f, OFF_PAYLOAD, u64::MAX - 10))),
     ];

@@ -913,7 +913,7 @@ fn cli_raw_f32_and_f16_streams() {
 /// scalar step) and the values past a chunk's last whole group.
 #[test]
 fn vector_encoder_writes_the_scalar_encoders_bytes() {
-    use weightzip::codec::bf16::{encode_chunk, encode_chunk_scalar, histogram, Tables, SYMBOLS};
+    use weightzip::codec::bf16::{encode_chunk, encode_chunk_scalar, histogram, Split, Tables, SYMBOLS};
     let raw = raw_fixture();
     // Chunks of odd sizes too: a partial last group of every length.
     for cs in [256 << 10, 4096 + 2 * 17, 64 * 1000 + 2] {
@@ -922,7 +922,7 @@ fn vector_encoder_writes_the_scalar_encoders_bytes() {
             .iter()
             .map(|c| {
                 let mut h = vec![0u64; SYMBOLS];
-                histogram(c, &mut h);
+                histogram(c, Split::Magnitude, &mut h);
                 h
             })
             .collect();

@@ -44,7 +44,7 @@ fn sha_hex(b: &[u8]) -> String {
 }
 
 /// Decodes frame `f` every way the library can and checks each result against the manifest.
-fn check_frame(name: &str, f: &[u8], size: u64, sha: &str) -> (Kind, Method) {
+fn check_frame(name: &str, f: &[u8], size: u64, sha: &str) -> (Kind, Method, u32) {
     let info = frame::read_info(f).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(info.original_size, size, "{name}: original size");
     for threads in [1, 2, 0] {
@@ -71,7 +71,7 @@ fn check_frame(name: &str, f: &[u8], size: u64, sha: &str) -> (Kind, Method) {
         off += cs;
     }
     assert_eq!(sha_hex(&whole), sha, "{name}: decoded a chunk at a time");
-    (info.kind, info.method)
+    (info.kind, info.method, info.flags)
 }
 
 /// Restores archive `a` and checks it against the manifest; returns its container.
@@ -96,12 +96,16 @@ fn check_archive(name: &str, bytes: &[u8], size: u64, sha: &str) -> Container {
 #[test]
 fn golden_files_decode_to_their_pinned_bytes() {
     let (mut kinds, mut methods, mut containers) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    let mut flagged = BTreeSet::new();
     for (name, size, sha) in manifest() {
         let bytes = std::fs::read(golden_dir().join(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         if name.ends_with(".wzf") {
-            let (kind, method) = check_frame(&name, &bytes, size, &sha);
+            let (kind, method, flags) = check_frame(&name, &bytes, size, &sha);
             kinds.insert(kind.id());
             methods.insert(method as u8);
+            if flags != 0 {
+                flagged.insert((method as u8, flags));
+            }
         } else {
             assert!(name.ends_with(".wza"), "{name}: neither a frame nor an archive");
             containers.insert(check_archive(&name, &bytes, size, &sha) as u8);
@@ -110,6 +114,8 @@ fn golden_files_decode_to_their_pinned_bytes() {
     let all_kinds: BTreeSet<u32> = Kind::ALL.iter().map(|k| k.id()).collect();
     assert_eq!(kinds, all_kinds, "the golden frames cover every kind");
     assert_eq!(methods, (0..=6).collect::<BTreeSet<u8>>(), "the golden frames cover every method");
+    // The sign-in-symbol split (header flag 1, revision 7) in a bf16 and an f32 frame.
+    assert_eq!(flagged, BTreeSet::from([(1, 1), (5, 1)]), "the golden frames with header flags");
     assert_eq!(containers, BTreeSet::from([Container::Gguf as u8, Container::Safetensors as u8]));
 }
 

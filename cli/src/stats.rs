@@ -35,7 +35,7 @@ pub fn bf16_stats(data: &[u8]) -> Bf16Stats {
     }
     let values = (data.len() / 2) as u64;
     let mut sym = vec![0u64; bf16::SYMBOLS];
-    bf16::histogram(data, &mut sym);
+    bf16::histogram(data, bf16::Split::Magnitude, &mut sym);
     let (h_high, h_low) = (entropy_bits(&hi), entropy_bits(&lo));
     let exp: Vec<u64> = exp_sm.chunks(256).map(|r| r.iter().sum()).collect();
     let h_cond: f64 = exp_sm

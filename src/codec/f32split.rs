@@ -30,22 +30,19 @@ impl Codec for F32Codec {
     /// Every chunk split once (in parallel) and histogrammed; the bf16 plan over the high
     /// halves; the chunks coded later from the same split.
     fn plan<'a>(&self, _: Kind, chunks: &[&'a [u8]], p: &Plan) -> Result<Box<dyn ChunkEncoder + 'a>> {
-        let mut parts: Vec<(&[u8], Halves, Vec<u64>)> =
-            chunks.iter().map(|c| (*c, Default::default(), Vec::new())).collect();
-        parallel::for_each_mut(&mut parts, p.threads, |_, (c, halves, h)| {
-            *halves = split(c);
-            *h = vec![0u64; bf16::SYMBOLS];
-            bf16::histogram(&halves.hi, h);
+        let mut halves: Vec<(&[u8], Halves)> = chunks.iter().map(|c| (*c, Default::default())).collect();
+        parallel::for_each_mut(&mut halves, p.threads, |_, (c, h)| {
+            *h = split(c);
             Ok(())
         })?;
-        let hists: Vec<Vec<u64>> = parts.iter_mut().map(|p| std::mem::take(&mut p.2)).collect();
+        let halves: Vec<Halves> = halves.into_iter().map(|p| p.1).collect();
+        let his: Vec<&[u8]> = halves.iter().map(|h| &h.hi[..]).collect();
+        let (sp, hists) = bf16::split_and_histograms(&his, p.threads)?;
         let plain = bf16::Tables::draft(&hists);
-        let halves: Vec<Halves> = parts.into_iter().map(|p| p.1).collect();
         // Matrices: the high halves in their rows' and columns' contexts (method 6) where the
         // estimate says it is smaller (the low halves cost the same either way).
         if p.cols > 0 {
-            let his: Vec<&[u8]> = halves.iter().map(|h| &h.hi[..]).collect();
-            if let Some(draft) = bf16::context::plan_ctx(Kind::Bf16, &his, p.cols, p.threads)? {
+            if let Some(draft) = bf16::context::plan_ctx(Kind::Bf16, &his, p.cols, p.threads, sp)? {
                 if draft.bits() < plain.bits {
                     let ctx = draft.build(p.threads)?;
                     let starts = halves
@@ -61,11 +58,11 @@ impl Codec for F32Codec {
             }
         }
         let (models, assign) = plain.build(p.threads)?;
-        Ok(Box::new(Encoder { tables: bf16::Tables::of(models, assign), halves }))
+        Ok(Box::new(Encoder { tables: bf16::Tables::of(models, assign, sp), halves }))
     }
 
-    fn read_model(&self, _: Kind, model: &[u8]) -> Result<Box<dyn Model>> {
-        Ok(Box::new(Models(bf16::read_models(model)?)))
+    fn read_model(&self, _: Kind, flags: u32, model: &[u8]) -> Result<Box<dyn Model>> {
+        Ok(Box::new(Models(bf16::read_models(model)?, bf16::Split::of_flags(flags))))
     }
 
     fn min_coded_len(&self, orig: u64) -> u64 {
@@ -83,6 +80,10 @@ struct Encoder {
 }
 
 impl ChunkEncoder for Encoder {
+    fn flags(&self) -> u32 {
+        self.tables.flags()
+    }
+
     fn model(&self) -> Vec<u8> {
         self.tables.write()
     }
@@ -107,6 +108,10 @@ struct CtxEncoder {
 impl ChunkEncoder for CtxEncoder {
     fn method(&self) -> Option<Method> {
         Some(Method::Bf16Ctx)
+    }
+
+    fn flags(&self) -> u32 {
+        self.plan.split.flags()
     }
 
     fn model(&self) -> Vec<u8> {
@@ -139,7 +144,7 @@ impl Model for CtxModels {
 }
 
 /// The bf16 models of a frame, whose decoders decode f32 chunks.
-struct Models(Vec<bf16::Model>);
+struct Models(Vec<bf16::Model>, bf16::Split);
 
 impl Model for Models {
     fn tables(&self) -> usize {
@@ -147,7 +152,7 @@ impl Model for Models {
     }
 
     fn decoder(&self, table: u8, level: Level) -> Box<dyn ChunkDecoder> {
-        Box::new(Decoder(self.0[table as usize].decoder(level)))
+        Box::new(Decoder(self.0[table as usize].decoder(level, self.1)))
     }
 }
 

@@ -31,7 +31,7 @@ impl Codec for GroupedCodec {
         Ok(Box::new(Stride(kind.element_size(), LEVEL)))
     }
 
-    fn read_model(&self, kind: Kind, model: &[u8]) -> Result<Box<dyn Model>> {
+    fn read_model(&self, kind: Kind, _: u32, model: &[u8]) -> Result<Box<dyn Model>> {
         match *model {
             [stride] if stride as usize == kind.element_size() => Ok(Box::new(Stride(stride as usize, LEVEL))),
             _ => Err(Error::CorruptModel),

@@ -217,6 +217,15 @@ impl Method {
         }
     }
 
+    /// The frame header flags this method may set: the float methods' split
+    /// (`bf16::split::SIGN_IN_SYMBOL`); none for the others.
+    pub fn flags(self) -> u32 {
+        match self {
+            Method::Bf16Hist | Method::F32Split | Method::Bf16Ctx => bf16::split::SIGN_IN_SYMBOL,
+            _ => 0,
+        }
+    }
+
     /// Whether frames of `kind` may use this method: stored and grouped fit every kind, any
     /// other method only the kinds whose codec writes it.
     pub fn valid_for(self, kind: Kind) -> bool {
@@ -262,7 +271,7 @@ pub(crate) trait Codec: Sync {
 
     /// Parses a model section written by `plan`, as hostile input: CORRUPT_MODEL for anything
     /// `plan` could not have written.
-    fn read_model(&self, kind: Kind, model: &[u8]) -> Result<Box<dyn Model>>;
+    fn read_model(&self, kind: Kind, flags: u32, model: &[u8]) -> Result<Box<dyn Model>>;
 
     /// The smallest a coded chunk of `orig` original bytes can be. Frame parsing rejects smaller
     /// claims, which bounds what a frame can make a decoder allocate.
@@ -281,6 +290,10 @@ pub(crate) trait ChunkEncoder: Sync {
     /// The method the frame is written with, when the codec chose another than its own.
     fn method(&self) -> Option<Method> {
         None
+    }
+    /// The frame header's flags (bytes 28..32): 0 but for the float codecs' split.
+    fn flags(&self) -> u32 {
+        0
     }
     /// The model section.
     fn model(&self) -> Vec<u8>;

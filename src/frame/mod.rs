@@ -87,6 +87,8 @@ pub struct FrameInfo {
     pub chunk_size: u32,
     pub chunk_count: u32,
     pub model_size: u32,
+    /// Options of the method (docs/FORMAT.md 2.3): bit 0, the sign in the float codecs' symbol.
+    pub flags: u32,
     pub payload_size: u64,
     /// Total bytes of the frame, header to last payload byte.
     pub frame_size: u64,
@@ -141,10 +143,10 @@ pub fn read_info(src: &[u8]) -> Result<FrameInfo> {
     let chunk_size = le_u32(h, 16);
     let chunk_count = le_u32(h, 20);
     let model_size = le_u32(h, 24);
-    let reserved = le_u32(h, 28);
+    let flags = le_u32(h, 28);
     let payload_size = le_u64(h, 32);
     let consistent = method.valid_for(kind)
-        && reserved == 0
+        && flags & !method.flags() == 0
         && (MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size)
         && (chunk_size as usize).is_multiple_of(kind.element_size())
         && original_size.is_multiple_of(kind.element_size() as u64)
@@ -166,6 +168,7 @@ pub fn read_info(src: &[u8]) -> Result<FrameInfo> {
         chunk_size,
         chunk_count,
         model_size,
+        flags,
         payload_size,
         frame_size,
     })
@@ -251,7 +254,7 @@ pub(crate) fn encode<'a>(kind: Kind, src: &'a [u8], opts: &Options) -> Result<En
         let plan = Plan { threads: opts.threads, fast: opts.fast, cols: opts.row_len as usize };
         let enc = codec.plan(kind, &chunks, &plan)?;
         let outs = code_chunks(&chunks, opts, &*enc)?;
-        let mut best = (enc.method().unwrap_or(codec.method()), (enc.model(), outs));
+        let mut best = (enc.method().unwrap_or(codec.method()), enc.flags(), (enc.model(), outs));
         // Small frames also try the generic path at zstd's strongest level and keep it when it
         // is smaller: the codecs' order-0 models lose to it on some small tensors (norms, integer
         // tensors, smooth tables), and there it costs little time. Frames of the generic path
@@ -262,8 +265,8 @@ pub(crate) fn encode<'a>(kind: Kind, src: &'a [u8], opts: &Options) -> Result<En
             // The chunks were counted once already: this second try does not tick the progress.
             let gouts = code_chunks(&chunks, &Options { progress: None, ..opts.clone() }, &*g)?;
             let size = |m: &[u8], o: &[ChunkOut]| frame_len(m.len(), o.len(), o.iter().map(ChunkOut::stored_len).sum());
-            if size(&g.model(), &gouts) < size(&best.1 .0, &best.1 .1) {
-                best = (Method::Grouped, (g.model(), gouts));
+            if size(&g.model(), &gouts) < size(&best.2 .0, &best.2 .1) {
+                best = (Method::Grouped, 0, (g.model(), gouts));
             }
         }
         Some(best)
@@ -271,11 +274,11 @@ pub(crate) fn encode<'a>(kind: Kind, src: &'a [u8], opts: &Options) -> Result<En
     // The coded frame is used only when it is smaller than the stored one, which keeps every
     // frame within `compress_bound`.
     let stored = frame_len(0, chunks.len(), src.len());
-    let (method, model, outs) = match coded {
-        Some((method, (model, outs)))
+    let (method, flags, model, outs) = match coded {
+        Some((method, flags, (model, outs)))
             if frame_len(model.len(), outs.len(), outs.iter().map(ChunkOut::stored_len).sum()) < stored =>
         {
-            (method, model, outs)
+            (method, flags, model, outs)
         }
         _ => {
             let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None, check: 0 }).collect();
@@ -283,7 +286,7 @@ pub(crate) fn encode<'a>(kind: Kind, src: &'a [u8], opts: &Options) -> Result<En
                 o.check = xxh3_64(o.raw);
                 Ok(())
             })?;
-            (Method::Stored, Vec::new(), outs)
+            (Method::Stored, 0, Vec::new(), outs)
         }
     };
 
@@ -297,7 +300,7 @@ pub(crate) fn encode<'a>(kind: Kind, src: &'a [u8], opts: &Options) -> Result<En
     out.extend_from_slice(&chunk_size.to_le_bytes());
     out.extend_from_slice(&chunk_count.to_le_bytes());
     out.extend_from_slice(&(model.len() as u32).to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&flags.to_le_bytes());
     out.extend_from_slice(&payload_size.to_le_bytes());
     let hc = xxh3_64(&out[..40]);
     out.extend_from_slice(&hc.to_le_bytes());

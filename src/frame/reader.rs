@@ -96,7 +96,7 @@ impl Parsed {
             Some(len) if len > info.frame_size => return Err(Error::TrailingData),
             _ => {}
         }
-        let model = codec.map(|c| c.read_model(info.kind, &meta[HEADER_LEN..model_end])).transpose()?;
+        let model = codec.map(|c| c.read_model(info.kind, info.flags, &meta[HEADER_LEN..model_end])).transpose()?;
         let tables = model.as_ref().map_or(0, |m| m.tables());
         if entries.iter().any(|e| e.coded && e.model as usize >= tables) {
             return Err(Error::CorruptHeader);

@@ -22,6 +22,10 @@ bf16-ctx.wzf came at revision 6 (method 6): the first 196,608 bytes of tests/dat
 compressed with `weightzip compress --kind bf16 --row-len 384 --chunk-size 65536`, and f32-ctx.wzf:
 the first 98,304 bytes of the Q4_K_M GGUF's F32 position_embd.weight (64 rows of 384) compressed
 with `weightzip compress --kind f32 --row-len 384 --chunk-size 65536`.
+bf16-signed.wzf and f32-signed.wzf came at revision 7 (the header flag SIGN_IN_SYMBOL): every 1-D F32
+tensor of the Q4_K_M GGUF (norm weights and biases, 30,720 values) in file order, concatenated,
+compressed with `weightzip compress --kind f32`, and the same values rounded to bf16 (to nearest,
+ties to even) with `weightzip compress --kind bf16`.
 
 Usage: python3 tests/golden/make.py WEIGHTZIP_BINARY   (needs numpy and gguf==0.19.0)
 """

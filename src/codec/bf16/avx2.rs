@@ -49,6 +49,8 @@ unsafe fn step<const CTX: bool>(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()
     let nib_mask = _mm256_set1_epi32(0xF);
     let seven = _mm256_set1_epi32(7);
     let eight = _mm256_set1_epi32(8);
+    // Where the nibble's bit 3 goes: the sign (bit 15), or bit 3 (`Split`).
+    let nibble_shift = _mm256_set1_epi32(l.at.nibble_shift as i32);
     let one = _mm256_set1_epi32(ESC_MARK as i32);
 
     let g = l.at.g;
@@ -79,7 +81,7 @@ unsafe fn step<const CTX: bool>(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()
         // Output word: symbol bits | sign from nibble bit 3 | low mantissa from bits 0..3.
         let nbits = std::ptr::read_unaligned(nb.add(4 * k) as *const u32);
         let nv = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(nbits as i32), shifts), nib_mask);
-        let sign = _mm256_slli_epi32::<12>(_mm256_and_si256(nv, eight));
+        let sign = _mm256_sllv_epi32(_mm256_and_si256(nv, eight), nibble_shift);
         let v = _mm256_and_si256(v, lo16);
         let is_esc = _mm256_cmpeq_epi32(_mm256_and_si256(v, one), one);
         escaped |= (_mm256_movemask_ps(_mm256_castsi256_ps(is_esc)) as u64) << (8 * k);
@@ -154,12 +156,13 @@ pub unsafe fn decode_pair<const CTX: bool>(a: &mut ChunkDecode, b: &mut ChunkDec
 /// # Safety
 /// The CPU must support AVX2; `src` must be valid for 64 bytes of reads.
 #[target_feature(enable = "avx2,popcnt")]
-pub unsafe fn put_group(e: &mut RansEncoder, t: &VecEncTable, src: *const u8) -> bool {
+pub unsafe fn put_group(e: &mut RansEncoder, t: &VecEncTable, src: *const u8, shift: u32) -> bool {
     let mask = _mm256_set1_epi32(0xFFF);
-    // symbol_of: bits 3..15 of each value.
+    // Split::symbol: bits shift..shift+12 of each value.
+    let shift = _mm256_set1_epi32(shift as i32);
     let sym = |k: usize| {
         let v = _mm256_cvtepu16_epi32(_mm_loadu_si128(src.add(16 * k) as *const __m128i));
-        _mm256_and_si256(_mm256_srli_epi32::<3>(v), mask)
+        _mm256_and_si256(_mm256_srlv_epi32(v, shift), mask)
     };
     put_group_avx2(e, t, [sym(0), sym(1), sym(2), sym(3)])
 }

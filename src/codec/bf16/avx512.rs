@@ -55,6 +55,8 @@ unsafe fn step<const CTX: bool>(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()
     let nib_mask = _mm512_set1_epi32(0xF);
     let seven = _mm512_set1_epi32(7);
     let eight = _mm512_set1_epi32(8);
+    // Where the nibble's bit 3 goes: the sign (bit 15), or bit 3 (`Split`).
+    let nibble_shift = _mm512_set1_epi32(l.at.nibble_shift as i32);
     let one = _mm512_set1_epi32(ESC_MARK as i32);
 
     let g = l.at.g;
@@ -81,7 +83,7 @@ unsafe fn step<const CTX: bool>(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()
         let b = _mm_loadl_epi64(nb.add(8 * k) as *const __m128i);
         let nv =
             _mm512_and_si512(_mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(b, b)), nib_shift), nib_mask);
-        let sign = _mm512_slli_epi32::<12>(_mm512_and_si512(nv, eight));
+        let sign = _mm512_sllv_epi32(_mm512_and_si512(nv, eight), nibble_shift);
         let v = _mm512_and_si512(v, lo16);
         escaped |= (_mm512_test_epi32_mask(v, one) as u64) << (16 * k);
         let o = _mm512_or_si512(_mm512_or_si512(v, sign), _mm512_and_si512(nv, seven));
@@ -142,12 +144,13 @@ pub unsafe fn decode_pair<const CTX: bool>(a: &mut ChunkDecode, b: &mut ChunkDec
 /// # Safety
 /// The CPU must support AVX-512 F, BW and VL; `src` must be valid for 64 bytes of reads.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
-pub unsafe fn put_group(e: &mut RansEncoder, t: &VecEncTable, src: *const u8) -> bool {
+pub unsafe fn put_group(e: &mut RansEncoder, t: &VecEncTable, src: *const u8, shift: u32) -> bool {
     let mask = _mm512_set1_epi32(0xFFF);
-    // symbol_of: bits 3..15 of each value.
+    // Split::symbol: bits shift..shift+12 of each value.
+    let shift = _mm512_set1_epi32(shift as i32);
     let sym = |p: *const u8| {
         let v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(p as *const __m256i));
-        _mm512_and_si512(_mm512_srli_epi32::<3>(v), mask)
+        _mm512_and_si512(_mm512_srlv_epi32(v, shift), mask)
     };
     put_group_avx512(e, t, [sym(src), sym(src.add(32))])
 }

@@ -20,7 +20,7 @@
 //! information) is below the plain method's.
 
 use super::model::{plan_at_most, read_models_at, write_models, Draft, Model};
-use super::{nibble_bytes, symbol_of, write_escapes, ESC, SYMBOLS};
+use super::{nibble_bytes, write_escapes, Split, ESC, SYMBOLS};
 use crate::codec::Kind;
 use crate::entropy::bits::{BitReader, BitWriter};
 use crate::entropy::indexed::Flat;
@@ -370,12 +370,14 @@ pub struct CtxPlan {
     /// set when the table escapes it (the index is then its table's `ESC`).
     index: Vec<u32>,
     flat: Flat,
+    /// Which bits of a value the symbols hold.
+    pub split: Split,
 }
 
 /// Plans the method for the values of `chunks` (one stream, cut in chunks whose sizes are
 /// multiples of `LANES` values but the last) as rows of `cols` values. None where it does not
 /// apply: a row length that is not a multiple of `LANES`, fewer than two rows, too many.
-pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32) -> Result<Option<CtxDraft>> {
+pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32, split: Split) -> Result<Option<CtxDraft>> {
     let n: usize = chunks.iter().map(|c| c.len() / 2).sum();
     let aligned = chunks.split_last().is_none_or(|(_, init)| init.iter().all(|c| (c.len() / 2).is_multiple_of(LANES)));
     if cols == 0 || !cols.is_multiple_of(LANES) || cols > MAX_COLS || !n.is_multiple_of(cols) || !aligned {
@@ -444,7 +446,7 @@ pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32) -> Resu
         each_stretch(*first, cs, cols, |r, j, b| {
             let h = &mut h[row_class[r] as usize * SYMBOLS..];
             for (&c, v) in col_class[j..].iter().zip(values(b)) {
-                h[c as usize * SYMBOLS + symbol_of(v)] += 1;
+                h[c as usize * SYMBOLS + split.symbol(v)] += 1;
             }
         });
         Ok(())
@@ -480,7 +482,7 @@ pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32) -> Resu
     }
     let layout = Layout { rows, cols, row_class, col_class, assign };
     let side = 8.0 * write(&layout, &[]).len() as f64;
-    Ok(Some(CtxDraft { layout, draft, side }))
+    Ok(Some(CtxDraft { layout, draft, side, split }))
 }
 
 /// Method 6's plan before its tables are built (see `model::Draft`).
@@ -489,6 +491,7 @@ pub struct CtxDraft {
     draft: Draft,
     /// Bits of the layout's side information.
     side: f64,
+    split: Split,
 }
 
 impl CtxDraft {
@@ -513,7 +516,7 @@ impl CtxDraft {
             }));
         }
         let flat = Flat::new(&encs);
-        Ok(CtxPlan { lut: self.layout.lut(), layout: self.layout, models, index, flat })
+        Ok(CtxPlan { lut: self.layout.lut(), layout: self.layout, models, index, flat, split: self.split })
     }
 }
 
@@ -527,14 +530,14 @@ impl CtxPlan {
     /// of `bf16::encode_chunk`.
     pub fn encode_chunk(&self, first: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let n = src.len() / 2;
-        let (nib, stored, payload) = nibble_bytes(src);
+        let (nib, stored, payload) = nibble_bytes(src, self.split);
         let mut idx = Vec::with_capacity(n);
         let mut escapes = Vec::new();
         let cols = self.lut.cols;
         each_stretch(first, &[src], cols, |r, j, b| {
             let tabs = &self.lut.tab[self.lut.row_class[r] as usize * cols + j..];
             for (&t, v) in tabs.iter().zip(values(b)) {
-                let sym = symbol_of(v);
+                let sym = self.split.symbol(v);
                 let i = self.index[(t as usize) << 12 | sym];
                 if i & ESCAPED != 0 {
                     escapes.push(sym as u16);

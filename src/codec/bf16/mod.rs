@@ -30,10 +30,12 @@ mod avx2;
 mod avx512;
 pub(crate) mod context;
 mod model;
+pub mod split;
 
 #[cfg(any(test, feature = "internals"))]
 pub use model::plan;
 pub use model::{read_models, write_models, Model, ESC};
+pub use split::Split;
 
 /// The bf16 codec (method 1), also used for f16, whose bits 14..3 (5 exponent bits, the top 7
 /// mantissa bits) take the place of the 12-bit symbol.
@@ -47,17 +49,11 @@ impl Codec for Bf16Codec {
     /// The plain method's plan, and for matrices (`p.cols`) method 6's, whichever the estimate
     /// says is smaller.
     fn plan<'a>(&self, kind: Kind, chunks: &[&'a [u8]], p: &Plan) -> Result<Box<dyn ChunkEncoder + 'a>> {
-        let mut hists: Vec<(&[u8], Vec<u64>)> = chunks.iter().map(|c| (*c, Vec::new())).collect();
-        parallel::for_each_mut(&mut hists, p.threads, |_, (c, h)| {
-            *h = vec![0u64; SYMBOLS];
-            histogram(c, h);
-            Ok(())
-        })?;
-        let hists: Vec<Vec<u64>> = hists.into_iter().map(|(_, h)| h).collect();
+        let (split, hists) = split_and_histograms(chunks, p.threads)?;
         // Both plans are estimated; only the smaller one's tables are built.
         let plain = Tables::draft(&hists);
         if p.cols > 0 {
-            if let Some(draft) = context::plan_ctx(kind, chunks, p.cols, p.threads)? {
+            if let Some(draft) = context::plan_ctx(kind, chunks, p.cols, p.threads, split)? {
                 if draft.bits() < plain.bits {
                     let ctx = draft.build(p.threads)?;
                     let mut first = 0;
@@ -74,11 +70,11 @@ impl Codec for Bf16Codec {
             }
         }
         let (models, assign) = plain.build(p.threads)?;
-        Ok(Box::new(Tables::of(models, assign)))
+        Ok(Box::new(Tables::of(models, assign, split)))
     }
 
-    fn read_model(&self, _: Kind, model: &[u8]) -> Result<Box<dyn super::Model>> {
-        Ok(Box::new(Models(read_models(model)?)))
+    fn read_model(&self, _: Kind, flags: u32, model: &[u8]) -> Result<Box<dyn super::Model>> {
+        Ok(Box::new(Models(read_models(model)?, Split::of_flags(flags))))
     }
 
     fn min_coded_len(&self, orig: u64) -> u64 {
@@ -90,27 +86,49 @@ impl Codec for Bf16Codec {
     }
 }
 
+/// The split of a frame's values (`split::choose`) and each chunk's symbol histogram under it,
+/// counted on up to `threads` threads.
+pub(crate) fn split_and_histograms(chunks: &[&[u8]], threads: u32) -> Result<(Split, Vec<Vec<u64>>)> {
+    let mut wide: Vec<(&[u8], Vec<u32>)> = chunks.iter().map(|c| (*c, Vec::new())).collect();
+    parallel::for_each_mut(&mut wide, threads, |_, (c, h)| {
+        *h = vec![0u32; split::WIDE];
+        split::wide_histogram(c, h);
+        Ok(())
+    })?;
+    let mut total = vec![0u64; split::WIDE];
+    for (_, h) in &wide {
+        for (t, &c) in total.iter_mut().zip(h) {
+            *t += c as u64;
+        }
+    }
+    let s = split::choose(&total);
+    Ok((s, wide.iter().map(|(_, h)| s.fold(h)).collect()))
+}
+
 /// A frame's tables as the encoder uses them: the models, their encoders, and each chunk's
 /// table. Shared with the f32 codec, whose high halves are bf16 values.
 pub struct Tables {
     models: Vec<Model>,
     encoders: Vec<Encoder>,
     assign: Vec<u8>,
+    split: Split,
 }
 
 /// A table as the encoder uses it, and its vector form where the CPU has the vector step.
 pub struct Encoder {
     table: EncTable,
+    split: Split,
     /// The vector step's table, and the kernel level it runs at (AVX2 or AVX-512).
     #[cfg(target_arch = "x86_64")]
     vector: Option<(crate::entropy::encode_x86::VecEncTable, Level)>,
 }
 
 impl Encoder {
-    pub fn new(table: EncTable) -> Encoder {
+    pub fn new(table: EncTable, split: Split) -> Encoder {
         #[cfg(target_arch = "x86_64")]
         let level = cpu::detect();
         Encoder {
+            split,
             #[cfg(target_arch = "x86_64")]
             vector: (level >= Level::Avx2).then(|| (crate::entropy::encode_x86::VecEncTable::new(&table), level)),
             table,
@@ -123,7 +141,7 @@ impl Tables {
     #[cfg(any(test, feature = "internals"))]
     pub fn plan(hists: &[Vec<u64>], threads: u32) -> Result<Tables> {
         let (models, assign, _) = plan(hists, threads)?;
-        Ok(Tables::of(models, assign))
+        Ok(Tables::of(models, assign, Split::Magnitude))
     }
 
     /// The plain method's plan for chunks with symbol histograms `hists`, tables not yet built.
@@ -132,9 +150,14 @@ impl Tables {
     }
 
     /// The tables of a plan built by `Draft::build`.
-    pub(crate) fn of(models: Vec<Model>, assign: Vec<u8>) -> Tables {
-        let encoders = models.iter().map(|m| Encoder::new(m.encoder())).collect();
-        Tables { models, encoders, assign }
+    pub(crate) fn of(models: Vec<Model>, assign: Vec<u8>, split: Split) -> Tables {
+        let encoders = models.iter().map(|m| Encoder::new(m.encoder(), split)).collect();
+        Tables { models, encoders, assign, split }
+    }
+
+    /// The frame header's flags: which split the tables code.
+    pub fn flags(&self) -> u32 {
+        self.split.flags()
     }
 
     /// The model section: every table.
@@ -153,6 +176,10 @@ impl Tables {
 }
 
 impl ChunkEncoder for Tables {
+    fn flags(&self) -> u32 {
+        self.split.flags()
+    }
+
     fn model(&self) -> Vec<u8> {
         self.write()
     }
@@ -175,6 +202,10 @@ struct CtxEncoder {
 impl ChunkEncoder for CtxEncoder {
     fn method(&self) -> Option<Method> {
         Some(Method::Bf16Ctx)
+    }
+
+    fn flags(&self) -> u32 {
+        self.plan.split.flags()
     }
 
     fn model(&self) -> Vec<u8> {
@@ -202,8 +233,8 @@ impl Codec for Bf16CtxCodec {
         Bf16Codec.plan(kind, chunks, p)
     }
 
-    fn read_model(&self, kind: Kind, model: &[u8]) -> Result<Box<dyn super::Model>> {
-        let m = CtxModels::read(model)?;
+    fn read_model(&self, kind: Kind, flags: u32, model: &[u8]) -> Result<Box<dyn super::Model>> {
+        let m = CtxModels::read(model, Split::of_flags(flags))?;
         if kind == Kind::F32 {
             return Ok(Box::new(super::f32split::CtxModels(m)));
         }
@@ -224,18 +255,19 @@ impl Codec for Bf16CtxCodec {
 pub(crate) struct CtxModels {
     lut: std::sync::Arc<context::Lut>,
     models: Vec<Model>,
+    split: Split,
 }
 
 impl CtxModels {
-    pub(crate) fn read(model: &[u8]) -> Result<CtxModels> {
+    pub(crate) fn read(model: &[u8], split: Split) -> Result<CtxModels> {
         let (layout, models) = context::read(model)?;
-        Ok(CtxModels { lut: std::sync::Arc::new(layout.lut()), models })
+        Ok(CtxModels { lut: std::sync::Arc::new(layout.lut()), models, split })
     }
 
     /// The decoder of every table, for kernels up to `level`.
     pub(crate) fn decoder_of(&self, level: Level) -> Decoder {
         let ts: Vec<&FreqTable> = self.models.iter().map(|m| &m.table).collect();
-        Decoder::with_tables(&ts, Some(self.lut.clone()), level)
+        Decoder::with_tables(&ts, Some(self.lut.clone()), level, self.split)
     }
 }
 
@@ -253,8 +285,8 @@ impl super::Model for CtxModels {
     }
 }
 
-/// A frame's models, parsed.
-pub struct Models(pub Vec<Model>);
+/// A frame's models, parsed, and the split of its values.
+pub struct Models(pub Vec<Model>, pub Split);
 
 impl super::Model for Models {
     fn tables(&self) -> usize {
@@ -266,7 +298,7 @@ impl super::Model for Models {
     }
 
     fn decoder(&self, table: u8, level: Level) -> Box<dyn ChunkDecoder> {
-        Box::new(self.0[table as usize].decoder(level))
+        Box::new(self.0[table as usize].decoder(level, self.1))
     }
 }
 
@@ -302,26 +334,11 @@ pub const SYMBOLS: usize = 1 << 12;
 /// 0.005 budget; 13 bits would lose 0.007. The 128 KiB decode table stays in L2.
 pub const SCALE: u32 = 14;
 
-#[inline(always)]
-fn symbol_of(v: u16) -> usize {
-    ((v >> 3) & 0xFFF) as usize
-}
-
-#[inline(always)]
-fn nibble_of(v: u16) -> u8 {
-    (((v >> 12) & 8) | (v & 7)) as u8
-}
-
-#[inline(always)]
-fn join(base: u16, nibble: u32) -> u16 {
-    base | (((nibble & 8) as u16) << 12) | (nibble & 7) as u16
-}
-
-/// Adds the symbol histogram of `src` (little-endian bf16) to `counts`.
-pub fn histogram(src: &[u8], counts: &mut [u64]) {
+/// Adds the symbol histogram of `src` (little-endian bf16) under `split` to `counts`.
+pub fn histogram(src: &[u8], split: Split, counts: &mut [u64]) {
     debug_assert_eq!(counts.len(), SYMBOLS);
     for v in src.chunks_exact(2) {
-        counts[symbol_of(u16::from_le_bytes([v[0], v[1]]))] += 1;
+        counts[split.symbol(u16::from_le_bytes([v[0], v[1]]))] += 1;
     }
 }
 
@@ -341,6 +358,7 @@ pub fn min_coded_len(chunk_bytes: u64) -> u64 {
 /// The scalar encoding state of a chunk: its rANS encoder and the escaped symbols so far.
 struct Coder<'a> {
     t: &'a EncTable,
+    split: Split,
     e: RansEncoder,
     escapes: Vec<u16>,
 }
@@ -350,7 +368,7 @@ impl Coder<'_> {
     fn put_values(&mut self, src: &[u8], range: std::ops::Range<usize>) -> Result<()> {
         let esc = self.t.syms[ESC];
         for i in range.rev() {
-            let sym = symbol_of(u16::from_le_bytes([src[2 * i], src[2 * i + 1]]));
+            let sym = self.split.symbol(u16::from_le_bytes([src[2 * i], src[2 * i + 1]]));
             let mut s = self.t.syms[sym];
             if s.freq == 0 {
                 if esc.freq == 0 {
@@ -384,8 +402,9 @@ fn encode_chunk_with(enc: &Encoder, vector: bool, src: &[u8], out: &mut Vec<u8>)
     let _ = vector;
     debug_assert!(src.len().is_multiple_of(2));
     let n = src.len() / 2;
-    let (nib, stored, payload) = nibble_bytes(src);
-    let mut c = Coder { t: &enc.table, e: RansEncoder::with_payload(n, payload), escapes: Vec::new() };
+    let (nib, stored, payload) = nibble_bytes(src, enc.split);
+    let mut c =
+        Coder { t: &enc.table, split: enc.split, e: RansEncoder::with_payload(n, payload), escapes: Vec::new() };
     // Values are coded last to first: the ones past the last whole group, then each group, with
     // the vector step where the CPU has it (a group with an escaped value takes the scalar one).
     let full = n / LANES;
@@ -397,8 +416,8 @@ fn encode_chunk_with(enc: &Encoder, vector: bool, src: &[u8], out: &mut Vec<u8>)
             // bytes lie inside `src`.
             let at = unsafe { src.as_ptr().add(2 * LANES * g) };
             let done = match level {
-                Level::Avx512 => unsafe { avx512::put_group(&mut c.e, v, at) },
-                _ => unsafe { avx2::put_group(&mut c.e, v, at) },
+                Level::Avx512 => unsafe { avx512::put_group(&mut c.e, v, at, enc.split.shift()) },
+                _ => unsafe { avx2::put_group(&mut c.e, v, at, enc.split.shift()) },
             };
             if done {
                 continue;
@@ -416,22 +435,33 @@ fn encode_chunk_with(enc: &Encoder, vector: bool, src: &[u8], out: &mut Vec<u8>)
 
 /// A chunk's nibbles (two per byte, the first value in the low nibble), how many of those bytes
 /// the nibble section stores, and the rest as the lane payloads.
-fn nibble_bytes(src: &[u8]) -> (Vec<u8>, usize, [u16; LANES]) {
-    // A byte per two values, written once (an or into a zeroed byte per value ran at a third of
-    // the speed: it does not vectorise).
-    let nibble = |b: &[u8]| nibble_of(u16::from_le_bytes([b[0], b[1]]));
-    let pairs = src.chunks_exact(4);
-    let odd = pairs.remainder();
-    let mut nib: Vec<u8> = pairs.map(|p| nibble(&p[..2]) | nibble(&p[2..]) << 4).collect();
-    if !odd.is_empty() {
-        nib.push(nibble(odd));
-    }
+fn nibble_bytes(src: &[u8], split: Split) -> (Vec<u8>, usize, [u16; LANES]) {
+    // One loop per split, each with its shifts constant: it vectorises.
+    let nib = match split {
+        Split::Magnitude => pack_nibbles(src, |v| Split::Magnitude.nibble(v)),
+        Split::Signed => pack_nibbles(src, |v| Split::Signed.nibble(v)),
+    };
     let stored = nib.len() - carried_nibble_bytes(nib.len());
     let mut payload = [0u16; LANES];
     for (p, b) in payload.iter_mut().zip(nib[stored..].chunks_exact(2)) {
         *p = u16::from_le_bytes([b[0], b[1]]);
     }
     (nib, stored, payload)
+}
+
+/// The nibbles of `src`, two per byte, the first value in the low nibble.
+#[inline(always)]
+fn pack_nibbles(src: &[u8], nibble: impl Fn(u16) -> u8) -> Vec<u8> {
+    // A byte per two values, written once (an or into a zeroed byte per value ran at a third of
+    // the speed: it does not vectorise).
+    let value = |b: &[u8]| u16::from_le_bytes([b[0], b[1]]);
+    let pairs = src.chunks_exact(4);
+    let odd = pairs.remainder();
+    let mut nib: Vec<u8> = pairs.map(|p| nibble(value(&p[..2])) | nibble(value(&p[2..])) << 4).collect();
+    if !odd.is_empty() {
+        nib.push(nibble(value(odd)));
+    }
+    nib
 }
 
 /// Appends the escape count (u32 LE) and the escaped symbols, in value order, 12 bits each,
@@ -459,6 +489,7 @@ struct Escapes<'a> {
     list: &'a [u8],
     count: usize,
     read: usize,
+    split: Split,
 }
 
 impl Escapes<'_> {
@@ -473,7 +504,7 @@ impl Escapes<'_> {
         let (a, b) = (self.list[at] as u16, self.list[at + 1] as u16);
         let sym = if self.read.is_multiple_of(2) { a | (b & 0xF) << 8 } else { a >> 4 | b << 4 };
         self.read += 1;
-        Ok(sym << 3)
+        Ok(self.split.base(sym))
     }
 
     /// Every escape was used, and the padding bits of an odd count are zero.
@@ -484,7 +515,7 @@ impl Escapes<'_> {
 
 /// The decoding table of a model: one u64 per slot of `[0, 1 << SCALE)` holding the symbol's
 /// frequency (bits 0..16), `slot - cum` (bits 16..32) and the symbol's output bits (bits 32..48:
-/// `symbol << 3`, or `ESC_MARK`).
+/// `Split::base(symbol)`, or `ESC_MARK`).
 ///
 /// Why one wide entry rather than two narrow tables: on the x86 cores we measured, a gather costs
 /// about one element per cycle whatever the element size, so fetching everything a lane needs in
@@ -497,6 +528,8 @@ pub struct Decoder {
     simd: Level,
     /// Method 6: which table each value of the frame takes (None: the one table).
     ctx: Option<std::sync::Arc<context::Lut>>,
+    /// Which bits of a value the symbols hold.
+    split: Split,
 }
 
 thread_local! {
@@ -515,12 +548,17 @@ impl Drop for Decoder {
 
 impl Decoder {
     /// The decoding table of `t`, for kernels up to `level` (and what this CPU has).
-    fn new(t: &FreqTable, level: Level) -> Decoder {
-        Decoder::with_tables(&[t], None, level)
+    fn new(t: &FreqTable, level: Level, split: Split) -> Decoder {
+        Decoder::with_tables(&[t], None, level, split)
     }
 
     /// The decoding tables `ts` end to end, and the lookup of which one each value takes.
-    fn with_tables(ts: &[&FreqTable], ctx: Option<std::sync::Arc<context::Lut>>, level: Level) -> Decoder {
+    fn with_tables(
+        ts: &[&FreqTable],
+        ctx: Option<std::sync::Arc<context::Lut>>,
+        level: Level,
+        split: Split,
+    ) -> Decoder {
         // Method 6's tables are at `CTX_SCALE`, the others at `SCALE` (`read_models_at` checked).
         let scale = if ctx.is_some() { context::CTX_SCALE } else { SCALE };
         let mut entries = SPARE_TABLE.try_with(|s| s.take()).unwrap_or_default();
@@ -529,7 +567,7 @@ impl Decoder {
             let mut at = 0;
             for (sym, &f) in t.freq.iter().enumerate().filter(|(_, &f)| f != 0) {
                 // Bits 0..3 of an output word come from the nibble, so bit 0 is free to mark `ESC`.
-                let v = if sym == ESC { ESC_MARK } else { (sym as u16) << 3 };
+                let v = if sym == ESC { ESC_MARK } else { split.base(sym as u16) };
                 let base = f as u64 | (v as u64) << 32;
                 for (k, e) in table[at..at + f as usize].iter_mut().enumerate() {
                     *e = base | (k as u64) << 16;
@@ -538,7 +576,7 @@ impl Decoder {
             }
             debug_assert_eq!(at, 1 << scale);
         }
-        Decoder { entries, scale, simd: level.min(cpu::detect()), ctx }
+        Decoder { entries, scale, simd: level.min(cpu::detect()), ctx, split }
     }
 
     /// Decodes one rANS step on a state with table `t`, returning the output bits of the symbol.
@@ -595,7 +633,7 @@ impl<'a> ChunkDecode<'a> {
             nib_len,
             stored,
             nib: &src[..stored],
-            esc: Escapes { list: &src[stored + 4..esc_end], count: esc_count, read: 0 },
+            esc: Escapes { list: &src[stored + 4..esc_end], count: esc_count, read: 0, split: dec.split },
             d: RansDecoder::new(&src[esc_end..])?,
             dst,
             done: 0,
@@ -642,7 +680,7 @@ impl<'a> ChunkDecode<'a> {
                 if *b == ESC_MARK {
                     *b = self.esc.next()?;
                 }
-                let v = join(*b, (nb[lane / 2] >> (4 * (lane & 1))) as u32);
+                let v = dec.split.join(*b, (nb[lane / 2] >> (4 * (lane & 1))) as u32);
                 out[2 * lane..2 * lane + 2].copy_from_slice(&v.to_le_bytes());
             }
             done += LANES;
@@ -659,7 +697,7 @@ impl<'a> ChunkDecode<'a> {
                 base = self.esc.next()?;
             }
             let nibble = nib.get(i / 2).map_or(0, |b| (b >> (4 * (i & 1))) as u32);
-            self.dst[2 * i..2 * i + 2].copy_from_slice(&join(base, nibble).to_le_bytes());
+            self.dst[2 * i..2 * i + 2].copy_from_slice(&dec.split.join(base, nibble).to_le_bytes());
         }
         if !self.esc.all_used() {
             return Err(Error::CorruptData);
@@ -672,7 +710,7 @@ impl<'a> ChunkDecode<'a> {
         let carried: Vec<u8> = payload.iter().flat_map(|p| p.to_le_bytes()).collect();
         for i in 2 * self.stored..n {
             let nibble = (carried[i / 2 - self.stored] >> (4 * (i & 1))) as u32;
-            let v = u16::from_le_bytes([self.dst[2 * i], self.dst[2 * i + 1]]) | join(0, nibble);
+            let v = u16::from_le_bytes([self.dst[2 * i], self.dst[2 * i + 1]]) | dec.split.join(0, nibble);
             self.dst[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes());
         }
         Ok(())
@@ -698,6 +736,8 @@ struct Cursor {
     lanes: *const u8,
     row: usize,
     col: usize,
+    /// `Split::nibble_shift`: where the nibble's bit 3 goes.
+    nibble_shift: u32,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -723,6 +763,7 @@ impl Cursor {
             lanes,
             row,
             col,
+            nibble_shift: c.dec.split.nibble_shift(),
         }
     }
 
@@ -833,7 +874,7 @@ fn patch_escapes(mut escaped: u64, g: usize, c: &mut ChunkDecode) -> Result<()> 
         let lane = escaped.trailing_zeros() as usize;
         escaped &= escaped - 1;
         let i = g * LANES + lane;
-        let v = join(esc.next()?, (nib[i / 2] >> (4 * (i & 1))) as u32);
+        let v = c.dec.split.join(esc.next()?, (nib[i / 2] >> (4 * (i & 1))) as u32);
         c.dst[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes());
     }
     Ok(())
@@ -844,27 +885,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn split_and_join_cover_every_bit_pattern() {
-        for v in 0..=u16::MAX {
-            assert_eq!(join((symbol_of(v) as u16) << 3, nibble_of(v) as u32), v);
-        }
-    }
-
-    #[test]
     fn every_bit_pattern_roundtrips() {
-        // NaNs, infinities, subnormals and both zeros included.
+        // NaNs, infinities, subnormals and both zeros included, under both splits.
         let src: Vec<u8> = (0..=u16::MAX).rev().flat_map(|v| v.to_le_bytes()).collect();
-        let mut counts = vec![0u64; SYMBOLS];
-        histogram(&src, &mut counts);
-        let m = Model::from_counts(&counts).unwrap();
-        let m = read_models(&write_models(&[m])).unwrap().remove(0);
-        let mut buf = Vec::new();
-        encode_chunk(&Encoder::new(m.encoder()), &src, &mut buf).unwrap();
-        for level in Level::ALL {
-            let dec = m.decoder(level);
-            let mut back = vec![0u8; src.len()];
-            decode_chunk(&dec, 0, &buf, &mut back).unwrap();
-            assert_eq!(back, src);
+        for split in [Split::Magnitude, Split::Signed] {
+            let mut counts = vec![0u64; SYMBOLS];
+            histogram(&src, split, &mut counts);
+            let m = Model::from_counts(&counts).unwrap();
+            let m = read_models(&write_models(&[m])).unwrap().remove(0);
+            let mut buf = Vec::new();
+            encode_chunk(&Encoder::new(m.encoder(), split), &src, &mut buf).unwrap();
+            for level in Level::ALL {
+                let dec = m.decoder(level, split);
+                let mut back = vec![0u8; src.len()];
+                decode_chunk(&dec, 0, &buf, &mut back).unwrap();
+                assert_eq!(back, src);
+            }
         }
     }
 }

@@ -92,8 +92,8 @@ impl Model {
     }
 
     /// The decoding table, for kernels up to `level`.
-    pub fn decoder(&self, level: crate::cpu::Level) -> Decoder {
-        Decoder::new(&self.table, level)
+    pub fn decoder(&self, level: crate::cpu::Level, split: super::Split) -> Decoder {
+        Decoder::new(&self.table, level, split)
     }
 }
 

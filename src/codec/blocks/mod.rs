@@ -178,7 +178,7 @@ impl<L: Layout> Codec for Blocks<L> {
         Ok(Box::new(FrameEncoder { section: model.write(), enc, splits: parts.into_iter().map(|p| p.2).collect() }))
     }
 
-    fn read_model(&self, _: Kind, model: &[u8]) -> Result<Box<dyn super::Model>> {
+    fn read_model(&self, _: Kind, _: u32, model: &[u8]) -> Result<Box<dyn super::Model>> {
         Ok(Box::new(Model::<L>::read(model)?))
     }
 

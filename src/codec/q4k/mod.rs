@@ -57,7 +57,7 @@ impl Codec for Q4kCodec {
         Ok(Box::new(FrameEncoder { section: model.write(), enc: model.encoder() }))
     }
 
-    fn read_model(&self, _: Kind, model: &[u8]) -> Result<Box<dyn super::Model>> {
+    fn read_model(&self, _: Kind, _: u32, model: &[u8]) -> Result<Box<dyn super::Model>> {
         Ok(Box::new(Model::read(model)?))
     }
 

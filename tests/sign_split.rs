@@ -1,0 +1,169 @@
+//! The float codecs' sign-in-symbol split (frame header flag 1, docs/FORMAT.md 4.1): the symbol
+//! holds the sign, the exponent and three mantissa bits, and bits 3..0 go raw. On the real 1-D
+//! tensors of the GGUF fixture (norm weights, all positive, and biases) the encoder chooses it for
+//! bf16, f16 and f32, and it codes them smaller than the default split; frames with it roundtrip
+//! at every thread count, chunk by chunk and with every kernel level, in method 1, 5 and 6 frames.
+//! A frame header whose flags its method does not allow is CORRUPT_HEADER.
+
+mod common;
+
+use half::f16;
+use weightzip::codec::bf16::{encode_chunk, histogram, read_models, write_models, Encoder, Model, Split, SYMBOLS};
+use weightzip::codec::Method;
+use weightzip::frame::{self, FrameReader, MIN_CHUNK_SIZE};
+use weightzip::{compress, decompress, read_info, safetensors, Error, Kind, Options};
+use xxhash_rust::xxh3::xxh3_64;
+
+fn opts(threads: u32, chunk_size: u32, row_len: u64) -> Options {
+    Options { threads, chunk_size, progress: None, fast: false, row_len }
+}
+
+/// Every 1-D F32 tensor of the GGUF fixture (all-MiniLM-L6-v2's norm weights and biases), in
+/// file order: 30,720 values.
+fn vectors_f32() -> Vec<u8> {
+    let file = std::fs::read(common::data_path("minilm-l6-q4_k_m.gguf")).unwrap();
+    let mut out = Vec::new();
+    for t in weightzip::gguf::read_tensors(&file).unwrap() {
+        if t.ggml_type == 0 && t.dims.len() == 1 {
+            out.extend_from_slice(&file[t.offset as usize..(t.offset + t.len.unwrap()) as usize]);
+        }
+    }
+    assert_eq!(out.len(), 4 * 30_720);
+    out
+}
+
+/// f32 bytes rounded to bf16 (to nearest, ties to even; no NaNs here).
+fn to_bf16(f32s: &[u8]) -> Vec<u8> {
+    f32s.chunks_exact(4)
+        .flat_map(|b| {
+            let u = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            (((u + 0x7FFF + ((u >> 16) & 1)) >> 16) as u16).to_le_bytes()
+        })
+        .collect()
+}
+
+fn to_f16(f32s: &[u8]) -> Vec<u8> {
+    f32s.chunks_exact(4)
+        .flat_map(|b| f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_bits().to_le_bytes())
+        .collect()
+}
+
+/// Compresses `src` and checks that it decodes to `src` every way: 1, 2 and all threads, every
+/// kernel level, each chunk alone. Returns the frame.
+fn roundtrip(kind: Kind, src: &[u8], cols: u64, cs: u32, label: &str) -> Vec<u8> {
+    let f = compress(kind, src, &opts(1, cs, cols)).unwrap();
+    assert!(f == compress(kind, src, &opts(0, cs, cols)).unwrap(), "{label}: the frame depends on the thread count");
+    for threads in [1, 2, 0] {
+        assert!(decompress(&f, &opts(threads, 0, 0)).unwrap() == src, "{label}: {threads} threads");
+    }
+    let r = FrameReader::new(&f).unwrap();
+    for level in r.levels() {
+        let out = frame::decompress_at_level(&f, &opts(1, 0, 0), level).unwrap();
+        assert!(out == src, "{label}: {level:?} kernels");
+    }
+    let csz = read_info(&f).unwrap().chunk_size as usize;
+    for (i, want) in src.chunks(csz).enumerate() {
+        for level in r.levels() {
+            if let Some(got) = r.decode_chunk_at_level(i, level) {
+                assert!(got.unwrap() == want, "{label}: chunk {i} at {level:?}");
+            }
+        }
+    }
+    f
+}
+
+/// Bytes of one chunk of little-endian 16-bit values coded under `split` with one table of
+/// their own, model section included.
+fn coded_len(src: &[u8], split: Split) -> usize {
+    let mut counts = vec![0u64; SYMBOLS];
+    histogram(src, split, &mut counts);
+    let m = Model::from_counts(&counts).unwrap();
+    let model = write_models(&[m]);
+    let m = read_models(&model).unwrap().remove(0);
+    let mut out = Vec::new();
+    encode_chunk(&Encoder::new(m.encoder(), split), src, &mut out).unwrap();
+    model.len() + out.len()
+}
+
+#[test]
+fn real_norms_and_biases_take_the_signed_split() {
+    let f32s = vectors_f32();
+    for (kind, src) in [(Kind::F32, f32s.clone()), (Kind::Bf16, to_bf16(&f32s)), (Kind::F16, to_f16(&f32s))] {
+        for cs in [0, MIN_CHUNK_SIZE] {
+            let label = format!("{kind:?} chunk {cs}");
+            let f = roundtrip(kind, &src, 0, cs, &label);
+            let info = read_info(&f).unwrap();
+            assert_eq!(info.flags, 1, "{label}: the split");
+            let want = if kind == Kind::F32 { Method::F32Split } else { Method::Bf16Hist };
+            assert_eq!(info.method, want, "{label}");
+        }
+        if kind != Kind::F32 {
+            // What the choice is worth here: the same values under each split, one table each.
+            let (plain, signed) = (coded_len(&src, Split::Magnitude), coded_len(&src, Split::Signed));
+            assert!(signed < plain, "{kind:?}: signed {signed} vs plain {plain}");
+        }
+    }
+}
+
+#[test]
+fn matrices_with_skewed_signs_take_contexts_and_the_signed_split() {
+    // The fixture's FFN up-projection (1536 x 384, real values) with the signs of three values
+    // in four cleared: method 6 pays on its rows, and the sign is now worth modelling.
+    let file = common::st_file();
+    let t = safetensors::read_tensors(file)
+        .unwrap()
+        .into_iter()
+        .find(|t| t.dtype == "BF16" && t.name.ends_with("intermediate.dense.weight"))
+        .unwrap();
+    let data = &file[t.offset as usize..(t.offset + t.len) as usize];
+    let bf16: Vec<u8> = data
+        .chunks_exact(2)
+        .enumerate()
+        .flat_map(|(i, b)| {
+            let v = u16::from_le_bytes([b[0], b[1]]);
+            (if i % 4 == 0 { v } else { v & 0x7FFF }).to_le_bytes()
+        })
+        .collect();
+    let f32s: Vec<u8> = bf16.chunks_exact(2).enumerate().flat_map(|(i, b)| [(i * 37) as u8, 0, b[0], b[1]]).collect();
+    for (kind, src) in [(Kind::Bf16, bf16.clone()), (Kind::F16, to_f16(&f32s)), (Kind::F32, f32s.clone())] {
+        // Default chunks, and 64 KiB chunks that start mid-row.
+        for cs in [0, MIN_CHUNK_SIZE] {
+            let label = format!("{kind:?} chunk {cs}");
+            let f = roundtrip(kind, &src, 384, cs, &label);
+            let info = read_info(&f).unwrap();
+            assert_eq!((info.method, info.flags), (Method::Bf16Ctx, 1), "{label}");
+        }
+    }
+}
+
+/// `f` with header flags `flags` and the header checksum made right again.
+fn with_flags(f: &[u8], flags: u32) -> Vec<u8> {
+    let mut g = f.to_vec();
+    g[28..32].copy_from_slice(&flags.to_le_bytes());
+    let h = xxh3_64(&g[..40]);
+    g[40..48].copy_from_slice(&h.to_le_bytes());
+    g
+}
+
+#[test]
+fn flags_the_method_does_not_allow_are_corrupt_headers() {
+    let golden = |n: &str| std::fs::read(common::root().join("tests/golden").join(n)).unwrap();
+    let signed = golden("bf16-signed.wzf");
+    assert_eq!(read_info(&signed).unwrap().flags, 1);
+    // Unknown bits, on a method that has flags.
+    for bad in [2, 1 << 31, 3] {
+        assert!(matches!(read_info(&with_flags(&signed, bad)), Err(Error::CorruptHeader)), "flags {bad}");
+    }
+    // The flag on methods without flags: blocks, q4k-ctx, grouped, stored.
+    for name in ["q6_k.wzf", "q4_k.wzf", "grouped-abc.wzf", "stored.wzf"] {
+        let f = golden(name);
+        assert_eq!(read_info(&f).unwrap().flags, 0, "{name}");
+        assert!(matches!(read_info(&with_flags(&f, 1)), Err(Error::CorruptHeader)), "{name}");
+    }
+    // The flag added to, or taken from, a frame of the float methods: a valid header, but the
+    // chunks decode to other bytes, which their checksums catch.
+    for (name, flags) in [("bf16.wzf", 1), ("f32.wzf", 1), ("bf16-ctx.wzf", 1), ("bf16-signed.wzf", 0)] {
+        let g = with_flags(&golden(name), flags);
+        assert!(decompress(&g, &opts(1, 0, 0)).is_err(), "{name} with flags {flags}");
+    }
+}
