@@ -173,6 +173,11 @@ pub fn frame_seeds(fx: &Fixtures) -> Seeds {
         assert_eq!(frame::read_info(&f).unwrap().flags, 1);
         v.push((name.into(), f));
     }
+    // Integers that count (position ids): the generic path's differences (header flag 2).
+    let ids: Vec<u8> = (0..512u64).flat_map(|i| i.to_le_bytes()).collect();
+    let f = frame::compress(Kind::Bytes, &ids, &opts).unwrap();
+    assert_eq!(frame::read_info(&f).unwrap().flags, 2);
+    v.push(("bytes-delta".into(), f));
     v.push(("q4k-empty".into(), frame::compress(Kind::Q4K, &[], &Options::with_threads(1)).unwrap()));
     let noise = noise(1, 3000);
     v.push(("bytes-stored".into(), frame::compress(Kind::Bytes, &noise, &opts).unwrap()));

@@ -4,6 +4,12 @@
 //! floats together, where zstd finds their redundancy; for single bytes it is plain zstd.
 //!
 //! The model section is one byte, the element stride, which must be the kind's element size.
+//!
+//! Integer tensors (position ids, token type ids: the `bytes` kind) often count: 0, 1, 2, ...
+//! zstd sees no repeats there (MiniLM's 512 I64 position ids: 547 bytes at level 19), their
+//! differences are all one. With the header flag `DELTA` a chunk's bytes are little-endian words
+//! of 2, 4 or 8 bytes (the model section's second byte), each replaced by its difference from the
+//! one before, then grouped by position in a word; small frames of bytes try it (`delta_plans`).
 
 use std::any::Any;
 
@@ -18,9 +24,12 @@ const LEVEL: i32 = 6;
 /// The grouped codec (method 4). Frames of any kind may use it.
 pub struct GroupedCodec;
 
-/// The element stride, which is all the codec needs on either side, and the zstd level the
-/// encoder uses.
-struct Stride(usize, i32);
+/// The header flag (docs/FORMAT.md 2.3) of chunks coded as differences of words.
+pub const DELTA: u32 = 2;
+
+/// The element stride, the zstd level the encoder uses, and the word width of the differences
+/// (0: none).
+struct Stride(usize, i32, usize);
 
 impl Codec for GroupedCodec {
     fn method(&self) -> Method {
@@ -28,12 +37,16 @@ impl Codec for GroupedCodec {
     }
 
     fn plan<'a>(&self, kind: Kind, _: &[&'a [u8]], _: &Plan) -> Result<Box<dyn ChunkEncoder + 'a>> {
-        Ok(Box::new(Stride(kind.element_size(), LEVEL)))
+        Ok(Box::new(Stride(kind.element_size(), LEVEL, 0)))
     }
 
-    fn read_model(&self, kind: Kind, _: u32, model: &[u8]) -> Result<Box<dyn Model>> {
-        match *model {
-            [stride] if stride as usize == kind.element_size() => Ok(Box::new(Stride(stride as usize, LEVEL))),
+    fn read_model(&self, kind: Kind, flags: u32, model: &[u8]) -> Result<Box<dyn Model>> {
+        let es = kind.element_size();
+        match (flags & DELTA != 0, model) {
+            (false, &[stride]) if stride as usize == es => Ok(Box::new(Stride(es, LEVEL, 0))),
+            (true, &[stride, w]) if stride as usize == es && matches!(w, 2 | 4 | 8) && (w as usize).is_multiple_of(es) => {
+                Ok(Box::new(Stride(es, LEVEL, w as usize)))
+            }
             _ => Err(Error::CorruptModel),
         }
     }
@@ -48,15 +61,40 @@ impl Codec for GroupedCodec {
 /// codec does worse than this (tiny norms, integer tensors, smooth tables an order-0 model cannot
 /// see) is written with it instead.
 pub(crate) fn strong_plan<'a>(kind: Kind) -> Box<dyn ChunkEncoder + 'a> {
-    Box::new(Stride(kind.element_size(), STRONG_LEVEL))
+    Box::new(Stride(kind.element_size(), STRONG_LEVEL, 0))
+}
+
+/// The fallback's plans with differences of words, for a small frame of `kind` holding `len`
+/// bytes: words of 8, 4 and 2 bytes, for the `bytes` kind (where integer tensors go) only.
+pub(crate) fn delta_plans<'a>(kind: Kind, len: usize) -> Vec<Box<dyn ChunkEncoder + 'a>> {
+    if kind.element_size() != 1 {
+        return Vec::new();
+    }
+    [8, 4, 2]
+        .into_iter()
+        .filter(|w| len >= 2 * w)
+        .map(|w| Box::new(Stride(1, STRONG_LEVEL, w)) as Box<dyn ChunkEncoder>)
+        .collect()
 }
 
 /// The fallback's zstd level.
 const STRONG_LEVEL: i32 = 19;
 
 impl ChunkEncoder for Stride {
+    fn flags(&self) -> u32 {
+        if self.2 > 0 {
+            DELTA
+        } else {
+            0
+        }
+    }
+
     fn model(&self) -> Vec<u8> {
-        vec![self.0 as u8]
+        if self.2 > 0 {
+            vec![self.0 as u8, self.2 as u8]
+        } else {
+            vec![self.0 as u8]
+        }
     }
 
     fn table(&self, _: usize) -> u8 {
@@ -64,7 +102,17 @@ impl ChunkEncoder for Stride {
     }
 
     fn encode(&self, _: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        out.extend_from_slice(&zstd::compress(&group(self.0, src), self.1, 1)?);
+        let grouped = match self.2 {
+            0 => group(self.0, src),
+            w => {
+                // The words' differences grouped, then the bytes past the last whole word.
+                let whole = src.len() / w * w;
+                let mut g = group(w, &differences(w, &src[..whole]));
+                g.extend_from_slice(&src[whole..]);
+                g
+            }
+        };
+        out.extend_from_slice(&zstd::compress(&grouped, self.1, 1)?);
         Ok(())
     }
 }
@@ -75,12 +123,15 @@ impl Model for Stride {
     }
 
     fn decoder(&self, _: u8, _: Level) -> Box<dyn ChunkDecoder> {
-        Box::new(Stride(self.0, self.1))
+        Box::new(Stride(self.0, self.1, self.2))
     }
 }
 
 impl ChunkDecoder for Stride {
     fn decode(&self, _: u64, src: &[u8], dst: &mut [u8]) -> Result<()> {
+        if self.2 > 0 {
+            return decode_differences(self.2, src, dst);
+        }
         let stride = self.0;
         if stride == 1 {
             return zstd::decompress_into(src, dst).map_err(|_| Error::CorruptData);
@@ -99,6 +150,43 @@ impl ChunkDecoder for Stride {
     fn as_any(&self) -> &dyn Any {
         self
     }
+}
+
+/// A chunk coded with differences of `w`-byte words into `dst`.
+fn decode_differences(w: usize, src: &[u8], dst: &mut [u8]) -> Result<()> {
+    let mut grouped = vec![0u8; dst.len()];
+    zstd::decompress_into(src, &mut grouped).map_err(|_| Error::CorruptData)?;
+    let whole = dst.len() / w * w;
+    let n = whole / w;
+    dst[whole..].copy_from_slice(&grouped[whole..]);
+    // Ungroup, then undo the differences (wrapping, as they were taken).
+    let mut prev = 0u64;
+    let mask = if w == 8 { u64::MAX } else { (1u64 << (8 * w)) - 1 };
+    for (i, e) in dst[..whole].chunks_exact_mut(w).enumerate() {
+        let mut d = [0u8; 8];
+        for (k, b) in d[..w].iter_mut().enumerate() {
+            *b = grouped[k * n + i];
+        }
+        prev = prev.wrapping_add(u64::from_le_bytes(d)) & mask;
+        e.copy_from_slice(&prev.to_le_bytes()[..w]);
+    }
+    Ok(())
+}
+
+/// `src` (a whole number of little-endian `w`-byte words) with each word replaced by its
+/// difference from the one before (the first from 0), modulo 2^(8w).
+fn differences(w: usize, src: &[u8]) -> Vec<u8> {
+    let mask = if w == 8 { u64::MAX } else { (1u64 << (8 * w)) - 1 };
+    let mut prev = 0u64;
+    let mut out = Vec::with_capacity(src.len());
+    for e in src.chunks_exact(w) {
+        let mut d = [0u8; 8];
+        d[..w].copy_from_slice(e);
+        let v = u64::from_le_bytes(d);
+        out.extend_from_slice(&(v.wrapping_sub(prev) & mask).to_le_bytes()[..w]);
+        prev = v;
+    }
+    out
 }
 
 /// `src` (a whole number of `stride`-byte elements) with its bytes grouped by position.

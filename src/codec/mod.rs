@@ -218,10 +218,12 @@ impl Method {
     }
 
     /// The frame header flags this method may set: the float methods' split
-    /// (`bf16::split::SIGN_IN_SYMBOL`); none for the others.
+    /// (`bf16::split::SIGN_IN_SYMBOL`), the generic path's differences (`grouped::DELTA`); none
+    /// for the others.
     pub fn flags(self) -> u32 {
         match self {
             Method::Bf16Hist | Method::F32Split | Method::Bf16Ctx => bf16::split::SIGN_IN_SYMBOL,
+            Method::Grouped => grouped::DELTA,
             _ => 0,
         }
     }

@@ -260,13 +260,18 @@ pub(crate) fn encode<'a>(kind: Kind, src: &'a [u8], opts: &Options) -> Result<En
         // tensors, smooth tables), and there it costs little time. Frames of the generic path
         // itself try it too: their own plan is zstd at a middle level (MiniLM's I64 position ids,
         // 4096 bytes: 558 bytes of zstd at level 6, 547 at level 19).
+        // Small frames of bytes also try differences of 8-, 4- and 2-byte words (integer tensors).
         if src.len() < STRONG_FALLBACK_MAX {
-            let g = crate::codec::grouped::strong_plan(kind);
-            // The chunks were counted once already: this second try does not tick the progress.
-            let gouts = code_chunks(&chunks, &Options { progress: None, ..opts.clone() }, &*g)?;
-            let size = |m: &[u8], o: &[ChunkOut]| frame_len(m.len(), o.len(), o.iter().map(ChunkOut::stored_len).sum());
-            if size(&g.model(), &gouts) < size(&best.2 .0, &best.2 .1) {
-                best = (Method::Grouped, 0, (g.model(), gouts));
+            let mut plans = vec![crate::codec::grouped::strong_plan(kind)];
+            plans.extend(crate::codec::grouped::delta_plans(kind, src.len()));
+            for g in plans {
+                // The chunks were counted once already: these tries do not tick the progress.
+                let gouts = code_chunks(&chunks, &Options { progress: None, ..opts.clone() }, &*g)?;
+                let size =
+                    |m: &[u8], o: &[ChunkOut]| frame_len(m.len(), o.len(), o.iter().map(ChunkOut::stored_len).sum());
+                if size(&g.model(), &gouts) < size(&best.2 .0, &best.2 .1) {
+                    best = (Method::Grouped, g.flags(), (g.model(), gouts));
+                }
             }
         }
         Some(best)

@@ -26,6 +26,8 @@ bf16-signed.wzf and f32-signed.wzf came at revision 7 (the header flag SIGN_IN_S
 tensor of the Q4_K_M GGUF (norm weights and biases, 30,720 values) in file order, concatenated,
 compressed with `weightzip compress --kind f32`, and the same values rounded to bf16 (to nearest,
 ties to even) with `weightzip compress --kind bf16`.
+bytes-delta.wzf came then too (the header flag DELTA): tests/data/minilm-position-ids.i64 compressed
+with `weightzip compress --kind bytes`.
 
 Usage: python3 tests/golden/make.py WEIGHTZIP_BINARY   (needs numpy and gguf==0.19.0)
 """

@@ -335,6 +335,7 @@ pub const SYMBOLS: usize = 1 << 12;
 pub const SCALE: u32 = 14;
 
 /// Adds the symbol histogram of `src` (little-endian bf16) under `split` to `counts`.
+#[cfg(any(test, feature = "internals"))]
 pub fn histogram(src: &[u8], split: Split, counts: &mut [u64]) {
     debug_assert_eq!(counts.len(), SYMBOLS);
     for v in src.chunks_exact(2) {

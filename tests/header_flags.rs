@@ -1,8 +1,15 @@
-//! The float codecs' sign-in-symbol split (frame header flag 1, docs/FORMAT.md 4.1): the symbol
-//! holds the sign, the exponent and three mantissa bits, and bits 3..0 go raw. On the real 1-D
-//! tensors of the GGUF fixture (norm weights, all positive, and biases) the encoder chooses it for
-//! bf16, f16 and f32, and it codes them smaller than the default split; frames with it roundtrip
-//! at every thread count, chunk by chunk and with every kernel level, in method 1, 5 and 6 frames.
+//! The frame header's flags (docs/FORMAT.md 2.3).
+//!
+//! Flag 1, the float codecs' sign-in-symbol split (4.1): the symbol holds the sign, the exponent
+//! and three mantissa bits, and bits 3..0 go raw. On the real 1-D tensors of the GGUF fixture
+//! (norm weights, all positive, and biases) the encoder chooses it for bf16, f16 and f32, and it
+//! codes them smaller than the default split; frames with it roundtrip at every thread count,
+//! chunk by chunk and with every kernel level, in method 1, 5 and 6 frames.
+//!
+//! Flag 2, the generic path's differences of words (6.1): MiniLM's I64 position ids take it and
+//! beat zstd -19 by far; every word width and a trailing partial word roundtrip; its model
+//! section is checked.
+//!
 //! A frame header whose flags its method does not allow is CORRUPT_HEADER.
 
 mod common;
@@ -166,4 +173,70 @@ fn flags_the_method_does_not_allow_are_corrupt_headers() {
         let g = with_flags(&golden(name), flags);
         assert!(decompress(&g, &opts(1, 0, 0)).is_err(), "{name} with flags {flags}");
     }
+}
+
+#[test]
+fn integer_position_ids_take_differences_and_beat_zstd() {
+    let src = std::fs::read(common::data_path("minilm-position-ids.i64")).unwrap();
+    let f = roundtrip(Kind::Bytes, &src, 0, 0, "position ids");
+    let info = read_info(&f).unwrap();
+    assert_eq!((info.method, info.flags), (Method::Grouped, 2));
+    let z = zstd_19(&src);
+    // The frame's 80 bytes of header and table included (zstd -19: 547 bytes).
+    assert!(f.len() * 4 < z, "{} vs zstd -19 {}", f.len(), z);
+}
+
+fn zstd_19(src: &[u8]) -> usize {
+    weightzip::zstd::compress(src, 19, 1).unwrap().len()
+}
+
+#[test]
+fn differences_of_every_width_roundtrip() {
+    // Integer-like bytes: the position ids, counted down and wrapped, with odd tails.
+    let ids = std::fs::read(common::data_path("minilm-position-ids.i64")).unwrap();
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    for w in [2usize, 4, 8] {
+        // The ids as w-byte words, descending through zero (the differences wrap).
+        let v: Vec<u8> = ids
+            .chunks_exact(8)
+            .flat_map(|b| {
+                let x = 100u64.wrapping_sub(u64::from_le_bytes(b.try_into().unwrap()));
+                x.to_le_bytes()[..w].to_vec()
+            })
+            .collect();
+        cases.push(v.clone());
+        let mut odd = v;
+        odd.extend_from_slice(&[7, 1, 3][..w.min(3) - 1]);
+        cases.push(odd);
+    }
+    for (i, src) in cases.iter().enumerate() {
+        let f = roundtrip(Kind::Bytes, src, 0, 0, &format!("case {i}"));
+        assert_eq!(read_info(&f).unwrap().flags, 2, "case {i}: {} bytes", src.len());
+    }
+}
+
+#[test]
+fn delta_model_sections_are_checked() {
+    let golden = std::fs::read(common::root().join("tests/golden/bytes-delta.wzf")).unwrap();
+    // Model section: bytes 48..50, [stride 1, width 8]. Widths other than 2, 4, 8, and a one-byte
+    // model with the flag, are CORRUPT_MODEL; the flag taken away, CORRUPT_MODEL too.
+    for w in [0u8, 1, 3, 5, 16, 255] {
+        let mut g = golden.clone();
+        g[49] = w;
+        let g = reseal_table(&g);
+        assert!(matches!(decompress(&g, &opts(1, 0, 0)), Err(Error::CorruptModel)), "width {w}");
+    }
+    assert!(matches!(decompress(&with_flags(&golden, 0), &opts(1, 0, 0)), Err(Error::CorruptModel)));
+    let plain = std::fs::read(common::root().join("tests/golden/bytes.wzf")).unwrap();
+    assert!(matches!(decompress(&with_flags(&plain, 2), &opts(1, 0, 0)), Err(Error::CorruptModel)));
+}
+
+/// `f` with its table check recomputed (the model section and chunk table changed).
+fn reseal_table(f: &[u8]) -> Vec<u8> {
+    let info = read_info(f).unwrap();
+    let end = 48 + info.model_size as usize + 16 * info.chunk_count as usize;
+    let mut g = f.to_vec();
+    let c = xxh3_64(&g[48..end]);
+    g[end..end + 8].copy_from_slice(&c.to_le_bytes());
+    g
 }
