@@ -486,6 +486,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     "{}",
                     json!({"kind": kind.name(), "values": s.values, "h_high": s.h_high, "h_low": s.h_low,
                            "r_marginal": s.r_marginal, "h_model": s.h_model, "r_model": s.r_model,
+                           "h_model_sign_in_symbol": s.h_model_signed,
                            "h_joint_exp_mantissa": s.h_joint_exp_mant, "coded_bits_per_value": coded_bits,
                            "ratio": ratio, "matrix_values": sc.values, "scale_contexts": ctx})
                 );
@@ -499,6 +500,10 @@ fn run(cli: Cli) -> Result<(), String> {
                     s.h_model
                 );
                 println!("  R_model           {:.4}   (16 / H(model), before table costs)", s.r_model);
+                println!(
+                    "  H(model, signed)  {:.4} bits/value  (sign in the symbol: H(sign, exponent, top 3 mantissa bits) + 4 raw bits)",
+                    s.h_model_signed
+                );
                 println!(
                     "  H(e)+H(s,m|e)     {:.4} bits/value  (full exponent/mantissa joint model)",
                     s.h_joint_exp_mant

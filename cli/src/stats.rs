@@ -19,6 +19,9 @@ pub struct Bf16Stats {
     pub h_model: f64,
     /// 16 / h_model.
     pub r_model: f64,
+    /// The model with the sign in the symbol (the signed split: sign, exponent, top 3 mantissa
+    /// bits) + 4 raw bits: what the frame header's SIGN_IN_SYMBOL flag codes.
+    pub h_model_signed: f64,
 }
 
 pub fn bf16_stats(data: &[u8]) -> Bf16Stats {
@@ -36,6 +39,8 @@ pub fn bf16_stats(data: &[u8]) -> Bf16Stats {
     let values = (data.len() / 2) as u64;
     let mut sym = vec![0u64; bf16::SYMBOLS];
     bf16::histogram(data, bf16::Split::Magnitude, &mut sym);
+    let mut signed = vec![0u64; bf16::SYMBOLS];
+    bf16::histogram(data, bf16::Split::Signed, &mut signed);
     let (h_high, h_low) = (entropy_bits(&hi), entropy_bits(&lo));
     let exp: Vec<u64> = exp_sm.chunks(256).map(|r| r.iter().sum()).collect();
     let h_cond: f64 = exp_sm
@@ -58,6 +63,7 @@ pub fn bf16_stats(data: &[u8]) -> Bf16Stats {
         h_joint_exp_mant: entropy_bits(&exp) + h_cond,
         h_model,
         r_model: ratio(h_model),
+        h_model_signed: entropy_bits(&signed) + 4.0,
     }
 }
 

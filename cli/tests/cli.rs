@@ -192,6 +192,10 @@ fn stats_json_on_the_raw_fixture() {
     assert!((0.0..=8.0).contains(&hh) && (0.0..=8.0).contains(&hl));
     let hm = j["h_model"].as_f64().unwrap();
     assert!((4.0..=16.0).contains(&hm));
+    // The signed split's model: its symbol keeps the sign and drops a mantissa bit, so on
+    // matrices of fair signs it is near the plain model, within a bit either way.
+    let hs = j["h_model_sign_in_symbol"].as_f64().unwrap();
+    assert!((hs - hm).abs() < 1.0 && (hs - s.h_model_signed).abs() < 1e-9, "{hs} vs {hm}");
     assert_eq!(j["values"].as_u64(), Some(raw_fixture().len() as u64 / 2));
     // The default kind is bf16, and the plain-text form works.
     let o = run(&["stats", p(&data_path(RAW_FIXTURE))]);
