@@ -9,6 +9,21 @@ use super::rans::{EncSymbol, EncTable, RansEncoder, LANES};
 use crate::cpu::{self, Level};
 use crate::error::{Error, Result};
 
+thread_local! {
+    /// An index array for the next chunk this thread codes (see `with_index_buffer`).
+    static SPARE_INDEX: std::cell::Cell<Vec<u32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Runs `f` with an empty index array that keeps its allocation from the last call on this
+/// thread: a chunk's indices are megabytes, and fresh pages for each chunk cost page faults.
+pub fn with_index_buffer<R>(f: impl FnOnce(&mut Vec<u32>) -> R) -> R {
+    let mut v = SPARE_INDEX.try_with(|s| s.take()).unwrap_or_default();
+    v.clear();
+    let r = f(&mut v);
+    let _ = SPARE_INDEX.try_with(|s| s.set(v));
+    r
+}
+
 /// Several tables of one scale, laid end to end.
 pub struct Flat {
     syms: Vec<EncSymbol>,

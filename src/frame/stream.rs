@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 
 use super::reader::{decode_chunks, meta_len, Parsed};
-use super::{check_magic, compress, read_info, Options, HEADER_LEN, MAGIC};
+use super::{check_magic, read_info, Options, HEADER_LEN, MAGIC};
 use crate::codec::Kind;
 use crate::cpu;
 use crate::error::{Error, Result};
@@ -42,17 +42,20 @@ pub fn compress_stream<R: Read, W: Write + ?Sized>(
     opts: &Options,
 ) -> Result<StreamInfo> {
     let mut info = StreamInfo::default();
-    let mut buf = Vec::new();
+    // A segment's room at once (address space only until read into): growing by doubling
+    // copied and faulted in the segment twice over.
+    let mut buf = Vec::with_capacity(STREAM_SEGMENT);
     loop {
         buf.clear();
         let n = read_up_to(&mut input, &mut buf, STREAM_SEGMENT)?;
         if n == 0 && info.frames > 0 {
             return Ok(info);
         }
-        let frame = compress(kind, &buf, opts)?;
-        out.write_all(&frame).map_err(|e| Error::io("write", None, e))?;
+        // The frame's parts go out as they are, not assembled in a buffer of their own first.
+        let e = super::encode(kind, &buf, opts)?;
+        e.write_parts(|b| out.write_all(b).map_err(|e| Error::io("write", None, e)))?;
         info.original_size += n as u64;
-        info.compressed_size += frame.len() as u64;
+        info.compressed_size += e.len() as u64;
         info.frames += 1;
         if n < STREAM_SEGMENT {
             return Ok(info);

@@ -243,7 +243,7 @@ fn contexts_fast(h: &[u8; HEADER_SYMBOLS], simd: Level) -> [u8; 8] {
 /// Pair `k` (0..128) of a block: the sub-block and the first of its two elements. Pairs go by
 /// 32: for j in 0..4, the 16 pairs of sub-block 2j, then the 16 of sub-block 2j+1, so that one
 /// group of 32 pairs fills quant bytes 32j..32j+32 exactly.
-#[inline(always)]
+#[cfg(test)]
 fn pair_position(k: usize) -> (usize, usize) {
     let j = k / 32;
     let s = 2 * j + (k % 32) / 16;
@@ -253,11 +253,30 @@ fn pair_position(k: usize) -> (usize, usize) {
 
 /// The pair symbol of pair `p` (0..16) of sub-block `s` of a block's quant bytes (the pair `k`
 /// with `pair_position(k) == (s, 2 * p)`): its two 4-bit quants, low then high.
-#[inline(always)]
+#[cfg(test)]
 fn sub_block_pair(qs: &[u8], s: usize, p: usize) -> u8 {
     let shift = 4 * (s % 2);
     let base = 32 * (s / 2) + 2 * p;
     ((qs[base] >> shift) & 15) | (((qs[base + 1] >> shift) & 15) << 4)
+}
+
+/// Every pair symbol of a block's 128 quant bytes, in coding order (pair k at index k: the 16
+/// pairs of sub-block s at 16s..16s+16). Straight-line over 16-bit words, so it vectorises (pair
+/// by pair through `sub_block_pair`, building the encoder's indices took a quarter of the time of
+/// compressing Q4_K).
+#[inline(always)]
+fn block_pairs(qs: &[u8]) -> [u8; PAIRS] {
+    let mut out = [0u8; PAIRS];
+    for (q, o) in qs[..128].chunks_exact(32).zip(out.chunks_exact_mut(32)) {
+        let (even, odd) = o.split_at_mut(16);
+        for ((w, e), d) in q.chunks_exact(2).zip(even.iter_mut()).zip(odd.iter_mut()) {
+            let w = u16::from_le_bytes([w[0], w[1]]);
+            // Sub-block 2j takes the low nibbles of the two bytes, sub-block 2j+1 the high ones.
+            *e = ((w & 0xF) | ((w >> 4) & 0xF0)) as u8;
+            *d = (((w >> 4) & 0xF) | ((w >> 8) & 0xF0)) as u8;
+        }
+    }
+    out
 }
 
 /// Histograms of a run of blocks: per header table, and per context.
@@ -275,18 +294,32 @@ impl Counts {
     }
 
     pub fn add(&mut self, src: &[u8]) {
-        for b in src.chunks_exact(BLOCK) {
-            let h = header_symbols(b);
-            for (i, &v) in h.iter().enumerate() {
-                self.header[header_table(i)][v as usize] += 1;
+        // Pair counts in two u32 copies that alternate pair by pair: neighbouring pairs of a
+        // sub-block are often equal, and one copy would make each increment wait for the last
+        // (32 KiB together, in L1; measured 18% -> 11% of compressing Q4_K). Chunks hold far
+        // fewer than 2^32 pairs.
+        let level = cpu::detect();
+        for part in src.chunks(BLOCK << 20) {
+            let mut twin = vec![[0u32; 2 * 256]; CONTEXTS];
+            for b in part.chunks_exact(BLOCK) {
+                let h = header_symbols(b);
+                for (i, &v) in h.iter().enumerate() {
+                    self.header[header_table(i)][v as usize] += 1;
+                }
+                let ctx = contexts_fast(&h, level);
+                let pairs = block_pairs(&b[16..]);
+                // A sub-block at a time: its table is found once for its 16 pairs.
+                for (s, ps) in pairs.chunks_exact(16).enumerate() {
+                    let c = &mut twin[ctx[s] as usize];
+                    for p in ps.chunks_exact(2) {
+                        c[p[0] as usize] += 1;
+                        c[256 + p[1] as usize] += 1;
+                    }
+                }
             }
-            let ctx = contexts_fast(&h, cpu::detect());
-            let qs = &b[16..];
-            // A sub-block at a time: its table is found once for its 16 pairs.
-            for s in 0..8 {
-                let c = &mut self.pairs[ctx[s] as usize];
-                for p in 0..16 {
-                    c[sub_block_pair(qs, s, p) as usize] += 1;
+            for (t, c) in self.pairs.iter_mut().zip(&twin) {
+                for (k, x) in t.iter_mut().enumerate() {
+                    *x += (c[k] + c[256 + k]) as u64;
                 }
             }
         }
@@ -444,34 +477,40 @@ pub fn min_coded_len(chunk_bytes: u64) -> u64 {
 /// Encodes a chunk of whole blocks: u32 LE length of the header stream, the header stream (20
 /// symbols per block), then the pair stream (128 symbols per block).
 pub fn encode_chunk(enc: &Encoder, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    crate::entropy::indexed::with_index_buffer(|idx| encode_chunk_with(enc, src, idx, out))
+}
+
+fn encode_chunk_with(enc: &Encoder, src: &[u8], idx: &mut Vec<u32>, out: &mut Vec<u8>) -> Result<()> {
     debug_assert!(src.len().is_multiple_of(BLOCK));
     let blocks: Vec<&[u8]> = src.chunks_exact(BLOCK).collect();
     let headers: Vec<[u8; HEADER_SYMBOLS]> = blocks.iter().map(|b| header_symbols(b)).collect();
 
     // Each symbol as an index into its stream's tables end to end.
-    let mut idx = Vec::with_capacity(blocks.len() * PAIRS);
+    idx.reserve(blocks.len() * PAIRS);
     for h in &headers {
         idx.extend(h.iter().enumerate().map(|(j, &s)| enc.header_offsets[header_table(j)] + s as u32));
     }
     let mut hs = Vec::new();
-    enc.header.encode(&idx, &mut hs)?;
+    enc.header.encode(idx, &mut hs)?;
     out.extend_from_slice(&(hs.len() as u32).to_le_bytes());
     out.extend_from_slice(&hs);
 
     idx.clear();
+    idx.resize(blocks.len() * PAIRS, 0);
     let level = cpu::detect();
-    for (h, b) in headers.iter().zip(&blocks) {
+    for ((h, b), out) in headers.iter().zip(&blocks).zip(idx.chunks_exact_mut(PAIRS)) {
         let ctx = contexts_fast(h, level);
-        let qs = &b[16..];
-        // Pair k is pair k % 16 of sub-block 2 (k / 32) + (k % 32) / 16 (`pair_position`): the
-        // pairs of one sub-block are consecutive, so its table is found once for 16 of them.
-        for k0 in (0..PAIRS).step_by(16) {
-            let s = pair_position(k0).0;
-            let at = enc.pair_offsets[ctx[s] as usize].ok_or(Error::InvalidArgument)?;
-            idx.extend((0..16).map(|p| at + sub_block_pair(qs, s, p) as u32));
+        let pairs = block_pairs(&b[16..]);
+        // The pairs of one sub-block are consecutive (`block_pairs`), so its table is found
+        // once for 16 of them.
+        for ((ps, o), &c) in pairs.chunks_exact(16).zip(out.chunks_exact_mut(16)).zip(&ctx) {
+            let at = enc.pair_offsets[c as usize].ok_or(Error::InvalidArgument)?;
+            for (o, &p) in o.iter_mut().zip(ps) {
+                *o = at + p as u32;
+            }
         }
     }
-    enc.pairs.encode(&idx, out)
+    enc.pairs.encode(idx, out)
 }
 
 /// A chunk's header stream and pair stream.
@@ -695,5 +734,23 @@ mod tests {
             }
         }
         assert!(seen.iter().all(|&b| b == 3));
+    }
+}
+
+#[cfg(test)]
+mod pair_tests {
+    use super::*;
+
+    #[test]
+    fn block_pairs_match_pair_by_pair() {
+        let mut r = crate::test_rng::Lcg::new(7);
+        for _ in 0..50 {
+            let qs: Vec<u8> = (0..128).map(|_| r.next_u64() as u8).collect();
+            let all = block_pairs(&qs);
+            for (k, &v) in all.iter().enumerate() {
+                let (s, e) = pair_position(k);
+                assert_eq!(v, sub_block_pair(&qs, s, e / 2), "pair {k}");
+            }
+        }
     }
 }
