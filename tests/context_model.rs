@@ -13,7 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use common::{st_file, Lcg};
 use half::f16;
 use weightzip::codec::Method;
-use weightzip::frame::{self, FrameReader, CHUNK_ENTRY_LEN, MIN_CHUNK_SIZE};
+use weightzip::frame::{self, CHUNK_ENTRY_LEN, MIN_CHUNK_SIZE};
 use weightzip::{compress, decompress, read_info, safetensors, Kind, Options};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -47,34 +47,6 @@ fn as_f16(bf16: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// Compresses `src` with rows of `cols` and checks everything but the method; returns the frame.
-fn check(kind: Kind, src: &[u8], cols: u64, cs: u32, label: &str) -> Vec<u8> {
-    let f = compress(kind, src, &opts(1, cs, cols)).unwrap();
-    assert!(f == compress(kind, src, &opts(2, cs, cols)).unwrap(), "{label}: the frame depends on the thread count");
-    assert!(f == compress(kind, src, &opts(0, cs, cols)).unwrap(), "{label}: the frame depends on the thread count");
-    for threads in [1, 2] {
-        assert!(decompress(&f, &opts(threads, 0, 0)).unwrap() == src, "{label}: {threads} threads");
-    }
-    let r = FrameReader::new(&f).unwrap();
-    for level in r.levels() {
-        let out = frame::decompress_at_level(&f, &opts(1, 0, 0), level).unwrap();
-        assert!(out == src, "{label}: {level:?} kernels");
-    }
-    let csz = read_info(&f).unwrap().chunk_size as usize;
-    for (i, want) in src.chunks(csz).enumerate() {
-        let mut dst = vec![0x5Au8; want.len()];
-        r.decode_range((i * csz) as u64, &mut dst, &opts(1, 0, 0)).unwrap();
-        assert!(dst == want, "{label}: chunk {i} decoded alone");
-        for level in r.levels() {
-            let got = r.decode_chunk_at_level(i, level);
-            if let Some(got) = got {
-                assert!(got.unwrap() == want, "{label}: chunk {i} at {level:?}");
-            }
-        }
-    }
-    f
-}
-
 #[test]
 fn real_matrices_roundtrip_in_their_rows_and_columns() {
     let mut chosen = 0;
@@ -86,7 +58,7 @@ fn real_matrices_roundtrip_in_their_rows_and_columns() {
             // of 384).
             for cs in [0, MIN_CHUNK_SIZE] {
                 let label = format!("{name} {kind:?} {rows}x{cols} chunk {cs}");
-                let f = check(kind, &src, cols, cs, &label);
+                let f = common::frame_roundtrips(kind, &src, cols, cs, &label);
                 let plain = compress(kind, &src, &opts(1, cs, 0)).unwrap();
                 let method = read_info(&f).unwrap().method;
                 assert!(matches!(method, Method::Bf16Ctx | Method::Bf16Hist), "{label}: {method:?}");
@@ -119,7 +91,7 @@ fn real_f32_matrix_roundtrips_in_its_rows_and_columns() {
     let src = &file[t.offset as usize..(t.offset + t.len.unwrap()) as usize];
     for cs in [0, MIN_CHUNK_SIZE] {
         let label = format!("position_embd f32 chunk {cs}");
-        let f = check(Kind::F32, src, 384, cs, &label);
+        let f = common::frame_roundtrips(Kind::F32, src, 384, cs, &label);
         assert_eq!(read_info(&f).unwrap().method, Method::Bf16Ctx, "{label}");
         let plain = compress(Kind::F32, src, &opts(1, cs, 0)).unwrap();
         assert_eq!(read_info(&plain).unwrap().method, Method::F32Split);
@@ -162,7 +134,7 @@ fn special_values_in_a_matrix_roundtrip() {
     let c = cols as usize * 2;
     src[3 * c..4 * c].fill(0);
     src[10 * c..11 * c].fill(0);
-    let f = check(Kind::Bf16, &src, cols, 0, "sprinkled");
+    let f = common::frame_roundtrips(Kind::Bf16, &src, cols, 0, "sprinkled");
     assert_eq!(read_info(&f).unwrap().method, Method::Bf16Ctx);
 }
 

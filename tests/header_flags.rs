@@ -17,8 +17,8 @@ mod common;
 use half::f16;
 use weightzip::codec::bf16::{encode_chunk, histogram, read_models, write_models, Encoder, Model, Split, SYMBOLS};
 use weightzip::codec::Method;
-use weightzip::frame::{self, FrameReader, MIN_CHUNK_SIZE};
-use weightzip::{compress, decompress, read_info, safetensors, Error, Kind, Options};
+use weightzip::frame::MIN_CHUNK_SIZE;
+use weightzip::{decompress, read_info, safetensors, Error, Kind, Options};
 use xxhash_rust::xxh3::xxh3_64;
 
 fn opts(threads: u32, chunk_size: u32, row_len: u64) -> Options {
@@ -55,30 +55,6 @@ fn to_f16(f32s: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// Compresses `src` and checks that it decodes to `src` every way: 1, 2 and all threads, every
-/// kernel level, each chunk alone. Returns the frame.
-fn roundtrip(kind: Kind, src: &[u8], cols: u64, cs: u32, label: &str) -> Vec<u8> {
-    let f = compress(kind, src, &opts(1, cs, cols)).unwrap();
-    assert!(f == compress(kind, src, &opts(0, cs, cols)).unwrap(), "{label}: the frame depends on the thread count");
-    for threads in [1, 2, 0] {
-        assert!(decompress(&f, &opts(threads, 0, 0)).unwrap() == src, "{label}: {threads} threads");
-    }
-    let r = FrameReader::new(&f).unwrap();
-    for level in r.levels() {
-        let out = frame::decompress_at_level(&f, &opts(1, 0, 0), level).unwrap();
-        assert!(out == src, "{label}: {level:?} kernels");
-    }
-    let csz = read_info(&f).unwrap().chunk_size as usize;
-    for (i, want) in src.chunks(csz).enumerate() {
-        for level in r.levels() {
-            if let Some(got) = r.decode_chunk_at_level(i, level) {
-                assert!(got.unwrap() == want, "{label}: chunk {i} at {level:?}");
-            }
-        }
-    }
-    f
-}
-
 /// Bytes of one chunk of little-endian 16-bit values coded under `split` with one table of
 /// their own, model section included.
 fn coded_len(src: &[u8], split: Split) -> usize {
@@ -98,7 +74,7 @@ fn real_norms_and_biases_take_the_signed_split() {
     for (kind, src) in [(Kind::F32, f32s.clone()), (Kind::Bf16, to_bf16(&f32s)), (Kind::F16, to_f16(&f32s))] {
         for cs in [0, MIN_CHUNK_SIZE] {
             let label = format!("{kind:?} chunk {cs}");
-            let f = roundtrip(kind, &src, 0, cs, &label);
+            let f = common::frame_roundtrips(kind, &src, 0, cs, &label);
             let info = read_info(&f).unwrap();
             assert_eq!(info.flags, 1, "{label}: the split");
             let want = if kind == Kind::F32 { Method::F32Split } else { Method::Bf16Hist };
@@ -136,7 +112,7 @@ fn matrices_with_skewed_signs_take_contexts_and_the_signed_split() {
         // Default chunks, and 64 KiB chunks that start mid-row.
         for cs in [0, MIN_CHUNK_SIZE] {
             let label = format!("{kind:?} chunk {cs}");
-            let f = roundtrip(kind, &src, 384, cs, &label);
+            let f = common::frame_roundtrips(kind, &src, 384, cs, &label);
             let info = read_info(&f).unwrap();
             assert_eq!((info.method, info.flags), (Method::Bf16Ctx, 1), "{label}");
         }
@@ -178,7 +154,7 @@ fn flags_the_method_does_not_allow_are_corrupt_headers() {
 #[test]
 fn integer_position_ids_take_differences_and_beat_zstd() {
     let src = std::fs::read(common::data_path("minilm-position-ids.i64")).unwrap();
-    let f = roundtrip(Kind::Bytes, &src, 0, 0, "position ids");
+    let f = common::frame_roundtrips(Kind::Bytes, &src, 0, 0, "position ids");
     let info = read_info(&f).unwrap();
     assert_eq!((info.method, info.flags), (Method::Grouped, 2));
     let z = zstd_19(&src);
@@ -210,7 +186,7 @@ fn differences_of_every_width_roundtrip() {
         cases.push(odd);
     }
     for (i, src) in cases.iter().enumerate() {
-        let f = roundtrip(Kind::Bytes, src, 0, 0, &format!("case {i}"));
+        let f = common::frame_roundtrips(Kind::Bytes, src, 0, 0, &format!("case {i}"));
         assert_eq!(read_info(&f).unwrap().flags, 2, "case {i}: {} bytes", src.len());
     }
 }

@@ -215,3 +215,44 @@ pub fn rerun_with_kernel(level: &str, tests: &[&str]) {
         assert!(out.contains("1 passed"), "{name} under WZ_SIMD={level} did not run:\n{out}");
     }
 }
+
+/// Compresses `src` (with rows of `cols` values, 0: none, and chunks of `cs` bytes, 0: the
+/// default) and checks that the frame does not depend on the thread count and decodes to `src`
+/// every way: 1 and 2 threads, every kernel level, each chunk alone through the reader and at
+/// every level. Returns the frame.
+pub fn frame_roundtrips(kind: weightzip::Kind, src: &[u8], cols: u64, cs: u32, label: &str) -> Vec<u8> {
+    let f = weightzip::compress(kind, src, &frame_opts(1, cs, cols)).unwrap();
+    assert!(
+        f == weightzip::compress(kind, src, &frame_opts(2, cs, cols)).unwrap(),
+        "{label}: the frame depends on the thread count"
+    );
+    assert!(
+        f == weightzip::compress(kind, src, &frame_opts(0, cs, cols)).unwrap(),
+        "{label}: the frame depends on the thread count"
+    );
+    for threads in [1, 2] {
+        assert!(weightzip::decompress(&f, &frame_opts(threads, 0, 0)).unwrap() == src, "{label}: {threads} threads");
+    }
+    let r = weightzip::FrameReader::new(&f).unwrap();
+    for level in r.levels() {
+        let out = weightzip::frame::decompress_at_level(&f, &frame_opts(1, 0, 0), level).unwrap();
+        assert!(out == src, "{label}: {level:?} kernels");
+    }
+    let csz = weightzip::read_info(&f).unwrap().chunk_size as usize;
+    for (i, want) in src.chunks(csz).enumerate() {
+        let mut dst = vec![0x5Au8; want.len()];
+        r.decode_range((i * csz) as u64, &mut dst, &frame_opts(1, 0, 0)).unwrap();
+        assert!(dst == want, "{label}: chunk {i} decoded alone");
+        for level in r.levels() {
+            let got = r.decode_chunk_at_level(i, level);
+            if let Some(got) = got {
+                assert!(got.unwrap() == want, "{label}: chunk {i} at {level:?}");
+            }
+        }
+    }
+    f
+}
+
+fn frame_opts(threads: u32, chunk_size: u32, row_len: u64) -> weightzip::Options {
+    weightzip::Options { threads, chunk_size, progress: None, fast: false, row_len }
+}
