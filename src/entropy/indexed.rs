@@ -14,14 +14,23 @@ thread_local! {
     static SPARE_INDEX: std::cell::Cell<Vec<u32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Runs `f` with an empty index array that keeps its allocation from the last call on this
-/// thread: a chunk's indices are megabytes, and fresh pages for each chunk cost page faults.
+/// Runs `f` with the index array this thread used last (any length, stale contents: take a
+/// slice with `index_slice`): a chunk's indices are megabytes, and fresh pages for each chunk
+/// cost page faults, zeroing them again a pass over memory.
 pub fn with_index_buffer<R>(f: impl FnOnce(&mut Vec<u32>) -> R) -> R {
     let mut v = SPARE_INDEX.try_with(|s| s.take()).unwrap_or_default();
-    v.clear();
     let r = f(&mut v);
     let _ = SPARE_INDEX.try_with(|s| s.set(v));
     r
+}
+
+/// The first `n` entries of `buf`, grown (zeroed) only if it is shorter: the caller writes all
+/// of them.
+pub fn index_slice(buf: &mut Vec<u32>, n: usize) -> &mut [u32] {
+    if buf.len() < n {
+        buf.resize(n, 0);
+    }
+    &mut buf[..n]
 }
 
 /// Several tables of one scale, laid end to end.

@@ -101,9 +101,12 @@ impl RansEncoder {
     /// the decoder's `finish` returns the payloads.
     pub fn with_payload(symbols: usize, payload: [u16; LANES]) -> Self {
         // LANES words of slack: a vector step stores a whole vector of words past the used ones.
+        // A reused buffer keeps its length and stale words: only `words[..used]`, written by
+        // this encoder, is ever read, and a longer buffer is only more room.
         let mut words = SPARE_WORDS.try_with(|s| s.take()).unwrap_or_default();
-        words.clear();
-        words.resize(symbols + 1 + LANES, 0);
+        if words.len() < symbols + 1 + LANES {
+            words.resize(symbols + 1 + LANES, 0);
+        }
         RansEncoder { states: payload.map(|p| RANS_L + p as u32), words, used: 0 }
     }
 

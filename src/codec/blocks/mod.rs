@@ -390,7 +390,7 @@ impl<L: Layout> FrameEncoder<L> {
         // Each symbol as an index into its stream's tables end to end (see entropy::indexed),
         // written in place: `extend` from an iterator per run did not vectorise.
         let offsets = &self.enc.header_offsets;
-        idx.resize(h.len().max(v.len()), 0);
+        let idx = crate::entropy::indexed::index_slice(idx, h.len().max(v.len()));
         for (hb, o) in h.chunks_exact(hn).zip(idx.chunks_exact_mut(hn)) {
             for (j, (o, &s)) in o.iter_mut().zip(hb).enumerate() {
                 *o = offsets[L::header_table(j)] + s as u32;

@@ -27,7 +27,7 @@ use std::any::Any;
 use super::{ChunkDecoder, ChunkEncoder, Codec, Kind, Method, Plan};
 use crate::cpu::{self, Level};
 use crate::entropy::bits::{BitReader, BitWriter};
-use crate::entropy::indexed::Flat;
+use crate::entropy::indexed::{index_slice, Flat};
 use crate::entropy::packed::{self, step, PackedPart, Tables, FAST_SCALE, SCALE};
 use crate::entropy::rans::{EncTable, RansDecoder, LANES};
 use crate::entropy::table::FreqTable;
@@ -44,17 +44,21 @@ impl Codec for Q4kCodec {
 
     /// Per-chunk counts (in parallel), one model for the frame.
     fn plan<'a>(&self, _: Kind, chunks: &[&'a [u8]], p: &Plan) -> Result<Box<dyn ChunkEncoder + 'a>> {
-        let mut counts: Vec<(&[u8], Counts)> = chunks.iter().map(|c| (*c, Counts::new())).collect();
-        parallel::for_each_mut(&mut counts, p.threads, |_, (c, n)| {
-            n.add(c);
+        // Counting finds every block's contexts; they are kept for coding (8 bytes a block)
+        // rather than computed again there.
+        let mut counts: Vec<(&[u8], Counts, BlockContexts)> =
+            chunks.iter().map(|c| (*c, Counts::new(), Vec::new())).collect();
+        parallel::for_each_mut(&mut counts, p.threads, |_, (c, n, ctx)| {
+            *ctx = n.add_with_contexts(c);
             Ok(())
         })?;
         let mut total = Counts::new();
-        for (_, c) in &counts {
+        for (_, c, _) in &counts {
             total.merge(c);
         }
         let model = Model::from_counts(&total, if p.fast { FAST_SCALE } else { SCALE })?;
-        Ok(Box::new(FrameEncoder { section: model.write(), enc: model.encoder() }))
+        let contexts = counts.into_iter().map(|c| c.2).collect();
+        Ok(Box::new(FrameEncoder { section: model.write(), enc: model.encoder(), contexts }))
     }
 
     fn read_model(&self, _: Kind, _: u32, model: &[u8]) -> Result<Box<dyn super::Model>> {
@@ -74,7 +78,12 @@ impl Codec for Q4kCodec {
 struct FrameEncoder {
     section: Vec<u8>,
     enc: Encoder,
+    /// Every chunk's blocks' contexts.
+    contexts: Vec<BlockContexts>,
 }
+
+/// The contexts of the eight sub-blocks of each block of a chunk.
+type BlockContexts = Vec<[u8; 8]>;
 
 impl ChunkEncoder for FrameEncoder {
     fn model(&self) -> Vec<u8> {
@@ -85,8 +94,8 @@ impl ChunkEncoder for FrameEncoder {
         0
     }
 
-    fn encode(&self, _: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        encode_chunk(&self.enc, src, out)
+    fn encode(&self, i: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        crate::entropy::indexed::with_index_buffer(|idx| encode_chunk_with(&self.enc, src, Some(&self.contexts[i]), idx, out))
     }
 }
 
@@ -293,7 +302,14 @@ impl Counts {
         }
     }
 
+    #[cfg(any(test, feature = "internals"))]
     pub fn add(&mut self, src: &[u8]) {
+        self.add_with_contexts(src);
+    }
+
+    /// Adds the counts of `src`'s blocks, returning the contexts of every block.
+    fn add_with_contexts(&mut self, src: &[u8]) -> BlockContexts {
+        let mut all = Vec::with_capacity(src.len() / BLOCK);
         // Pair counts in two u32 copies that alternate pair by pair: neighbouring pairs of a
         // sub-block are often equal, and one copy would make each increment wait for the last
         // (32 KiB together, in L1; measured 18% -> 11% of compressing Q4_K). Chunks hold far
@@ -307,6 +323,7 @@ impl Counts {
                     self.header[header_table(i)][v as usize] += 1;
                 }
                 let ctx = contexts_fast(&h, level);
+                all.push(ctx);
                 let pairs = block_pairs(&b[16..]);
                 // A sub-block at a time: its table is found once for its 16 pairs.
                 for (s, ps) in pairs.chunks_exact(16).enumerate() {
@@ -323,6 +340,7 @@ impl Counts {
                 }
             }
         }
+        all
     }
 
     pub fn merge(&mut self, other: &Counts) {
@@ -476,30 +494,43 @@ pub fn min_coded_len(chunk_bytes: u64) -> u64 {
 
 /// Encodes a chunk of whole blocks: u32 LE length of the header stream, the header stream (20
 /// symbols per block), then the pair stream (128 symbols per block).
+#[cfg(any(test, feature = "internals"))]
 pub fn encode_chunk(enc: &Encoder, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    crate::entropy::indexed::with_index_buffer(|idx| encode_chunk_with(enc, src, idx, out))
+    crate::entropy::indexed::with_index_buffer(|idx| encode_chunk_with(enc, src, None, idx, out))
 }
 
-fn encode_chunk_with(enc: &Encoder, src: &[u8], idx: &mut Vec<u32>, out: &mut Vec<u8>) -> Result<()> {
+/// `encode_chunk` with the blocks' contexts if known (`Counts::add_with_contexts`) and `idx` as
+/// the index array (its allocation reused).
+fn encode_chunk_with(
+    enc: &Encoder,
+    src: &[u8],
+    known: Option<&[[u8; 8]]>,
+    idx: &mut Vec<u32>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     debug_assert!(src.len().is_multiple_of(BLOCK));
     let blocks: Vec<&[u8]> = src.chunks_exact(BLOCK).collect();
     let headers: Vec<[u8; HEADER_SYMBOLS]> = blocks.iter().map(|b| header_symbols(b)).collect();
 
     // Each symbol as an index into its stream's tables end to end.
-    idx.reserve(blocks.len() * PAIRS);
-    for h in &headers {
-        idx.extend(h.iter().enumerate().map(|(j, &s)| enc.header_offsets[header_table(j)] + s as u32));
+    let hidx = index_slice(idx, headers.len() * HEADER_SYMBOLS);
+    for (h, o) in headers.iter().zip(hidx.chunks_exact_mut(HEADER_SYMBOLS)) {
+        for (j, (o, &s)) in o.iter_mut().zip(h).enumerate() {
+            *o = enc.header_offsets[header_table(j)] + s as u32;
+        }
     }
     let mut hs = Vec::new();
-    enc.header.encode(idx, &mut hs)?;
+    enc.header.encode(hidx, &mut hs)?;
     out.extend_from_slice(&(hs.len() as u32).to_le_bytes());
     out.extend_from_slice(&hs);
 
-    idx.clear();
-    idx.resize(blocks.len() * PAIRS, 0);
+    let pidx = index_slice(idx, blocks.len() * PAIRS);
     let level = cpu::detect();
-    for ((h, b), out) in headers.iter().zip(&blocks).zip(idx.chunks_exact_mut(PAIRS)) {
-        let ctx = contexts_fast(h, level);
+    for (k, ((h, b), out)) in headers.iter().zip(&blocks).zip(pidx.chunks_exact_mut(PAIRS)).enumerate() {
+        let ctx = match known {
+            Some(c) => c[k],
+            None => contexts_fast(h, level),
+        };
         let pairs = block_pairs(&b[16..]);
         // The pairs of one sub-block are consecutive (`block_pairs`), so its table is found
         // once for 16 of them.
@@ -510,7 +541,7 @@ fn encode_chunk_with(enc: &Encoder, src: &[u8], idx: &mut Vec<u32>, out: &mut Ve
             }
         }
     }
-    enc.pairs.encode(idx, out)
+    enc.pairs.encode(pidx, out)
 }
 
 /// A chunk's header stream and pair stream.
