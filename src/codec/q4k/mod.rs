@@ -302,6 +302,7 @@ impl Counts {
         }
     }
 
+    /// Adds the counts of `src`'s blocks (a whole number of them).
     #[cfg(any(test, feature = "internals"))]
     pub fn add(&mut self, src: &[u8]) {
         self.add_with_contexts(src);
