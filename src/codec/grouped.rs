@@ -27,9 +27,14 @@ pub struct GroupedCodec;
 /// The header flag (docs/FORMAT.md 2.3) of chunks coded as differences of words.
 pub const DELTA: u32 = 2;
 
-/// The element stride, the zstd level the encoder uses, and the word width of the differences
-/// (0: none).
-struct Stride(usize, i32, usize);
+/// What the codec needs on either side: the element stride, the zstd level the encoder uses, and
+/// the word width of the differences (0: none).
+#[derive(Clone, Copy)]
+struct Stride {
+    stride: usize,
+    level: i32,
+    delta: usize,
+}
 
 impl Codec for GroupedCodec {
     fn method(&self) -> Method {
@@ -37,15 +42,15 @@ impl Codec for GroupedCodec {
     }
 
     fn plan<'a>(&self, kind: Kind, _: &[&'a [u8]], _: &Plan) -> Result<Box<dyn ChunkEncoder + 'a>> {
-        Ok(Box::new(Stride(kind.element_size(), LEVEL, 0)))
+        Ok(Box::new(Stride { stride: kind.element_size(), level: LEVEL, delta: 0 }))
     }
 
     fn read_model(&self, kind: Kind, flags: u32, model: &[u8]) -> Result<Box<dyn Model>> {
         let es = kind.element_size();
         match (flags & DELTA != 0, model) {
-            (false, &[stride]) if stride as usize == es => Ok(Box::new(Stride(es, LEVEL, 0))),
+            (false, &[stride]) if stride as usize == es => Ok(Box::new(Stride { stride: es, level: LEVEL, delta: 0 })),
             (true, &[stride, w]) if stride as usize == es && matches!(w, 2 | 4 | 8) && (w as usize).is_multiple_of(es) => {
-                Ok(Box::new(Stride(es, LEVEL, w as usize)))
+                Ok(Box::new(Stride { stride: es, level: LEVEL, delta: w as usize }))
             }
             _ => Err(Error::CorruptModel),
         }
@@ -61,7 +66,7 @@ impl Codec for GroupedCodec {
 /// codec does worse than this (tiny norms, integer tensors, smooth tables an order-0 model cannot
 /// see) is written with it instead.
 pub(crate) fn strong_plan<'a>(kind: Kind) -> Box<dyn ChunkEncoder + 'a> {
-    Box::new(Stride(kind.element_size(), STRONG_LEVEL, 0))
+    Box::new(Stride { stride: kind.element_size(), level: STRONG_LEVEL, delta: 0 })
 }
 
 /// The fallback's plans with differences of words, for a small frame of `kind` holding `len`
@@ -73,7 +78,7 @@ pub(crate) fn delta_plans<'a>(kind: Kind, len: usize) -> Vec<Box<dyn ChunkEncode
     [8, 4, 2]
         .into_iter()
         .filter(|w| len >= 2 * w)
-        .map(|w| Box::new(Stride(1, STRONG_LEVEL, w)) as Box<dyn ChunkEncoder>)
+        .map(|w| Box::new(Stride { stride: 1, level: STRONG_LEVEL, delta: w }) as Box<dyn ChunkEncoder>)
         .collect()
 }
 
@@ -82,7 +87,7 @@ const STRONG_LEVEL: i32 = 19;
 
 impl ChunkEncoder for Stride {
     fn flags(&self) -> u32 {
-        if self.2 > 0 {
+        if self.delta > 0 {
             DELTA
         } else {
             0
@@ -90,10 +95,10 @@ impl ChunkEncoder for Stride {
     }
 
     fn model(&self) -> Vec<u8> {
-        if self.2 > 0 {
-            vec![self.0 as u8, self.2 as u8]
+        if self.delta > 0 {
+            vec![self.stride as u8, self.delta as u8]
         } else {
-            vec![self.0 as u8]
+            vec![self.stride as u8]
         }
     }
 
@@ -102,8 +107,8 @@ impl ChunkEncoder for Stride {
     }
 
     fn encode(&self, _: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let grouped = match self.2 {
-            0 => group(self.0, src),
+        let grouped = match self.delta {
+            0 => group(self.stride, src),
             w => {
                 // The words' differences grouped, then the bytes past the last whole word.
                 let whole = src.len() / w * w;
@@ -112,7 +117,7 @@ impl ChunkEncoder for Stride {
                 g
             }
         };
-        out.extend_from_slice(&zstd::compress(&grouped, self.1, 1)?);
+        out.extend_from_slice(&zstd::compress(&grouped, self.level, 1)?);
         Ok(())
     }
 }
@@ -123,26 +128,24 @@ impl Model for Stride {
     }
 
     fn decoder(&self, _: u8, _: Level) -> Box<dyn ChunkDecoder> {
-        Box::new(Stride(self.0, self.1, self.2))
+        Box::new(*self)
     }
 }
 
 impl ChunkDecoder for Stride {
     fn decode(&self, _: u64, src: &[u8], dst: &mut [u8]) -> Result<()> {
-        if self.2 > 0 {
-            return decode_differences(self.2, src, dst);
-        }
-        let stride = self.0;
-        if stride == 1 {
+        // With differences, the words are grouped by their width and the trailing bytes follow.
+        let width = if self.delta > 0 { self.delta } else { self.stride };
+        if width == 1 {
             return zstd::decompress_into(src, dst).map_err(|_| Error::CorruptData);
         }
         let mut grouped = vec![0u8; dst.len()];
         zstd::decompress_into(src, &mut grouped).map_err(|_| Error::CorruptData)?;
-        let n = dst.len() / stride;
-        for (i, e) in dst.chunks_exact_mut(stride).enumerate() {
-            for (k, b) in e.iter_mut().enumerate() {
-                *b = grouped[k * n + i];
-            }
+        let whole = dst.len() / width * width;
+        ungroup(width, &grouped[..whole], &mut dst[..whole]);
+        dst[whole..].copy_from_slice(&grouped[whole..]);
+        if self.delta > 0 {
+            undo_differences(width, &mut dst[..whole]);
         }
         Ok(())
     }
@@ -152,37 +155,38 @@ impl ChunkDecoder for Stride {
     }
 }
 
-/// A chunk coded with differences of `w`-byte words into `dst`.
-fn decode_differences(w: usize, src: &[u8], dst: &mut [u8]) -> Result<()> {
-    let mut grouped = vec![0u8; dst.len()];
-    zstd::decompress_into(src, &mut grouped).map_err(|_| Error::CorruptData)?;
-    let whole = dst.len() / w * w;
-    let n = whole / w;
-    dst[whole..].copy_from_slice(&grouped[whole..]);
-    // Ungroup, then undo the differences (wrapping, as they were taken).
-    let mut prev = 0u64;
-    let mask = if w == 8 { u64::MAX } else { (1u64 << (8 * w)) - 1 };
-    for (i, e) in dst[..whole].chunks_exact_mut(w).enumerate() {
-        let mut d = [0u8; 8];
-        for (k, b) in d[..w].iter_mut().enumerate() {
-            *b = grouped[k * n + i];
-        }
-        prev = prev.wrapping_add(u64::from_le_bytes(d)) & mask;
+/// The mask of a `w`-byte word in a u64.
+fn word_mask(w: usize) -> u64 {
+    if w == 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * w)) - 1
+    }
+}
+
+/// The little-endian `w`-byte word `e`.
+fn word(e: &[u8]) -> u64 {
+    let mut d = [0u8; 8];
+    d[..e.len()].copy_from_slice(e);
+    u64::from_le_bytes(d)
+}
+
+/// `differences` undone in place: each word the sum of the differences up to it, wrapping.
+fn undo_differences(w: usize, words: &mut [u8]) {
+    let (mask, mut prev) = (word_mask(w), 0u64);
+    for e in words.chunks_exact_mut(w) {
+        prev = prev.wrapping_add(word(e)) & mask;
         e.copy_from_slice(&prev.to_le_bytes()[..w]);
     }
-    Ok(())
 }
 
 /// `src` (a whole number of little-endian `w`-byte words) with each word replaced by its
 /// difference from the one before (the first from 0), modulo 2^(8w).
 fn differences(w: usize, src: &[u8]) -> Vec<u8> {
-    let mask = if w == 8 { u64::MAX } else { (1u64 << (8 * w)) - 1 };
-    let mut prev = 0u64;
+    let (mask, mut prev) = (word_mask(w), 0u64);
     let mut out = Vec::with_capacity(src.len());
     for e in src.chunks_exact(w) {
-        let mut d = [0u8; 8];
-        d[..w].copy_from_slice(e);
-        let v = u64::from_le_bytes(d);
+        let v = word(e);
         out.extend_from_slice(&(v.wrapping_sub(prev) & mask).to_le_bytes()[..w]);
         prev = v;
     }
@@ -202,4 +206,15 @@ fn group(stride: usize, src: &[u8]) -> Vec<u8> {
         }
     }
     g
+}
+
+/// The inverse of `group`: `grouped` (a whole number of `stride`-byte elements, grouped) into
+/// `dst`.
+fn ungroup(stride: usize, grouped: &[u8], dst: &mut [u8]) {
+    let n = dst.len() / stride;
+    for (i, e) in dst.chunks_exact_mut(stride).enumerate() {
+        for (k, b) in e.iter_mut().enumerate() {
+            *b = grouped[k * n + i];
+        }
+    }
 }
