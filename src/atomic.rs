@@ -79,7 +79,7 @@ where
         if o.sync {
             f.sync_all().map_err(io("sync"))?;
         }
-        fs::rename(&tmp, path).map_err(io("rename to"))
+        rename_registered(&tmp, path).map_err(io("rename to"))
     })();
     if r.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -107,14 +107,27 @@ impl Drop for Registered {
     }
 }
 
-/// Removes every temporary file still being written. For a program about to exit on a signal
-/// (call it from a normal thread, not from a signal handler): the outputs were never renamed into
-/// place, so removing their temporaries leaves nothing partial behind.
+/// Renames a registered temporary file into place and forgets it, under the registry's lock:
+/// `remove_temporaries` then sees either the temporary (and the rename never happens) or the
+/// complete output, never a rename half way.
+fn rename_registered(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    let mut list = IN_PROGRESS.lock().unwrap_or_else(|e| e.into_inner());
+    fs::rename(tmp, path)?;
+    list.retain(|p| p != tmp);
+    Ok(())
+}
+
+/// Removes every temporary file still being written and returns how many it removed. For a
+/// program about to exit on a signal (call it from a normal thread, not from a signal handler,
+/// and exit without releasing control): the outputs it removes were never renamed into place,
+/// so nothing partial is left behind; outputs already renamed are complete and stay.
 #[cfg(feature = "internals")]
-pub fn remove_temporaries() {
-    for p in IN_PROGRESS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        let _ = fs::remove_file(p);
-    }
+pub fn remove_temporaries() -> usize {
+    let list = IN_PROGRESS.lock().unwrap_or_else(|e| e.into_inner());
+    let removed = list.iter().filter(|p| fs::remove_file(p).is_ok()).count();
+    // The lock is kept by the caller's exit: no rename may follow the removal.
+    std::mem::forget(list);
+    removed
 }
 
 /// Bytes of the target's name a temporary name keeps: enough to tell whose it is, short enough

@@ -288,8 +288,12 @@ pub fn clean_up_on_signals() {
         let _ = std::thread::Builder::new().name("signals".into()).spawn(move || {
             let mut sig = 0;
             if libc::sigwait(&set, &mut sig) == 0 {
-                atomic::remove_temporaries();
-                eprintln!("weightzip: interrupted; no output written");
+                // An output renamed into place before the signal is complete and stays; one
+                // still being written is removed.
+                match atomic::remove_temporaries() {
+                    0 => eprintln!("weightzip: interrupted"),
+                    _ => eprintln!("weightzip: interrupted; the output being written was removed"),
+                }
                 libc::_exit(128 + sig);
             }
         });

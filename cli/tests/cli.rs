@@ -874,7 +874,8 @@ fn gguf_compress_fast() {
 }
 
 /// SIGINT at any moment of a compress or decompress leaves either the complete output or none,
-/// and never a temporary file.
+/// and never a temporary file. A signal that arrives after the output was renamed into place
+/// (the process has not exited yet) fails the run but leaves the complete output.
 #[test]
 fn interrupted_runs_leave_no_temporaries() {
     let dir = TempDir::new("cli-gguf-sigint");
@@ -901,7 +902,9 @@ fn interrupted_runs_leave_no_temporaries() {
                 assert!(std::fs::read(&out).unwrap() == *want, "{what}: finished with wrong bytes");
             } else {
                 interrupted += 1;
-                assert!(!out.exists(), "{what}: failed but left {}", out.display());
+                if out.exists() {
+                    assert!(std::fs::read(&out).unwrap() == *want, "{what}: failed and left a wrong output");
+                }
                 assert!(!stderr(&o).contains("panicked"), "{what}: {}", stderr(&o));
             }
         }
