@@ -378,8 +378,7 @@ fn interrupted_runs_leave_nothing_and_exit_128_plus_the_signal() {
                     assert_eq!(o.status.code(), Some(code), "{what}: exit {:?}, stderr {}", o.status, stderr(&o));
                     assert!(stderr(&o).contains("interrupted"), "{what}: {}", stderr(&o));
                     if out.exists() {
-                        // The signal came after the output was renamed into place: it is complete
-                        // (though the message says "no output written").
+                        // The signal came after the output was renamed into place: it is complete.
                         assert!(
                             std::fs::read(&out).unwrap() == m.expected,
                             "{what}: exit {code} left a partial output"
