@@ -78,36 +78,72 @@ impl Flat {
 
     /// `encode` with lane payloads (see `RansEncoder::with_payload`).
     pub fn encode_with_payload(&self, idx: &[u32], payload: [u16; LANES], out: &mut Vec<u8>) -> Result<()> {
-        let n = idx.len();
-        let mut e = RansEncoder::with_payload(n, payload);
-        let full = n / LANES;
-        // Symbols are coded last to first: those past the last whole group, then each group.
-        self.put_scalar(&mut e, idx, full * LANES..n)?;
-        for g in (0..full).rev() {
-            #[cfg(target_arch = "x86_64")]
-            if let Some((v, level)) = &self.vector {
-                let group = &idx[g * LANES..(g + 1) * LANES];
-                if group.iter().any(|&i| i as usize >= self.syms.len()) {
-                    return Err(Error::InvalidArgument);
-                }
-                // SAFETY: `level` is what the CPU has, at least AVX2 (`new`); the indices are in
-                // range (checked above); the encoder keeps a group's room of slack.
-                let done = unsafe {
-                    match level {
-                        Level::Avx512 => super::encode_x86::put_indices_avx512(&mut e, v, group),
-                        _ => super::encode_x86::put_indices_avx2(&mut e, v, group),
-                    }
-                };
-                if done {
-                    continue;
-                }
-            }
-            self.put_scalar(&mut e, idx, g * LANES..(g + 1) * LANES)?;
-        }
+        let mut e = RansEncoder::with_payload(idx.len(), payload);
+        self.put_range(&mut e, idx, 0)?;
         e.finish(out);
         Ok(())
     }
 
+    /// Appends the rANS stream of `n` symbols to `out`, their indices made a window at a time
+    /// by `fill(start, w)`, which writes the indices of symbols `start..start + w.len()` into
+    /// `w`; `window` (a multiple of `LANES`) is the most symbols a window holds. The same bytes
+    /// as `encode` of the whole index array, which for a chunk of megabytes is several times
+    /// the cache: here the indices are made and coded while they are in it. Windows are filled
+    /// last to first, the order rANS codes in.
+    pub fn encode_windows(
+        &self,
+        n: usize,
+        window: usize,
+        out: &mut Vec<u8>,
+        mut fill: impl FnMut(usize, &mut [u32]) -> Result<()>,
+    ) -> Result<()> {
+        debug_assert!(window > 0 && window.is_multiple_of(LANES));
+        let mut e = RansEncoder::new(n);
+        with_window_buffer(window, |w| -> Result<()> {
+            for start in (0..n.div_ceil(window)).rev().map(|k| k * window) {
+                let w = &mut w[..window.min(n - start)];
+                fill(start, w)?;
+                self.put_range(&mut e, w, start)?;
+            }
+            Ok(())
+        })?;
+        e.finish(out);
+        Ok(())
+    }
+
+    /// Codes the symbols `idx`, which are symbols `start..start + idx.len()` of the stream
+    /// (`start` a multiple of `LANES`), last to first: those past the last whole group, then
+    /// each group.
+    fn put_range(&self, e: &mut RansEncoder, idx: &[u32], start: usize) -> Result<()> {
+        debug_assert!(start.is_multiple_of(LANES));
+        let full = idx.len() / LANES;
+        self.put_scalar(e, idx, full * LANES..idx.len())?;
+        #[cfg(target_arch = "x86_64")]
+        if let Some((v, level)) = &self.vector {
+            for g in (0..full).rev() {
+                let group = &idx[g * LANES..(g + 1) * LANES];
+                // SAFETY: `level` is what the CPU has, at least AVX2 (`new`); the step checks the
+                // indices against its table; the encoder keeps a group's room of slack.
+                let done = unsafe {
+                    match level {
+                        Level::Avx512 => super::encode_x86::put_indices_avx512(e, v, group),
+                        _ => super::encode_x86::put_indices_avx2(e, v, group),
+                    }
+                };
+                if !done {
+                    self.put_scalar(e, idx, g * LANES..(g + 1) * LANES)?;
+                }
+            }
+            return Ok(());
+        }
+        for g in (0..full).rev() {
+            self.put_scalar(e, idx, g * LANES..(g + 1) * LANES)?;
+        }
+        Ok(())
+    }
+
+    /// The scalar step for `idx[range]`; lanes follow the position in the stream (`idx` starts
+    /// at a multiple of `LANES`).
     fn put_scalar(&self, e: &mut RansEncoder, idx: &[u32], range: std::ops::Range<usize>) -> Result<()> {
         for i in range.rev() {
             let s = *self.syms.get(idx[i] as usize).ok_or(Error::InvalidArgument)?;
@@ -118,6 +154,22 @@ impl Flat {
         }
         Ok(())
     }
+}
+
+thread_local! {
+    /// The window `encode_windows` fills, kept per thread.
+    static SPARE_WINDOW: std::cell::Cell<Vec<u32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's window buffer, at least `n` entries long.
+fn with_window_buffer<R>(n: usize, f: impl FnOnce(&mut [u32]) -> R) -> R {
+    let mut v = SPARE_WINDOW.try_with(|s| s.take()).unwrap_or_default();
+    if v.len() < n {
+        v.resize(n, 0);
+    }
+    let r = f(&mut v);
+    let _ = SPARE_WINDOW.try_with(|s| s.set(v));
+    r
 }
 
 #[cfg(test)]
@@ -163,10 +215,41 @@ mod tests {
                 scalar.encode(&idx, &mut b).unwrap();
                 assert!(a == b, "scale {scale}, {n} symbols: the streams differ");
             }
+            // Made a window at a time: the same stream, for windows of one group up to more
+            // than the whole stream.
+            let idx: Vec<u32> = (0..5000)
+                .map(|_| loop {
+                    let t = r.below_usize(3);
+                    let s = r.below_usize(counts[t].len());
+                    if counts[t][s] > 0 {
+                        break offsets[t] + s as u32;
+                    }
+                })
+                .collect();
+            let mut whole = Vec::new();
+            flat.encode(&idx, &mut whole).unwrap();
+            for window in [LANES, 3 * LANES, 1024, 8192] {
+                for f in [&flat, &scalar] {
+                    let mut w = Vec::new();
+                    f.encode_windows(idx.len(), window, &mut w, |start, o| {
+                        o.copy_from_slice(&idx[start..start + o.len()]);
+                        Ok(())
+                    })
+                    .unwrap();
+                    assert!(w == whole, "scale {scale}, windows of {window}: the streams differ");
+                }
+            }
             // A symbol the tables do not code is an error on either path.
             let bad = vec![offsets[0] + 3; 64];
             assert!(flat.encode(&bad, &mut Vec::new()).is_err());
             assert!(scalar.encode(&bad, &mut Vec::new()).is_err());
+            // So is an index past the tables, in a whole group (the vector step's check) or not.
+            for n in [64, 65] {
+                let mut past = vec![offsets[2]; n];
+                past[n - 40] = u32::MAX;
+                assert!(flat.encode(&past, &mut Vec::new()).is_err());
+                assert!(scalar.encode(&past, &mut Vec::new()).is_err());
+            }
         }
     }
 }

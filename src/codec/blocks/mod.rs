@@ -341,6 +341,18 @@ impl<L: Layout> super::Model for Model<L> {
     }
 }
 
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// Values per window of value indices (`Flat::encode_windows`), rounded down to whole blocks:
+/// 64 KiB of indices.
+const WINDOW_VALUES: usize = 16384;
+
 struct Encoder<L> {
     /// The header tables end to end, and where each starts.
     header: Flat,
@@ -390,7 +402,7 @@ impl<L: Layout> FrameEncoder<L> {
         // Each symbol as an index into its stream's tables end to end (see entropy::indexed),
         // written in place: `extend` from an iterator per run did not vectorise.
         let offsets = &self.enc.header_offsets;
-        let idx = crate::entropy::indexed::index_slice(idx, h.len().max(v.len()));
+        let idx = crate::entropy::indexed::index_slice(idx, h.len());
         for (hb, o) in h.chunks_exact(hn).zip(idx.chunks_exact_mut(hn)) {
             for (j, (o, &s)) in o.iter_mut().zip(hb).enumerate() {
                 *o = offsets[L::header_table(j)] + s as u32;
@@ -401,15 +413,25 @@ impl<L: Layout> FrameEncoder<L> {
         out.extend_from_slice(&(hs.len() as u32).to_le_bytes());
         out.extend_from_slice(&hs);
         let alphabet = L::VALUE_ALPHABET as u32;
-        for ((hb, vb), ob) in h.chunks_exact(hn).zip(v.chunks_exact(vn)).zip(idx.chunks_exact_mut(vn)) {
-            for (j, (vr, o)) in vb.chunks_exact(run).zip(ob.chunks_exact_mut(run)).enumerate() {
-                let base = L::context(hb, j * run) as u32 * alphabet;
-                for (o, &s) in o.iter_mut().zip(vr) {
-                    *o = base + s as u32;
+        // The value indices are made and coded a window of blocks at a time, while they are in
+        // the cache (a chunk's whole index array is megabytes).
+        // Whole blocks, and whole groups of lanes (Q6_K's 240 values need blocks in pairs).
+        let lanes = crate::entropy::rans::LANES;
+        let step = lanes / gcd(vn, lanes);
+        let window = (WINDOW_VALUES / vn / step).max(1) * step * vn;
+        self.enc.values.encode_windows(v.len(), window, out, |start, w| {
+            let first = start / vn;
+            let blocks = h[first * hn..].chunks_exact(hn).zip(v[start..start + w.len()].chunks_exact(vn));
+            for ((hb, vb), ob) in blocks.zip(w.chunks_exact_mut(vn)) {
+                for (j, (vr, o)) in vb.chunks_exact(run).zip(ob.chunks_exact_mut(run)).enumerate() {
+                    let base = L::context(hb, j * run) as u32 * alphabet;
+                    for (o, &s) in o.iter_mut().zip(vr) {
+                        *o = base + s as u32;
+                    }
                 }
             }
-        }
-        self.enc.values.encode(&idx[..v.len()], out)
+            Ok(())
+        })
     }
 }
 

@@ -525,25 +525,32 @@ fn encode_chunk_with(
     out.extend_from_slice(&(hs.len() as u32).to_le_bytes());
     out.extend_from_slice(&hs);
 
-    let pidx = index_slice(idx, blocks.len() * PAIRS);
     let level = cpu::detect();
-    for (k, ((h, b), out)) in headers.iter().zip(&blocks).zip(pidx.chunks_exact_mut(PAIRS)).enumerate() {
-        let ctx = match known {
-            Some(c) => c[k],
-            None => contexts_fast(h, level),
-        };
-        let pairs = block_pairs(&b[16..]);
-        // The pairs of one sub-block are consecutive (`block_pairs`), so its table is found
-        // once for 16 of them.
-        for ((ps, o), &c) in pairs.chunks_exact(16).zip(out.chunks_exact_mut(16)).zip(&ctx) {
-            let at = enc.pair_offsets[c as usize].ok_or(Error::InvalidArgument)?;
-            for (o, &p) in o.iter_mut().zip(ps) {
-                *o = at + p as u32;
+    // The pair indices are made and coded a window of blocks at a time, while they are in the
+    // cache (a chunk's whole index array is several megabytes).
+    enc.pairs.encode_windows(blocks.len() * PAIRS, WINDOW_BLOCKS * PAIRS, out, |start, w| {
+        let first = start / PAIRS;
+        for (k, out) in (first..).zip(w.chunks_exact_mut(PAIRS)) {
+            let ctx = match known {
+                Some(c) => c[k],
+                None => contexts_fast(&headers[k], level),
+            };
+            let pairs = block_pairs(&blocks[k][16..]);
+            // The pairs of one sub-block are consecutive (`block_pairs`), so its table is found
+            // once for 16 of them.
+            for ((ps, o), &c) in pairs.chunks_exact(16).zip(out.chunks_exact_mut(16)).zip(&ctx) {
+                let at = enc.pair_offsets[c as usize].ok_or(Error::InvalidArgument)?;
+                for (o, &p) in o.iter_mut().zip(ps) {
+                    *o = at + p as u32;
+                }
             }
         }
-    }
-    enc.pairs.encode(pidx, out)
+        Ok(())
+    })
 }
+
+/// Blocks per window of pair indices (`Flat::encode_windows`): 64 KiB of indices.
+const WINDOW_BLOCKS: usize = 128;
 
 /// A chunk's header stream and pair stream.
 fn split(src: &[u8]) -> Result<(&[u8], &[u8])> {
