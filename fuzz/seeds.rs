@@ -438,11 +438,39 @@ pub fn archive_of(file: &[u8]) -> Vec<u8> {
 }
 
 pub fn archive_seeds(fx: &Fixtures) -> Seeds {
-    gguf_files(fx)
+    let mut v: Seeds = gguf_files(fx)
         .into_iter()
         .chain(safetensors_files(fx))
         .map(|(name, f)| (format!("{name}.wz"), archive_of(&f)))
-        .collect()
+        .collect();
+    // The fixtures' metadata is small and stays one zstd frame: the minilm GGUF's key/values
+    // again, with its extra bytes as a GGUF split (extra method 1) and the index saying so.
+    v.push(("minilm-split.wz".into(), with_split_extra(&archive_of(&fx.minilm))));
+    v
+}
+
+/// `arc` (an archive whose extra frame is one zstd frame) rewritten with its extra bytes as a
+/// GGUF split, the index and header patched to match.
+fn with_split_extra(arc: &[u8]) -> Vec<u8> {
+    use weightzip::archive::format::{Header, EXTRA_GGUF_SPLIT, HEADER_LEN};
+    let a = archive::Archive::from_bytes(arc).expect("a seed archive");
+    let mut index = a.index().clone();
+    let extra = a.extra_bytes().expect("its extra bytes").to_vec();
+    let z = archive::split_extra(&extra).expect("split").expect("GGUF key/values that split");
+    let mut out = arc[..index.extra.offset as usize].to_vec();
+    index.extra.method = EXTRA_GGUF_SPLIT;
+    index.extra.size = z.len() as u64;
+    out.extend_from_slice(&z);
+    let ib = index.write();
+    let h = Header {
+        index_offset: out.len() as u64,
+        index_size: ib.len() as u64,
+        index_check: xxhash_rust::xxh3::xxh3_64(&ib),
+        ..*a.header()
+    };
+    out.extend_from_slice(&ib);
+    out[..HEADER_LEN].copy_from_slice(&h.write());
+    out
 }
 
 pub fn roundtrip_seeds(fx: &Fixtures) -> Seeds {

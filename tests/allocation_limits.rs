@@ -480,7 +480,14 @@ fn archive_with_one_tensor(frame: &[u8], orig_size: u64) -> Vec<u8> {
     let mut a = vec![0u8; weightzip::archive::format::HEADER_LEN];
     let arc_offset = a.len() as u64;
     a.extend_from_slice(frame);
-    let extra = Extra { offset: a.len() as u64, size: z.len() as u64, raw_size, metadata_size: raw_size, sha256: sha };
+    let extra = Extra {
+        method: 0,
+        offset: a.len() as u64,
+        size: z.len() as u64,
+        raw_size,
+        metadata_size: raw_size,
+        sha256: sha,
+    };
     a.extend_from_slice(z);
     let index = Index {
         extra,

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use common::{data_path, TempDir};
-use gguf_synth::{every_value_type, gt, mixed, noise, Builder, Built, Expected, Fill, Tensor, Value};
+use gguf_synth::{every_value_type, gt, mixed, noise, vt, Builder, Built, Expected, Fill, Tensor, Value};
 use sha2::{Digest, Sha256};
 use weightzip::archive::{self, Archive, Container};
 use weightzip::frame::{self, MIN_CHUNK_SIZE};
@@ -404,6 +404,42 @@ fn every_key_value_type() {
     b.kvs.extend(every_value_type());
     let built = roundtrip(&b, "every value type");
     assert!(built.metadata().len() > 300);
+}
+
+/// A tokenizer's worth of key/values (over 64 KiB of string arrays, empty strings, strings of
+/// every length class of the LEB128 lengths, every other value type, an empty array) takes the
+/// GGUF split (extra method 1) in both GGUF versions and restores exactly.
+#[test]
+fn tokenizer_metadata_takes_the_split() {
+    for version in [2, 3] {
+        let mut b = mixed();
+        b.version = version;
+        let tokens: Vec<Value> = (0..12_000u32)
+            .map(|i| Value::Str(format!("tok{}{}", i, "x".repeat((i % 7) as usize)).into_bytes()))
+            .collect();
+        let merges: Vec<Value> =
+            (0..3_000u32).map(|i| Value::Str(format!("tok{} x{}", i, i * 7).into_bytes())).collect();
+        let lengths: Vec<Value> = [0usize, 1, 127, 128, 300, 16_383, 16_384]
+            .iter()
+            .map(|&n| Value::Str((0..n).map(|k| (k * 31 % 251) as u8).collect()))
+            .collect();
+        b = b
+            .kv("tokenizer.ggml.tokens", Value::Array(vt::STRING, tokens))
+            .kv(
+                "tokenizer.ggml.token_type",
+                Value::Array(vt::I32, (0..12_000).map(|i| Value::I32(1 + (i % 3))).collect()),
+            )
+            .kv("tokenizer.ggml.merges", Value::Array(vt::STRING, merges))
+            .kv("lengths", Value::Array(vt::STRING, lengths))
+            .kv("empty", Value::Array(vt::STRING, Vec::new()));
+        b.kvs.extend(every_value_type());
+        let built = roundtrip(&b, &format!("tokenizer, version {version}"));
+        assert!(built.metadata().len() > 64 << 10);
+        let arc = compress(&built.bytes, &opts(1, 0));
+        let a = Archive::from_bytes(&arc).unwrap();
+        assert_eq!(a.index().extra.method, 1, "version {version}: the split");
+        assert_eq!(a.metadata().unwrap(), built.metadata());
+    }
 }
 
 #[test]

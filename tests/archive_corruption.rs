@@ -547,7 +547,8 @@ fn archive_index_fields_that_do_not_add_up() {
         m
     };
     for (what, m) in [
-        ("reserved word", patched(4, &1u32.to_le_bytes())),
+        ("unknown extra method", patched(4, &2u32.to_le_bytes())),
+        ("extra method 2^32-1", patched(4, &u32::MAX.to_le_bytes())),
         ("tensor count + 1", patched(0, &(idx0.tensors.len() as u32 + 1).to_le_bytes())),
         ("tensor count - 1", patched(0, &(idx0.tensors.len() as u32 - 1).to_le_bytes())),
         ("tensor count 2^32-1", patched(0, &u32::MAX.to_le_bytes())),
@@ -555,6 +556,13 @@ fn archive_index_fields_that_do_not_add_up() {
     ] {
         assert_eq!(open_err(&m), Some(Error::CorruptHeader), "{what}");
     }
+    // The other known extra method over this archive's extra frame: the index is well formed,
+    // but the frame is not a split of the extra bytes (nor the reverse) [CORRUPT_DATA].
+    let other = if idx0.extra.method == 0 { 1u32 } else { 0 };
+    let m = patched(4, &other.to_le_bytes());
+    let b = Archive::from_bytes(&m).expect("a known method opens");
+    assert_eq!(b.metadata().err(), Some(Error::CorruptData), "extra method {other} over the other's frame");
+    assert!(b.restore_to(&mut Vec::new(), &Options::with_threads(1)).is_err());
     let first = &idx0.tensors[0];
     let kind_at = 72 + 4 + first.name.len() + 4;
     assert_eq!(open_err(&patched(kind_at, &99u32.to_le_bytes())), Some(Error::CorruptHeader), "unknown kind");

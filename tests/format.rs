@@ -74,8 +74,9 @@ fn check_frame(name: &str, f: &[u8], size: u64, sha: &str) -> (Kind, Method, u32
     (info.kind, info.method, info.flags)
 }
 
-/// Restores archive `a` and checks it against the manifest; returns its container.
-fn check_archive(name: &str, bytes: &[u8], size: u64, sha: &str) -> Container {
+/// Restores archive `a` and checks it against the manifest; returns its container and extra
+/// method.
+fn check_archive(name: &str, bytes: &[u8], size: u64, sha: &str) -> (Container, u32) {
     let a = Archive::from_bytes(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(a.original_size(), size, "{name}: original size");
     for threads in [1, 2] {
@@ -90,13 +91,13 @@ fn check_archive(name: &str, bytes: &[u8], size: u64, sha: &str) -> Container {
         assert_eq!(a.metadata().unwrap(), &out[..a.index().extra.metadata_size as usize], "{name}: metadata");
     }
     a.verify(&Options::default()).unwrap_or_else(|(i, e)| panic!("{name}: verify: tensor {i:?}: {e}"));
-    a.container()
+    (a.container(), a.index().extra.method)
 }
 
 #[test]
 fn golden_files_decode_to_their_pinned_bytes() {
     let (mut kinds, mut methods, mut containers) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
-    let mut flagged = BTreeSet::new();
+    let (mut flagged, mut extras) = (BTreeSet::new(), BTreeSet::new());
     for (name, size, sha) in manifest() {
         let bytes = std::fs::read(golden_dir().join(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         if name.ends_with(".wzf") {
@@ -108,7 +109,9 @@ fn golden_files_decode_to_their_pinned_bytes() {
             }
         } else {
             assert!(name.ends_with(".wza"), "{name}: neither a frame nor an archive");
-            containers.insert(check_archive(&name, &bytes, size, &sha) as u8);
+            let (container, extra) = check_archive(&name, &bytes, size, &sha);
+            containers.insert(container as u8);
+            extras.insert(extra);
         }
     }
     let all_kinds: BTreeSet<u32> = Kind::ALL.iter().map(|k| k.id()).collect();
@@ -118,6 +121,8 @@ fn golden_files_decode_to_their_pinned_bytes() {
     // generic path's differences (flag 2).
     assert_eq!(flagged, BTreeSet::from([(1, 1), (5, 1), (4, 2)]), "the golden frames with header flags");
     assert_eq!(containers, BTreeSet::from([Container::Gguf as u8, Container::Safetensors as u8]));
+    // The extra frame as one zstd frame and as a GGUF split (revision 8).
+    assert_eq!(extras, BTreeSet::from([0, 1]), "the golden archives' extra methods");
 }
 
 /// The vectors of docs/FORMAT.md section 10: `<!-- vector FILE: N bytes, sha256 HEX -->`, then

@@ -117,6 +117,21 @@ fn smoke_safetensors() {
     smoke("safetensors", 50000);
 }
 
+/// The archive seeds are archives that restore to their fixtures (a seed the reader rejects
+/// would start the fuzzer outside the format), the GGUF split among them.
+#[test]
+fn archive_seeds_restore() {
+    let mut methods = std::collections::BTreeSet::new();
+    for (name, arc) in seeds::archive_seeds(fixtures()) {
+        let a = weightzip::archive::Archive::from_bytes(&arc).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut out = Vec::new();
+        a.restore_to(&mut out, &weightzip::Options::with_threads(1)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(out.len() as u64 == a.original_size(), "{name}");
+        methods.insert(a.index().extra.method);
+    }
+    assert_eq!(methods, [0, 1].into(), "both extra methods among the seeds");
+}
+
 #[test]
 fn smoke_archive() {
     smoke("archive", 6000);

@@ -158,7 +158,7 @@ fn archive_in_memory() -> (Vec<u8>, Vec<Vec<u8>>) {
         orig += data.len() as u64;
         a.extend_from_slice(&f);
     }
-    let extra = Extra { offset: a.len() as u64, size: 9, raw_size: 0, metadata_size: 0, sha256: [0; 32] };
+    let extra = Extra { method: 0, offset: a.len() as u64, size: 9, raw_size: 0, metadata_size: 0, sha256: [0; 32] };
     a.extend_from_slice(&[0x28, 0xB5, 0x2F, 0xFD, 0x20, 0, 1, 0, 0]);
     let ib = Index { extra, tensors }.write();
     let hd = Header {

@@ -376,7 +376,7 @@ pub fn ls(mut input: Input, json: bool) -> Result<(), String> {
             serde_json::to_string_pretty(&json!({
                 "container": a.container().name(), "original_size": a.original_size(),
                 "archive_size": a.archive_size(), "ratio": ratio(a.original_size(), a.archive_size()),
-                "metadata_size": e.metadata_size, "extra": {"raw_size": e.raw_size, "size": e.size},
+                "metadata_size": e.metadata_size, "extra": {"raw_size": e.raw_size, "size": e.size, "method": if e.method == 1 { "gguf-split" } else { "zstd" }},
                 "tensors": tensors}))
             .unwrap_or_default()
         );

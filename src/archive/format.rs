@@ -12,6 +12,10 @@ use crate::frame::MAX_EXPANSION;
 pub const MAGIC: [u8; 4] = [0x89, b'W', b'Z', b'A'];
 pub const FORMAT_VERSION: u16 = 1;
 pub const HEADER_LEN: usize = 64;
+/// Extra methods (the index's `extra_method`): one zstd frame, or a GGUF header's key/values
+/// split into streams (`archive::metadata`).
+pub const EXTRA_ZSTD: u32 = 0;
+pub const EXTRA_GGUF_SPLIT: u32 = 1;
 /// Bytes of an index entry without its name and dims.
 const ENTRY_FIXED: usize = 4 + 4 + 4 + 4 + 8 * 4 + 32;
 const INDEX_FIXED: usize = 4 + 4 + 8 * 4 + 32;
@@ -142,6 +146,8 @@ pub struct Entry {
 /// the data section), the bytes between and after tensors (alignment padding), as one zstd frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Extra {
+    /// How the extra bytes are stored: `EXTRA_ZSTD` or `EXTRA_GGUF_SPLIT`.
+    pub method: u32,
     pub offset: u64,
     pub size: u64,
     /// Bytes it decodes to: the metadata, then every gap in file order, then the tail.
@@ -163,8 +169,8 @@ impl Index {
     pub fn write(&self) -> Vec<u8> {
         let mut o = Vec::new();
         o.extend_from_slice(&(self.tensors.len() as u32).to_le_bytes());
-        o.extend_from_slice(&0u32.to_le_bytes());
         let e = &self.extra;
+        o.extend_from_slice(&e.method.to_le_bytes());
         for v in [e.offset, e.size, e.raw_size, e.metadata_size] {
             o.extend_from_slice(&v.to_le_bytes());
         }
@@ -195,10 +201,12 @@ impl Index {
         }
         let mut r = Cursor { b: src, pos: 0 };
         let n = r.u32()? as usize;
-        if r.u32()? != 0 {
+        let method = r.u32()?;
+        if !matches!(method, EXTRA_ZSTD | EXTRA_GGUF_SPLIT) {
             return Err(Error::CorruptHeader);
         }
         let extra = Extra {
+            method,
             offset: r.u64()?,
             size: r.u64()?,
             raw_size: r.u64()?,

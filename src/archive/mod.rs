@@ -7,6 +7,14 @@
 //! archive makes reads fail with an error, never with a signal.
 
 pub mod format;
+mod metadata;
+
+/// An extra frame of method 1 (the GGUF split) for the extra bytes `raw`, or None where they do
+/// not split (`metadata::encode`).
+#[cfg(feature = "internals")]
+pub fn split_extra(raw: &[u8]) -> Result<Option<Vec<u8>>> {
+    metadata::encode(raw)
+}
 mod range;
 mod write;
 
@@ -162,7 +170,10 @@ impl<'a> Archive<'a> {
             let e = &self.index.extra;
             let z = self.src.read(e.offset, e.size as usize)?;
             let mut v = alloc_zeroed(e.raw_size)?;
-            zstd::decompress_into(&z, &mut v).map_err(|_| Error::CorruptData)?;
+            match e.method {
+                format::EXTRA_GGUF_SPLIT => metadata::decode(&z, &mut v)?,
+                _ => zstd::decompress_into(&z, &mut v).map_err(|_| Error::CorruptData)?,
+            }
             if <[u8; 32]>::from(Sha256::digest(&v)) != e.sha256 {
                 return Err(Error::CorruptData);
             }
@@ -172,6 +183,12 @@ impl<'a> Archive<'a> {
             Ok(v) => Ok(v),
             Err(e) => Err(e.clone()),
         }
+    }
+
+    /// The extra bytes (metadata, gaps, tail; FORMAT.md 8.3), decoded and checked.
+    #[cfg(feature = "internals")]
+    pub fn extra_bytes(&self) -> Result<&[u8]> {
+        self.extra()
     }
 
     /// The container's metadata: every byte before its data section (for GGUF: header, key/values,
