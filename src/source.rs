@@ -66,6 +66,15 @@ impl<'a> Source<'a> {
         }
     }
 
+    /// Bytes `[at, at + n)` of a slice source, borrowed (Some); None for a file, which must be
+    /// read.
+    pub fn borrow(&self, at: u64, n: usize) -> Option<Result<&'a [u8]>> {
+        match self {
+            Source::Slice(s) => Some(slice(s, at, n)),
+            Source::File { .. } => None,
+        }
+    }
+
     /// Like `read`, reusing `buf` for a file's bytes (a decoder's per-thread buffer).
     pub fn read_with<'s>(&'s self, at: u64, n: usize, buf: &'s mut Vec<u8>) -> Result<&'s [u8]> {
         match self {

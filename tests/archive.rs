@@ -406,6 +406,31 @@ fn every_key_value_type() {
     assert!(built.metadata().len() > 300);
 }
 
+/// The archive writes large frames a window of chunks at a time, its chunk table last; each
+/// frame is still the bytes `frame::compress` gives for the tensor (frames of many windows, of
+/// one, and small ones).
+#[test]
+fn archive_frames_are_the_frames_compress_makes() {
+    for (file, chunk) in [(QWEN, MIN_CHUNK_SIZE), (QWEN, 0), (MINILM, MIN_CHUNK_SIZE)] {
+        let src = fixture(file);
+        let arc = compress(src, &opts(2, chunk));
+        let a = Archive::from_bytes(&arc).unwrap();
+        let mut windows = 0;
+        for t in a.tensors() {
+            let data = &src[t.orig_offset as usize..(t.orig_offset + t.orig_size) as usize];
+            // The archive rounds a chunk size to whole elements, at least the minimum.
+            let es = t.kind.element_size() as u32;
+            let cs = if chunk == 0 { 0 } else { (chunk / es * es).max(MIN_CHUNK_SIZE.div_ceil(es) * es) };
+            let o = Options { threads: 2, chunk_size: cs, row_len: t.dims[0], ..Default::default() };
+            let f = frame::compress(t.kind, data, &o).unwrap();
+            let name = String::from_utf8_lossy(&t.name);
+            assert!(arc[t.arc_offset as usize..(t.arc_offset + t.arc_size) as usize] == f[..], "{file}: {name}");
+            windows += (frame::read_info(&f).unwrap().chunk_count > 16) as usize;
+        }
+        assert!(chunk == 0 || windows > 0, "{file}: no frame of several windows");
+    }
+}
+
 /// A tokenizer's worth of key/values (over 64 KiB of string arrays, empty strings, strings of
 /// every length class of the LEB128 lengths, every other value type, an empty array) takes the
 /// GGUF split (extra method 1) in both GGUF versions and restores exactly.

@@ -187,6 +187,14 @@ impl ChunkOut<'_> {
     fn stored_len(&self) -> usize {
         self.coded.as_ref().map_or(self.raw.len(), |(c, _)| c.len())
     }
+
+    fn stored(&self) -> &[u8] {
+        self.coded.as_ref().map_or(self.raw, |(c, _)| c)
+    }
+
+    fn entry(&self) -> TableEntry {
+        TableEntry { stored_len: self.stored_len() as u32, table: self.coded.as_ref().map(|c| c.1), check: self.check }
+    }
 }
 
 /// Compresses `src` as a frame of `kind`.
@@ -232,8 +240,8 @@ impl Encoded<'_> {
     }
 }
 
-/// Codes `src` as a frame of `kind`: everything but laying the bytes out.
-pub(crate) fn encode<'a>(kind: Kind, src: &'a [u8], opts: &Options) -> Result<Encoded<'a>> {
+/// The chunk size `opts` asks for (checked against `kind`) and `src` cut into chunks of it.
+fn chunks_of<'a>(kind: Kind, src: &'a [u8], opts: &Options) -> Result<(u32, Vec<&'a [u8]>)> {
     let es = kind.element_size();
     if !src.len().is_multiple_of(es) {
         return Err(Error::BadLength);
@@ -244,8 +252,13 @@ pub(crate) fn encode<'a>(kind: Kind, src: &'a [u8], opts: &Options) -> Result<En
         return Err(Error::InvalidArgument);
     }
     let cs = chunk_size as usize;
-    let chunk_count = u32::try_from(src.len().div_ceil(cs)).map_err(|_| Error::TooLarge)?;
-    let chunks: Vec<&[u8]> = src.chunks(cs).collect();
+    u32::try_from(src.len().div_ceil(cs)).map_err(|_| Error::TooLarge)?;
+    Ok((chunk_size, src.chunks(cs).collect()))
+}
+
+/// Codes `src` as a frame of `kind`: everything but laying the bytes out.
+pub(crate) fn encode<'a>(kind: Kind, src: &'a [u8], opts: &Options) -> Result<Encoded<'a>> {
+    let (chunk_size, chunks) = chunks_of(kind, src, opts)?;
 
     let coded = if src.is_empty() {
         None
@@ -295,33 +308,57 @@ pub(crate) fn encode<'a>(kind: Kind, src: &'a [u8], opts: &Options) -> Result<En
         }
     };
 
-    let payload_size: u64 = outs.iter().map(|o| o.stored_len() as u64).sum();
-    let mut out = Vec::with_capacity(frame_len(model.len(), outs.len(), 0));
+    let entries: Vec<TableEntry> = outs.iter().map(ChunkOut::entry).collect();
+    let head = frame_head(kind, method, flags, src.len() as u64, chunk_size, &model, &entries);
+    Ok(Encoded { head, outs })
+}
+
+/// A chunk's row of the chunk table.
+struct TableEntry {
+    stored_len: u32,
+    /// The model index of a coded chunk; None for a raw one.
+    table: Option<u8>,
+    check: u64,
+}
+
+/// A frame's header, model section, chunk table and its checksum: everything before the
+/// payloads.
+fn frame_head(
+    kind: Kind,
+    method: Method,
+    flags: u32,
+    original_size: u64,
+    chunk_size: u32,
+    model: &[u8],
+    entries: &[TableEntry],
+) -> Vec<u8> {
+    let payload_size: u64 = entries.iter().map(|e| e.stored_len as u64).sum();
+    let mut out = Vec::with_capacity(frame_len(model.len(), entries.len(), 0));
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.push(kind.id() as u8);
     out.push(method as u8);
-    out.extend_from_slice(&(src.len() as u64).to_le_bytes());
+    out.extend_from_slice(&original_size.to_le_bytes());
     out.extend_from_slice(&chunk_size.to_le_bytes());
-    out.extend_from_slice(&chunk_count.to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
     out.extend_from_slice(&(model.len() as u32).to_le_bytes());
     out.extend_from_slice(&flags.to_le_bytes());
     out.extend_from_slice(&payload_size.to_le_bytes());
     let hc = xxh3_64(&out[..40]);
     out.extend_from_slice(&hc.to_le_bytes());
     let meta_start = out.len();
-    out.extend_from_slice(&model);
-    for o in &outs {
-        out.extend_from_slice(&(o.stored_len() as u32).to_le_bytes());
-        match &o.coded {
-            Some((_, m)) => out.extend_from_slice(&[CHUNK_CODED, *m, 0, 0]),
+    out.extend_from_slice(model);
+    for e in entries {
+        out.extend_from_slice(&e.stored_len.to_le_bytes());
+        match e.table {
+            Some(m) => out.extend_from_slice(&[CHUNK_CODED, m, 0, 0]),
             None => out.extend_from_slice(&[CHUNK_RAW, 0, 0, 0]),
         }
-        out.extend_from_slice(&o.check.to_le_bytes());
+        out.extend_from_slice(&e.check.to_le_bytes());
     }
     let mc = xxh3_64(&out[meta_start..]);
     out.extend_from_slice(&mc.to_le_bytes());
-    Ok(Encoded { head: out, outs })
+    out
 }
 
 fn frame_len(model: usize, chunks: usize, payload: usize) -> usize {
@@ -331,20 +368,97 @@ fn frame_len(model: usize, chunks: usize, payload: usize) -> usize {
 /// Codes every chunk with `enc` in parallel (computing its checksum too); a chunk whose coded
 /// form is not smaller stays raw.
 fn code_chunks<'a>(chunks: &[&'a [u8]], opts: &Options, enc: &dyn ChunkEncoder) -> Result<Vec<ChunkOut<'a>>> {
-    let mut outs: Vec<ChunkOut> = chunks.iter().map(|c| ChunkOut { raw: c, coded: None, check: 0 }).collect();
-    parallel::for_each_mut(&mut outs, opts.threads, |i, o| {
+    code_chunks_from(chunks, 0, opts, enc, &mut Vec::new())
+}
+
+/// `code_chunks` for the chunks `first..` of a frame (`chunks[0]` is chunk `first`), coding into
+/// buffers taken from `spare` where it has them (a buffer not kept goes back to it).
+fn code_chunks_from<'a>(
+    chunks: &[&'a [u8]],
+    first: usize,
+    opts: &Options,
+    enc: &dyn ChunkEncoder,
+    spare: &mut Vec<Vec<u8>>,
+) -> Result<Vec<ChunkOut<'a>>> {
+    let mut work: Vec<(ChunkOut, Vec<u8>)> =
+        chunks.iter().map(|c| (ChunkOut { raw: c, coded: None, check: 0 }, spare.pop().unwrap_or_default())).collect();
+    parallel::for_each_mut(&mut work, opts.threads, |i, (o, buf)| {
         o.check = xxh3_64(o.raw);
         // Room for the chunk's size up front: a coded chunk larger than that is dropped below,
         // and growing from empty copied each chunk's output several times.
-        let mut buf = Vec::with_capacity(o.raw.len());
-        enc.encode(i, o.raw, &mut buf)?;
+        buf.clear();
+        buf.reserve(o.raw.len());
+        enc.encode(first + i, o.raw, buf)?;
         // A chunk that would expand more than MAX_EXPANSION-fold stays raw (only near-constant
         // data in chunks of megabytes does), so a reader can refuse any larger claim.
         if buf.len() < o.raw.len() && o.raw.len() as u64 <= MAX_EXPANSION * buf.len() as u64 {
-            o.coded = Some((buf, enc.table(i)));
+            o.coded = Some((std::mem::take(buf), enc.table(first + i)));
         }
         opts.tick(o.raw.len());
         Ok(())
     })?;
-    Ok(outs)
+    Ok(work
+        .into_iter()
+        .map(|(o, buf)| {
+            if buf.capacity() > 0 {
+                spare.push(buf);
+            }
+            o
+        })
+        .collect())
+}
+
+/// Chunks coded at once by `write_frame`: enough to keep every core busy, few enough that their
+/// buffers stay warm in the cache between coding and writing.
+const WRITE_WINDOW: usize = 16;
+
+/// Writes the frame of `src` (the bytes `compress` returns) to `w` at its position and returns
+/// its size. A large frame is coded a window of chunks at a time, each window written while the
+/// next is coded into the same buffers: no buffer of the frame's size, no fresh pages for every
+/// chunk, and output that leaves the cache once. The chunk table, known only at the end, is
+/// written over a placeholder by seeking back.
+///
+/// The one difference from `compress`: a large frame whose coded form comes out no smaller than
+/// storing it (chunks that do not compress are stored raw anyway, so only its model makes the
+/// difference) keeps its coded form, valid but a model's size over `compress_bound`.
+pub(crate) fn write_frame<W: std::io::Write + std::io::Seek + ?Sized>(
+    kind: Kind,
+    src: &[u8],
+    opts: &Options,
+    w: &mut W,
+) -> Result<u64> {
+    let io = |e| Error::io("write", None, e);
+    if src.len() < STRONG_FALLBACK_MAX {
+        let e = encode(kind, src, opts)?;
+        e.write_parts(|b| w.write_all(b).map_err(io))?;
+        return Ok(e.len() as u64);
+    }
+    let (chunk_size, chunks) = chunks_of(kind, src, opts)?;
+    let codec = kind.codec();
+    let plan = Plan { threads: opts.threads, fast: opts.fast, cols: opts.row_len as usize };
+    let enc = codec.plan(kind, &chunks, &plan)?;
+    let (method, flags, model) = (enc.method().unwrap_or(codec.method()), enc.flags(), enc.model());
+    let head_len = frame_len(model.len(), chunks.len(), 0);
+    w.write_all(&vec![0u8; head_len]).map_err(io)?;
+    let mut entries = Vec::with_capacity(chunks.len());
+    let mut spare = Vec::new();
+    for (k, window) in chunks.chunks(WRITE_WINDOW).enumerate() {
+        let outs = code_chunks_from(window, k * WRITE_WINDOW, opts, &*enc, &mut spare)?;
+        for o in outs {
+            w.write_all(o.stored()).map_err(io)?;
+            entries.push(o.entry());
+            if let Some((buf, _)) = o.coded {
+                spare.push(buf);
+            }
+        }
+    }
+    // Relative seeks, from what was written: a device such as /dev/null reports position 0
+    // whatever was written to it.
+    let payload: u64 = entries.iter().map(|e| e.stored_len as u64).sum();
+    let size = head_len as u64 + payload;
+    let back = i64::try_from(size).map_err(|_| Error::TooLarge)?;
+    w.seek(std::io::SeekFrom::Current(-back)).map_err(io)?;
+    w.write_all(&frame_head(kind, method, flags, src.len() as u64, chunk_size, &model, &entries)).map_err(io)?;
+    w.seek(std::io::SeekFrom::Current(payload as i64)).map_err(io)?;
+    Ok(size)
 }
