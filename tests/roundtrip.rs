@@ -255,6 +255,29 @@ fn constant_and_two_valued_streams_roundtrip() {
     roundtrip(&to_bytes(&two), &opts(0, MIN_CHUNK_SIZE), "two-valued");
 }
 
+/// Large random input (random bytes are fine here: this is about the frame's bounds, not a
+/// ratio) in every kind that codes: coding cannot pay, so `compress` gives the stored frame,
+/// within `compress_bound`, at every thread count and chunk size, and it roundtrips.
+#[test]
+fn large_incompressible_input_is_stored_within_the_bound() {
+    let mut rng = Lcg::new(11);
+    let noise: Vec<u8> = (0..300_000).map(|_| rng.next_u64() as u8).collect();
+    for kind in Kind::ALL {
+        // Whole elements, over 64 KiB and several chunks.
+        let src = &noise[..noise.len() / kind.element_size() * kind.element_size()];
+        for (threads, cs) in [(1, 0), (2, MIN_CHUNK_SIZE / kind.element_size() as u32 * kind.element_size() as u32)] {
+            if cs != 0 && cs < MIN_CHUNK_SIZE {
+                continue;
+            }
+            let f = compress(kind, src, &opts(threads, cs)).unwrap();
+            let info = read_info(&f).unwrap();
+            assert_eq!(info.method, Method::Stored, "{kind:?}, {threads} threads, chunk {cs}");
+            assert!(f.len() <= compress_bound(src.len()).unwrap(), "{kind:?}: over the bound");
+            assert!(decompress(&f, &Options::default()).unwrap() == src, "{kind:?}");
+        }
+    }
+}
+
 // (e) ------------------------------------------------------------------------------------------
 
 #[test]
