@@ -199,9 +199,9 @@ mod tests {
                 scalar.vector = None;
             }
             let offsets = Flat::offsets(&tables);
-            for n in [0, 1, 31, 32, 33, 1000, 4096 + 17] {
-                // Only symbols the tables code (frequency > 0).
-                let idx: Vec<u32> = (0..n)
+            // `n` random symbols the tables code (frequency > 0), as indices.
+            let mut coded = |n: usize| -> Vec<u32> {
+                (0..n)
                     .map(|_| loop {
                         let t = r.below_usize(3);
                         let s = r.below_usize(counts[t].len());
@@ -209,7 +209,10 @@ mod tests {
                             break offsets[t] + s as u32;
                         }
                     })
-                    .collect();
+                    .collect()
+            };
+            for n in [0, 1, 31, 32, 33, 1000, 4096 + 17] {
+                let idx = coded(n);
                 let (mut a, mut b) = (Vec::new(), Vec::new());
                 flat.encode(&idx, &mut a).unwrap();
                 scalar.encode(&idx, &mut b).unwrap();
@@ -217,15 +220,7 @@ mod tests {
             }
             // Made a window at a time: the same stream, for windows of one group up to more
             // than the whole stream.
-            let idx: Vec<u32> = (0..5000)
-                .map(|_| loop {
-                    let t = r.below_usize(3);
-                    let s = r.below_usize(counts[t].len());
-                    if counts[t][s] > 0 {
-                        break offsets[t] + s as u32;
-                    }
-                })
-                .collect();
+            let idx = coded(5000);
             let mut whole = Vec::new();
             flat.encode(&idx, &mut whole).unwrap();
             for window in [LANES, 3 * LANES, 1024, 8192] {
