@@ -201,24 +201,18 @@ impl ChunkOut<'_> {
 pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
     // A large frame is written a window of chunks at a time into its final buffer (see
     // `write_frame`): no buffer per chunk of fresh pages, no second copy of the whole frame.
+    let mut opts = std::borrow::Cow::Borrowed(opts);
     if src.len() >= STRONG_FALLBACK_MAX {
         let mut c = std::io::Cursor::new(Vec::with_capacity(compress_bound(src.len()).unwrap_or(0)));
-        let size = write_frame(kind, src, opts, &mut c)?;
+        let size = write_frame(kind, src, &opts, &mut c)?;
         let out = c.into_inner();
-        let chunks = le_u32(&out, 20) as usize;
-        if (size as usize) < frame_len(0, chunks, src.len()) {
+        if (size as usize) < frame_len(0, le_u32(&out, 20) as usize, src.len()) {
             return Ok(out);
         }
-        // Coding did not pay: the stored frame, as below (the chunks were counted already).
-        let e = encode(kind, src, &Options { progress: None, ..opts.clone() })?;
-        let mut out = Vec::with_capacity(e.len());
-        e.write_parts(|b| {
-            out.extend_from_slice(b);
-            Ok(())
-        })?;
-        return Ok(out);
+        // Coding did not pay: the stored frame, below (the chunks were counted already).
+        opts.to_mut().progress = None;
     }
-    let e = encode(kind, src, opts)?;
+    let e = encode(kind, src, &opts)?;
     let mut out = Vec::with_capacity(e.len());
     e.write_parts(|b| {
         out.extend_from_slice(b);
