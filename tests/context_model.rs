@@ -118,11 +118,9 @@ fn rows_the_method_cannot_take_give_the_plain_method() {
     assert!(q == compress(Kind::Bytes, data, &opts(1, 0, 0)).unwrap());
 }
 
-#[test]
-fn special_values_in_a_matrix_roundtrip() {
-    // Real weights with special values sprinkled in (NaNs, infinities, zeros, subnormals, every
-    // 64th bit pattern) and two all-zero rows: scales of rows and columns must not trip over
-    // them.
+/// The sprinkled matrix of `special_values_in_a_matrix_roundtrip` (escaped symbols in many
+/// groups).
+fn sprinkled() -> (u64, Vec<u8>) {
     let (_, _, cols, data) = ffn_up();
     let mut src = data.to_vec();
     let mut r = Lcg::new(7);
@@ -134,6 +132,68 @@ fn special_values_in_a_matrix_roundtrip() {
     let c = cols as usize * 2;
     src[3 * c..4 * c].fill(0);
     src[10 * c..11 * c].fill(0);
+    (cols, src)
+}
+
+/// A digest of method-6 frames: every fixture matrix as bf16 and f16, chunks that start
+/// mid-row, and the sprinkled matrix.
+fn ctx_frames_digest() -> u64 {
+    let mut all = Vec::new();
+    for (_, _, cols, data) in matrices() {
+        for kind in [Kind::Bf16, Kind::F16] {
+            let src = if kind == Kind::F16 { as_f16(data) } else { data.to_vec() };
+            for cs in [0, MIN_CHUNK_SIZE] {
+                all.extend_from_slice(&compress(kind, &src, &opts(1, cs, cols)).unwrap());
+            }
+        }
+    }
+    let (cols, src) = sprinkled();
+    let f = compress(Kind::Bf16, &src, &opts(1, 0, cols)).unwrap();
+    assert_eq!(read_info(&f).unwrap().method, Method::Bf16Ctx);
+    all.extend_from_slice(&f);
+    xxh3_64(&all)
+}
+
+/// Run by `encoder_writes_the_same_bytes_at_every_kernel_level` under each kernel level: writes
+/// the digest where `WZ_DIGEST_OUT` says.
+#[test]
+fn ctx_frames_digest_of_this_level() {
+    if let Some(p) = std::env::var_os("WZ_DIGEST_OUT") {
+        std::fs::write(p, ctx_frames_digest().to_string()).unwrap();
+    }
+}
+
+/// The encoder's vector steps (which make a group's table indices in registers) write the
+/// scalar step's bytes: the same frames with AVX-512, AVX2 and no vector kernel.
+#[test]
+fn encoder_writes_the_same_bytes_at_every_kernel_level() {
+    if std::env::var_os("WZ_SIMD").is_some() {
+        return; // a child run
+    }
+    let want = ctx_frames_digest();
+    let dir = std::env::temp_dir().join(format!("wz-ctx-digest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for level in ["scalar", "avx2", "avx512"] {
+        let out = dir.join(level);
+        let o = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "ctx_frames_digest_of_this_level", "--test-threads=1"])
+            .env("WZ_SIMD", level)
+            .env("WZ_DIGEST_OUT", &out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{level}: {}", String::from_utf8_lossy(&o.stderr));
+        let got: u64 = std::fs::read_to_string(&out).unwrap().parse().unwrap();
+        assert_eq!(got, want, "method-6 frames under WZ_SIMD={level} differ");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn special_values_in_a_matrix_roundtrip() {
+    // Real weights with special values sprinkled in (NaNs, infinities, zeros, subnormals, every
+    // 64th bit pattern) and two all-zero rows: scales of rows and columns must not trip over
+    // them.
+    let (cols, src) = sprinkled();
     let f = common::frame_roundtrips(Kind::Bf16, &src, cols, 0, "sprinkled");
     assert_eq!(read_info(&f).unwrap().method, Method::Bf16Ctx);
 }

@@ -146,13 +146,28 @@ impl Flat {
     /// at a multiple of `LANES`).
     fn put_scalar(&self, e: &mut RansEncoder, idx: &[u32], range: std::ops::Range<usize>) -> Result<()> {
         for i in range.rev() {
-            let s = *self.syms.get(idx[i] as usize).ok_or(Error::InvalidArgument)?;
-            if s.freq == 0 {
-                return Err(Error::InvalidArgument);
-            }
-            e.put(i % LANES, s, self.scale);
+            self.put_symbol(e, i % LANES, idx[i])?;
         }
         Ok(())
+    }
+
+    /// The scalar step for one symbol, index `idx`, in `lane`. A symbol outside the tables or of
+    /// frequency 0 is an error: the tables were not built from this data.
+    #[inline]
+    pub fn put_symbol(&self, e: &mut RansEncoder, lane: usize, idx: u32) -> Result<()> {
+        let s = *self.syms.get(idx as usize).ok_or(Error::InvalidArgument)?;
+        if s.freq == 0 {
+            return Err(Error::InvalidArgument);
+        }
+        e.put(lane, s, self.scale);
+        Ok(())
+    }
+
+    /// The vector step's form of the tables and its kernel level, where the CPU has one (for
+    /// codecs that make a group's indices in registers and call `encode_x86` themselves).
+    #[cfg(target_arch = "x86_64")]
+    pub fn vector(&self) -> Option<&(super::encode_x86::VecEncTable, Level)> {
+        self.vector.as_ref()
     }
 }
 

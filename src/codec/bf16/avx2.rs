@@ -166,3 +166,23 @@ pub unsafe fn put_group(e: &mut RansEncoder, t: &VecEncTable, src: *const u8, sh
     };
     put_group_avx2(e, t, [sym(0), sym(1), sym(2), sym(3)])
 }
+
+/// `put_group` for method 6: lane `k`'s symbol is coded in table `tabs[k]` of tables of
+/// `table_len` symbols laid end to end (`indexed::Flat`), so its index is
+/// `tabs[k] * table_len + symbol`.
+///
+/// # Safety
+/// As `put_group`; `tabs` must be valid for `LANES` bytes of reads.
+#[target_feature(enable = "avx2,popcnt")]
+pub unsafe fn put_group_ctx(e: &mut RansEncoder, t: &VecEncTable, src: *const u8, shift: u32, tabs: *const u8, table_len: u32) -> bool {
+    let mask = _mm256_set1_epi32(0xFFF);
+    let shift = _mm256_set1_epi32(shift as i32);
+    let len = _mm256_set1_epi32(table_len as i32);
+    let index = |k: usize| {
+        let v = _mm256_cvtepu16_epi32(_mm_loadu_si128(src.add(16 * k) as *const __m128i));
+        let sym = _mm256_and_si256(_mm256_srlv_epi32(v, shift), mask);
+        let tab = _mm256_cvtepu8_epi32(_mm_loadl_epi64(tabs.add(8 * k) as *const __m128i));
+        _mm256_add_epi32(_mm256_mullo_epi32(tab, len), sym)
+    };
+    put_group_avx2(e, t, [index(0), index(1), index(2), index(3)])
+}

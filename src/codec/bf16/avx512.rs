@@ -154,3 +154,23 @@ pub unsafe fn put_group(e: &mut RansEncoder, t: &VecEncTable, src: *const u8, sh
     };
     put_group_avx512(e, t, [sym(src), sym(src.add(32))])
 }
+
+/// `put_group` for method 6: lane `k`'s symbol is coded in table `tabs[k]` of tables of
+/// `table_len` symbols laid end to end (`indexed::Flat`), so its index is
+/// `tabs[k] * table_len + symbol`.
+///
+/// # Safety
+/// As `put_group`; `tabs` must be valid for `LANES` bytes of reads.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
+pub unsafe fn put_group_ctx(e: &mut RansEncoder, t: &VecEncTable, src: *const u8, shift: u32, tabs: *const u8, table_len: u32) -> bool {
+    let mask = _mm512_set1_epi32(0xFFF);
+    let shift = _mm512_set1_epi32(shift as i32);
+    let len = _mm512_set1_epi32(table_len as i32);
+    let index = |k: usize| {
+        let v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(src.add(32 * k) as *const __m256i));
+        let sym = _mm512_and_si512(_mm512_srlv_epi32(v, shift), mask);
+        let tab = _mm512_cvtepu8_epi32(_mm_loadu_si128(tabs.add(16 * k) as *const __m128i));
+        _mm512_add_epi32(_mm512_mullo_epi32(tab, len), sym)
+    };
+    put_group_avx512(e, t, [index(0), index(1)])
+}

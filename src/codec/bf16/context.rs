@@ -24,7 +24,9 @@ use super::{nibble_bytes, write_escapes, Split, ESC, SYMBOLS};
 use crate::codec::Kind;
 use crate::entropy::bits::{BitReader, BitWriter};
 use crate::entropy::indexed::Flat;
-use crate::entropy::rans::{EncTable, LANES};
+use crate::entropy::rans::{EncTable, RansEncoder, LANES};
+#[cfg(target_arch = "x86_64")]
+use crate::cpu::Level;
 use crate::error::{Error, Result};
 use crate::parallel;
 
@@ -370,6 +372,9 @@ pub struct CtxPlan {
     /// set when the table escapes it (the index is then its table's `ESC`).
     index: Vec<u32>,
     flat: Flat,
+    /// Symbols per table in `flat`, when all its tables have the same number (the vector step
+    /// computes a symbol's index as `table * table_len + symbol`).
+    table_len: Option<u32>,
     /// Which bits of a value the symbols hold.
     pub split: Split,
 }
@@ -516,7 +521,9 @@ impl CtxDraft {
             }));
         }
         let flat = Flat::new(&encs);
-        Ok(CtxPlan { lut: self.layout.lut(), layout: self.layout, models, index, flat, split: self.split })
+        let len = encs.first().map_or(0, |e| e.syms.len());
+        let table_len = encs.iter().all(|e| e.syms.len() == len).then_some(len as u32);
+        Ok(CtxPlan { lut: self.layout.lut(), layout: self.layout, models, index, flat, table_len, split: self.split })
     }
 }
 
@@ -527,26 +534,60 @@ impl CtxPlan {
     }
 
     /// Encodes the chunk `src` whose first value is value `first` of the frame, in the layout
-    /// of `bf16::encode_chunk`.
+    /// of `bf16::encode_chunk`: values last to first, a group at a time with the vector step
+    /// where the CPU has one (the group's table indices made in registers from its symbols and
+    /// its lookup row), value by value past the last whole group and in a group with an escape.
     pub fn encode_chunk(&self, first: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let n = src.len() / 2;
         let (nib, stored, payload) = nibble_bytes(src, self.split);
-        let mut idx = Vec::with_capacity(n);
+        let mut e = RansEncoder::with_payload(n, payload);
         let mut escapes = Vec::new();
-        let cols = self.lut.cols;
-        each_stretch(first, &[src], cols, |r, j, b| {
-            let tabs = &self.lut.tab[self.lut.row_class[r] as usize * cols + j..];
-            for (&t, v) in tabs.iter().zip(values(b)) {
-                let sym = self.split.symbol(v);
-                let i = self.index[(t as usize) << 12 | sym];
-                if i & ESCAPED != 0 {
-                    escapes.push(sym as u16);
+        let full = n / LANES;
+        self.put_values(&mut e, &mut escapes, first, src, full * LANES..n)?;
+        for g in (0..full).rev() {
+            #[cfg(target_arch = "x86_64")]
+            if let (Some((v, level)), Some(len)) = (self.flat.vector(), self.table_len) {
+                // SAFETY: `level` is what the CPU has, at least AVX2 (`Flat::new`); group g's 64
+                // bytes lie inside `src`; the group lies in one row (`first` and the row length
+                // are multiples of `LANES`), whose lookup row has `LANES` entries from there.
+                let done = unsafe {
+                    let (at, tabs) = (src.as_ptr().add(2 * LANES * g), self.lut.lanes_at(first + g * LANES));
+                    match level {
+                        Level::Avx512 => super::avx512::put_group_ctx(&mut e, v, at, self.split.shift(), tabs, len),
+                        _ => super::avx2::put_group_ctx(&mut e, v, at, self.split.shift(), tabs, len),
+                    }
+                };
+                if done {
+                    continue;
                 }
-                idx.push(i & !ESCAPED);
             }
-        });
+            self.put_values(&mut e, &mut escapes, first, src, g * LANES..(g + 1) * LANES)?;
+        }
         out.extend_from_slice(&nib[..stored]);
+        escapes.reverse(); // collected from the last value back
         write_escapes(&escapes, out);
-        self.flat.encode_with_payload(&idx, payload, out)
+        e.finish(out);
+        Ok(())
+    }
+
+    /// The scalar step for the values at `range` of `src`, last to first, collecting the
+    /// escaped symbols.
+    fn put_values(
+        &self,
+        e: &mut RansEncoder,
+        escapes: &mut Vec<u16>,
+        first: usize,
+        src: &[u8],
+        range: std::ops::Range<usize>,
+    ) -> Result<()> {
+        for i in range.rev() {
+            let sym = self.split.symbol(u16::from_le_bytes([src[2 * i], src[2 * i + 1]]));
+            let idx = self.index[self.lut.table_of(first + i) << 12 | sym];
+            if idx & ESCAPED != 0 {
+                escapes.push(sym as u16);
+            }
+            self.flat.put_symbol(e, i % LANES, idx & !ESCAPED)?;
+        }
+        Ok(())
     }
 }
