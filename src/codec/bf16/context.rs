@@ -19,6 +19,7 @@
 //! The encoder picks this method for a frame only when its estimate (symbols, tables and side
 //! information) is below the plain method's.
 
+use super::squares;
 use super::model::{plan_at_most, read_models_at, write_models, Draft, Model};
 use super::{nibble_bytes, write_escapes, Split, ESC, SYMBOLS};
 use crate::codec::Kind;
@@ -275,30 +276,22 @@ fn canonical(lengths: &[u8; CLASSES]) -> [u32; CLASSES] {
     codes
 }
 
-/// Squares of the values of `kind` (bf16, or f16) by their bit patterns without the sign: the
-/// scale estimates' input (infinities and NaNs count as zero). Built once per kind.
-fn squares(kind: Kind) -> &'static [f32] {
-    static BF16: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+/// Squares of the f16 values by their bit patterns without the sign (infinities and NaNs count
+/// as zero), built once: the scale estimates' input for f16 (bf16's are computed, `squares`).
+fn f16_squares() -> &'static [f32] {
     static F16: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
-    let cell = if kind == Kind::F16 { &F16 } else { &BF16 };
-    cell.get_or_init(|| square_table(kind))
-}
-
-fn square_table(kind: Kind) -> Vec<f32> {
-    (0..1u32 << 15)
-        .map(|b| {
-            let v = if kind == Kind::F16 {
-                half::f16::from_bits(b as u16).to_f32()
-            } else {
-                f32::from_bits(b << 16)
-            };
-            if v.is_finite() {
-                v * v
-            } else {
-                0.0
-            }
-        })
-        .collect()
+    F16.get_or_init(|| {
+        (0..1u32 << 15)
+            .map(|b| {
+                let v = half::f16::from_bits(b as u16).to_f32();
+                if v.is_finite() {
+                    v * v
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    })
 }
 
 /// Classes of log-scales `l` (None: an all-zero line): quarter octaves around their median,
@@ -379,29 +372,22 @@ pub struct CtxPlan {
     pub split: Split,
 }
 
-/// Plans the method for the values of `chunks` (one stream, cut in chunks whose sizes are
-/// multiples of `LANES` values but the last) as rows of `cols` values. None where it does not
-/// apply: a row length that is not a multiple of `LANES`, fewer than two rows, too many.
-pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32, split: Split) -> Result<Option<CtxDraft>> {
-    let n: usize = chunks.iter().map(|c| c.len() / 2).sum();
-    let aligned = chunks.split_last().is_none_or(|(_, init)| init.iter().all(|c| (c.len() / 2).is_multiple_of(LANES)));
-    if cols == 0 || !cols.is_multiple_of(LANES) || cols > MAX_COLS || !n.is_multiple_of(cols) || !aligned {
-        return Ok(None);
-    }
-    let rows = n / cols;
-    if !(2..=MAX_ROWS).contains(&rows) {
-        return Ok(None);
-    }
-    let sq = squares(kind);
-    let mut work = jobs(chunks, (1 << 20).max(128 * cols));
-
+/// The classes of the rows and of the columns of the matrix whose values `work` holds (`jobs`).
+/// `row_sum(b)` is the sum of the squares of the values `b`; `add_weighted(out, b, w)` adds each
+/// value's square times `w` to its entry of `out`.
+fn scale_classes(
+    work: &[(usize, Vec<&[u8]>)],
+    rows: usize,
+    cols: usize,
+    threads: u32,
+    row_sum: impl Fn(&[u8]) -> f64 + Sync,
+    add_weighted: impl Fn(&mut [f64], &[u8], f64) + Sync,
+) -> Result<(Vec<u8>, Vec<u8>)> {
     // Row scales: every job sums the squares of its rows (a row may span two jobs).
     let mut row_parts: Vec<Vec<(usize, f64)>> = vec![Vec::new(); work.len()];
-    let mut pairs: Vec<_> = work.iter_mut().zip(&mut row_parts).collect();
+    let mut pairs: Vec<_> = work.iter().zip(&mut row_parts).collect();
     parallel::for_each_mut(&mut pairs, threads, |_, ((first, cs), out)| {
-        each_stretch(*first, cs, cols, |r, _, b| {
-            out.push((r, values(b).map(|v| sq[(v & 0x7FFF) as usize] as f64).sum()));
-        });
+        each_stretch(*first, cs, cols, |r, _, b| out.push((r, row_sum(b))));
         Ok(())
     })?;
     let mut row_ms = vec![0.0f64; rows];
@@ -423,14 +409,12 @@ pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32, split: 
         .map(|(r, &m)| if r % step == 0 && m > 0.0 && m.is_finite() { 1.0 / m } else { 0.0 })
         .collect();
     let mut col_parts: Vec<Vec<f64>> = vec![Vec::new(); work.len()];
-    let mut pairs: Vec<_> = work.iter_mut().zip(&mut col_parts).collect();
+    let mut pairs: Vec<_> = work.iter().zip(&mut col_parts).collect();
     parallel::for_each_mut(&mut pairs, threads, |_, ((first, cs), out)| {
         **out = vec![0.0; cols];
         each_stretch(*first, cs, cols, |r, j, b| {
             if inv[r] > 0.0 {
-                for (o, v) in out[j..].iter_mut().zip(values(b)) {
-                    *o += sq[(v & 0x7FFF) as usize] as f64 * inv[r];
-                }
+                add_weighted(&mut out[j..], b, inv[r]);
             }
         });
         Ok(())
@@ -438,7 +422,41 @@ pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32, split: 
     let live_rows = inv.iter().filter(|&&i| i > 0.0).count().max(1) as f64;
     let col_ms: Vec<Option<f64>> =
         (0..cols).map(|j| log_scale(col_parts.iter().map(|p| p[j]).sum::<f64>() / live_rows)).collect();
-    let col_class = classes(&col_ms, 7);
+    Ok((row_class, classes(&col_ms, 7)))
+}
+
+/// Plans the method for the values of `chunks` (one stream, cut in chunks whose sizes are
+/// multiples of `LANES` values but the last) as rows of `cols` values. None where it does not
+/// apply: a row length that is not a multiple of `LANES`, fewer than two rows, too many.
+pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32, split: Split) -> Result<Option<CtxDraft>> {
+    let n: usize = chunks.iter().map(|c| c.len() / 2).sum();
+    let aligned = chunks.split_last().is_none_or(|(_, init)| init.iter().all(|c| (c.len() / 2).is_multiple_of(LANES)));
+    if cols == 0 || !cols.is_multiple_of(LANES) || cols > MAX_COLS || !n.is_multiple_of(cols) || !aligned {
+        return Ok(None);
+    }
+    let rows = n / cols;
+    if !(2..=MAX_ROWS).contains(&rows) {
+        return Ok(None);
+    }
+    let work = jobs(chunks, (1 << 20).max(128 * cols));
+    let (row_class, col_class) = if kind == Kind::F16 {
+        let sq = f16_squares();
+        let square = |v: u16| sq[(v & 0x7FFF) as usize] as f64;
+        scale_classes(
+            &work,
+            rows,
+            cols,
+            threads,
+            |b| values(b).map(square).sum(),
+            |out, b, w| {
+                for (o, v) in out.iter_mut().zip(values(b)) {
+                    *o += square(v) * w;
+                }
+            },
+        )?
+    } else {
+        scale_classes(&work, rows, cols, threads, squares::sum, squares::add_weighted)?
+    };
 
     // Symbol histograms per context (sums of integers: any split gives the same), a job per
     // thread, of at most 2^31 values (so that u32 counts do not overflow).

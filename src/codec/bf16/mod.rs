@@ -31,6 +31,7 @@ mod avx512;
 pub(crate) mod context;
 mod model;
 pub mod split;
+mod squares;
 
 #[cfg(any(test, feature = "internals"))]
 pub use model::plan;
