@@ -31,8 +31,44 @@ fn level_weight(level: u32) -> u128 {
     (OCTAVE_STEPS[(l % LEVELS_PER_OCTAVE) as usize] as u128) << (l / LEVELS_PER_OCTAVE)
 }
 
+/// Counts below this have their level and their base-2 logarithm in tables (`small`).
+const SMALL: usize = 1 << 16;
+
+/// `count_to_level` and `log2` of every count below `SMALL`, computed once by the functions
+/// themselves (so a lookup gives exactly what the computation would): the planners evaluate
+/// them for every symbol of every candidate table, thousands of times per tensor.
+struct Small {
+    level: Vec<u16>,
+    log2: Vec<f64>,
+}
+
+fn small() -> &'static Small {
+    static SMALL_TABLES: std::sync::OnceLock<Small> = std::sync::OnceLock::new();
+    SMALL_TABLES.get_or_init(|| Small {
+        level: (0..SMALL as u64).map(|c| level_of(c) as u16).collect(),
+        log2: (0..SMALL).map(|c| (c as f64).log2()).collect(),
+    })
+}
+
+/// `(c as f64).log2()`, from a table for small `c`.
+#[inline]
+pub fn log2_int(c: u64) -> f64 {
+    match small().log2.get(c as usize) {
+        Some(&l) => l,
+        None => (c as f64).log2(),
+    }
+}
+
 /// The level whose weight is nearest to `count` in the log domain (integer-only, so deterministic).
 pub fn count_to_level(count: u64) -> u32 {
+    match small().level.get(count as usize) {
+        Some(&l) => l as u32,
+        None => level_of(count),
+    }
+}
+
+/// `count_to_level`, computed.
+fn level_of(count: u64) -> u32 {
     if count == 0 {
         return 0;
     }
@@ -165,7 +201,7 @@ impl FreqTable {
             .iter()
             .zip(&self.freq)
             .filter(|(&c, _)| c > 0)
-            .map(|(&c, &f)| c as f64 * (self.scale as f64 - (f as f64).log2()))
+            .map(|(&c, &f)| c as f64 * (self.scale as f64 - log2_int(f as u64)))
             .sum()
     }
 

@@ -186,3 +186,27 @@ pub unsafe fn put_group_ctx(e: &mut RansEncoder, t: &VecEncTable, src: *const u8
     };
     put_group_avx2(e, t, [index(0), index(1), index(2), index(3)])
 }
+
+/// `avx512::pack_nibbles` with AVX2: groups of 16 values.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2,popcnt")]
+pub unsafe fn pack_nibbles(src: &[u8], out: &mut [u8], nibble_shift: u32) -> usize {
+    let groups = (src.len() / 32).min(out.len() / 8);
+    let shift = _mm_cvtsi32_si128(nibble_shift as i32);
+    let (eight, seven, low) = (_mm256_set1_epi16(8), _mm256_set1_epi16(7), _mm256_set1_epi32(0xF));
+    // Byte 0 of each 32-bit lane, in each 128-bit half.
+    let pick = _mm256_setr_epi8(
+        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1,
+    );
+    for g in 0..groups {
+        let v = _mm256_loadu_si256(src.as_ptr().add(32 * g) as *const __m256i);
+        let n = _mm256_or_si256(_mm256_and_si256(_mm256_srl_epi16(v, shift), eight), _mm256_and_si256(v, seven));
+        let b = _mm256_shuffle_epi8(_mm256_or_si256(_mm256_and_si256(n, low), _mm256_srli_epi32::<12>(n)), pick);
+        let bytes = _mm_unpacklo_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256::<1>(b));
+        _mm_storel_epi64(out.as_mut_ptr().add(8 * g) as *mut __m128i, bytes);
+    }
+    16 * groups
+}

@@ -174,3 +174,25 @@ pub unsafe fn put_group_ctx(e: &mut RansEncoder, t: &VecEncTable, src: *const u8
     };
     put_group_avx512(e, t, [index(0), index(1)])
 }
+
+/// Packs the nibbles of the values of `src` (little-endian 16-bit) two per byte into `out`, the
+/// first value in the low nibble, for as many whole groups of 32 values as both hold; returns
+/// how many values it packed. A value's nibble is its bit `3 + nibble_shift` as bit 3 over its
+/// bits 2..0 (`Split::nibble`).
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VL.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
+pub unsafe fn pack_nibbles(src: &[u8], out: &mut [u8], nibble_shift: u32) -> usize {
+    let groups = (src.len() / 64).min(out.len() / 16);
+    let shift = _mm_cvtsi32_si128(nibble_shift as i32);
+    let (eight, seven, low) = (_mm512_set1_epi16(8), _mm512_set1_epi16(7), _mm512_set1_epi32(0xF));
+    for g in 0..groups {
+        let v = _mm512_loadu_si512(src.as_ptr().add(64 * g) as *const _);
+        let n = _mm512_or_si512(_mm512_and_si512(_mm512_srl_epi16(v, shift), eight), _mm512_and_si512(v, seven));
+        // Two values per 32-bit lane: the first's nibble in bits 0..4, the second's in 16..20.
+        let b = _mm512_or_si512(_mm512_and_si512(n, low), _mm512_srli_epi32::<12>(n));
+        _mm_storeu_si128(out.as_mut_ptr().add(16 * g) as *mut __m128i, _mm512_cvtepi32_epi8(b));
+    }
+    32 * groups
+}

@@ -4,7 +4,7 @@
 use super::{Decoder, SCALE, SYMBOLS};
 use crate::entropy::bits::{BitReader, BitWriter};
 use crate::entropy::rans::EncTable;
-use crate::entropy::table::{count_to_level, FreqTable, MAX_LEVEL};
+use crate::entropy::table::{count_to_level, log2_int, FreqTable, MAX_LEVEL};
 use crate::error::{Error, Result};
 
 /// The escape symbol: stands for any symbol too rare to be worth a table entry; the symbol itself
@@ -312,13 +312,14 @@ pub(super) fn estimate_bits(h: &[u64]) -> f64 {
             gap = 0;
         }
         run += 1;
-        data += c as f64 * (nf / c as f64).log2();
+        // Sum of c log2(c); the data's bits are n log2(n) less it (below).
+        data += c as f64 * log2_int(c);
         let l = count_to_level(c) as i64;
         table += seg(l - prev);
         prev = l;
     }
     table += eg(run - 1);
-    data + 4.0 * nf + table as f64
+    nf * log2_int(n) - data + 4.0 * nf + table as f64
 }
 
 /// Serialises a frame's models: their count, then each table.
