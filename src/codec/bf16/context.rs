@@ -466,12 +466,12 @@ pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32, split: 
     let mut pairs: Vec<_> = work.iter_mut().zip(&mut hist_parts).collect();
     parallel::for_each_mut(&mut pairs, threads, |_, ((first, cs), h)| {
         **h = vec![0u32; CONTEXTS * SYMBOLS];
-        each_stretch(*first, cs, cols, |r, j, b| {
-            let h = &mut h[row_class[r] as usize * SYMBOLS..];
-            for (&c, v) in col_class[j..].iter().zip(values(b)) {
-                h[c as usize * SYMBOLS + split.symbol(v)] += 1;
-            }
-        });
+        let (rc, cc) = (&row_class[..], &col_class[..]);
+        // A loop per split, its shift constant.
+        match split {
+            Split::Magnitude => count_contexts(h, *first, cs, cols, rc, cc, |v| Split::Magnitude.symbol(v)),
+            Split::Signed => count_contexts(h, *first, cs, cols, rc, cc, |v| Split::Signed.symbol(v)),
+        }
         Ok(())
     })?;
     let mut hists = vec![vec![0u64; SYMBOLS]; CONTEXTS];
@@ -506,6 +506,28 @@ pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32, split: 
     let layout = Layout { rows, cols, row_class, col_class, assign };
     let side = 8.0 * write(&layout, &[]).len() as f64;
     Ok(Some(CtxDraft { layout, draft, side, split }))
+}
+
+/// Adds the symbol histogram of each context of the values of `cs` (whose first value is value
+/// `first` of a matrix of rows of `cols`) to `h` (`CONTEXTS` histograms end to end).
+#[inline(always)]
+fn count_contexts(
+    h: &mut [u32],
+    first: usize,
+    cs: &[&[u8]],
+    cols: usize,
+    row_class: &[u8],
+    col_class: &[u8],
+    symbol: impl Fn(u16) -> usize,
+) {
+    each_stretch(first, cs, cols, |r, j, b| {
+        // The histograms a row's class reaches; masked indices into them need no bounds checks.
+        let at = (row_class[r] as usize).min(CLASSES - 1) * SYMBOLS;
+        let h: &mut [u32; CLASSES * SYMBOLS] = (&mut h[at..at + CLASSES * SYMBOLS]).try_into().expect("CONTEXTS covers it");
+        for (&c, v) in col_class[j..].iter().zip(values(b)) {
+            h[(c as usize & (CLASSES - 1)) * SYMBOLS + (symbol(v) & (SYMBOLS - 1))] += 1;
+        }
+    });
 }
 
 /// Method 6's plan before its tables are built (see `model::Draft`).
