@@ -4,13 +4,18 @@
 //! coded last to first).
 //!
 //! The scalar step divides by the symbol's frequency with a 64x64-bit multiply (there is no
-//! vector form of it); here the quotient comes from double precision. AVX-512: `x * (1 / f)` for a
-//! 32-bit `x`, with 1 / f from the 14-bit estimate and two Newton steps (relative error below
-//! 2^-50), is within 2^-17 of the true `x / f`, while a quotient that is not an integer is at
-//! least 1/f > 2^-16 from the integers around it, so truncating gives the exact quotient or, when
-//! `x / f` is an integer, possibly one less; one compare corrects that case. AVX2 divides (`x / f`
-//! rounded to double is exact when it is an integer and, by the same margin, below the next
-//! integer when it is not). Neither gathers reciprocals from a table.
+//! vector form of it). AVX2 divides in double precision: `x / f` rounded to double is exact
+//! when it is an integer and below the next integer when it is not, so truncating it gives the
+//! quotient. AVX-512 takes it from single precision, sixteen lanes at once, and corrects it:
+//! after renormalisation a state is below `f << (32 - scale)`, so the quotient `x / f` is below
+//! `2^(32 - scale)`, at most 2^22 for the tables' smallest scale here (`MIN_SCALE`); `x` rounded
+//! to `f32` (relative error 2^-24) times 1 / f from the 14-bit estimate and one Newton step
+//! (below 1.5 * 2^-24), rounded (2^-24), is within 3.5 * 2^-24 * 2^22 < 1 of the quotient, so
+//! its truncation is the quotient or one off either way; the remainder `x - q f` says which.
+//! (Double precision took two vectors of eight and two Newton steps; 7-10% of the Q4_K and
+//! Q6_K encoders' time. On AVX2 the single-precision form, with its conversion of an unsigned
+//! `x` and its corrections, measured 5% slower than the double division.) Neither gathers
+//! reciprocals from a table.
 
 use std::arch::x86_64::*;
 
@@ -23,7 +28,16 @@ pub struct VecEncTable {
     scale: u32,
 }
 
+/// The smallest table scale the vector step takes (see the module comment); tables of smaller
+/// scales keep the scalar step.
+pub const MIN_SCALE: u32 = 10;
+
 impl VecEncTable {
+    /// Whether tables of `scale` can take the vector step.
+    pub fn supports(scale: u32) -> bool {
+        (MIN_SCALE..=15).contains(&scale)
+    }
+
     pub fn new(t: &EncTable) -> VecEncTable {
         VecEncTable::from_symbols(&t.syms, t.scale)
     }
@@ -31,8 +45,8 @@ impl VecEncTable {
     /// The table of the symbols `syms` (of one table, or several end to end) at `scale`.
     pub fn from_symbols(syms: &[EncSymbol], scale: u32) -> VecEncTable {
         // Frequencies and cumulative counts below 2^16 share a u32 (every scale here is at most
-        // 15, as the rANS state invariant requires).
-        assert!(scale <= 15);
+        // 15, as the rANS state invariant requires); the quotient needs `MIN_SCALE`.
+        assert!(Self::supports(scale));
         VecEncTable {
             packed: syms.iter().map(|s| s.freq | s.cum << 16).collect(),
             scale,
@@ -81,36 +95,36 @@ pub unsafe fn put_group_avx512(e: &mut RansEncoder, t: &VecEncTable, syms: [__m5
         _mm256_storeu_si256(e.next_words() as *mut __m256i, _mm512_cvtepi32_epi16(words));
         e.keep_words(need.count_ones() as usize);
         let x = _mm512_mask_srli_epi32(x, need, x, 16);
-        // q = x / f: see the module comment.
-        let xl = _mm512_cvtepu32_pd(_mm512_castsi512_si256(x));
-        let xh = _mm512_cvtepu32_pd(_mm512_extracti64x4_epi64::<1>(x));
-        let il = reciprocal(_mm512_cvtepu32_pd(_mm512_castsi512_si256(f)));
-        let ih = reciprocal(_mm512_cvtepu32_pd(_mm512_extracti64x4_epi64::<1>(f)));
-        let ql = _mm512_cvttpd_epu32(_mm512_mul_pd(xl, il));
-        let qh = _mm512_cvttpd_epu32(_mm512_mul_pd(xh, ih));
-        let mut q = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(ql), qh);
-        let mut r = _mm512_sub_epi32(x, _mm512_mullo_epi32(q, f));
-        let low = _mm512_cmpge_epu32_mask(r, f);
-        q = _mm512_mask_add_epi32(q, low, q, _mm512_set1_epi32(1));
-        r = _mm512_mask_sub_epi32(r, low, r, f);
+        let (q, r) = quotient_avx512(x, f);
         let xn = _mm512_add_epi32(_mm512_add_epi32(_mm512_sll_epi32(q, scale), r), cum);
         _mm512_storeu_si512(states.add(16 * k) as *mut _, xn);
     }
     true
 }
 
-/// 1 / f for integers 1 <= f < 2^16, to within 2^-50 of it: the 14-bit estimate and two Newton
-/// steps (each doubles the correct bits), cheaper than gathering a table of reciprocals.
+/// `x / f` and `x % f` for states `x` below `f << (32 - MIN_SCALE)` and frequencies
+/// `1 <= f <= 2^15`: see the module comment.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn reciprocal(f: __m512d) -> __m512d {
-    let one = _mm512_set1_pd(1.0);
-    let mut y = _mm512_rcp14_pd(f);
-    for _ in 0..2 {
-        let e = _mm512_fnmadd_pd(f, y, one);
-        y = _mm512_fmadd_pd(y, e, y);
-    }
-    y
+unsafe fn quotient_avx512(x: __m512i, f: __m512i) -> (__m512i, __m512i) {
+    let ff = _mm512_cvtepu32_ps(f);
+    let y = _mm512_rcp14_ps(ff);
+    let y = _mm512_fmadd_ps(y, _mm512_fnmadd_ps(ff, y, _mm512_set1_ps(1.0)), y);
+    let q = _mm512_cvttps_epu32(_mm512_mul_ps(_mm512_cvtepu32_ps(x), y));
+    correct_avx512(x, f, q)
+}
+
+/// The exact quotient and remainder from `q`, within one of `x / f`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn correct_avx512(x: __m512i, f: __m512i, q: __m512i) -> (__m512i, __m512i) {
+    let one = _mm512_set1_epi32(1);
+    // x - q f lies in [-f, 2f): negative (as i32) when q is one too many.
+    let r = _mm512_sub_epi32(x, _mm512_mullo_epi32(q, f));
+    let over = _mm512_cmplt_epi32_mask(r, _mm512_setzero_si512());
+    let (q, r) = (_mm512_mask_sub_epi32(q, over, q, one), _mm512_mask_add_epi32(r, over, r, f));
+    let under = _mm512_cmpge_epu32_mask(r, f);
+    (_mm512_mask_add_epi32(q, under, q, one), _mm512_mask_sub_epi32(r, under, r, f))
 }
 
 /// `put_group_avx512` with AVX2: `syms` holds the symbols of lanes 0..8, 8..16, 16..24, 24..32.
@@ -200,44 +214,47 @@ pub unsafe fn put_indices_avx2(e: &mut RansEncoder, t: &VecEncTable, idx: &[u32]
 mod tests {
     use super::*;
 
-    /// The quotient the AVX-512 step takes from `reciprocal` is exact after its one correction,
-    /// for every frequency a table can hold and states at and around multiples of it, up to the
-    /// largest state.
+    /// The AVX-512 step's quotients are exact after its correction: every frequency of
+    /// every scale the step takes, states at and around multiples of it up to the largest a
+    /// renormalised state can be (`f << (32 - scale)`), and the smallest states.
     #[test]
-    fn reciprocal_quotients_are_exact() {
+    fn quotients_are_exact() {
         if !std::is_x86_feature_detected!("avx512f") {
-            eprintln!("no AVX-512 on this CPU: the AVX-512 quotient is not used here");
+            eprintln!("no AVX-512 on this CPU: its quotient is not used here");
             return;
         }
         let mut xs = Vec::new();
-        for f in 1u32..=1 << 15 {
-            let top = (u32::MAX / f) as u64;
-            for k in [1, 2, 3, top / 3, top / 2, top - 1, top] {
-                for d in [-1i64, 0, 1] {
-                    let x = (k * f as u64) as i64 + d;
-                    if (1..=u32::MAX as i64).contains(&x) {
-                        xs.push((x as u32, f));
+        for scale in MIN_SCALE..=15 {
+            for f in 1u32..=1 << scale {
+                let top = ((f as u64) << (32 - scale)) - 1;
+                let qmax = top / f as u64;
+                for k in [0, 1, 2, 3, qmax / 3, qmax / 2, qmax - 1, qmax] {
+                    for d in [-1i64, 0, 1] {
+                        let x = (k * f as u64) as i64 + d;
+                        if (1..=top as i64).contains(&x) {
+                            xs.push((x as u32, f));
+                        }
                     }
                 }
             }
         }
-        for c in xs.chunks(8) {
-            let mut x = [1u32; 8];
-            let mut f = [1u32; 8];
+        for c in xs.chunks(16) {
+            let (mut x, mut f) = ([1u32; 16], [1u32; 16]);
             for (i, &(a, b)) in c.iter().enumerate() {
-                x[i] = a;
-                f[i] = b;
+                (x[i], f[i]) = (a, b);
             }
-            // SAFETY: AVX-512 F is present (checked above); the arrays are 8 lanes.
-            let q: [u32; 8] = unsafe {
-                let xv = _mm256_loadu_si256(x.as_ptr() as *const __m256i);
-                let fv = _mm256_loadu_si256(f.as_ptr() as *const __m256i);
-                let q = _mm512_cvttpd_epu32(_mm512_mul_pd(_mm512_cvtepu32_pd(xv), reciprocal(_mm512_cvtepu32_pd(fv))));
-                std::mem::transmute(q)
+            // SAFETY: AVX-512 F is present (checked above); the arrays hold 16 lanes.
+            let (q, r) = unsafe {
+                let (mut q, mut r) = ([0u32; 16], [0u32; 16]);
+                let xv = _mm512_loadu_si512(x.as_ptr() as *const _);
+                let fv = _mm512_loadu_si512(f.as_ptr() as *const _);
+                let (qv, rv) = quotient_avx512(xv, fv);
+                _mm512_storeu_si512(q.as_mut_ptr() as *mut _, qv);
+                _mm512_storeu_si512(r.as_mut_ptr() as *mut _, rv);
+                (q, r)
             };
-            for i in 0..8 {
-                let (want, got) = (x[i] / f[i], q[i]);
-                assert!(got == want || got + 1 == want && x[i] % f[i] == 0, "x {} f {}: {got} for {want}", x[i], f[i]);
+            for i in 0..c.len() {
+                assert_eq!((q[i], r[i]), (x[i] / f[i], x[i] % f[i]), "x {} f {}", x[i], f[i]);
             }
         }
     }

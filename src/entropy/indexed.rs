@@ -52,7 +52,7 @@ impl Flat {
         let level = cpu::detect();
         Flat {
             #[cfg(target_arch = "x86_64")]
-            vector: (level >= Level::Avx2).then(|| (super::encode_x86::VecEncTable::from_symbols(&syms, scale), level)),
+            vector: (level >= Level::Avx2 && super::encode_x86::VecEncTable::supports(scale)).then(|| (super::encode_x86::VecEncTable::from_symbols(&syms, scale), level)),
             syms,
             scale,
         }

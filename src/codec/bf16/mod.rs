@@ -131,7 +131,8 @@ impl Encoder {
         Encoder {
             split,
             #[cfg(target_arch = "x86_64")]
-            vector: (level >= Level::Avx2).then(|| (crate::entropy::encode_x86::VecEncTable::new(&table), level)),
+            vector: (level >= Level::Avx2 && crate::entropy::encode_x86::VecEncTable::supports(table.scale))
+                .then(|| (crate::entropy::encode_x86::VecEncTable::new(&table), level)),
             table,
         }
     }
