@@ -444,21 +444,23 @@ pub fn archive_seeds(fx: &Fixtures) -> Seeds {
         .map(|(name, f)| (format!("{name}.wz"), archive_of(&f)))
         .collect();
     // The fixtures' metadata is small and stays one zstd frame: the minilm GGUF's key/values
-    // again, with its extra bytes as a GGUF split (extra method 1) and the index saying so.
-    v.push(("minilm-split.wz".into(), with_split_extra(&archive_of(&fx.minilm))));
+    // again, with its extra bytes as a GGUF split (extra method 1) and as a split with numeric
+    // columns (method 2), the index saying so.
+    v.push(("minilm-split.wz".into(), with_split_extra(&archive_of(&fx.minilm), false)));
+    v.push(("minilm-columns.wz".into(), with_split_extra(&archive_of(&fx.minilm), true)));
     v
 }
 
 /// `arc` (an archive whose extra frame is one zstd frame) rewritten with its extra bytes as a
-/// GGUF split, the index and header patched to match.
-fn with_split_extra(arc: &[u8]) -> Vec<u8> {
-    use weightzip::archive::format::{Header, EXTRA_GGUF_SPLIT, HEADER_LEN};
+/// GGUF split (with numeric `columns` or not), the index and header patched to match.
+fn with_split_extra(arc: &[u8], columns: bool) -> Vec<u8> {
+    use weightzip::archive::format::{Header, EXTRA_GGUF_COLUMNS, EXTRA_GGUF_SPLIT, HEADER_LEN};
     let a = archive::Archive::from_bytes(arc).expect("a seed archive");
     let mut index = a.index().clone();
     let extra = a.extra_bytes().expect("its extra bytes").to_vec();
-    let z = archive::split_extra(&extra).expect("split").expect("GGUF key/values that split");
+    let z = archive::split_extra(&extra, columns).expect("split").expect("GGUF key/values that split");
     let mut out = arc[..index.extra.offset as usize].to_vec();
-    index.extra.method = EXTRA_GGUF_SPLIT;
+    index.extra.method = if columns { EXTRA_GGUF_COLUMNS } else { EXTRA_GGUF_SPLIT };
     index.extra.size = z.len() as u64;
     out.extend_from_slice(&z);
     let ib = index.write();

@@ -432,8 +432,9 @@ fn archive_frames_are_the_frames_compress_makes() {
 }
 
 /// A tokenizer's worth of key/values (over 64 KiB of string arrays, empty strings, strings of
-/// every length class of the LEB128 lengths, every other value type, an empty array) takes the
-/// GGUF split (extra method 1) in both GGUF versions and restores exactly.
+/// every length class of the LEB128 lengths, numeric arrays of every element size, every other
+/// value type, an empty array) takes the GGUF split with numeric columns (extra method 2) in
+/// both GGUF versions and restores exactly.
 #[test]
 fn tokenizer_metadata_takes_the_split() {
     for version in [2, 3] {
@@ -456,13 +457,17 @@ fn tokenizer_metadata_takes_the_split() {
             )
             .kv("tokenizer.ggml.merges", Value::Array(vt::STRING, merges))
             .kv("lengths", Value::Array(vt::STRING, lengths))
+            .kv("tokenizer.ggml.scores", Value::Array(vt::F32, (0..12_000).map(|i| Value::F32(-(i as f32))).collect()))
+            .kv("bytes", Value::Array(vt::U8, (0..999u32).map(|i| Value::U8((i * 7) as u8)).collect()))
+            .kv("shorts", Value::Array(vt::I16, (0..999i32).map(|i| Value::I16((i * 301) as i16)).collect()))
+            .kv("longs", Value::Array(vt::U64, (0..999u64).map(|i| Value::U64(i.wrapping_mul(u64::MAX / 7))).collect()))
             .kv("empty", Value::Array(vt::STRING, Vec::new()));
         b.kvs.extend(every_value_type());
         let built = roundtrip(&b, &format!("tokenizer, version {version}"));
         assert!(built.metadata().len() > 64 << 10);
         let arc = compress(&built.bytes, &opts(1, 0));
         let a = Archive::from_bytes(&arc).unwrap();
-        assert_eq!(a.index().extra.method, 1, "version {version}: the split");
+        assert_eq!(a.index().extra.method, 2, "version {version}: the split with columns");
         assert_eq!(a.metadata().unwrap(), built.metadata());
     }
 }

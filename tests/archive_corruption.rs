@@ -547,7 +547,7 @@ fn archive_index_fields_that_do_not_add_up() {
         m
     };
     for (what, m) in [
-        ("unknown extra method", patched(4, &2u32.to_le_bytes())),
+        ("unknown extra method", patched(4, &3u32.to_le_bytes())),
         ("extra method 2^32-1", patched(4, &u32::MAX.to_le_bytes())),
         ("tensor count + 1", patched(0, &(idx0.tensors.len() as u32 + 1).to_le_bytes())),
         ("tensor count - 1", patched(0, &(idx0.tensors.len() as u32 - 1).to_le_bytes())),
@@ -556,13 +556,14 @@ fn archive_index_fields_that_do_not_add_up() {
     ] {
         assert_eq!(open_err(&m), Some(Error::CorruptHeader), "{what}");
     }
-    // The other known extra method over this archive's extra frame: the index is well formed,
+    // The other known extra methods over this archive's extra frame: the index is well formed,
     // but the frame is not a split of the extra bytes (nor the reverse) [CORRUPT_DATA].
-    let other = if idx0.extra.method == 0 { 1u32 } else { 0 };
-    let m = patched(4, &other.to_le_bytes());
-    let b = Archive::from_bytes(&m).expect("a known method opens");
-    assert_eq!(b.metadata().err(), Some(Error::CorruptData), "extra method {other} over the other's frame");
-    assert!(b.restore_to(&mut Vec::new(), &Options::with_threads(1)).is_err());
+    for other in (0u32..=2).filter(|&m| m != idx0.extra.method) {
+        let m = patched(4, &other.to_le_bytes());
+        let b = Archive::from_bytes(&m).expect("a known method opens");
+        assert_eq!(b.metadata().err(), Some(Error::CorruptData), "extra method {other} over the other's frame");
+        assert!(b.restore_to(&mut Vec::new(), &Options::with_threads(1)).is_err());
+    }
     let first = &idx0.tensors[0];
     let kind_at = 72 + 4 + first.name.len() + 4;
     assert_eq!(open_err(&patched(kind_at, &99u32.to_le_bytes())), Some(Error::CorruptHeader), "unknown kind");

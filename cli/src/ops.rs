@@ -376,7 +376,7 @@ pub fn ls(mut input: Input, json: bool) -> Result<(), String> {
             serde_json::to_string_pretty(&json!({
                 "container": a.container().name(), "original_size": a.original_size(),
                 "archive_size": a.archive_size(), "ratio": ratio(a.original_size(), a.archive_size()),
-                "metadata_size": e.metadata_size, "extra": {"raw_size": e.raw_size, "size": e.size, "method": if e.method == 1 { "gguf-split" } else { "zstd" }},
+                "metadata_size": e.metadata_size, "extra": {"raw_size": e.raw_size, "size": e.size, "method": extra_method_name(e.method)},
                 "tensors": tensors}))
             .unwrap_or_default()
         );
@@ -417,4 +417,13 @@ pub fn ls(mut input: Input, json: bool) -> Result<(), String> {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The name `ls --json` gives an archive's extra method.
+fn extra_method_name(m: u32) -> &'static str {
+    match m {
+        weightzip::archive::format::EXTRA_GGUF_SPLIT => "gguf-split",
+        weightzip::archive::format::EXTRA_GGUF_COLUMNS => "gguf-columns",
+        _ => "zstd",
+    }
 }

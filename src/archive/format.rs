@@ -13,9 +13,11 @@ pub const MAGIC: [u8; 4] = [0x89, b'W', b'Z', b'A'];
 pub const FORMAT_VERSION: u16 = 1;
 pub const HEADER_LEN: usize = 64;
 /// Extra methods (the index's `extra_method`): one zstd frame, or a GGUF header's key/values
-/// split into streams (`archive::metadata`).
+/// split into streams (`archive::metadata`), with its numeric arrays as they are (1) or as
+/// columns (2).
 pub const EXTRA_ZSTD: u32 = 0;
 pub const EXTRA_GGUF_SPLIT: u32 = 1;
+pub const EXTRA_GGUF_COLUMNS: u32 = 2;
 /// Bytes of an index entry without its name and dims.
 const ENTRY_FIXED: usize = 4 + 4 + 4 + 4 + 8 * 4 + 32;
 const INDEX_FIXED: usize = 4 + 4 + 8 * 4 + 32;
@@ -146,7 +148,7 @@ pub struct Entry {
 /// the data section), the bytes between and after tensors (alignment padding), as one zstd frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Extra {
-    /// How the extra bytes are stored: `EXTRA_ZSTD` or `EXTRA_GGUF_SPLIT`.
+    /// How the extra bytes are stored: `EXTRA_ZSTD`, `EXTRA_GGUF_SPLIT` or `EXTRA_GGUF_COLUMNS`.
     pub method: u32,
     pub offset: u64,
     pub size: u64,
@@ -202,7 +204,7 @@ impl Index {
         let mut r = Cursor { b: src, pos: 0 };
         let n = r.u32()? as usize;
         let method = r.u32()?;
-        if !matches!(method, EXTRA_ZSTD | EXTRA_GGUF_SPLIT) {
+        if !matches!(method, EXTRA_ZSTD | EXTRA_GGUF_SPLIT | EXTRA_GGUF_COLUMNS) {
             return Err(Error::CorruptHeader);
         }
         let extra = Extra {

@@ -9,11 +9,11 @@
 pub mod format;
 mod metadata;
 
-/// An extra frame of method 1 (the GGUF split) for the extra bytes `raw`, or None where they do
-/// not split (`metadata::encode`).
+/// An extra frame of method 2 (the GGUF split, numeric arrays as columns) or, without
+/// `columns`, 1 for the extra bytes `raw`, or None where they do not split (`metadata::encode`).
 #[cfg(feature = "internals")]
-pub fn split_extra(raw: &[u8]) -> Result<Option<Vec<u8>>> {
-    metadata::encode(raw)
+pub fn split_extra(raw: &[u8], columns: bool) -> Result<Option<Vec<u8>>> {
+    metadata::encode(raw, columns)
 }
 mod range;
 mod write;
@@ -171,7 +171,8 @@ impl<'a> Archive<'a> {
             let z = self.src.read(e.offset, e.size as usize)?;
             let mut v = alloc_zeroed(e.raw_size)?;
             match e.method {
-                format::EXTRA_GGUF_SPLIT => metadata::decode(&z, &mut v)?,
+                format::EXTRA_GGUF_SPLIT => metadata::decode(&z, false, &mut v)?,
+                format::EXTRA_GGUF_COLUMNS => metadata::decode(&z, true, &mut v)?,
                 _ => zstd::decompress_into(&z, &mut v).map_err(|_| Error::CorruptData)?,
             }
             if <[u8; 32]>::from(Sha256::digest(&v)) != e.sha256 {

@@ -112,6 +112,28 @@ def small_gguf(path):
     w.close()
 
 
+def tokenizer_gguf(path):
+    # small.gguf's tensors under a SentencePiece-like tokenizer: 3,500 tokens, a score per token
+    # falling by one from token to token, token types nearly all 1 (normal), as Gemma's and
+    # Llama's GGUF files carry them; over 64 KiB of key/values, so the writer splits them.
+    w = GGUFWriter(path, "bert")
+    w.add_uint32("golden.count", 3)
+    n = 3500
+    w.add_token_list([("tok%d%s" % (i, "x" * (i % 5))).encode() for i in range(n)])
+    w.add_token_scores([-1000.0] * 4 + [-float(i) for i in range(n - 4)])
+    w.add_token_types([3 if i < 4 else 1 for i in range(n)])
+    for name, ty, nb, shape in [
+        ("blk.0.ffn_down.weight", Q.Q4_K, 8 * 144, (2, 1024)),
+        ("token_embd.weight", Q.Q8_0, 24 * 34, (2, 384)),
+    ]:
+        raw = np.frombuffer(tensor_bytes(name, nb), dtype=np.uint8).reshape(shape[0], -1)
+        w.add_tensor(name, raw, raw_dtype=ty)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def tiny_safetensors(path):
     write_safetensors(path, [("w", "BF16", [8], raw_bf16[:16])], None)
 
@@ -169,6 +191,14 @@ with tempfile.TemporaryDirectory() as tmp:
     subprocess.run([WZ, "compress", src, "-o", os.path.join(HERE, "small-split.gguf.wza"), "--force"], check=True)
     raw = open(src, "rb").read()
     manifest.append(("small-split.gguf.wza", len(raw), hashlib.sha256(raw).hexdigest()))
+
+    # Added at revision 9: a GGUF with a tokenizer, written by the revision-9 writer, which stores
+    # its extra bytes as a GGUF split with numeric columns (extra method 2).
+    src = os.path.join(tmp, "tokenizer.gguf")
+    tokenizer_gguf(src)
+    subprocess.run([WZ, "compress", src, "-o", os.path.join(HERE, "tokenizer-columns.gguf.wza"), "--force"], check=True)
+    raw = open(src, "rb").read()
+    manifest.append(("tokenizer-columns.gguf.wza", len(raw), hashlib.sha256(raw).hexdigest()))
 
 with open(os.path.join(HERE, "MANIFEST"), "w") as f:
     f.write("# file, bytes it decodes to, SHA-256 of those bytes (see make.py and docs/FORMAT.md)\n")
