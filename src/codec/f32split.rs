@@ -37,12 +37,13 @@ impl Codec for F32Codec {
         })?;
         let halves: Vec<Halves> = halves.into_iter().map(|p| p.1).collect();
         let his: Vec<&[u8]> = halves.iter().map(|h| &h.hi[..]).collect();
-        let (sp, hists) = bf16::split_and_histograms(&his, p.threads)?;
+        let rows = bf16::context::takes_rows(p.cols).then_some((Kind::Bf16, p.cols));
+        let (sp, hists, row_sums) = bf16::split_and_histograms(&his, p.threads, rows)?;
         let plain = bf16::Tables::draft(&hists);
         // Matrices: the high halves in their rows' and columns' contexts (method 6) where the
         // estimate says it is smaller (the low halves cost the same either way).
         if p.cols > 0 {
-            if let Some(draft) = bf16::context::plan_ctx(Kind::Bf16, &his, p.cols, p.threads, sp)? {
+            if let Some(draft) = bf16::context::plan_ctx(Kind::Bf16, &his, p.cols, p.threads, sp, row_sums)? {
                 if draft.bits() < plain.bits {
                     let ctx = draft.build(p.threads)?;
                     let starts = halves

@@ -372,27 +372,39 @@ pub struct CtxPlan {
     pub split: Split,
 }
 
-/// The classes of the rows and of the columns of the matrix whose values `work` holds (`jobs`).
-/// `row_sum(b)` is the sum of the squares of the values `b`; `add_weighted(out, b, w)` adds each
-/// value's square times `w` to its entry of `out`.
+/// Whether rows of `cols` values can take the method (the rest of the checks are `plan_ctx`'s):
+/// callers count rows' sums of squares ahead of it only for such rows.
+pub(crate) fn takes_rows(cols: usize) -> bool {
+    cols > 0 && cols.is_multiple_of(LANES) && cols <= MAX_COLS
+}
+
+/// Appends the sum of the squares of each stretch of chunk `c` (whose first value is value
+/// `first` of a matrix of rows of `cols` values of `kind`, bf16 or f16) that lies in one row, as
+/// (row, sum), in order. The encoder counts these with the chunk's histogram, in one pass over
+/// it (`bf16::split_and_histograms`); a row's sum is its stretches' sums added in chunk order.
+pub(crate) fn chunk_row_sums(kind: Kind, first: usize, c: &[u8], cols: usize, out: &mut Vec<(usize, f64)>) {
+    if kind == Kind::F16 {
+        let sq = f16_squares();
+        each_stretch(first, &[c], cols, |r, _, b| out.push((r, values(b).map(|v| sq[(v & 0x7FFF) as usize] as f64).sum())));
+    } else {
+        each_stretch(first, &[c], cols, |r, _, b| out.push((r, squares::sum(b))));
+    }
+}
+
+/// The classes of the rows and of the columns of the matrix whose values `work` holds (`jobs`),
+/// from the stretches' sums of squares of every chunk (`chunk_row_sums`, in chunk order).
+/// `add_weighted(out, b, w)` adds each value's square times `w` to its entry of `out`.
 fn scale_classes(
     work: &[(usize, Vec<&[u8]>)],
+    row_parts: &[Vec<(usize, f64)>],
     rows: usize,
     cols: usize,
     threads: u32,
-    row_sum: impl Fn(&[u8]) -> f64 + Sync,
     add_weighted: impl Fn(&mut [f64], &[u8], f64) + Sync,
 ) -> Result<(Vec<u8>, Vec<u8>)> {
-    // Row scales: every job sums the squares of its rows (a row may span two jobs).
-    let mut row_parts: Vec<Vec<(usize, f64)>> = vec![Vec::new(); work.len()];
-    let mut pairs: Vec<_> = work.iter().zip(&mut row_parts).collect();
-    parallel::for_each_mut(&mut pairs, threads, |_, ((first, cs), out)| {
-        each_stretch(*first, cs, cols, |r, _, b| out.push((r, row_sum(b))));
-        Ok(())
-    })?;
     let mut row_ms = vec![0.0f64; rows];
-    for (r, s) in row_parts.into_iter().flatten() {
-        row_ms[r] += s;
+    for &(r, s) in row_parts.iter().flatten() {
+        *row_ms.get_mut(r).ok_or(Error::InvalidArgument)? += s;
     }
     for m in &mut row_ms {
         *m /= cols as f64;
@@ -426,36 +438,53 @@ fn scale_classes(
 }
 
 /// Plans the method for the values of `chunks` (one stream, cut in chunks whose sizes are
-/// multiples of `LANES` values but the last) as rows of `cols` values. None where it does not
+/// multiples of `LANES` values but the last) as rows of `cols` values, with each chunk's
+/// `chunk_row_sums` when the caller has them (made here otherwise). None where it does not
 /// apply: a row length that is not a multiple of `LANES`, fewer than two rows, too many.
-pub fn plan_ctx(kind: Kind, chunks: &[&[u8]], cols: usize, threads: u32, split: Split) -> Result<Option<CtxDraft>> {
+pub fn plan_ctx(
+    kind: Kind,
+    chunks: &[&[u8]],
+    cols: usize,
+    threads: u32,
+    split: Split,
+    row_sums: Option<Vec<Vec<(usize, f64)>>>,
+) -> Result<Option<CtxDraft>> {
     let n: usize = chunks.iter().map(|c| c.len() / 2).sum();
     let aligned = chunks.split_last().is_none_or(|(_, init)| init.iter().all(|c| (c.len() / 2).is_multiple_of(LANES)));
-    if cols == 0 || !cols.is_multiple_of(LANES) || cols > MAX_COLS || !n.is_multiple_of(cols) || !aligned {
+    if !takes_rows(cols) || !n.is_multiple_of(cols) || !aligned {
         return Ok(None);
     }
     let rows = n / cols;
     if !(2..=MAX_ROWS).contains(&rows) {
         return Ok(None);
     }
+    let row_parts = match row_sums {
+        Some(p) if p.len() == chunks.len() => p,
+        _ => {
+            let mut parts: Vec<(usize, &[u8], Vec<(usize, f64)>)> = Vec::with_capacity(chunks.len());
+            let mut first = 0;
+            for c in chunks {
+                parts.push((first, c, Vec::new()));
+                first += c.len() / 2;
+            }
+            parallel::for_each_mut(&mut parts, threads, |_, (first, c, out)| {
+                chunk_row_sums(kind, *first, c, cols, out);
+                Ok(())
+            })?;
+            parts.into_iter().map(|p| p.2).collect()
+        }
+    };
     let work = jobs(chunks, (1 << 20).max(128 * cols));
     let (row_class, col_class) = if kind == Kind::F16 {
         let sq = f16_squares();
-        let square = |v: u16| sq[(v & 0x7FFF) as usize] as f64;
-        scale_classes(
-            &work,
-            rows,
-            cols,
-            threads,
-            |b| values(b).map(square).sum(),
-            |out, b, w| {
-                for (o, v) in out.iter_mut().zip(values(b)) {
-                    *o += square(v) * w;
-                }
-            },
-        )?
+        let add = |out: &mut [f64], b: &[u8], w: f64| {
+            for (o, v) in out.iter_mut().zip(values(b)) {
+                *o += sq[(v & 0x7FFF) as usize] as f64 * w;
+            }
+        };
+        scale_classes(&work, &row_parts, rows, cols, threads, add)?
     } else {
-        scale_classes(&work, rows, cols, threads, squares::sum, squares::add_weighted)?
+        scale_classes(&work, &row_parts, rows, cols, threads, squares::add_weighted)?
     };
 
     // Symbol histograms per context (sums of integers: any split gives the same), a job per

@@ -50,11 +50,13 @@ impl Codec for Bf16Codec {
     /// The plain method's plan, and for matrices (`p.cols`) method 6's, whichever the estimate
     /// says is smaller.
     fn plan<'a>(&self, kind: Kind, chunks: &[&'a [u8]], p: &Plan) -> Result<Box<dyn ChunkEncoder + 'a>> {
-        let (split, hists) = split_and_histograms(chunks, p.threads)?;
+        // For a matrix, the rows' sums of squares are taken in the same pass as the histograms.
+        let rows = context::takes_rows(p.cols).then_some((kind, p.cols));
+        let (split, hists, row_sums) = split_and_histograms(chunks, p.threads, rows)?;
         // Both plans are estimated; only the smaller one's tables are built.
         let plain = Tables::draft(&hists);
         if p.cols > 0 {
-            if let Some(draft) = context::plan_ctx(kind, chunks, p.cols, p.threads, split)? {
+            if let Some(draft) = context::plan_ctx(kind, chunks, p.cols, p.threads, split, row_sums)? {
                 if draft.bits() < plain.bits {
                     let ctx = draft.build(p.threads)?;
                     let mut first = 0;
@@ -87,23 +89,40 @@ impl Codec for Bf16Codec {
     }
 }
 
+/// Each chunk's stretches' sums of squares (`context::chunk_row_sums`), in chunk order.
+pub(crate) type RowSums = Vec<Vec<(usize, f64)>>;
+
 /// The split of a frame's values (`split::choose`) and each chunk's symbol histogram under it,
-/// counted on up to `threads` threads.
-pub(crate) fn split_and_histograms(chunks: &[&[u8]], threads: u32) -> Result<(Split, Vec<Vec<u64>>)> {
-    let mut wide: Vec<(&[u8], Vec<u32>)> = chunks.iter().map(|c| (*c, Vec::new())).collect();
-    parallel::for_each_mut(&mut wide, threads, |_, (c, h)| {
+/// counted on up to `threads` threads; with `rows` (the values' kind and row length), each
+/// chunk's `context::chunk_row_sums` too, in the same pass over it.
+pub(crate) fn split_and_histograms(
+    chunks: &[&[u8]],
+    threads: u32,
+    rows: Option<(Kind, usize)>,
+) -> Result<(Split, Vec<Vec<u64>>, Option<RowSums>)> {
+    let mut wide: Vec<(usize, &[u8], Vec<u32>, Vec<(usize, f64)>)> = Vec::with_capacity(chunks.len());
+    let mut first = 0;
+    for c in chunks {
+        wide.push((first, c, Vec::new(), Vec::new()));
+        first += c.len() / 2;
+    }
+    parallel::for_each_mut(&mut wide, threads, |_, (first, c, h, sums)| {
         *h = vec![0u32; split::WIDE];
         split::wide_histogram(c, h);
+        if let Some((kind, cols)) = rows {
+            context::chunk_row_sums(kind, *first, c, cols, sums);
+        }
         Ok(())
     })?;
     let mut total = vec![0u64; split::WIDE];
-    for (_, h) in &wide {
+    for (_, _, h, _) in &wide {
         for (t, &c) in total.iter_mut().zip(h) {
             *t += c as u64;
         }
     }
     let s = split::choose(&total);
-    Ok((s, wide.iter().map(|(_, h)| s.fold(h)).collect()))
+    let hists = wide.iter().map(|(_, _, h, _)| s.fold(h)).collect();
+    Ok((s, hists, rows.map(|_| wide.into_iter().map(|w| w.3).collect())))
 }
 
 /// A frame's tables as the encoder uses them: the models, their encoders, and each chunk's
