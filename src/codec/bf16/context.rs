@@ -21,7 +21,7 @@
 
 use super::squares;
 use super::model::{plan_at_most, read_models_at, write_models, Draft, Model};
-use super::{nibble_bytes, write_escapes, Split, ESC, SYMBOLS};
+use super::{nibble_bytes, write_escapes, RowSums, Split, Stretches, ESC, SYMBOLS};
 use crate::codec::Kind;
 use crate::entropy::bits::{BitReader, BitWriter};
 use crate::entropy::indexed::Flat;
@@ -382,7 +382,7 @@ pub(crate) fn takes_rows(cols: usize) -> bool {
 /// `first` of a matrix of rows of `cols` values of `kind`, bf16 or f16) that lies in one row, as
 /// (row, sum), in order. The encoder counts these with the chunk's histogram, in one pass over
 /// it (`bf16::split_and_histograms`); a row's sum is its stretches' sums added in chunk order.
-pub(crate) fn chunk_row_sums(kind: Kind, first: usize, c: &[u8], cols: usize, out: &mut Vec<(usize, f64)>) {
+pub(crate) fn chunk_row_sums(kind: Kind, first: usize, c: &[u8], cols: usize, out: &mut Stretches) {
     if kind == Kind::F16 {
         let sq = f16_squares();
         each_stretch(first, &[c], cols, |r, _, b| out.push((r, values(b).map(|v| sq[(v & 0x7FFF) as usize] as f64).sum())));
@@ -396,7 +396,7 @@ pub(crate) fn chunk_row_sums(kind: Kind, first: usize, c: &[u8], cols: usize, ou
 /// `add_weighted(out, b, w)` adds each value's square times `w` to its entry of `out`.
 fn scale_classes(
     work: &[(usize, Vec<&[u8]>)],
-    row_parts: &[Vec<(usize, f64)>],
+    row_parts: &[Stretches],
     rows: usize,
     cols: usize,
     threads: u32,
@@ -447,7 +447,7 @@ pub fn plan_ctx(
     cols: usize,
     threads: u32,
     split: Split,
-    row_sums: Option<Vec<Vec<(usize, f64)>>>,
+    row_sums: Option<RowSums>,
 ) -> Result<Option<CtxDraft>> {
     let n: usize = chunks.iter().map(|c| c.len() / 2).sum();
     let aligned = chunks.split_last().is_none_or(|(_, init)| init.iter().all(|c| (c.len() / 2).is_multiple_of(LANES)));
@@ -461,7 +461,7 @@ pub fn plan_ctx(
     let row_parts = match row_sums {
         Some(p) if p.len() == chunks.len() => p,
         _ => {
-            let mut parts: Vec<(usize, &[u8], Vec<(usize, f64)>)> = Vec::with_capacity(chunks.len());
+            let mut parts: Vec<(usize, &[u8], Stretches)> = Vec::with_capacity(chunks.len());
             let mut first = 0;
             for c in chunks {
                 parts.push((first, c, Vec::new()));

@@ -89,8 +89,10 @@ impl Codec for Bf16Codec {
     }
 }
 
-/// Each chunk's stretches' sums of squares (`context::chunk_row_sums`), in chunk order.
-pub(crate) type RowSums = Vec<Vec<(usize, f64)>>;
+/// A chunk's stretches' sums of squares as (row, sum) (`context::chunk_row_sums`).
+pub(crate) type Stretches = Vec<(usize, f64)>;
+/// Each chunk's `Stretches`, in chunk order.
+pub(crate) type RowSums = Vec<Stretches>;
 
 /// The split of a frame's values (`split::choose`) and each chunk's symbol histogram under it,
 /// counted on up to `threads` threads; with `rows` (the values' kind and row length), each
@@ -100,7 +102,7 @@ pub(crate) fn split_and_histograms(
     threads: u32,
     rows: Option<(Kind, usize)>,
 ) -> Result<(Split, Vec<Vec<u64>>, Option<RowSums>)> {
-    let mut wide: Vec<(usize, &[u8], Vec<u32>, Vec<(usize, f64)>)> = Vec::with_capacity(chunks.len());
+    let mut wide: Vec<(usize, &[u8], Vec<u32>, Stretches)> = Vec::with_capacity(chunks.len());
     let mut first = 0;
     for c in chunks {
         wide.push((first, c, Vec::new(), Vec::new()));
