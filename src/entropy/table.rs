@@ -217,6 +217,12 @@ impl FreqTable {
         write_levels(&self.levels, w);
     }
 
+    /// The bits `write` writes, counted without writing them (the encoders compare the sizes
+    /// of candidate tables).
+    pub fn written_bits(&self) -> u64 {
+        3 + levels_bits(&self.levels)
+    }
+
     /// Reads a table written by `write` for an alphabet of `alphabet` symbols.
     pub fn read(r: &mut BitReader, alphabet: usize) -> Result<FreqTable> {
         let abits = alphabet_bits(alphabet);
@@ -271,6 +277,33 @@ fn write_levels(levels: &[u32], w: &mut BitWriter) {
     w.put_exp_golomb(0);
 }
 
+/// The bits `write_levels` writes for `levels`.
+fn levels_bits(levels: &[u32]) -> u64 {
+    // Exp-Golomb of v: 2 floor(log2(v + 1)) + 1 bits.
+    let eg = |v: u32| 2 * (63 - (v as u64 + 1).leading_zeros() as u64) + 1;
+    let hi = levels.iter().rposition(|&l| l != 0).unwrap_or(0);
+    let mut i = levels.iter().position(|&l| l != 0).unwrap_or(0);
+    let mut bits = alphabet_bits(levels.len()) as u64;
+    let mut prev = 0i32;
+    loop {
+        let run = levels[i..=hi].iter().take_while(|&&l| l != 0).count();
+        bits += eg(run as u32 - 1);
+        for &l in &levels[i..i + run] {
+            let d = l as i32 - prev;
+            bits += eg(((d << 1) ^ (d >> 31)) as u32);
+            prev = l as i32;
+        }
+        i += run;
+        if i > hi {
+            break;
+        }
+        let gap = levels[i..].iter().take_while(|&&l| l == 0).count();
+        bits += eg(gap as u32);
+        i += gap;
+    }
+    bits + eg(0)
+}
+
 fn alphabet_bits(alphabet: usize) -> u32 {
     debug_assert!(alphabet >= 1);
     usize::BITS - (alphabet - 1).max(1).leading_zeros()
@@ -297,6 +330,28 @@ pub fn entropy_bits(counts: &[u64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `written_bits` counts what `write` writes, for tables of every shape (gaps, runs, one
+    /// symbol, the whole alphabet).
+    #[test]
+    fn written_bits_counts_what_write_writes() {
+        let mut r = crate::test_rng::Lcg::new(3);
+        for n in [1usize, 2, 16, 64, 257, 4097] {
+            for density in [1u64, 2, 5, 50] {
+                let mut counts: Vec<u64> = (0..n).map(|_| if r.below(density) == 0 { 1 + r.below(1 << 20) } else { 0 }).collect();
+                if counts.iter().all(|&c| c == 0) {
+                    counts[n / 2] = 7;
+                }
+                for scale in [10, 12, 14] {
+                    let Ok(t) = FreqTable::from_counts(&counts, scale) else { continue };
+                    let mut w = BitWriter::new();
+                    t.write(&mut w);
+                    // The writer pads to a byte: the count rounds up to the same bytes.
+                    assert_eq!(t.written_bits().div_ceil(8) as usize, w.finish().len(), "{n} symbols, density 1/{density}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn level_of_powers_of_two() {

@@ -41,9 +41,8 @@ impl Model {
         let mut worse = 0;
         // Bits of the data (escapes included) and of the table.
         let cost_of = |t: &FreqTable, merged: &[u64], esc: u64| {
-            let mut w = BitWriter::new();
-            t.write(&mut w);
-            t.cost_bits(merged) + esc as f64 * ESC_BITS + 8.0 * w.finish().len() as f64
+            // The table's bytes as `write` would write them (padded to a byte).
+            t.cost_bits(merged) + esc as f64 * ESC_BITS + 8.0 * t.written_bits().div_ceil(8) as f64
         };
         for &t in &ESC_THRESHOLDS {
             // The cost falls and then rises with the threshold: stop two steps past the best.
