@@ -46,14 +46,7 @@ impl Codec for F32Codec {
             if let Some(draft) = bf16::context::plan_ctx(Kind::Bf16, &his, p.cols, p.threads, sp, row_sums)? {
                 if draft.bits() < plain.bits {
                     let ctx = draft.build(p.threads)?;
-                    let starts = halves
-                        .iter()
-                        .scan(0, |first, h| {
-                            let f = *first;
-                            *first += h.hi.len() / 2;
-                            Some(f)
-                        })
-                        .collect();
+                    let starts = bf16::value_starts(&his).collect();
                     return Ok(Box::new(CtxEncoder { plan: ctx, halves, starts }));
                 }
             }

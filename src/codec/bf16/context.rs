@@ -461,12 +461,8 @@ pub fn plan_ctx(
     let row_parts = match row_sums {
         Some(p) if p.len() == chunks.len() => p,
         _ => {
-            let mut parts: Vec<(usize, &[u8], Stretches)> = Vec::with_capacity(chunks.len());
-            let mut first = 0;
-            for c in chunks {
-                parts.push((first, c, Vec::new()));
-                first += c.len() / 2;
-            }
+            let mut parts: Vec<(usize, &[u8], Stretches)> =
+                super::value_starts(chunks).zip(chunks).map(|(f, c)| (f, *c, Vec::new())).collect();
             parallel::for_each_mut(&mut parts, threads, |_, (first, c, out)| {
                 chunk_row_sums(kind, *first, c, cols, out);
                 Ok(())

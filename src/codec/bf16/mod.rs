@@ -59,15 +59,7 @@ impl Codec for Bf16Codec {
             if let Some(draft) = context::plan_ctx(kind, chunks, p.cols, p.threads, split, row_sums)? {
                 if draft.bits() < plain.bits {
                     let ctx = draft.build(p.threads)?;
-                    let mut first = 0;
-                    let starts = chunks
-                        .iter()
-                        .map(|c| {
-                            let f = first;
-                            first += c.len() / 2;
-                            f
-                        })
-                        .collect();
+                    let starts = value_starts(chunks).collect();
                     return Ok(Box::new(CtxEncoder { plan: ctx, starts }));
                 }
             }
@@ -89,6 +81,15 @@ impl Codec for Bf16Codec {
     }
 }
 
+/// The index of each chunk's first value in the stream of 16-bit values `chunks` cut into.
+pub(crate) fn value_starts<'a>(chunks: &'a [&[u8]]) -> impl Iterator<Item = usize> + 'a {
+    chunks.iter().scan(0, |at, c| {
+        let first = *at;
+        *at += c.len() / 2;
+        Some(first)
+    })
+}
+
 /// A chunk's stretches' sums of squares as (row, sum) (`context::chunk_row_sums`).
 pub(crate) type Stretches = Vec<(usize, f64)>;
 /// Each chunk's `Stretches`, in chunk order.
@@ -102,12 +103,8 @@ pub(crate) fn split_and_histograms(
     threads: u32,
     rows: Option<(Kind, usize)>,
 ) -> Result<(Split, Vec<Vec<u64>>, Option<RowSums>)> {
-    let mut wide: Vec<(usize, &[u8], Vec<u32>, Stretches)> = Vec::with_capacity(chunks.len());
-    let mut first = 0;
-    for c in chunks {
-        wide.push((first, c, Vec::new(), Vec::new()));
-        first += c.len() / 2;
-    }
+    let mut wide: Vec<(usize, &[u8], Vec<u32>, Stretches)> =
+        value_starts(chunks).zip(chunks).map(|(f, c)| (f, *c, Vec::new(), Vec::new())).collect();
     parallel::for_each_mut(&mut wide, threads, |_, (first, c, h, sums)| {
         *h = vec![0u32; split::WIDE];
         split::wide_histogram(c, h);
