@@ -459,21 +459,18 @@ fn encode_chunk_with(enc: &Encoder, vector: bool, src: &[u8], out: &mut Vec<u8>)
 fn nibble_bytes(src: &[u8], split: Split) -> (Vec<u8>, usize, [u16; LANES]) {
     let n = src.len() / 2;
     let mut nib = vec![0u8; n.div_ceil(2)];
-    let done = pack_nibbles(src, &mut nib, split);
+    pack_nibbles(src, &mut nib, split);
     let stored = nib.len() - carried_nibble_bytes(nib.len());
     let mut payload = [0u16; LANES];
     for (p, b) in payload.iter_mut().zip(nib[stored..].chunks_exact(2)) {
         *p = u16::from_le_bytes([b[0], b[1]]);
     }
-    debug_assert!(done <= n);
     (nib, stored, payload)
 }
 
 /// Packs the nibbles of `src` two per byte into `out` (`src.len() / 4` bytes, rounded up), the
-/// first value in the low nibble, with the vector kernel where the CPU has one. Returns the
-/// values packed (all of them).
-fn pack_nibbles(src: &[u8], out: &mut [u8], split: Split) -> usize {
-    let n = src.len() / 2;
+/// first value in the low nibble, with the vector kernel where the CPU has one.
+fn pack_nibbles(src: &[u8], out: &mut [u8], split: Split) {
     // SAFETY: the level is what the CPU has.
     #[cfg(target_arch = "x86_64")]
     let done = match cpu::detect() {
@@ -489,10 +486,9 @@ fn pack_nibbles(src: &[u8], out: &mut [u8], split: Split) -> usize {
         Split::Magnitude => pack_nibbles_scalar(src, out, |v| Split::Magnitude.nibble(v)),
         Split::Signed => pack_nibbles_scalar(src, out, |v| Split::Signed.nibble(v)),
     }
-    n
 }
 
-/// The scalar `pack_nibbles` (`done` values before `src` were an even number).
+/// The scalar `pack_nibbles`, for values that start at an even position (a whole byte).
 #[inline(always)]
 fn pack_nibbles_scalar(src: &[u8], out: &mut [u8], nibble: impl Fn(u16) -> u8) {
     // A byte per two values, written once (an or into a zeroed byte per value ran at a third of
@@ -938,7 +934,7 @@ mod tests {
                 let mut want = vec![0u8; n.div_ceil(2)];
                 pack_nibbles_scalar(&src, &mut want, |v| split.nibble(v));
                 let mut got = vec![0u8; n.div_ceil(2)];
-                assert_eq!(pack_nibbles(&src, &mut got, split), n);
+                pack_nibbles(&src, &mut got, split);
                 assert_eq!(got, want, "{n} values, {split:?}");
                 #[cfg(target_arch = "x86_64")]
                 for level in [Level::Avx2, Level::Avx512] {
