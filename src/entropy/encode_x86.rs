@@ -20,7 +20,7 @@
 use std::arch::x86_64::*;
 
 use super::avx2::COMPRESS8;
-use super::rans::{EncSymbol, EncTable, RansEncoder, LANES};
+use super::rans::{EncSymbol, RansEncoder, LANES};
 
 /// An encoding table in the form the vector step gathers from: per symbol `freq | cum << 16`.
 pub struct VecEncTable {
@@ -38,8 +38,11 @@ impl VecEncTable {
         (MIN_SCALE..=15).contains(&scale)
     }
 
-    pub fn new(t: &EncTable) -> VecEncTable {
-        VecEncTable::from_symbols(&t.syms, t.scale)
+    /// The vector table of `syms` at `scale` and the kernel level to run it at, where this CPU
+    /// has a vector step (AVX2 or more) and the scale allows it; None keeps the scalar step.
+    pub fn for_cpu(syms: &[EncSymbol], scale: u32) -> Option<(VecEncTable, crate::cpu::Level)> {
+        let level = crate::cpu::detect();
+        (level >= crate::cpu::Level::Avx2 && Self::supports(scale)).then(|| (Self::from_symbols(syms, scale), level))
     }
 
     /// The table of the symbols `syms` (of one table, or several end to end) at `scale`.

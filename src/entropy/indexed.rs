@@ -6,7 +6,7 @@
 
 use super::rans::{EncSymbol, EncTable, RansEncoder, LANES};
 #[cfg(target_arch = "x86_64")]
-use crate::cpu::{self, Level};
+use crate::cpu::Level;
 use crate::error::{Error, Result};
 
 thread_local! {
@@ -48,11 +48,9 @@ impl Flat {
         let scale = ts.first().map_or(12, |t| t.scale);
         debug_assert!(ts.iter().all(|t| t.scale == scale));
         let syms: Vec<EncSymbol> = ts.iter().flat_map(|t| t.syms.iter().copied()).collect();
-        #[cfg(target_arch = "x86_64")]
-        let level = cpu::detect();
         Flat {
             #[cfg(target_arch = "x86_64")]
-            vector: (level >= Level::Avx2 && super::encode_x86::VecEncTable::supports(scale)).then(|| (super::encode_x86::VecEncTable::from_symbols(&syms, scale), level)),
+            vector: super::encode_x86::VecEncTable::for_cpu(&syms, scale),
             syms,
             scale,
         }

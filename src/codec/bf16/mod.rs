@@ -144,13 +144,10 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn new(table: EncTable, split: Split) -> Encoder {
-        #[cfg(target_arch = "x86_64")]
-        let level = cpu::detect();
         Encoder {
             split,
             #[cfg(target_arch = "x86_64")]
-            vector: (level >= Level::Avx2 && crate::entropy::encode_x86::VecEncTable::supports(table.scale))
-                .then(|| (crate::entropy::encode_x86::VecEncTable::new(&table), level)),
+            vector: crate::entropy::encode_x86::VecEncTable::for_cpu(&table.syms, table.scale),
             table,
         }
     }
