@@ -67,67 +67,95 @@ impl VecEncTable {
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn put_group_avx512(e: &mut RansEncoder, t: &VecEncTable, syms: [__m512i; 2]) -> bool {
-    debug_assert!(e.room() >= LANES);
+    put_groups_avx512(e, t, 1, |_| syms) == 0
+}
+
+/// Encodes groups `n - 1` down to 0, group `g`'s symbols (lanes 0..16 and 16..32) from
+/// `group(g)`, with the lanes' states kept in registers from group to group (through memory,
+/// the store and reload of the states lay on the step's chain of dependent instructions).
+/// Returns 0 when every group is coded, or `g + 1` when group `g` escapes (see
+/// `put_group_avx512`): groups past it are coded, it and those before it are not.
+///
+/// # Safety
+/// As `put_group_avx512`, for every group.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
+pub unsafe fn put_groups_avx512(e: &mut RansEncoder, t: &VecEncTable, n: usize, mut group: impl FnMut(usize) -> [__m512i; 2]) -> usize {
     let lo16 = _mm512_set1_epi32(0xFFFF);
     let zero = _mm512_setzero_si512();
     let reverse = _mm512_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     let scale = _mm_cvtsi32_si128(t.scale as i32);
     let rscale = _mm_cvtsi32_si128(32 - t.scale as i32);
+    let top = _mm512_set1_epi32(1 << t.scale);
     let len = _mm512_set1_epi32(t.packed.len() as i32);
-    let mut fc = [zero; 2];
-    for k in 0..2 {
-        if _mm512_cmpge_epu32_mask(syms[k], len) != 0 {
-            return false;
-        }
-        fc[k] = _mm512_i32gather_epi32::<4>(syms[k], t.packed.as_ptr() as *const i32);
-        if _mm512_cmpeq_epi32_mask(_mm512_and_si512(fc[k], lo16), zero) != 0 {
-            return false;
-        }
-    }
     let states = e.states_mut().as_mut_ptr();
-    // Lanes 16..32 first: the scalar encoder walks a group from its last lane down.
-    for k in [1, 0] {
-        let x = _mm512_loadu_si512(states.add(16 * k) as *const _);
-        let f = _mm512_and_si512(fc[k], lo16);
-        let cum = _mm512_srli_epi32::<16>(fc[k]);
-        // x >= f << (32 - scale), as the scalar step's 64-bit compare.
-        let need = _mm512_cmpge_epu32_mask(_mm512_srl_epi32(x, rscale), f);
-        // The low words of the shrinking lanes, highest lane first.
-        let need_rev = (need as u16).reverse_bits();
-        let words = _mm512_maskz_compress_epi32(need_rev, _mm512_permutexvar_epi32(reverse, x));
-        _mm256_storeu_si256(e.next_words() as *mut __m256i, _mm512_cvtepi32_epi16(words));
-        e.keep_words(need.count_ones() as usize);
-        let x = _mm512_mask_srli_epi32(x, need, x, 16);
-        let (q, r) = quotient_avx512(x, f);
-        let xn = _mm512_add_epi32(_mm512_add_epi32(_mm512_sll_epi32(q, scale), r), cum);
-        _mm512_storeu_si512(states.add(16 * k) as *mut _, xn);
+    let mut x = [_mm512_loadu_si512(states as *const _), _mm512_loadu_si512(states.add(16) as *const _)];
+    for g in (0..n).rev() {
+        debug_assert!(e.room() >= LANES);
+        let syms = group(g);
+        let mut fc = [zero; 2];
+        for k in 0..2 {
+            if _mm512_cmpge_epu32_mask(syms[k], len) != 0 {
+                _mm512_storeu_si512(states as *mut _, x[0]);
+                _mm512_storeu_si512(states.add(16) as *mut _, x[1]);
+                return g + 1;
+            }
+            fc[k] = _mm512_i32gather_epi32::<4>(syms[k], t.packed.as_ptr() as *const i32);
+            if _mm512_cmpeq_epi32_mask(_mm512_and_si512(fc[k], lo16), zero) != 0 {
+                _mm512_storeu_si512(states as *mut _, x[0]);
+                _mm512_storeu_si512(states.add(16) as *mut _, x[1]);
+                return g + 1;
+            }
+        }
+        // Lanes 16..32 first: the scalar encoder walks a group from its last lane down.
+        for k in [1, 0] {
+            let f = _mm512_and_si512(fc[k], lo16);
+            let cum = _mm512_srli_epi32::<16>(fc[k]);
+            // x >= f << (32 - scale), as the scalar step's 64-bit compare.
+            let need = _mm512_cmpge_epu32_mask(_mm512_srl_epi32(x[k], rscale), f);
+            // The low words of the shrinking lanes, highest lane first.
+            let need_rev = (need as u16).reverse_bits();
+            let words = _mm512_maskz_compress_epi32(need_rev, _mm512_permutexvar_epi32(reverse, x[k]));
+            _mm256_storeu_si256(e.next_words() as *mut __m256i, _mm512_cvtepi32_epi16(words));
+            e.keep_words(need.count_ones() as usize);
+            let xs = _mm512_mask_srli_epi32(x[k], need, x[k], 16);
+            x[k] = next_state_avx512(xs, f, cum, scale, top);
+        }
     }
-    true
+    _mm512_storeu_si512(states as *mut _, x[0]);
+    _mm512_storeu_si512(states.add(16) as *mut _, x[1]);
+    0
 }
 
-/// `x / f` and `x % f` for states `x` below `f << (32 - MIN_SCALE)` and frequencies
+/// The state after coding a symbol of frequency `f` and cumulative count `cum` from the
+/// renormalised state `x`: `(x / f) << scale + x % f + cum`, `top` being `1 << scale`. The
+/// quotient estimate of `quotient_avx512` is corrected here without computing the exact quotient
+/// and remainder first: when the estimate is one too many (or too few) the state is
+/// `top - f` below (above) the one it gives, so both corrections are decided from one remainder
+/// at once (they were two compares in a row on the step's chain of dependent instructions).
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn next_state_avx512(x: __m512i, f: __m512i, cum: __m512i, scale: __m128i, top: __m512i) -> __m512i {
+    let q = quotient_estimate_avx512(x, f);
+    let r = _mm512_sub_epi32(x, _mm512_mullo_epi32(q, f));
+    let base = _mm512_add_epi32(_mm512_add_epi32(_mm512_sll_epi32(q, scale), cum), r);
+    let step = _mm512_sub_epi32(top, f);
+    // r lies in [-f, 2f) (as i32): negative when q is one too many, f or more when one too few.
+    let over = _mm512_cmplt_epi32_mask(r, _mm512_setzero_si512());
+    let under = _mm512_cmpge_epi32_mask(r, f);
+    let x = _mm512_mask_add_epi32(base, under, base, step);
+    _mm512_mask_sub_epi32(x, over, x, step)
+}
+
+/// `x / f` within one, for states `x` below `f << (32 - MIN_SCALE)` and frequencies
 /// `1 <= f <= 2^15`: see the module comment.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn quotient_avx512(x: __m512i, f: __m512i) -> (__m512i, __m512i) {
+unsafe fn quotient_estimate_avx512(x: __m512i, f: __m512i) -> __m512i {
     let ff = _mm512_cvtepu32_ps(f);
     let y = _mm512_rcp14_ps(ff);
     let y = _mm512_fmadd_ps(y, _mm512_fnmadd_ps(ff, y, _mm512_set1_ps(1.0)), y);
-    let q = _mm512_cvttps_epu32(_mm512_mul_ps(_mm512_cvtepu32_ps(x), y));
-    correct_avx512(x, f, q)
-}
-
-/// The exact quotient and remainder from `q`, within one of `x / f`.
-#[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn correct_avx512(x: __m512i, f: __m512i, q: __m512i) -> (__m512i, __m512i) {
-    let one = _mm512_set1_epi32(1);
-    // x - q f lies in [-f, 2f): negative (as i32) when q is one too many.
-    let r = _mm512_sub_epi32(x, _mm512_mullo_epi32(q, f));
-    let over = _mm512_cmplt_epi32_mask(r, _mm512_setzero_si512());
-    let (q, r) = (_mm512_mask_sub_epi32(q, over, q, one), _mm512_mask_add_epi32(r, over, r, f));
-    let under = _mm512_cmpge_epu32_mask(r, f);
-    (_mm512_mask_add_epi32(q, under, q, one), _mm512_mask_sub_epi32(r, under, r, f))
+    _mm512_cvttps_epu32(_mm512_mul_ps(_mm512_cvtepu32_ps(x), y))
 }
 
 /// `put_group_avx512` with AVX2: `syms` holds the symbols of lanes 0..8, 8..16, 16..24, 24..32.
@@ -138,7 +166,17 @@ unsafe fn correct_avx512(x: __m512i, f: __m512i, q: __m512i) -> (__m512i, __m512
 #[inline]
 #[target_feature(enable = "avx2,popcnt")]
 pub unsafe fn put_group_avx2(e: &mut RansEncoder, t: &VecEncTable, syms: [__m256i; 4]) -> bool {
-    debug_assert!(e.room() >= LANES);
+    put_groups_avx2(e, t, 1, |_| syms) == 0
+}
+
+/// `put_groups_avx512` with AVX2: `group(g)` gives the symbols of lanes 0..8, 8..16, 16..24 and
+/// 24..32 of group `g`.
+///
+/// # Safety
+/// As `put_group_avx2`, for every group.
+#[inline]
+#[target_feature(enable = "avx2,popcnt")]
+pub unsafe fn put_groups_avx2(e: &mut RansEncoder, t: &VecEncTable, n: usize, mut group: impl FnMut(usize) -> [__m256i; 4]) -> usize {
     let lo16 = _mm256_set1_epi32(0xFFFF);
     let zero = _mm256_setzero_si256();
     let reverse = _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0);
@@ -147,87 +185,95 @@ pub unsafe fn put_group_avx2(e: &mut RansEncoder, t: &VecEncTable, syms: [__m256
     let sign = _mm256_set1_epi32(i32::MIN);
     let two31 = _mm256_set1_pd(2147483648.0);
     let last = _mm256_set1_epi32(t.packed.len() as i32 - 1);
-    let mut fc = [zero; 4];
-    for k in 0..4 {
-        // Every index at most the last entry: max(index, last) == last.
-        if _mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_max_epu32(syms[k], last), last)) != -1 {
-            return false;
-        }
-        fc[k] = _mm256_i32gather_epi32::<4>(t.packed.as_ptr() as *const i32, syms[k]);
-        if _mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_and_si256(fc[k], lo16), zero)) != 0 {
-            return false;
-        }
-    }
-    let states = e.states_mut().as_mut_ptr();
+    let states = e.states_mut().as_mut_ptr() as *mut __m256i;
+    let mut x = [0, 1, 2, 3].map(|k| _mm256_loadu_si256(states.add(k)));
     // Unsigned a >= b: max(a, b) == a.
     let ge = |a: __m256i, b: __m256i| _mm256_cmpeq_epi32(_mm256_max_epu32(a, b), a);
-    for k in (0..4).rev() {
-        let x = _mm256_loadu_si256(states.add(8 * k) as *const __m256i);
-        let f = _mm256_and_si256(fc[k], lo16);
-        let cum = _mm256_srli_epi32::<16>(fc[k]);
-        let need = ge(_mm256_srl_epi32(x, rscale), f);
-        let mask = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as u8;
-        // The low words of the shrinking lanes, highest lane first, packed to the front.
-        let order = _mm256_loadu_si256(COMPRESS8[mask.reverse_bits() as usize].as_ptr() as *const __m256i);
-        let w = _mm256_and_si256(_mm256_permutevar8x32_epi32(_mm256_permutevar8x32_epi32(x, reverse), order), lo16);
-        let w = _mm_packus_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256::<1>(w));
-        _mm_storeu_si128(e.next_words() as *mut __m128i, w);
-        e.keep_words(mask.count_ones() as usize);
-        let x = _mm256_blendv_epi8(x, _mm256_srli_epi32::<16>(x), need);
-        // q = x / f in double precision (x as unsigned: flip the sign bit, convert, add 2^31).
-        let xs = _mm256_xor_si256(x, sign);
-        let xl = _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(xs)), two31);
-        let xh = _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(xs)), two31);
-        let fl = _mm256_cvtepi32_pd(_mm256_castsi256_si128(f));
-        let fh = _mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(f));
-        let ql = _mm256_cvttpd_epi32(_mm256_div_pd(xl, fl));
-        let qh = _mm256_cvttpd_epi32(_mm256_div_pd(xh, fh));
-        let q = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(ql), qh);
-        let r = _mm256_sub_epi32(x, _mm256_mullo_epi32(q, f));
-        let xn = _mm256_add_epi32(_mm256_add_epi32(_mm256_sll_epi32(q, scale), r), cum);
-        _mm256_storeu_si256(states.add(8 * k) as *mut __m256i, xn);
+    for g in (0..n).rev() {
+        debug_assert!(e.room() >= LANES);
+        let syms = group(g);
+        let mut fc = [zero; 4];
+        for k in 0..4 {
+            // Every index at most the last entry, and every frequency above 0.
+            let inside = _mm256_movemask_epi8(ge(last, syms[k])) == -1;
+            if inside {
+                fc[k] = _mm256_i32gather_epi32::<4>(t.packed.as_ptr() as *const i32, syms[k]);
+            }
+            if !inside || _mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_and_si256(fc[k], lo16), zero)) != 0 {
+                for (k, x) in x.iter().enumerate() {
+                    _mm256_storeu_si256(states.add(k), *x);
+                }
+                return g + 1;
+            }
+        }
+        for k in (0..4).rev() {
+            let f = _mm256_and_si256(fc[k], lo16);
+            let cum = _mm256_srli_epi32::<16>(fc[k]);
+            let need = ge(_mm256_srl_epi32(x[k], rscale), f);
+            let mask = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as u8;
+            // The low words of the shrinking lanes, highest lane first, packed to the front.
+            let order = _mm256_loadu_si256(COMPRESS8[mask.reverse_bits() as usize].as_ptr() as *const __m256i);
+            let w = _mm256_and_si256(_mm256_permutevar8x32_epi32(_mm256_permutevar8x32_epi32(x[k], reverse), order), lo16);
+            let w = _mm_packus_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256::<1>(w));
+            _mm_storeu_si128(e.next_words() as *mut __m128i, w);
+            e.keep_words(mask.count_ones() as usize);
+            let xr = _mm256_blendv_epi8(x[k], _mm256_srli_epi32::<16>(x[k]), need);
+            // q = x / f in double precision (x as unsigned: flip the sign bit, convert, add 2^31).
+            let xs = _mm256_xor_si256(xr, sign);
+            let xl = _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(xs)), two31);
+            let xh = _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(xs)), two31);
+            let fl = _mm256_cvtepi32_pd(_mm256_castsi256_si128(f));
+            let fh = _mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(f));
+            let ql = _mm256_cvttpd_epi32(_mm256_div_pd(xl, fl));
+            let qh = _mm256_cvttpd_epi32(_mm256_div_pd(xh, fh));
+            let q = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(ql), qh);
+            let r = _mm256_sub_epi32(xr, _mm256_mullo_epi32(q, f));
+            x[k] = _mm256_add_epi32(_mm256_add_epi32(_mm256_sll_epi32(q, scale), r), cum);
+        }
     }
-    true
+    for (k, x) in x.iter().enumerate() {
+        _mm256_storeu_si256(states.add(k), *x);
+    }
+    0
 }
 
-/// `put_group_avx512` with the group's symbols given as 32 table indices.
+/// Codes the whole groups of `idx` (symbols as table indices, `LANES` per group) last to
+/// first with `put_groups_avx512`; returns as it does.
 ///
 /// # Safety
-/// As `put_group_avx512`.
+/// As `put_groups_avx512`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
-pub unsafe fn put_indices_avx512(e: &mut RansEncoder, t: &VecEncTable, idx: &[u32]) -> bool {
-    assert!(idx.len() == LANES);
+pub unsafe fn put_indices_avx512(e: &mut RansEncoder, t: &VecEncTable, idx: &[u32]) -> usize {
     let p = idx.as_ptr() as *const __m512i;
-    put_group_avx512(e, t, [_mm512_loadu_si512(p as *const _), _mm512_loadu_si512(p.add(1) as *const _)])
+    put_groups_avx512(e, t, idx.len() / LANES, |g| [_mm512_loadu_si512(p.add(2 * g) as *const _), _mm512_loadu_si512(p.add(2 * g + 1) as *const _)])
 }
 
-/// `put_group_avx2` with the group's symbols given as 32 table indices.
+/// `put_indices_avx512` with AVX2.
 ///
 /// # Safety
-/// As `put_group_avx2`.
+/// As `put_groups_avx2`.
 #[target_feature(enable = "avx2,popcnt")]
-pub unsafe fn put_indices_avx2(e: &mut RansEncoder, t: &VecEncTable, idx: &[u32]) -> bool {
-    assert!(idx.len() == LANES);
+pub unsafe fn put_indices_avx2(e: &mut RansEncoder, t: &VecEncTable, idx: &[u32]) -> usize {
     let p = idx.as_ptr() as *const __m256i;
-    let v = [_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)), _mm256_loadu_si256(p.add(2)), _mm256_loadu_si256(p.add(3))];
-    put_group_avx2(e, t, v)
+    put_groups_avx2(e, t, idx.len() / LANES, |g| [0, 1, 2, 3].map(|k| _mm256_loadu_si256(p.add(4 * g + k))))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The AVX-512 step's quotients are exact after its correction: every frequency of
-    /// every scale the step takes, states at and around multiples of it up to the largest a
-    /// renormalised state can be (`f << (32 - scale)`), and the smallest states.
+    /// The AVX-512 step's next states are exact: every frequency of every scale the step takes,
+    /// the smallest and largest cumulative counts, states at and around multiples of the
+    /// frequency up to the largest a renormalised state can be (`f << (32 - scale)`), and the
+    /// smallest states.
     #[test]
-    fn quotients_are_exact() {
+    fn next_states_are_exact() {
         if !std::is_x86_feature_detected!("avx512f") {
-            eprintln!("no AVX-512 on this CPU: its quotient is not used here");
+            eprintln!("no AVX-512 on this CPU: its step is not used here");
             return;
         }
-        let mut xs = Vec::new();
         for scale in MIN_SCALE..=15 {
+            let mut cases = Vec::new();
             for f in 1u32..=1 << scale {
                 let top = ((f as u64) << (32 - scale)) - 1;
                 let qmax = top / f as u64;
@@ -235,29 +281,29 @@ mod tests {
                     for d in [-1i64, 0, 1] {
                         let x = (k * f as u64) as i64 + d;
                         if (1..=top as i64).contains(&x) {
-                            xs.push((x as u32, f));
+                            cases.push((x as u32, f, if k % 2 == 0 { 0 } else { (1 << scale) - f }));
                         }
                     }
                 }
             }
-        }
-        for c in xs.chunks(16) {
-            let (mut x, mut f) = ([1u32; 16], [1u32; 16]);
-            for (i, &(a, b)) in c.iter().enumerate() {
-                (x[i], f[i]) = (a, b);
-            }
-            // SAFETY: AVX-512 F is present (checked above); the arrays hold 16 lanes.
-            let (q, r) = unsafe {
-                let (mut q, mut r) = ([0u32; 16], [0u32; 16]);
-                let xv = _mm512_loadu_si512(x.as_ptr() as *const _);
-                let fv = _mm512_loadu_si512(f.as_ptr() as *const _);
-                let (qv, rv) = quotient_avx512(xv, fv);
-                _mm512_storeu_si512(q.as_mut_ptr() as *mut _, qv);
-                _mm512_storeu_si512(r.as_mut_ptr() as *mut _, rv);
-                (q, r)
-            };
-            for i in 0..c.len() {
-                assert_eq!((q[i], r[i]), (x[i] / f[i], x[i] % f[i]), "x {} f {}", x[i], f[i]);
+            for c in cases.chunks(16) {
+                let (mut x, mut f, mut cum) = ([1u32; 16], [1u32; 16], [0u32; 16]);
+                for (i, &(a, b, s)) in c.iter().enumerate() {
+                    (x[i], f[i], cum[i]) = (a, b, s);
+                }
+                // SAFETY: AVX-512 F is present (checked above); the arrays hold 16 lanes.
+                let next = unsafe {
+                    let mut next = [0u32; 16];
+                    let load = |a: &[u32; 16]| _mm512_loadu_si512(a.as_ptr() as *const _);
+                    let shift = _mm_cvtsi32_si128(scale as i32);
+                    let v = next_state_avx512(load(&x), load(&f), load(&cum), shift, _mm512_set1_epi32(1 << scale));
+                    _mm512_storeu_si512(next.as_mut_ptr() as *mut _, v);
+                    next
+                };
+                for i in 0..c.len() {
+                    let want = ((x[i] / f[i]) << scale) + x[i] % f[i] + cum[i];
+                    assert_eq!(next[i], want, "scale {scale} x {} f {} cum {}", x[i], f[i], cum[i]);
+                }
             }
         }
     }

@@ -118,18 +118,21 @@ impl Flat {
         self.put_scalar(e, idx, full * LANES..idx.len())?;
         #[cfg(target_arch = "x86_64")]
         if let Some((v, level)) = &self.vector {
-            for g in (0..full).rev() {
-                let group = &idx[g * LANES..(g + 1) * LANES];
+            let mut left = full;
+            while left > 0 {
+                let groups = &idx[..left * LANES];
                 // SAFETY: `level` is what the CPU has, at least AVX2 (`new`); the step checks the
                 // indices against its table; the encoder keeps a group's room of slack.
-                let done = unsafe {
+                left = unsafe {
                     match level {
-                        Level::Avx512 => super::encode_x86::put_indices_avx512(e, v, group),
-                        _ => super::encode_x86::put_indices_avx2(e, v, group),
+                        Level::Avx512 => super::encode_x86::put_indices_avx512(e, v, groups),
+                        _ => super::encode_x86::put_indices_avx2(e, v, groups),
                     }
                 };
-                if !done {
-                    self.put_scalar(e, idx, g * LANES..(g + 1) * LANES)?;
+                if left > 0 {
+                    // Group left - 1 escaped: the scalar step codes it (or reports the error).
+                    left -= 1;
+                    self.put_scalar(e, idx, left * LANES..(left + 1) * LANES)?;
                 }
             }
             return Ok(());

@@ -55,7 +55,7 @@ pub trait Layout: Send + Sync + 'static {
     const HEADER_TABLES: &'static [usize];
     /// Header symbols per block; symbol i uses table `header_table(i)`.
     const HEADER_SYMBOLS: usize;
-    /// Value symbols per block, and their alphabet (at most 256).
+    /// Value symbols per block, and their alphabet (a power of two, at most 256).
     const VALUES: usize;
     const VALUE_ALPHABET: usize;
     /// Value contexts: how many value tables there are.
@@ -168,6 +168,13 @@ pub fn order0_bound_bits(kind: Kind, data: &[u8]) -> Option<f64> {
     })
 }
 
+/// Where the table of each header symbol of a block starts in the header tables laid end to
+/// end (`HEADER_TABLES` in order): symbol `j` with value `s` is entry `offsets[j] + s`.
+fn header_symbol_offsets<L: Layout>() -> Vec<u32> {
+    let starts: Vec<usize> = L::HEADER_TABLES.iter().scan(0, |at, &n| Some(std::mem::replace(at, *at + n))).collect();
+    (0..L::HEADER_SYMBOLS).map(|j| starts[L::header_table(j)] as u32).collect()
+}
+
 /// A chunk's blocks split: the header stream and the value stream.
 type Split = (Vec<u8>, Vec<u8>);
 
@@ -232,27 +239,35 @@ impl Counts {
     /// of a sub-block share a context: it is computed once for them, not once per value).
     fn add_split<L: Layout>(&mut self, h: &[u8], v: &[u8]) {
         let (hn, vn, a) = (L::HEADER_SYMBOLS, L::VALUES, L::VALUE_ALPHABET);
+        const { assert!(L::VALUE_ALPHABET.is_power_of_two()) };
+        debug_assert!(v.iter().all(|&s| (s as usize) < a));
         let run = vn / L::SUB_BLOCKS;
         let mut ctx = [0u8; 256];
+        // Header counts in one array, the tables end to end (a table per symbol looked up
+        // through a Vec of Vecs was a third of the counting time).
+        let offsets = header_symbol_offsets::<L>();
+        let mut header = vec![0u32; L::HEADER_TABLES.iter().sum()];
         // Value counts in two u32 copies that alternate value by value, so that equal
         // neighbours do not make each increment wait for the last (as in the Q4_K codec);
         // a part holds fewer than 2^32 values.
         for (hp, vp) in h.chunks(hn << 20).zip(v.chunks(vn << 20)) {
             let mut twin = vec![0u32; 2 * a * L::CONTEXTS];
             for (hb, vb) in hp.chunks_exact(hn).zip(vp.chunks_exact(vn)) {
-                for (j, &s) in hb.iter().enumerate() {
-                    self.header[L::header_table(j)][s as usize] += 1;
+                for (&o, &s) in offsets.iter().zip(hb) {
+                    header[o as usize + s as usize] += 1;
                 }
                 L::sub_block_contexts(hb, &mut ctx[..L::SUB_BLOCKS]);
                 for (j, vr) in vb.chunks_exact(run).enumerate() {
-                    let c = &mut twin[2 * a * ctx[j] as usize..][..2 * a];
+                    let c: &mut [u32] = &mut twin[2 * a * ctx[j] as usize..][..2 * a];
+                    // Symbols are below the alphabet (`Layout::split`), a power of two: the mask
+                    // only tells the compiler so, which then drops the bounds checks.
                     let pairs = vr.chunks_exact(2);
                     for &s in pairs.remainder() {
-                        c[s as usize] += 1;
+                        c[s as usize & (a - 1)] += 1;
                     }
                     for p in pairs {
-                        c[p[0] as usize] += 1;
-                        c[a + p[1] as usize] += 1;
+                        c[p[0] as usize & (a - 1)] += 1;
+                        c[a + (p[1] as usize & (a - 1))] += 1;
                     }
                 }
             }
@@ -260,6 +275,13 @@ impl Counts {
                 for (k, x) in t.iter_mut().enumerate() {
                     *x += (c[k] + c[a + k]) as u64;
                 }
+            }
+            let mut at = 0;
+            for t in self.header.iter_mut() {
+                for (x, c) in t.iter_mut().zip(&mut header[at..]) {
+                    *x += std::mem::take(c) as u64;
+                }
+                at += t.len();
             }
         }
     }
@@ -366,7 +388,7 @@ impl<L: Layout> Encoder<L> {
     /// From a model's tables: the header tables, then the value tables.
     fn new(tables: &[EncTable]) -> Encoder<L> {
         let (h, v) = tables.split_at(L::HEADER_TABLES.len());
-        Encoder { header: Flat::new(h), header_offsets: Flat::offsets(h), values: Flat::new(v), _l: PhantomData }
+        Encoder { header: Flat::new(h), header_offsets: header_symbol_offsets::<L>(), values: Flat::new(v), _l: PhantomData }
     }
 }
 
@@ -404,8 +426,8 @@ impl<L: Layout> FrameEncoder<L> {
         let offsets = &self.enc.header_offsets;
         let idx = crate::entropy::indexed::index_slice(idx, h.len());
         for (hb, o) in h.chunks_exact(hn).zip(idx.chunks_exact_mut(hn)) {
-            for (j, (o, &s)) in o.iter_mut().zip(hb).enumerate() {
-                *o = offsets[L::header_table(j)] + s as u32;
+            for ((o, &s), &t) in o.iter_mut().zip(hb).zip(offsets) {
+                *o = t + s as u32;
             }
         }
         let mut hs = Vec::new();
@@ -421,17 +443,67 @@ impl<L: Layout> FrameEncoder<L> {
         let window = (WINDOW_VALUES / vn / step).max(1) * step * vn;
         self.enc.values.encode_windows(v.len(), window, out, |start, w| {
             let first = start / vn;
-            let blocks = h[first * hn..].chunks_exact(hn).zip(v[start..start + w.len()].chunks_exact(vn));
-            for ((hb, vb), ob) in blocks.zip(w.chunks_exact_mut(vn)) {
-                for (j, (vr, o)) in vb.chunks_exact(run).zip(ob.chunks_exact_mut(run)).enumerate() {
-                    let base = L::context(hb, j * run) as u32 * alphabet;
-                    for (o, &s) in o.iter_mut().zip(vr) {
-                        *o = base + s as u32;
-                    }
+            let mut ctx = [0u8; 256];
+            let mut bases = [0u32; 256];
+            for (k, (hb, ob)) in h[first * hn..].chunks_exact(hn).zip(w.chunks_exact_mut(vn)).enumerate() {
+                L::sub_block_contexts(hb, &mut ctx[..L::SUB_BLOCKS]);
+                for (b, &c) in bases.iter_mut().zip(&ctx[..L::SUB_BLOCKS]) {
+                    *b = c as u32 * alphabet;
                 }
+                fill_runs(&bases[..L::SUB_BLOCKS], &v[start + k * vn..], ob, run);
             }
             Ok(())
         })
+    }
+}
+
+/// Writes the value indices of one block: `o[i] = bases[i / run] + v[i]` for the `bases.len()`
+/// runs of `run` values (`v` may run on past the block).
+#[inline(always)]
+fn fill_runs(bases: &[u32], v: &[u8], o: &mut [u32], run: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if run <= 16 && cpu::detect() >= Level::Avx2 {
+        // SAFETY: AVX2 was detected.
+        unsafe { fill_runs_avx2(bases, v, o, run) };
+        return;
+    }
+    fill_runs_scalar(bases, v, o, run);
+}
+
+/// `fill_runs` without vectors.
+fn fill_runs_scalar(bases: &[u32], v: &[u8], o: &mut [u32], run: usize) {
+    for (j, &b) in bases.iter().enumerate() {
+        for (d, &s) in o[j * run..][..run].iter_mut().zip(&v[j * run..][..run]) {
+            *d = b + s as u32;
+        }
+    }
+}
+
+/// `fill_runs` for runs of at most 16 values, 16 at a time: each run's 16 indices are written
+/// over the start of the next run (which is written after it), while the block and `v` allow.
+/// (A loop of 15, Q6_K's run, stayed scalar: 15% of compressing Q6_K.)
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fill_runs_avx2(bases: &[u32], v: &[u8], o: &mut [u32], run: usize) {
+    use std::arch::x86_64::*;
+    let n = bases.len() * run;
+    assert!(run <= 16 && o.len() >= n && v.len() >= n);
+    let room = n.min(v.len());
+    for (j, &b) in bases.iter().enumerate() {
+        let at = j * run;
+        if at + 16 <= room {
+            let b = _mm256_set1_epi32(b as i32);
+            // SAFETY: at + 16 <= n <= o.len() and at + 16 <= v.len().
+            let s = _mm_loadu_si128(v.as_ptr().add(at) as *const __m128i);
+            let d = o.as_mut_ptr().add(at) as *mut __m256i;
+            _mm256_storeu_si256(d, _mm256_add_epi32(b, _mm256_cvtepu8_epi32(s)));
+            _mm256_storeu_si256(d.add(1), _mm256_add_epi32(b, _mm256_cvtepu8_epi32(_mm_srli_si128::<8>(s))));
+        } else {
+            fill_runs_scalar(&bases[j..j + 1], &v[at..], &mut o[at..], run);
+        }
     }
 }
 
@@ -630,6 +702,31 @@ const F16_CASES: [u16; 12] = [0x0000, 0x0001, 0x03ff, 0x0400, 0x1234, 0x2e66, 0x
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The AVX2 index fill writes what the scalar one does: every run length the layouts use,
+    /// blocks at the end of the values (no room to read past) and with room.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn index_fill_kernel_matches_scalar() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut seed = 5u64;
+        for run in [1, 4, 8, 15, 16] {
+            for subs in [1, 8, 16] {
+                let n = run * subs;
+                let bases: Vec<u32> = (0..subs).map(|_| crate::test_rng::lcg(&mut seed) as u32 % 4096).collect();
+                for extra in [0, 1, 15, 16, 40] {
+                    let v: Vec<u8> = (0..n + extra).map(|_| crate::test_rng::lcg(&mut seed) as u8).collect();
+                    let (mut a, mut b) = (vec![7u32; n], vec![9u32; n]);
+                    fill_runs_scalar(&bases, &v, &mut a, run);
+                    // SAFETY: AVX2 was detected.
+                    unsafe { fill_runs_avx2(&bases, &v, &mut b, run) };
+                    assert_eq!(a, b, "run {run}, {subs} runs, {extra} values past the block");
+                }
+            }
+        }
+    }
 
     fn roundtrip_random_blocks<L: Layout>(seed: &mut u64) {
         for _ in 0..500 {
