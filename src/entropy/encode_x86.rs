@@ -88,22 +88,29 @@ pub unsafe fn put_groups_avx512(e: &mut RansEncoder, t: &VecEncTable, n: usize, 
     let rscale = _mm_cvtsi32_si128(32 - t.scale as i32);
     let top = _mm512_set1_epi32(1 << t.scale);
     let len = _mm512_set1_epi32(t.packed.len() as i32);
+    // The lanes are kept in reverse order (lane 15 in element 0), so that the renormalisation
+    // words come out of the compress highest lane first, the scalar encoder's order, with no
+    // permutation of the states nor reversal of the mask on the step's chain.
     let states = e.states_mut().as_mut_ptr();
-    let mut x = [_mm512_loadu_si512(states as *const _), _mm512_loadu_si512(states.add(16) as *const _)];
+    let load = |k: usize| _mm512_permutexvar_epi32(reverse, _mm512_loadu_si512(states.add(16 * k) as *const _));
+    let mut x = [load(0), load(1)];
+    let store = |x: &[__m512i; 2]| {
+        for (k, x) in x.iter().enumerate() {
+            _mm512_storeu_si512(states.add(16 * k) as *mut _, _mm512_permutexvar_epi32(reverse, *x));
+        }
+    };
     for g in (0..n).rev() {
         debug_assert!(e.room() >= LANES);
         let syms = group(g);
         let mut fc = [zero; 2];
         for k in 0..2 {
             if _mm512_cmpge_epu32_mask(syms[k], len) != 0 {
-                _mm512_storeu_si512(states as *mut _, x[0]);
-                _mm512_storeu_si512(states.add(16) as *mut _, x[1]);
+                store(&x);
                 return g + 1;
             }
-            fc[k] = _mm512_i32gather_epi32::<4>(syms[k], t.packed.as_ptr() as *const i32);
+            fc[k] = _mm512_i32gather_epi32::<4>(_mm512_permutexvar_epi32(reverse, syms[k]), t.packed.as_ptr() as *const i32);
             if _mm512_cmpeq_epi32_mask(_mm512_and_si512(fc[k], lo16), zero) != 0 {
-                _mm512_storeu_si512(states as *mut _, x[0]);
-                _mm512_storeu_si512(states.add(16) as *mut _, x[1]);
+                store(&x);
                 return g + 1;
             }
         }
@@ -114,16 +121,14 @@ pub unsafe fn put_groups_avx512(e: &mut RansEncoder, t: &VecEncTable, n: usize, 
             // x >= f << (32 - scale), as the scalar step's 64-bit compare.
             let need = _mm512_cmpge_epu32_mask(_mm512_srl_epi32(x[k], rscale), f);
             // The low words of the shrinking lanes, highest lane first.
-            let need_rev = (need as u16).reverse_bits();
-            let words = _mm512_maskz_compress_epi32(need_rev, _mm512_permutexvar_epi32(reverse, x[k]));
+            let words = _mm512_maskz_compress_epi32(need, x[k]);
             _mm256_storeu_si256(e.next_words() as *mut __m256i, _mm512_cvtepi32_epi16(words));
             e.keep_words(need.count_ones() as usize);
             let xs = _mm512_mask_srli_epi32(x[k], need, x[k], 16);
             x[k] = next_state_avx512(xs, f, cum, scale, top);
         }
     }
-    _mm512_storeu_si512(states as *mut _, x[0]);
-    _mm512_storeu_si512(states.add(16) as *mut _, x[1]);
+    store(&x);
     0
 }
 
@@ -185,8 +190,14 @@ pub unsafe fn put_groups_avx2(e: &mut RansEncoder, t: &VecEncTable, n: usize, mu
     let sign = _mm256_set1_epi32(i32::MIN);
     let two31 = _mm256_set1_pd(2147483648.0);
     let last = _mm256_set1_epi32(t.packed.len() as i32 - 1);
+    // The lanes in reverse order in each register, as `put_groups_avx512` keeps them.
     let states = e.states_mut().as_mut_ptr() as *mut __m256i;
-    let mut x = [0, 1, 2, 3].map(|k| _mm256_loadu_si256(states.add(k)));
+    let mut x = [0, 1, 2, 3].map(|k| _mm256_permutevar8x32_epi32(_mm256_loadu_si256(states.add(k)), reverse));
+    let store = |x: &[__m256i; 4]| {
+        for (k, x) in x.iter().enumerate() {
+            _mm256_storeu_si256(states.add(k), _mm256_permutevar8x32_epi32(*x, reverse));
+        }
+    };
     // Unsigned a >= b: max(a, b) == a.
     let ge = |a: __m256i, b: __m256i| _mm256_cmpeq_epi32(_mm256_max_epu32(a, b), a);
     for g in (0..n).rev() {
@@ -197,12 +208,11 @@ pub unsafe fn put_groups_avx2(e: &mut RansEncoder, t: &VecEncTable, n: usize, mu
             // Every index at most the last entry, and every frequency above 0.
             let inside = _mm256_movemask_epi8(ge(last, syms[k])) == -1;
             if inside {
-                fc[k] = _mm256_i32gather_epi32::<4>(t.packed.as_ptr() as *const i32, syms[k]);
+                let rev = _mm256_permutevar8x32_epi32(syms[k], reverse);
+                fc[k] = _mm256_i32gather_epi32::<4>(t.packed.as_ptr() as *const i32, rev);
             }
             if !inside || _mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_and_si256(fc[k], lo16), zero)) != 0 {
-                for (k, x) in x.iter().enumerate() {
-                    _mm256_storeu_si256(states.add(k), *x);
-                }
+                store(&x);
                 return g + 1;
             }
         }
@@ -212,8 +222,8 @@ pub unsafe fn put_groups_avx2(e: &mut RansEncoder, t: &VecEncTable, n: usize, mu
             let need = ge(_mm256_srl_epi32(x[k], rscale), f);
             let mask = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as u8;
             // The low words of the shrinking lanes, highest lane first, packed to the front.
-            let order = _mm256_loadu_si256(COMPRESS8[mask.reverse_bits() as usize].as_ptr() as *const __m256i);
-            let w = _mm256_and_si256(_mm256_permutevar8x32_epi32(_mm256_permutevar8x32_epi32(x[k], reverse), order), lo16);
+            let order = _mm256_loadu_si256(COMPRESS8[mask as usize].as_ptr() as *const __m256i);
+            let w = _mm256_and_si256(_mm256_permutevar8x32_epi32(x[k], order), lo16);
             let w = _mm_packus_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256::<1>(w));
             _mm_storeu_si128(e.next_words() as *mut __m128i, w);
             e.keep_words(mask.count_ones() as usize);
@@ -231,9 +241,7 @@ pub unsafe fn put_groups_avx2(e: &mut RansEncoder, t: &VecEncTable, n: usize, mu
             x[k] = _mm256_add_epi32(_mm256_add_epi32(_mm256_sll_epi32(q, scale), r), cum);
         }
     }
-    for (k, x) in x.iter().enumerate() {
-        _mm256_storeu_si256(states.add(k), *x);
-    }
+    store(&x);
     0
 }
 

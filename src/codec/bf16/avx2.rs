@@ -6,7 +6,7 @@ use std::arch::x86_64::*;
 use super::context::CTX_SCALE;
 use super::{patch_escapes, ChunkDecode, Cursor, ESC_MARK, SCALE};
 use crate::entropy::avx2::renorm_at;
-use crate::entropy::encode_x86::{put_group_avx2, VecEncTable};
+use crate::entropy::encode_x86::{put_groups_avx2, VecEncTable};
 use crate::entropy::rans::{RansEncoder, LANES};
 use crate::error::Result;
 
@@ -149,42 +149,50 @@ pub unsafe fn decode_pair<const CTX: bool>(a: &mut ChunkDecode, b: &mut ChunkDec
     r
 }
 
-/// Encodes the group of `LANES` values at `src` (64 bytes of little-endian bf16) with the vector
-/// step: their symbols, then `encode_x86::put_group_avx2`. Returns false, changing nothing, when a
-/// value escapes.
+/// `avx512::put_groups` with AVX2.
 ///
 /// # Safety
-/// The CPU must support AVX2; `src` must be valid for 64 bytes of reads.
+/// The CPU must support AVX2; `src` must be valid for `64 * n` bytes of reads.
 #[target_feature(enable = "avx2,popcnt")]
-pub unsafe fn put_group(e: &mut RansEncoder, t: &VecEncTable, src: *const u8, shift: u32) -> bool {
+pub unsafe fn put_groups(e: &mut RansEncoder, t: &VecEncTable, src: *const u8, n: usize, shift: u32) -> usize {
     let mask = _mm256_set1_epi32(0xFFF);
     // Split::symbol: bits shift..shift+12 of each value.
     let shift = _mm256_set1_epi32(shift as i32);
-    let sym = |k: usize| {
-        let v = _mm256_cvtepu16_epi32(_mm_loadu_si128(src.add(16 * k) as *const __m128i));
-        _mm256_and_si256(_mm256_srlv_epi32(v, shift), mask)
-    };
-    put_group_avx2(e, t, [sym(0), sym(1), sym(2), sym(3)])
+    put_groups_avx2(e, t, n, |g| {
+        let at = src.add(64 * g);
+        [0, 1, 2, 3].map(|k| {
+            let v = _mm256_cvtepu16_epi32(_mm_loadu_si128(at.add(16 * k) as *const __m128i));
+            _mm256_and_si256(_mm256_srlv_epi32(v, shift), mask)
+        })
+    })
 }
 
-/// `put_group` for method 6: lane `k`'s symbol is coded in table `tabs[k]` of tables of
-/// `table_len` symbols laid end to end (`indexed::Flat`), so its index is
-/// `tabs[k] * table_len + symbol`.
+/// `avx512::put_groups_ctx` with AVX2.
 ///
 /// # Safety
-/// As `put_group`; `tabs` must be valid for `LANES` bytes of reads.
+/// As `put_groups`; `tabs(g)` must be valid for `LANES` bytes of reads for every group.
 #[target_feature(enable = "avx2,popcnt")]
-pub unsafe fn put_group_ctx(e: &mut RansEncoder, t: &VecEncTable, src: *const u8, shift: u32, tabs: *const u8, table_len: u32) -> bool {
+pub unsafe fn put_groups_ctx(
+    e: &mut RansEncoder,
+    t: &VecEncTable,
+    src: *const u8,
+    n: usize,
+    shift: u32,
+    tabs: impl Fn(usize) -> *const u8,
+    table_len: u32,
+) -> usize {
     let mask = _mm256_set1_epi32(0xFFF);
     let shift = _mm256_set1_epi32(shift as i32);
     let len = _mm256_set1_epi32(table_len as i32);
-    let index = |k: usize| {
-        let v = _mm256_cvtepu16_epi32(_mm_loadu_si128(src.add(16 * k) as *const __m128i));
-        let sym = _mm256_and_si256(_mm256_srlv_epi32(v, shift), mask);
-        let tab = _mm256_cvtepu8_epi32(_mm_loadl_epi64(tabs.add(8 * k) as *const __m128i));
-        _mm256_add_epi32(_mm256_mullo_epi32(tab, len), sym)
-    };
-    put_group_avx2(e, t, [index(0), index(1), index(2), index(3)])
+    put_groups_avx2(e, t, n, |g| {
+        let (at, tabs) = (src.add(64 * g), tabs(g));
+        [0, 1, 2, 3].map(|k| {
+            let v = _mm256_cvtepu16_epi32(_mm_loadu_si128(at.add(16 * k) as *const __m128i));
+            let sym = _mm256_and_si256(_mm256_srlv_epi32(v, shift), mask);
+            let tab = _mm256_cvtepu8_epi32(_mm_loadl_epi64(tabs.add(8 * k) as *const __m128i));
+            _mm256_add_epi32(_mm256_mullo_epi32(tab, len), sym)
+        })
+    })
 }
 
 /// `avx512::pack_nibbles` with AVX2: groups of 16 values.

@@ -7,7 +7,7 @@ use std::arch::x86_64::*;
 use super::context::CTX_SCALE;
 use super::{patch_escapes, ChunkDecode, Cursor, ESC_MARK, SCALE};
 use crate::entropy::avx512::renorm_at;
-use crate::entropy::encode_x86::{put_group_avx512, VecEncTable};
+use crate::entropy::encode_x86::{put_groups_avx512, VecEncTable};
 use crate::entropy::rans::{RansEncoder, LANES, RANS_L};
 use crate::error::Result;
 
@@ -137,14 +137,15 @@ pub unsafe fn decode_pair<const CTX: bool>(a: &mut ChunkDecode, b: &mut ChunkDec
     Ok(())
 }
 
-/// Encodes the group of `LANES` values at `src` (64 bytes of little-endian bf16) with the vector
-/// step: their symbols, then `encode_x86::put_group_avx512`. Returns false, changing nothing, when a
-/// value escapes.
+/// Encodes groups `n - 1` down to 0 of `LANES` values each from `src` (64 bytes of
+/// little-endian bf16 per group) with the vector step: their symbols, then
+/// `encode_x86::put_groups_avx512`, which returns as this does (0, or one past a group whose
+/// value escapes, which is not coded).
 ///
 /// # Safety
-/// The CPU must support AVX-512 F, BW and VL; `src` must be valid for 64 bytes of reads.
+/// The CPU must support AVX-512 F, BW and VL; `src` must be valid for `64 * n` bytes of reads.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
-pub unsafe fn put_group(e: &mut RansEncoder, t: &VecEncTable, src: *const u8, shift: u32) -> bool {
+pub unsafe fn put_groups(e: &mut RansEncoder, t: &VecEncTable, src: *const u8, n: usize, shift: u32) -> usize {
     let mask = _mm512_set1_epi32(0xFFF);
     // Split::symbol: bits shift..shift+12 of each value.
     let shift = _mm512_set1_epi32(shift as i32);
@@ -152,27 +153,41 @@ pub unsafe fn put_group(e: &mut RansEncoder, t: &VecEncTable, src: *const u8, sh
         let v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(p as *const __m256i));
         _mm512_and_si512(_mm512_srlv_epi32(v, shift), mask)
     };
-    put_group_avx512(e, t, [sym(src), sym(src.add(32))])
+    put_groups_avx512(e, t, n, |g| {
+        let at = src.add(64 * g);
+        [sym(at), sym(at.add(32))]
+    })
 }
 
-/// `put_group` for method 6: lane `k`'s symbol is coded in table `tabs[k]` of tables of
-/// `table_len` symbols laid end to end (`indexed::Flat`), so its index is
-/// `tabs[k] * table_len + symbol`.
+/// `put_groups` for method 6: lane `k` of group `g` is coded in table `tabs(g)[k]` of tables
+/// of `table_len` symbols laid end to end (`indexed::Flat`), so its index is
+/// `tabs(g)[k] * table_len + symbol`.
 ///
 /// # Safety
-/// As `put_group`; `tabs` must be valid for `LANES` bytes of reads.
+/// As `put_groups`; `tabs(g)` must be valid for `LANES` bytes of reads for every group.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
-pub unsafe fn put_group_ctx(e: &mut RansEncoder, t: &VecEncTable, src: *const u8, shift: u32, tabs: *const u8, table_len: u32) -> bool {
+pub unsafe fn put_groups_ctx(
+    e: &mut RansEncoder,
+    t: &VecEncTable,
+    src: *const u8,
+    n: usize,
+    shift: u32,
+    tabs: impl Fn(usize) -> *const u8,
+    table_len: u32,
+) -> usize {
     let mask = _mm512_set1_epi32(0xFFF);
     let shift = _mm512_set1_epi32(shift as i32);
     let len = _mm512_set1_epi32(table_len as i32);
-    let index = |k: usize| {
-        let v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(src.add(32 * k) as *const __m256i));
-        let sym = _mm512_and_si512(_mm512_srlv_epi32(v, shift), mask);
-        let tab = _mm512_cvtepu8_epi32(_mm_loadu_si128(tabs.add(16 * k) as *const __m128i));
-        _mm512_add_epi32(_mm512_mullo_epi32(tab, len), sym)
-    };
-    put_group_avx512(e, t, [index(0), index(1)])
+    put_groups_avx512(e, t, n, |g| {
+        let (at, tabs) = (src.add(64 * g), tabs(g));
+        let index = |k: usize| {
+            let v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(at.add(32 * k) as *const __m256i));
+            let sym = _mm512_and_si512(_mm512_srlv_epi32(v, shift), mask);
+            let tab = _mm512_cvtepu8_epi32(_mm_loadu_si128(tabs.add(16 * k) as *const __m128i));
+            _mm512_add_epi32(_mm512_mullo_epi32(tab, len), sym)
+        };
+        [index(0), index(1)]
+    })
 }
 
 /// Packs the nibbles of the values of `src` (little-endian 16-bit) two per byte into `out`, the

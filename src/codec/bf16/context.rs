@@ -609,24 +609,27 @@ impl CtxPlan {
         let mut escapes = Vec::new();
         let full = n / LANES;
         self.put_values(&mut e, &mut escapes, first, src, full * LANES..n)?;
-        for g in (0..full).rev() {
+        let mut left = full;
+        while left > 0 {
             #[cfg(target_arch = "x86_64")]
             if let (Some((v, level)), Some(len)) = (self.flat.vector(), self.table_len) {
-                // SAFETY: `level` is what the CPU has, at least AVX2 (`Flat::new`); group g's 64
-                // bytes lie inside `src`; the group lies in one row (`first` and the row length
-                // are multiples of `LANES`), whose lookup row has `LANES` entries from there.
-                let done = unsafe {
-                    let (at, tabs) = (src.as_ptr().add(2 * LANES * g), self.lut.lanes_at(first + g * LANES));
+                let tabs = |g: usize| self.lut.lanes_at(first + g * LANES);
+                // SAFETY: `level` is what the CPU has, at least AVX2 (`Flat::new`); groups
+                // 0..left lie inside `src`; each group lies in one row (`first` and the row
+                // length are multiples of `LANES`), whose lookup row has `LANES` entries from it.
+                left = unsafe {
                     match level {
-                        Level::Avx512 => super::avx512::put_group_ctx(&mut e, v, at, self.split.shift(), tabs, len),
-                        _ => super::avx2::put_group_ctx(&mut e, v, at, self.split.shift(), tabs, len),
+                        Level::Avx512 => super::avx512::put_groups_ctx(&mut e, v, src.as_ptr(), left, self.split.shift(), tabs, len),
+                        _ => super::avx2::put_groups_ctx(&mut e, v, src.as_ptr(), left, self.split.shift(), tabs, len),
                     }
                 };
-                if done {
-                    continue;
+                if left == 0 {
+                    break;
                 }
             }
-            self.put_values(&mut e, &mut escapes, first, src, g * LANES..(g + 1) * LANES)?;
+            // Group left - 1 has an escape (or there is no vector step).
+            left -= 1;
+            self.put_values(&mut e, &mut escapes, first, src, left * LANES..(left + 1) * LANES)?;
         }
         out.extend_from_slice(&nib[..stored]);
         escapes.reverse(); // collected from the last value back

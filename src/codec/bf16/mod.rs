@@ -427,21 +427,23 @@ fn encode_chunk_with(enc: &Encoder, vector: bool, src: &[u8], out: &mut Vec<u8>)
     // the vector step where the CPU has it (a group with an escaped value takes the scalar one).
     let full = n / LANES;
     c.put_values(src, full * LANES..n)?;
-    for g in (0..full).rev() {
+    let mut left = full;
+    while left > 0 {
         #[cfg(target_arch = "x86_64")]
         if let Some((v, level)) = enc.vector.as_ref().filter(|_| vector) {
-            // SAFETY: `level` is what the CPU has (`Encoder::new`), at least AVX2; group g's 64
-            // bytes lie inside `src`.
-            let at = unsafe { src.as_ptr().add(2 * LANES * g) };
-            let done = match level {
-                Level::Avx512 => unsafe { avx512::put_group(&mut c.e, v, at, enc.split.shift()) },
-                _ => unsafe { avx2::put_group(&mut c.e, v, at, enc.split.shift()) },
+            // SAFETY: `level` is what the CPU has (`Encoder::new`), at least AVX2; groups
+            // 0..left lie inside `src`.
+            left = match level {
+                Level::Avx512 => unsafe { avx512::put_groups(&mut c.e, v, src.as_ptr(), left, enc.split.shift()) },
+                _ => unsafe { avx2::put_groups(&mut c.e, v, src.as_ptr(), left, enc.split.shift()) },
             };
-            if done {
-                continue;
+            if left == 0 {
+                break;
             }
         }
-        c.put_values(src, g * LANES..(g + 1) * LANES)?;
+        // Group left - 1 has an escape (or there is no vector step).
+        left -= 1;
+        c.put_values(src, left * LANES..(left + 1) * LANES)?;
     }
     let Coder { e, mut escapes, .. } = c;
     out.extend_from_slice(&nib[..stored]);
