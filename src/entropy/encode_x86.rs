@@ -57,27 +57,16 @@ impl VecEncTable {
     }
 }
 
-/// Encodes one group: `syms` holds the symbols of lanes 0..16 and 16..32. Returns false,
-/// changing nothing, when a symbol is outside the table or has frequency 0 (an escape: the
-/// caller codes that group with the scalar step, which reports an error for the former).
-///
-/// # Safety
-/// The CPU must support AVX-512 F, BW and VL; `e` must have room for `LANES` more words than it
-/// has used (`RansEncoder` keeps that slack).
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
-pub unsafe fn put_group_avx512(e: &mut RansEncoder, t: &VecEncTable, syms: [__m512i; 2]) -> bool {
-    put_groups_avx512(e, t, 1, |_| syms) == 0
-}
-
 /// Encodes groups `n - 1` down to 0, group `g`'s symbols (lanes 0..16 and 16..32) from
 /// `group(g)`, with the lanes' states kept in registers from group to group (through memory,
 /// the store and reload of the states lay on the step's chain of dependent instructions).
-/// Returns 0 when every group is coded, or `g + 1` when group `g` escapes (see
-/// `put_group_avx512`): groups past it are coded, it and those before it are not.
+/// Returns 0 when every group is coded, or `g + 1` when group `g` escapes: a symbol outside the
+/// table or of frequency 0 (the caller codes that group with the scalar step, which reports an
+/// error for the former); groups past it are coded, it and those before it are not.
 ///
 /// # Safety
-/// As `put_group_avx512`, for every group.
+/// The CPU must support AVX-512 F, BW and VL; `e` must have room for `LANES` more words than it
+/// has used before every group (`RansEncoder` keeps that slack).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn put_groups_avx512(e: &mut RansEncoder, t: &VecEncTable, n: usize, mut group: impl FnMut(usize) -> [__m512i; 2]) -> usize {
@@ -163,22 +152,11 @@ unsafe fn quotient_estimate_avx512(x: __m512i, f: __m512i) -> __m512i {
     _mm512_cvttps_epu32(_mm512_mul_ps(_mm512_cvtepu32_ps(x), y))
 }
 
-/// `put_group_avx512` with AVX2: `syms` holds the symbols of lanes 0..8, 8..16, 16..24, 24..32.
-///
-/// # Safety
-/// The CPU must support AVX2 and POPCNT; `e` must have room for `LANES` more words than it has
-/// used.
-#[inline]
-#[target_feature(enable = "avx2,popcnt")]
-pub unsafe fn put_group_avx2(e: &mut RansEncoder, t: &VecEncTable, syms: [__m256i; 4]) -> bool {
-    put_groups_avx2(e, t, 1, |_| syms) == 0
-}
-
 /// `put_groups_avx512` with AVX2: `group(g)` gives the symbols of lanes 0..8, 8..16, 16..24 and
 /// 24..32 of group `g`.
 ///
 /// # Safety
-/// As `put_group_avx2`, for every group.
+/// The CPU must support AVX2 and POPCNT; `e` must have room as for `put_groups_avx512`.
 #[inline]
 #[target_feature(enable = "avx2,popcnt")]
 pub unsafe fn put_groups_avx2(e: &mut RansEncoder, t: &VecEncTable, n: usize, mut group: impl FnMut(usize) -> [__m256i; 4]) -> usize {
