@@ -18,6 +18,36 @@ use crate::{gguf, safetensors};
 /// own thread while the tensors are coded.
 const EXTRA_LEVEL: i32 = 19;
 
+/// Tensors from this size are hashed on a thread of their own while they are coded (a thread
+/// costs tens of microseconds; hashing 1 MiB about 0.7 ms).
+const SHA_ASIDE_MIN: usize = 1 << 20;
+
+/// Tensors under this size are small: coded a batch at a time, one tensor per thread, rather than
+/// one at a time with their chunks in parallel (a tensor of a chunk or two cannot use two cores).
+const SMALL_TENSOR: u64 = 2 << 20;
+
+/// The most bytes of small tensors in one batch: what a batch holds in memory twice (its input
+/// and its frames).
+const BATCH_BYTES: u64 = 16 << 20;
+
+fn is_small(p: &Part) -> bool {
+    p.size < SMALL_TENSOR
+}
+
+/// How many of the tensors `order` (indices into `parts`) starts with go in one batch: the run
+/// of small ones up to `BATCH_BYTES`; 1 for a large tensor or a small one alone.
+fn small_run(parts: &[Part], order: &[usize]) -> usize {
+    let mut bytes = 0;
+    let n = order
+        .iter()
+        .take_while(|&&i| {
+            bytes += parts[i].size;
+            is_small(&parts[i]) && bytes <= BATCH_BYTES
+        })
+        .count();
+    n.max(1)
+}
+
 /// Extra bytes from which a GGUF split is used without trying one zstd frame too.
 const SPLIT_ALONE_MIN: usize = 64 << 10;
 
@@ -263,20 +293,21 @@ pub(crate) fn write_parts<W: Write + Seek>(
             opts.tick(extra_raw.len());
             Ok::<_, Error>((method, z, sha))
         });
-        // Reading a tensor and its SHA-256 run on their own thread, a tensor ahead of coding
-        // and writing (which left the cores idle while they ran on this one). Two buffers
-        // circulate (a fresh one per tensor cost a page fault per 4 KiB of the model); a slice
-        // source is not copied at all.
-        let (loaded_tx, loaded) = std::sync::mpsc::sync_channel::<Result<(Vec<u8>, [u8; 32])>>(0);
+        // Reading a tensor runs on its own thread, a tensor ahead of coding and writing (which
+        // left the cores idle while it ran on this one). Two buffers circulate among the large
+        // tensors (a fresh one per tensor cost a page fault per 4 KiB of the model); a small
+        // tensor gets a buffer of its own, so that a batch of them never leaves a pile of
+        // large buffers behind. A slice source is not copied at all.
+        let (loaded_tx, loaded) = std::sync::mpsc::sync_channel::<Result<Vec<u8>>>(0);
         let (spare_tx, spare) = std::sync::mpsc::channel::<Vec<u8>>();
         let order_ref = &order;
         s.spawn(move || {
             for &i in order_ref {
                 let p = &parts[i];
-                let mut buf = spare.try_recv().unwrap_or_default();
-                let r = src.read_with(p.offset, p.size as usize, &mut buf).map(|d| Sha256::digest(d).into());
+                let mut buf = if is_small(p) { Vec::new() } else { spare.try_recv().unwrap_or_default() };
+                let r = src.read_with(p.offset, p.size as usize, &mut buf).map(|_| ());
                 let stop = r.is_err();
-                if loaded_tx.send(r.map(|sha| (buf, sha))).is_err() || stop {
+                if loaded_tx.send(r.map(|()| buf)).is_err() || stop {
                     return;
                 }
             }
@@ -284,13 +315,8 @@ pub(crate) fn write_parts<W: Write + Seek>(
         out.write_all(&[0u8; HEADER_LEN]).map_err(io)?;
         let mut pos = HEADER_LEN as u64;
         let mut entries: Vec<Option<Entry>> = vec![None; parts.len()];
-        for &i in &order {
+        let mut record = |i: usize, arc_size: u64, sha256: [u8; 32]| {
             let p = &parts[i];
-            let (buf, sha256) = loaded.recv().map_err(|_| Error::Panic)??;
-            let data = src.borrow(p.offset, p.size as usize).unwrap_or(Ok(&buf[..]))?;
-            // Written a window of chunks at a time (the frame's table by seeking back).
-            let frame_size = frame::write_frame(p.kind, data, &tensor_options(opts, p.kind, p.row_len), &mut *out)?;
-            let _ = spare_tx.send(buf);
             let mut name_c = p.name.clone();
             name_c.push(0);
             entries[i] = Some(Entry {
@@ -302,10 +328,66 @@ pub(crate) fn write_parts<W: Write + Seek>(
                 orig_offset: p.offset,
                 orig_size: p.size,
                 arc_offset: pos,
-                arc_size: frame_size,
+                arc_size,
                 sha256,
             });
-            pos += frame_size;
+            pos += arc_size;
+        };
+        let mut k = 0;
+        while k < order.len() {
+            let batch = small_run(parts, &order[k..]);
+            if batch > 1 {
+                // Small tensors (norms, biases, a layer's narrow matrices) are coded a batch at
+                // a time, one tensor per thread, each frame into memory, then written in order:
+                // one at a time, each kept one core busy and the other idle.
+                let bufs = (0..batch).map(|_| loaded.recv().map_err(|_| Error::Panic)?).collect::<Result<Vec<_>>>()?;
+                let mut jobs = Vec::with_capacity(batch);
+                for (&i, buf) in order[k..k + batch].iter().zip(&bufs) {
+                    let p = &parts[i];
+                    jobs.push((
+                        p,
+                        src.borrow(p.offset, p.size as usize).unwrap_or(Ok(&buf[..]))?,
+                        Vec::new(),
+                        [0u8; 32],
+                    ));
+                }
+                crate::parallel::for_each_mut(&mut jobs, opts.threads, |_, (p, data, frame, sha)| {
+                    // The frame's bytes are those `write_frame` writes to the file (a frame's
+                    // bytes never depend on the thread count).
+                    let o = Options { threads: 1, ..tensor_options(opts, p.kind, p.row_len) };
+                    frame::write_frame(p.kind, data, &o, &mut std::io::Cursor::new(&mut *frame))?;
+                    *sha = Sha256::digest(data).into();
+                    Ok(())
+                })?;
+                for (&i, (_, _, frame, sha)) in order[k..k + batch].iter().zip(&jobs) {
+                    out.write_all(frame).map_err(io)?;
+                    record(i, frame.len() as u64, *sha);
+                }
+                k += batch;
+                continue;
+            }
+            let i = order[k];
+            let p = &parts[i];
+            let buf = loaded.recv().map_err(|_| Error::Panic)??;
+            let data = src.borrow(p.offset, p.size as usize).unwrap_or(Ok(&buf[..]))?;
+            // Written a window of chunks at a time (the frame's table by seeking back).
+            let (frame_size, sha256) = std::thread::scope(|s| {
+                // A large tensor's SHA-256 runs on a thread of its own while the tensor is
+                // coded. Taken with the reading, a tensor ahead, it made a serial stage slower
+                // than the coding on two cores (SHA-256 runs at ~1.5 GB/s), which then waited.
+                let sha = (data.len() >= SHA_ASIDE_MIN).then(|| s.spawn(|| Sha256::digest(data)));
+                let frame_size = frame::write_frame(p.kind, data, &tensor_options(opts, p.kind, p.row_len), &mut *out)?;
+                let sha = match sha {
+                    Some(h) => h.join().map_err(|_| Error::Panic)?,
+                    None => Sha256::digest(data),
+                };
+                Ok::<_, Error>((frame_size, sha.into()))
+            })?;
+            if !is_small(p) {
+                let _ = spare_tx.send(buf);
+            }
+            record(i, frame_size, sha256);
+            k += 1;
         }
         let (method, z, sha) = extra_job.join().map_err(|_| Error::Panic)??;
         out.write_all(&z).map_err(io)?;
