@@ -37,6 +37,8 @@ internal_modules! {
     codec;
     /// Run-time choice of vector kernels.
     cpu;
+    /// SHA-256 of tensors, fed from the cache.
+    digest;
     /// The entropy coder: rANS, frequency tables, bit IO and their SIMD kernels.
     entropy;
     /// The C ABI.

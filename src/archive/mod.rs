@@ -175,7 +175,7 @@ impl<'a> Archive<'a> {
                 format::EXTRA_GGUF_COLUMNS => metadata::decode(&z, true, &mut v)?,
                 _ => zstd::decompress_into(&z, &mut v).map_err(|_| Error::CorruptData)?,
             }
-            if <[u8; 32]>::from(Sha256::digest(&v)) != e.sha256 {
+            if crate::digest::sha256(&v) != e.sha256 {
                 return Err(Error::CorruptData);
             }
             Ok(v)
@@ -304,7 +304,7 @@ impl<'a> Archive<'a> {
                     buf = alloc_zeroed(n as u64).map_err(|e| (Some(i), e))?;
                 }
                 self.decode(fr, off, &mut buf[..n], opts).map_err(|e| (Some(i), e))?;
-                sha.update(&buf[..n]);
+                crate::digest::update(&mut sha, &buf[..n]);
                 off += n as u64;
             }
             if <[u8; 32]>::from(sha.finalize()) != t.sha256 {

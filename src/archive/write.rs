@@ -3,10 +3,9 @@
 
 use std::io::{Seek, SeekFrom, Write};
 
-use sha2::{Digest, Sha256};
-
 use super::format::{Container, Entry, Extra, Header, Index, EXTRA_GGUF_COLUMNS, EXTRA_ZSTD, HEADER_LEN};
 use crate::codec::Kind;
+use crate::digest;
 use crate::error::{Error, Result};
 use crate::frame::{self, Options};
 use crate::source::Source;
@@ -289,7 +288,7 @@ pub(crate) fn write_parts<W: Write + Seek>(
                     }
                 }
             };
-            let sha: [u8; 32] = Sha256::digest(&extra_raw).into();
+            let sha = digest::sha256(&extra_raw);
             opts.tick(extra_raw.len());
             Ok::<_, Error>((method, z, sha))
         });
@@ -356,7 +355,7 @@ pub(crate) fn write_parts<W: Write + Seek>(
                     // bytes never depend on the thread count).
                     let o = Options { threads: 1, ..tensor_options(opts, p.kind, p.row_len) };
                     frame::write_frame(p.kind, data, &o, &mut std::io::Cursor::new(&mut *frame))?;
-                    *sha = Sha256::digest(data).into();
+                    *sha = digest::sha256(data);
                     Ok(())
                 })?;
                 for (&i, (_, _, frame, sha)) in order[k..k + batch].iter().zip(&jobs) {
@@ -375,13 +374,13 @@ pub(crate) fn write_parts<W: Write + Seek>(
                 // A large tensor's SHA-256 runs on a thread of its own while the tensor is
                 // coded. Taken with the reading, a tensor ahead, it made a serial stage slower
                 // than the coding on two cores (SHA-256 runs at ~1.5 GB/s), which then waited.
-                let sha = (data.len() >= SHA_ASIDE_MIN).then(|| s.spawn(|| Sha256::digest(data)));
+                let sha = (data.len() >= SHA_ASIDE_MIN).then(|| s.spawn(|| digest::sha256(data)));
                 let frame_size = frame::write_frame(p.kind, data, &tensor_options(opts, p.kind, p.row_len), &mut *out)?;
                 let sha = match sha {
                     Some(h) => h.join().map_err(|_| Error::Panic)?,
-                    None => Sha256::digest(data),
+                    None => digest::sha256(data),
                 };
-                Ok::<_, Error>((frame_size, sha.into()))
+                Ok::<_, Error>((frame_size, sha))
             })?;
             if !is_small(p) {
                 let _ = spare_tx.send(buf);
