@@ -343,24 +343,25 @@ pub(crate) fn write_parts<W: Write + Seek>(
                 let mut jobs = Vec::with_capacity(batch);
                 for (&i, buf) in order[k..k + batch].iter().zip(&bufs) {
                     let p = &parts[i];
-                    jobs.push((
-                        p,
-                        src.borrow(p.offset, p.size as usize).unwrap_or(Ok(&buf[..]))?,
-                        Vec::new(),
-                        [0u8; 32],
-                    ));
+                    let data = src.borrow(p.offset, p.size as usize).unwrap_or(Ok(&buf[..]))?;
+                    jobs.push((i, data, Vec::new(), [0u8; 32]));
                 }
-                crate::parallel::for_each_mut(&mut jobs, opts.threads, |_, (p, data, frame, sha)| {
+                // Largest first, so that the batch does not end on one thread coding a large
+                // tensor while the other has nothing left.
+                jobs.sort_by_key(|j| std::cmp::Reverse(j.1.len()));
+                crate::parallel::for_each_mut(&mut jobs, opts.threads, |_, (i, data, frame, sha)| {
                     // The frame's bytes are those `write_frame` writes to the file (a frame's
                     // bytes never depend on the thread count).
+                    let p = &parts[*i];
                     let o = Options { threads: 1, ..tensor_options(opts, p.kind, p.row_len) };
                     frame::write_frame(p.kind, data, &o, &mut std::io::Cursor::new(&mut *frame))?;
                     *sha = digest::sha256(data);
                     Ok(())
                 })?;
-                for (&i, (_, _, frame, sha)) in order[k..k + batch].iter().zip(&jobs) {
+                jobs.sort_by_key(|j| parts[j.0].offset);
+                for (i, _, frame, sha) in &jobs {
                     out.write_all(frame).map_err(io)?;
-                    record(i, frame.len() as u64, *sha);
+                    record(*i, frame.len() as u64, *sha);
                 }
                 k += batch;
                 continue;
