@@ -99,9 +99,41 @@ fn output_is_identical_for_every_thread_count_and_every_run() {
         let mut w = Vec::new();
         assert_eq!(frame::compress_to(Kind::Bf16, raw, &opts(2, cs), &mut w).unwrap(), reference.len() as u64);
         assert!(w == reference, "chunk {cs}: compress_to wrote other bytes than compress returns");
+        // Written a window at a time to a writer that seeks, after bytes already there: the same.
+        let mut c = std::io::Cursor::new(b"before".to_vec());
+        c.set_position(6);
+        let n = frame::compress_seekable(Kind::Bf16, raw, &opts(2, cs), &mut c).unwrap();
+        assert_eq!(n, Some(reference.len() as u64), "chunk {cs}");
+        assert_eq!(c.position(), 6 + reference.len() as u64, "chunk {cs}");
+        assert!(&c.get_ref()[..6] == b"before" && c.get_ref()[6..] == reference, "chunk {cs}: compress_seekable");
         // And decompression at any thread count gives the input back.
         for threads in [1, 2, 3, 0] {
             assert!(decompress(&reference, &opts(threads, 0)).unwrap() == raw);
+        }
+    }
+}
+
+/// A large frame that does not compress: `compress` stores it, `compress_seekable` says so and
+/// goes back to where it started; a small one (coded in memory) is stored by both.
+#[test]
+fn compress_seekable_gives_back_what_it_cannot_store_as_compress_does() {
+    let mut rng = Lcg::new(7);
+    for (kind, n) in [(Kind::Q4K, 144 * 4000), (Kind::Bf16, 1 << 20), (Kind::Q4K, 144 * 100)] {
+        let raw = rng.bytes(n);
+        let reference = compress(kind, &raw, &opts(1, 0)).unwrap();
+        assert_eq!(read_info(&reference).unwrap().method, Method::Stored, "{kind:?} {n}");
+        let mut c = std::io::Cursor::new(vec![1u8; 3]);
+        c.set_position(3);
+        match frame::compress_seekable(kind, &raw, &opts(2, 0), &mut c).unwrap() {
+            None => {
+                assert!(n >= 64 << 10, "{kind:?} {n}: a small frame is coded in memory, stored if need be");
+                assert_eq!(c.position(), 3, "{kind:?} {n}: not back at the start");
+            }
+            Some(len) => {
+                assert!(n < 64 << 10, "{kind:?} {n}: a large frame kept a coded form larger than storing");
+                assert_eq!(len, reference.len() as u64, "{kind:?} {n}");
+                assert!(c.get_ref()[3..] == reference, "{kind:?} {n}: other bytes than compress");
+            }
         }
     }
 }

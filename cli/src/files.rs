@@ -239,17 +239,19 @@ impl Output {
     }
 
     /// Like `write`, for writers that seek (an archive's header is written last): standard output
-    /// gets the bytes of an unnamed temporary file once it is complete.
+    /// gets the bytes of an unnamed temporary file once it is complete. An error of `fill` other
+    /// than I/O (which names its file) is named after `input`, whose bytes caused it.
     pub fn write_seekable(
         &self,
+        input: &str,
         wo: &WriteOptions,
         fill: impl FnOnce(&mut BufWriter<File>) -> weightzip::Result<()>,
     ) -> Result<(), String> {
         match self {
-            Output::Path(p) => atomic::write_file_with(p, wo, fill).map_err(|e| err(&self.name(), e)),
+            Output::Path(p) => atomic::write_file_with(p, wo, fill).map_err(|e| err(input, e)),
             Output::Stdout => {
                 let mut w = BufWriter::with_capacity(1 << 20, spool_file()?);
-                fill(&mut w).map_err(|e| err("stdout", e.with_path(Path::new("stdout"))))?;
+                fill(&mut w).map_err(|e| err(input, e.with_path(Path::new("stdout"))))?;
                 let mut f = w.into_inner().map_err(|e| io_error("write", Path::new("spool"), e.into_error()))?;
                 f.rewind().map_err(|e| io_error("read", Path::new("spool"), e))?;
                 let mut out = std::io::stdout().lock();

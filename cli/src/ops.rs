@@ -107,7 +107,7 @@ pub fn compress(mut input: Input, out: &Output, kind: Option<Kind>, s: &Settings
         let (file, path) = input.into_file()?;
         let mut written = None;
         with_progress("compress", size, !s.quiet, |p| {
-            out.write_seekable(&wo, |w| {
+            out.write_seekable(&name, &wo, |w| {
                 written = Some(archive::compress_open_file(file, &path, w, &s.options(p))?);
                 Ok(())
             })
@@ -149,15 +149,34 @@ pub fn compress(mut input: Input, out: &Output, kind: Option<Kind>, s: &Settings
             if src.len() as u64 != len {
                 return Err(format!("{name}: the file changed size while it was read"));
             }
-            // Written as it is laid out (frame::compress_to), not assembled in memory first.
+            // Written as it is laid out, not assembled in memory first: to a file a window of
+            // chunks at a time (frame::compress_seekable), to standard output in one piece.
             let mut size = 0;
-            with_progress("compress", len, !s.quiet, |p| {
-                out.write(&wo, |w| {
-                    size = frame::compress_to(kind, &src, &s.options(p), w)?;
-                    Ok(())
+            match out {
+                Output::Path(_) => with_progress("compress", len, !s.quiet, |p| {
+                    out.write_seekable(&name, &wo, |w| {
+                        let o = s.options(p);
+                        size = match frame::compress_seekable(kind, &src, &o, w)? {
+                            Some(n) => n,
+                            None => {
+                                // The coded frame came out no smaller than storing: drop it.
+                                let io = |e| weightzip::Error::io("write", None, e);
+                                w.flush().map_err(io)?;
+                                w.get_mut().set_len(0).map_err(io)?;
+                                frame::compress_to(kind, &src, &Options { progress: None, ..o }, w)?
+                            }
+                        };
+                        Ok(())
+                    })
+                })?,
+                Output::Stdout => with_progress("compress", len, !s.quiet, |p| {
+                    out.write(&wo, |w| {
+                        size = frame::compress_to(kind, &src, &s.options(p), w)?;
+                        Ok(())
+                    })
                 })
-            })
-            .map_err(|e| err(&name, e))?;
+                .map_err(|e| err(&name, e))?,
+            }
             (src.len() as u64, size, 1)
         }
         // A stream: frames of 64 MiB segments as they arrive.
