@@ -395,3 +395,35 @@ fn interrupted_runs_leave_nothing_and_exit_128_plus_the_signal() {
     }
     eprintln!("{late_signals} runs exited 128 + signal after writing their complete output");
 }
+
+/// An input the codecs refuse (a truncated GGUF file, a raw stream that is not whole blocks) is
+/// named in the message, to a file and to standard output, not the output it was being written
+/// to (archives once named the output).
+#[test]
+fn input_errors_name_the_input() {
+    let dir = TempDir::new("clif-input-name");
+    let gguf = std::fs::read(data_path("minilm-l6-q4_k_m.gguf")).unwrap();
+    let cut = dir.join("cut-model.gguf");
+    std::fs::write(&cut, &gguf[..4096]).unwrap();
+    let odd = dir.join("odd-blocks.q4k");
+    std::fs::write(&odd, vec![7u8; 144 * 3 + 5]).unwrap();
+    let cases: [(&[&str], &Path, &str); 2] =
+        [(&["compress"], &cut, "cut-model.gguf"), (&["compress", "--kind", "q4_k"], &odd, "odd-blocks.q4k")];
+    for (args, input, name) in cases {
+        for to_file in [true, false] {
+            let out = dir.join("named-output.wz");
+            let mut c = wz();
+            c.args(args).arg(input).arg("-o");
+            if to_file {
+                c.arg(&out);
+            } else {
+                c.arg("-");
+            }
+            let o = c.stdout(Stdio::null()).output().unwrap();
+            let err = stderr(&o);
+            assert!(!o.status.success(), "{name}: {err}");
+            assert!(err.contains(name) && !err.contains("named-output"), "{name} (to a file: {to_file}): {err:?}");
+            assert!(!out.exists(), "{name}: an output was left");
+        }
+    }
+}
