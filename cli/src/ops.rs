@@ -1,7 +1,7 @@
 //! What `compress`, `decompress`, `verify` and `ls` do to one input: a model file (archive) or a
 //! raw stream of one kind (frames), from a file or a stream, to a file or standard output.
 
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::Path;
 use std::time::Instant;
 
@@ -156,13 +156,23 @@ pub fn compress(mut input: Input, out: &Output, kind: Option<Kind>, s: &Settings
                 Output::Path(_) => with_progress("compress", len, !s.quiet, |p| {
                     out.write_seekable(&name, &wo, |w| {
                         let o = s.options(p);
+                        // A path that names a FIFO, or a device that cannot seek, is written in
+                        // one piece.
+                        if w.stream_position().is_err() {
+                            size = frame::compress_to(kind, &src, &o, w)?;
+                            return Ok(());
+                        }
                         size = match frame::compress_seekable(kind, &src, &o, w)? {
                             Some(n) => n,
                             None => {
-                                // The coded frame came out no smaller than storing: drop it.
+                                // The coded frame came out no smaller than storing: it goes, and
+                                // the stored frame is written in its place (a device such as
+                                // /dev/null has no length to cut).
                                 let io = |e| weightzip::Error::io("write", None, e);
                                 w.flush().map_err(io)?;
-                                w.get_mut().set_len(0).map_err(io)?;
+                                if w.get_ref().metadata().map_err(io)?.is_file() {
+                                    w.get_mut().set_len(0).map_err(io)?;
+                                }
                                 frame::compress_to(kind, &src, &Options { progress: None, ..o }, w)?
                             }
                         };

@@ -427,3 +427,51 @@ fn input_errors_name_the_input() {
         }
     }
 }
+
+/// A raw stream is written a window at a time to a file that can seek; a FIFO named as the
+/// output cannot, and gets the same frame in one piece; a stream that does not compress is
+/// stored, also where the output is a device with no length to cut (a null device node).
+#[test]
+fn raw_streams_to_a_fifo_and_incompressible_ones_to_a_device() {
+    let dir = TempDir::new("clif-raw-outputs");
+    let raw = common::Lcg::new(11).bytes(144 * 2000);
+    let real = std::fs::read(data_path("minilm-l6-ffn-down0.q5_k")).unwrap();
+    for (name, bytes, kind) in [("random.q4k", &raw, "q4_k"), ("real.q5k", &real, "q5_k")] {
+        let input = dir.join(name);
+        std::fs::write(&input, bytes).unwrap();
+        let file = dir.join(&format!("{name}.wz"));
+        let o = wz().args(["compress", "-q", "--kind", kind]).arg(&input).arg("-o").arg(&file).output().unwrap();
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let frame = std::fs::read(&file).unwrap();
+        let info = weightzip::read_info(&frame).unwrap();
+        assert_eq!(info.frame_size, frame.len() as u64, "{name}: trailing bytes after the frame");
+        assert_eq!(info.method == weightzip::codec::Method::Stored, name.starts_with("random"), "{name}");
+        let back = dir.join(&format!("{name}.back"));
+        let o = wz().args(["decompress", "-q"]).arg(&file).arg("-o").arg(&back).output().unwrap();
+        assert!(o.status.success() && std::fs::read(&back).unwrap() == *bytes, "{name}: {}", stderr(&o));
+
+        let fifo = dir.join(&format!("{name}.fifo"));
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        let o =
+            wz().args(["compress", "-q", "--force", "--kind", kind]).arg(&input).arg("-o").arg(&fifo).output().unwrap();
+        assert!(o.status.success(), "{name} to a FIFO: {}", stderr(&o));
+        assert!(reader.join().unwrap() == frame, "{name}: the FIFO got other bytes than the file");
+
+        if let Some(null) = device(&dir, &format!("{name}.null"), 3) {
+            let o = wz()
+                .args(["compress", "-q", "--force", "--kind", kind])
+                .arg(&input)
+                .arg("-o")
+                .arg(&null)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{name} to a null device: {}", stderr(&o));
+        }
+    }
+}
