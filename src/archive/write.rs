@@ -347,7 +347,8 @@ pub(crate) fn write_parts<W: Write + Seek>(
                     jobs.push((i, data, Vec::new(), [0u8; 32]));
                 }
                 // Largest first, so that the batch does not end on one thread coding a large
-                // tensor while the other has nothing left.
+                // tensor while the other has nothing left; written back in `order` (sorting by
+                // offset would move a zero-size tensor past the one at its offset).
                 jobs.sort_by_key(|j| std::cmp::Reverse(j.1.len()));
                 crate::parallel::for_each_mut(&mut jobs, opts.threads, |_, (i, data, frame, sha)| {
                     // The frame's bytes are those `write_frame` writes to the file (a frame's
@@ -358,10 +359,10 @@ pub(crate) fn write_parts<W: Write + Seek>(
                     *sha = digest::sha256(data);
                     Ok(())
                 })?;
-                jobs.sort_by_key(|j| parts[j.0].offset);
-                for (i, _, frame, sha) in &jobs {
+                for &i in &order[k..k + batch] {
+                    let (_, _, frame, sha) = jobs.iter().find(|j| j.0 == i).expect("every tensor of the batch coded");
                     out.write_all(frame).map_err(io)?;
-                    record(*i, frame.len() as u64, *sha);
+                    record(i, frame.len() as u64, *sha);
                 }
                 k += batch;
                 continue;
