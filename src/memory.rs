@@ -21,3 +21,25 @@ pub fn alloc_zeroed(n: u64) -> Result<Vec<u8>> {
         Ok(Vec::from_raw_parts(p, n, n))
     }
 }
+
+/// Buffers a thread keeps for its next uses (`take_spare`, `keep_spare`): reused buffers spare
+/// the page faults and zeroing of fresh ones, chunk after chunk.
+pub(crate) type Spares<T> = std::cell::RefCell<Vec<T>>;
+
+/// Buffers kept per thread and kind: two, for encoders that code two chunks at once.
+const SPARES: usize = 2;
+
+/// A buffer this thread kept (stale contents), or a new empty one.
+pub(crate) fn take_spare<T: Default>(key: &'static std::thread::LocalKey<Spares<T>>) -> T {
+    key.try_with(|s| s.borrow_mut().pop()).ok().flatten().unwrap_or_default()
+}
+
+/// Keeps `v` for this thread's next `take_spare` (unless it keeps enough already).
+pub(crate) fn keep_spare<T>(key: &'static std::thread::LocalKey<Spares<T>>, v: T) {
+    let _ = key.try_with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < SPARES {
+            s.push(v);
+        }
+    });
+}

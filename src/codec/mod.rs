@@ -303,6 +303,18 @@ pub(crate) trait ChunkEncoder: Sync {
     fn table(&self, i: usize) -> u8;
     /// Appends chunk `i` (whose bytes are `src`), coded, to `out`.
     fn encode(&self, i: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()>;
+    /// Whether `encode_pair` codes two chunks faster than two calls of `encode` (the frame
+    /// writer then hands chunks over in pairs).
+    fn pairs(&self) -> bool {
+        false
+    }
+    /// Chunks `i` and `i + 1` (`src[0]`, `src[1]`), each appended to its `out`: the bytes
+    /// `encode` gives each.
+    fn encode_pair(&self, i: usize, src: [&[u8]; 2], out: [&mut Vec<u8>; 2]) -> Result<()> {
+        let [a, b] = out;
+        self.encode(i, src[0], a)?;
+        self.encode(i + 1, src[1], b)
+    }
 }
 
 /// A frame's model, parsed.

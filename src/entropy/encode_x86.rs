@@ -57,6 +57,93 @@ impl VecEncTable {
     }
 }
 
+/// The AVX-512 step's constants for one table, and one stream's part of it: the lookup of a
+/// group's symbols and the coding of the group into the stream's lane states. The lanes are kept
+/// in reverse order (lane 15 in element 0), so that the renormalisation words come out of the
+/// compress highest lane first, the scalar encoder's order, with no permutation of the states
+/// nor reversal of the mask on the step's chain.
+struct Step512<'t> {
+    t: &'t VecEncTable,
+    lo16: __m512i,
+    reverse: __m512i,
+    scale: __m128i,
+    rscale: __m128i,
+    top: __m512i,
+    len: __m512i,
+}
+
+impl<'t> Step512<'t> {
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn new(t: &'t VecEncTable) -> Step512<'t> {
+        Step512 {
+            t,
+            lo16: _mm512_set1_epi32(0xFFFF),
+            reverse: _mm512_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+            scale: _mm_cvtsi32_si128(t.scale as i32),
+            rscale: _mm_cvtsi32_si128(32 - t.scale as i32),
+            top: _mm512_set1_epi32(1 << t.scale),
+            len: _mm512_set1_epi32(t.packed.len() as i32),
+        }
+    }
+
+    /// The lane states of `e`, in registers.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load(&self, e: &mut RansEncoder) -> [__m512i; 2] {
+        let states = e.states_mut().as_ptr();
+        [0, 1].map(|k| _mm512_permutexvar_epi32(self.reverse, _mm512_loadu_si512(states.add(16 * k) as *const _)))
+    }
+
+    /// Puts the lane states back into `e`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn store(&self, e: &mut RansEncoder, x: &[__m512i; 2]) {
+        let states = e.states_mut().as_mut_ptr();
+        for (k, x) in x.iter().enumerate() {
+            _mm512_storeu_si512(states.add(16 * k) as *mut _, _mm512_permutexvar_epi32(self.reverse, *x));
+        }
+    }
+
+    /// Each lane's `freq | cum << 16`, or None when a symbol escapes (lies outside the table or
+    /// has frequency 0).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn lookup(&self, syms: [__m512i; 2]) -> Option<[__m512i; 2]> {
+        let mut fc = [_mm512_setzero_si512(); 2];
+        for k in 0..2 {
+            if _mm512_cmpge_epu32_mask(syms[k], self.len) != 0 {
+                return None;
+            }
+            fc[k] = _mm512_i32gather_epi32::<4>(_mm512_permutexvar_epi32(self.reverse, syms[k]), self.t.packed.as_ptr() as *const i32);
+            if _mm512_test_epi32_mask(fc[k], self.lo16) != 0xFFFF {
+                return None;
+            }
+        }
+        Some(fc)
+    }
+
+    /// Codes a group whose lanes' `freq | cum << 16` are `fc` into the states `x` of `e`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
+    unsafe fn code(&self, e: &mut RansEncoder, x: &mut [__m512i; 2], fc: [__m512i; 2]) {
+        debug_assert!(e.room() >= LANES);
+        // Lanes 16..32 first: the scalar encoder walks a group from its last lane down.
+        for k in [1, 0] {
+            let f = _mm512_and_si512(fc[k], self.lo16);
+            let cum = _mm512_srli_epi32::<16>(fc[k]);
+            // x >= f << (32 - scale), as the scalar step's 64-bit compare.
+            let need = _mm512_cmpge_epu32_mask(_mm512_srl_epi32(x[k], self.rscale), f);
+            // The low words of the shrinking lanes, highest lane first.
+            let words = _mm512_maskz_compress_epi32(need, x[k]);
+            _mm256_storeu_si256(e.next_words() as *mut __m256i, _mm512_cvtepi32_epi16(words));
+            e.keep_words(need.count_ones() as usize);
+            let xs = _mm512_mask_srli_epi32(x[k], need, x[k], 16);
+            x[k] = next_state_avx512(xs, f, cum, self.scale, self.top);
+        }
+    }
+}
+
 /// Encodes groups `n - 1` down to 0, group `g`'s symbols (lanes 0..16 and 16..32) from
 /// `group(g)`, with the lanes' states kept in registers from group to group (through memory,
 /// the store and reload of the states lay on the step's chain of dependent instructions).
@@ -70,55 +157,64 @@ impl VecEncTable {
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
 pub unsafe fn put_groups_avx512(e: &mut RansEncoder, t: &VecEncTable, n: usize, mut group: impl FnMut(usize) -> [__m512i; 2]) -> usize {
-    let lo16 = _mm512_set1_epi32(0xFFFF);
-    let zero = _mm512_setzero_si512();
-    let reverse = _mm512_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    let scale = _mm_cvtsi32_si128(t.scale as i32);
-    let rscale = _mm_cvtsi32_si128(32 - t.scale as i32);
-    let top = _mm512_set1_epi32(1 << t.scale);
-    let len = _mm512_set1_epi32(t.packed.len() as i32);
-    // The lanes are kept in reverse order (lane 15 in element 0), so that the renormalisation
-    // words come out of the compress highest lane first, the scalar encoder's order, with no
-    // permutation of the states nor reversal of the mask on the step's chain.
-    let states = e.states_mut().as_mut_ptr();
-    let load = |k: usize| _mm512_permutexvar_epi32(reverse, _mm512_loadu_si512(states.add(16 * k) as *const _));
-    let mut x = [load(0), load(1)];
-    let store = |x: &[__m512i; 2]| {
-        for (k, x) in x.iter().enumerate() {
-            _mm512_storeu_si512(states.add(16 * k) as *mut _, _mm512_permutexvar_epi32(reverse, *x));
-        }
-    };
+    let s = Step512::new(t);
+    let mut x = s.load(e);
     for g in (0..n).rev() {
-        debug_assert!(e.room() >= LANES);
-        let syms = group(g);
-        let mut fc = [zero; 2];
-        for k in 0..2 {
-            if _mm512_cmpge_epu32_mask(syms[k], len) != 0 {
-                store(&x);
-                return g + 1;
-            }
-            fc[k] = _mm512_i32gather_epi32::<4>(_mm512_permutexvar_epi32(reverse, syms[k]), t.packed.as_ptr() as *const i32);
-            if _mm512_cmpeq_epi32_mask(_mm512_and_si512(fc[k], lo16), zero) != 0 {
-                store(&x);
-                return g + 1;
-            }
-        }
-        // Lanes 16..32 first: the scalar encoder walks a group from its last lane down.
-        for k in [1, 0] {
-            let f = _mm512_and_si512(fc[k], lo16);
-            let cum = _mm512_srli_epi32::<16>(fc[k]);
-            // x >= f << (32 - scale), as the scalar step's 64-bit compare.
-            let need = _mm512_cmpge_epu32_mask(_mm512_srl_epi32(x[k], rscale), f);
-            // The low words of the shrinking lanes, highest lane first.
-            let words = _mm512_maskz_compress_epi32(need, x[k]);
-            _mm256_storeu_si256(e.next_words() as *mut __m256i, _mm512_cvtepi32_epi16(words));
-            e.keep_words(need.count_ones() as usize);
-            let xs = _mm512_mask_srli_epi32(x[k], need, x[k], 16);
-            x[k] = next_state_avx512(xs, f, cum, scale, top);
-        }
+        let Some(fc) = s.lookup(group(g)) else {
+            s.store(e, &x);
+            return g + 1;
+        };
+        s.code(e, &mut x, fc);
     }
-    store(&x);
+    s.store(e, &x);
     0
+}
+
+/// Where `put_groups_pair_avx512` (or `_avx2`) stopped: the groups of each stream not coded
+/// (0 when all are), and which streams stopped at a group that escapes (it is the last one not
+/// coded, `left - 1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PairLeft {
+    pub left: [usize; 2],
+    pub escaped: [bool; 2],
+}
+
+/// `put_groups_avx512` for two streams at once, stream `s` having `n[s]` groups, given by
+/// `group(s, g)`: their groups are coded in turn, `n[0] - 1` with `n[1] - 1` and so down, while
+/// both have groups and neither escapes. Each stream's step is a chain of dependent instructions
+/// (a group's states come from the previous group's), which one stream leaves mostly waiting; two
+/// chains in flight use the cores' vector units twice as well. Each stream gets exactly the bytes
+/// `put_groups_avx512` gives it.
+///
+/// # Safety
+/// As `put_groups_avx512`, for both encoders.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
+pub unsafe fn put_groups_pair_avx512(
+    e: [&mut RansEncoder; 2],
+    t: &VecEncTable,
+    n: [usize; 2],
+    mut group: impl FnMut(usize, usize) -> [__m512i; 2],
+) -> PairLeft {
+    let s = Step512::new(t);
+    let [ea, eb] = e;
+    let (mut xa, mut xb) = (s.load(ea), s.load(eb));
+    let mut left = n;
+    while left[0] > 0 && left[1] > 0 {
+        let (ga, gb) = (left[0] - 1, left[1] - 1);
+        let (fa, fb) = (s.lookup(group(0, ga)), s.lookup(group(1, gb)));
+        let (Some(fa), Some(fb)) = (fa, fb) else {
+            s.store(ea, &xa);
+            s.store(eb, &xb);
+            return PairLeft { left, escaped: [fa.is_none(), fb.is_none()] };
+        };
+        s.code(ea, &mut xa, fa);
+        s.code(eb, &mut xb, fb);
+        left = [ga, gb];
+    }
+    s.store(ea, &xa);
+    s.store(eb, &xb);
+    PairLeft { left, escaped: [false; 2] }
 }
 
 /// The state after coding a symbol of frequency `f` and cumulative count `cum` from the
@@ -152,6 +248,107 @@ unsafe fn quotient_estimate_avx512(x: __m512i, f: __m512i) -> __m512i {
     _mm512_cvttps_epu32(_mm512_mul_ps(_mm512_cvtepu32_ps(x), y))
 }
 
+/// `Step512` with AVX2: four registers of eight lanes, each in reverse order.
+struct Step256<'t> {
+    t: &'t VecEncTable,
+    lo16: __m256i,
+    reverse: __m256i,
+    scale: __m128i,
+    rscale: __m128i,
+    sign: __m256i,
+    two31: __m256d,
+    last: __m256i,
+}
+
+/// Unsigned a >= b: max(a, b) == a.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn ge_epu32(a: __m256i, b: __m256i) -> __m256i {
+    _mm256_cmpeq_epi32(_mm256_max_epu32(a, b), a)
+}
+
+impl<'t> Step256<'t> {
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn new(t: &'t VecEncTable) -> Step256<'t> {
+        Step256 {
+            t,
+            lo16: _mm256_set1_epi32(0xFFFF),
+            reverse: _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0),
+            scale: _mm_cvtsi32_si128(t.scale as i32),
+            rscale: _mm_cvtsi32_si128(32 - t.scale as i32),
+            sign: _mm256_set1_epi32(i32::MIN),
+            two31: _mm256_set1_pd(2147483648.0),
+            last: _mm256_set1_epi32(t.packed.len() as i32 - 1),
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn load(&self, e: &mut RansEncoder) -> [__m256i; 4] {
+        let states = e.states_mut().as_ptr() as *const __m256i;
+        [0, 1, 2, 3].map(|k| _mm256_permutevar8x32_epi32(_mm256_loadu_si256(states.add(k)), self.reverse))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn store(&self, e: &mut RansEncoder, x: &[__m256i; 4]) {
+        let states = e.states_mut().as_mut_ptr() as *mut __m256i;
+        for (k, x) in x.iter().enumerate() {
+            _mm256_storeu_si256(states.add(k), _mm256_permutevar8x32_epi32(*x, self.reverse));
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn lookup(&self, syms: [__m256i; 4]) -> Option<[__m256i; 4]> {
+        let zero = _mm256_setzero_si256();
+        let mut fc = [zero; 4];
+        for k in 0..4 {
+            // Every index at most the last entry, and every frequency above 0.
+            if _mm256_movemask_epi8(ge_epu32(self.last, syms[k])) != -1 {
+                return None;
+            }
+            let rev = _mm256_permutevar8x32_epi32(syms[k], self.reverse);
+            fc[k] = _mm256_i32gather_epi32::<4>(self.t.packed.as_ptr() as *const i32, rev);
+            if _mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_and_si256(fc[k], self.lo16), zero)) != 0 {
+                return None;
+            }
+        }
+        Some(fc)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,popcnt")]
+    unsafe fn code(&self, e: &mut RansEncoder, x: &mut [__m256i; 4], fc: [__m256i; 4]) {
+        debug_assert!(e.room() >= LANES);
+        for k in (0..4).rev() {
+            let f = _mm256_and_si256(fc[k], self.lo16);
+            let cum = _mm256_srli_epi32::<16>(fc[k]);
+            let need = ge_epu32(_mm256_srl_epi32(x[k], self.rscale), f);
+            let mask = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as u8;
+            // The low words of the shrinking lanes, highest lane first, packed to the front.
+            let order = _mm256_loadu_si256(COMPRESS8[mask as usize].as_ptr() as *const __m256i);
+            let w = _mm256_and_si256(_mm256_permutevar8x32_epi32(x[k], order), self.lo16);
+            let w = _mm_packus_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256::<1>(w));
+            _mm_storeu_si128(e.next_words() as *mut __m128i, w);
+            e.keep_words(mask.count_ones() as usize);
+            let xr = _mm256_blendv_epi8(x[k], _mm256_srli_epi32::<16>(x[k]), need);
+            // q = x / f in double precision (x as unsigned: flip the sign bit, convert, add 2^31).
+            let xs = _mm256_xor_si256(xr, self.sign);
+            let xl = _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(xs)), self.two31);
+            let xh = _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(xs)), self.two31);
+            let fl = _mm256_cvtepi32_pd(_mm256_castsi256_si128(f));
+            let fh = _mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(f));
+            let ql = _mm256_cvttpd_epi32(_mm256_div_pd(xl, fl));
+            let qh = _mm256_cvttpd_epi32(_mm256_div_pd(xh, fh));
+            let q = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(ql), qh);
+            let r = _mm256_sub_epi32(xr, _mm256_mullo_epi32(q, f));
+            x[k] = _mm256_add_epi32(_mm256_add_epi32(_mm256_sll_epi32(q, self.scale), r), cum);
+        }
+    }
+}
+
 /// `put_groups_avx512` with AVX2: `group(g)` gives the symbols of lanes 0..8, 8..16, 16..24 and
 /// 24..32 of group `g`.
 ///
@@ -160,67 +357,50 @@ unsafe fn quotient_estimate_avx512(x: __m512i, f: __m512i) -> __m512i {
 #[inline]
 #[target_feature(enable = "avx2,popcnt")]
 pub unsafe fn put_groups_avx2(e: &mut RansEncoder, t: &VecEncTable, n: usize, mut group: impl FnMut(usize) -> [__m256i; 4]) -> usize {
-    let lo16 = _mm256_set1_epi32(0xFFFF);
-    let zero = _mm256_setzero_si256();
-    let reverse = _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0);
-    let scale = _mm_cvtsi32_si128(t.scale as i32);
-    let rscale = _mm_cvtsi32_si128(32 - t.scale as i32);
-    let sign = _mm256_set1_epi32(i32::MIN);
-    let two31 = _mm256_set1_pd(2147483648.0);
-    let last = _mm256_set1_epi32(t.packed.len() as i32 - 1);
-    // The lanes in reverse order in each register, as `put_groups_avx512` keeps them.
-    let states = e.states_mut().as_mut_ptr() as *mut __m256i;
-    let mut x = [0, 1, 2, 3].map(|k| _mm256_permutevar8x32_epi32(_mm256_loadu_si256(states.add(k)), reverse));
-    let store = |x: &[__m256i; 4]| {
-        for (k, x) in x.iter().enumerate() {
-            _mm256_storeu_si256(states.add(k), _mm256_permutevar8x32_epi32(*x, reverse));
-        }
-    };
-    // Unsigned a >= b: max(a, b) == a.
-    let ge = |a: __m256i, b: __m256i| _mm256_cmpeq_epi32(_mm256_max_epu32(a, b), a);
+    let s = Step256::new(t);
+    let mut x = s.load(e);
     for g in (0..n).rev() {
-        debug_assert!(e.room() >= LANES);
-        let syms = group(g);
-        let mut fc = [zero; 4];
-        for k in 0..4 {
-            // Every index at most the last entry, and every frequency above 0.
-            let inside = _mm256_movemask_epi8(ge(last, syms[k])) == -1;
-            if inside {
-                let rev = _mm256_permutevar8x32_epi32(syms[k], reverse);
-                fc[k] = _mm256_i32gather_epi32::<4>(t.packed.as_ptr() as *const i32, rev);
-            }
-            if !inside || _mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_and_si256(fc[k], lo16), zero)) != 0 {
-                store(&x);
-                return g + 1;
-            }
-        }
-        for k in (0..4).rev() {
-            let f = _mm256_and_si256(fc[k], lo16);
-            let cum = _mm256_srli_epi32::<16>(fc[k]);
-            let need = ge(_mm256_srl_epi32(x[k], rscale), f);
-            let mask = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as u8;
-            // The low words of the shrinking lanes, highest lane first, packed to the front.
-            let order = _mm256_loadu_si256(COMPRESS8[mask as usize].as_ptr() as *const __m256i);
-            let w = _mm256_and_si256(_mm256_permutevar8x32_epi32(x[k], order), lo16);
-            let w = _mm_packus_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256::<1>(w));
-            _mm_storeu_si128(e.next_words() as *mut __m128i, w);
-            e.keep_words(mask.count_ones() as usize);
-            let xr = _mm256_blendv_epi8(x[k], _mm256_srli_epi32::<16>(x[k]), need);
-            // q = x / f in double precision (x as unsigned: flip the sign bit, convert, add 2^31).
-            let xs = _mm256_xor_si256(xr, sign);
-            let xl = _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(xs)), two31);
-            let xh = _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(xs)), two31);
-            let fl = _mm256_cvtepi32_pd(_mm256_castsi256_si128(f));
-            let fh = _mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(f));
-            let ql = _mm256_cvttpd_epi32(_mm256_div_pd(xl, fl));
-            let qh = _mm256_cvttpd_epi32(_mm256_div_pd(xh, fh));
-            let q = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(ql), qh);
-            let r = _mm256_sub_epi32(xr, _mm256_mullo_epi32(q, f));
-            x[k] = _mm256_add_epi32(_mm256_add_epi32(_mm256_sll_epi32(q, scale), r), cum);
-        }
+        let Some(fc) = s.lookup(group(g)) else {
+            s.store(e, &x);
+            return g + 1;
+        };
+        s.code(e, &mut x, fc);
     }
-    store(&x);
+    s.store(e, &x);
     0
+}
+
+/// `put_groups_pair_avx512` with AVX2 (`group(s, g)` as `put_groups_avx2`'s `group(g)`).
+///
+/// # Safety
+/// As `put_groups_avx2`, for both encoders.
+#[inline]
+#[target_feature(enable = "avx2,popcnt")]
+pub unsafe fn put_groups_pair_avx2(
+    e: [&mut RansEncoder; 2],
+    t: &VecEncTable,
+    n: [usize; 2],
+    mut group: impl FnMut(usize, usize) -> [__m256i; 4],
+) -> PairLeft {
+    let s = Step256::new(t);
+    let [ea, eb] = e;
+    let (mut xa, mut xb) = (s.load(ea), s.load(eb));
+    let mut left = n;
+    while left[0] > 0 && left[1] > 0 {
+        let (ga, gb) = (left[0] - 1, left[1] - 1);
+        let (fa, fb) = (s.lookup(group(0, ga)), s.lookup(group(1, gb)));
+        let (Some(fa), Some(fb)) = (fa, fb) else {
+            s.store(ea, &xa);
+            s.store(eb, &xb);
+            return PairLeft { left, escaped: [fa.is_none(), fb.is_none()] };
+        };
+        s.code(ea, &mut xa, fa);
+        s.code(eb, &mut xb, fb);
+        left = [ga, gb];
+    }
+    s.store(ea, &xa);
+    s.store(eb, &xb);
+    PairLeft { left, escaped: [false; 2] }
 }
 
 /// Codes the whole groups of `idx` (symbols as table indices, `LANES` per group) last to
@@ -242,6 +422,28 @@ pub unsafe fn put_indices_avx512(e: &mut RansEncoder, t: &VecEncTable, idx: &[u3
 pub unsafe fn put_indices_avx2(e: &mut RansEncoder, t: &VecEncTable, idx: &[u32]) -> usize {
     let p = idx.as_ptr() as *const __m256i;
     put_groups_avx2(e, t, idx.len() / LANES, |g| [0, 1, 2, 3].map(|k| _mm256_loadu_si256(p.add(4 * g + k))))
+}
+
+/// `put_indices_avx512` for two index arrays at once (`put_groups_pair_avx512`).
+///
+/// # Safety
+/// As `put_groups_pair_avx512`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
+pub unsafe fn put_indices_pair_avx512(e: [&mut RansEncoder; 2], t: &VecEncTable, idx: [&[u32]; 2]) -> PairLeft {
+    let p = idx.map(|i| i.as_ptr() as *const __m512i);
+    put_groups_pair_avx512(e, t, idx.map(|i| i.len() / LANES), |s, g| {
+        [_mm512_loadu_si512(p[s].add(2 * g) as *const _), _mm512_loadu_si512(p[s].add(2 * g + 1) as *const _)]
+    })
+}
+
+/// `put_indices_pair_avx512` with AVX2.
+///
+/// # Safety
+/// As `put_groups_pair_avx2`.
+#[target_feature(enable = "avx2,popcnt")]
+pub unsafe fn put_indices_pair_avx2(e: [&mut RansEncoder; 2], t: &VecEncTable, idx: [&[u32]; 2]) -> PairLeft {
+    let p = idx.map(|i| i.as_ptr() as *const __m256i);
+    put_groups_pair_avx2(e, t, idx.map(|i| i.len() / LANES), |s, g| [0, 1, 2, 3].map(|k| _mm256_loadu_si256(p[s].add(4 * g + k))))
 }
 
 #[cfg(test)]

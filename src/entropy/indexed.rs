@@ -109,6 +109,36 @@ impl Flat {
         Ok(())
     }
 
+    /// `encode_windows` for two streams of `n` symbols each, `fill(s, start, w)` making the
+    /// indices of stream `s`: their groups are coded in turn (`put_groups_pair_avx512`), so
+    /// that two chains of the vector step are in flight. Stream `s` is appended to `out[s]`, the
+    /// bytes `encode_windows` gives it.
+    pub fn encode_windows_pair(
+        &self,
+        n: usize,
+        window: usize,
+        out: [&mut Vec<u8>; 2],
+        mut fill: impl FnMut(usize, usize, &mut [u32]) -> Result<()>,
+    ) -> Result<()> {
+        debug_assert!(window > 0 && window.is_multiple_of(LANES));
+        let mut e = [RansEncoder::new(n), RansEncoder::new(n)];
+        with_window_buffer(2 * window, |buf| -> Result<()> {
+            let (wa, wb) = buf.split_at_mut(window);
+            for start in (0..n.div_ceil(window)).rev().map(|k| k * window) {
+                let len = window.min(n - start);
+                fill(0, start, &mut wa[..len])?;
+                fill(1, start, &mut wb[..len])?;
+                self.put_range_pair(&mut e, [&wa[..len], &wb[..len]])?;
+            }
+            Ok(())
+        })?;
+        let [ea, eb] = e;
+        let [oa, ob] = out;
+        ea.finish(oa);
+        eb.finish(ob);
+        Ok(())
+    }
+
     /// Codes the symbols `idx`, which are symbols `start..start + idx.len()` of the stream
     /// (`start` a multiple of `LANES`), last to first: those past the last whole group, then
     /// each group.
@@ -116,9 +146,52 @@ impl Flat {
         debug_assert!(start.is_multiple_of(LANES));
         let full = idx.len() / LANES;
         self.put_scalar(e, idx, full * LANES..idx.len())?;
+        self.put_groups(e, idx, full)
+    }
+
+    /// `put_range` for two streams' windows of one length and start, their groups coded in turn
+    /// while both have groups left and neither escapes.
+    fn put_range_pair(&self, e: &mut [RansEncoder; 2], idx: [&[u32]; 2]) -> Result<()> {
+        debug_assert_eq!(idx[0].len(), idx[1].len());
+        let full = idx[0].len() / LANES;
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
+        let mut left = [full; 2];
+        for (e, idx) in e.iter_mut().zip(idx) {
+            self.put_scalar(e, idx, full * LANES..idx.len())?;
+        }
         #[cfg(target_arch = "x86_64")]
         if let Some((v, level)) = &self.vector {
-            let mut left = full;
+            while left[0] > 0 && left[1] > 0 {
+                let [ea, eb] = e;
+                let groups = [&idx[0][..left[0] * LANES], &idx[1][..left[1] * LANES]];
+                // SAFETY: as in `put_groups`.
+                let stop = unsafe {
+                    match level {
+                        Level::Avx512 => super::encode_x86::put_indices_pair_avx512([ea, eb], v, groups),
+                        _ => super::encode_x86::put_indices_pair_avx2([ea, eb], v, groups),
+                    }
+                };
+                left = stop.left;
+                for s in 0..2 {
+                    if stop.escaped[s] {
+                        left[s] -= 1;
+                        self.put_scalar(&mut e[s], idx[s], left[s] * LANES..(left[s] + 1) * LANES)?;
+                    }
+                }
+            }
+        }
+        for ((e, idx), left) in e.iter_mut().zip(idx).zip(left) {
+            self.put_groups(e, idx, left)?;
+        }
+        Ok(())
+    }
+
+    /// Codes the first `groups` whole groups of `idx` (which starts at a multiple of `LANES` in
+    /// its stream), last to first.
+    fn put_groups(&self, e: &mut RansEncoder, idx: &[u32], groups: usize) -> Result<()> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some((v, level)) = &self.vector {
+            let mut left = groups;
             while left > 0 {
                 let groups = &idx[..left * LANES];
                 // SAFETY: `level` is what the CPU has, at least AVX2 (`new`); the step checks the
@@ -137,7 +210,7 @@ impl Flat {
             }
             return Ok(());
         }
-        for g in (0..full).rev() {
+        for g in (0..groups).rev() {
             self.put_scalar(e, idx, g * LANES..(g + 1) * LANES)?;
         }
         Ok(())
@@ -248,6 +321,32 @@ mod tests {
                     })
                     .unwrap();
                     assert!(w == whole, "scale {scale}, windows of {window}: the streams differ");
+                }
+            }
+            // Two streams coded in turn: each gets the stream it gets alone, for windows of one
+            // group up to more than the whole stream, with and without the vector step.
+            let other = coded(5000);
+            let mut alone = Vec::new();
+            flat.encode(&other, &mut alone).unwrap();
+            for window in [LANES, 3 * LANES, 1024, 8192] {
+                for f in [&flat, &scalar] {
+                    let (mut a, mut b) = (vec![7u8], Vec::new());
+                    f.encode_windows_pair(idx.len(), window, [&mut a, &mut b], |k, start, o| {
+                        o.copy_from_slice(&[&idx, &other][k][start..start + o.len()]);
+                        Ok(())
+                    })
+                    .unwrap();
+                    assert!(a[1..] == whole[..] && b == alone, "scale {scale}, pairs in windows of {window}: the streams differ");
+                    // A symbol the tables do not code, in either stream, early or late in it.
+                    for (k, at) in [(0, 40), (1, 40), (1, 4990), (0, 2000)] {
+                        let mut bad = [idx.clone(), other.clone()];
+                        bad[k][at] = offsets[0] + 3;
+                        let r = f.encode_windows_pair(5000, window, [&mut Vec::new(), &mut Vec::new()], |s, start, o| {
+                            o.copy_from_slice(&bad[s][start..start + o.len()]);
+                            Ok(())
+                        });
+                        assert!(r.is_err(), "scale {scale}, stream {k}, symbol {at}");
+                    }
                 }
             }
             // A symbol the tables do not code is an error on either path.

@@ -84,10 +84,10 @@ pub struct RansEncoder {
 }
 
 thread_local! {
-    /// The word buffer of the last encoder this thread finished, for the next one: a fresh
+    /// The word buffers of the last encoders this thread finished, for the next ones: a fresh
     /// buffer per chunk (a megabyte for a Q4_K chunk) cost page faults and zeroing, a tenth of
     /// the time of compressing Q4_K.
-    static SPARE_WORDS: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
+    static SPARE_WORDS: crate::memory::Spares<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl RansEncoder {
@@ -103,7 +103,7 @@ impl RansEncoder {
         // LANES words of slack: a vector step stores a whole vector of words past the used ones.
         // A reused buffer keeps its length and stale words: only `words[..used]`, written by
         // this encoder, is ever read, and a longer buffer is only more room.
-        let mut words = SPARE_WORDS.try_with(|s| s.take()).unwrap_or_default();
+        let mut words = crate::memory::take_spare(&SPARE_WORDS);
         if words.len() < symbols + 1 + LANES {
             words.resize(symbols + 1 + LANES, 0);
         }
@@ -162,7 +162,7 @@ impl RansEncoder {
         for (o, &x) in w.chunks_exact_mut(2).zip(self.words[..self.used].iter().rev()) {
             o.copy_from_slice(&x.to_le_bytes());
         }
-        let _ = SPARE_WORDS.try_with(|s| s.set(self.words));
+        crate::memory::keep_spare(&SPARE_WORDS, self.words);
     }
 }
 

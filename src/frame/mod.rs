@@ -423,21 +423,54 @@ fn code_chunks_from<'a>(
 ) -> Result<Vec<ChunkOut<'a>>> {
     let mut work: Vec<(ChunkOut, Vec<u8>)> =
         chunks.iter().map(|c| (ChunkOut { raw: c, coded: None, check: 0 }, spare.pop().unwrap_or_default())).collect();
-    parallel::for_each_mut(&mut work, opts.threads, |i, (o, buf)| {
+    // A chunk's checksum, room for its size up front (a coded chunk larger than that is dropped
+    // below, and growing from empty copied each chunk's output several times).
+    let start = |(o, buf): &mut (ChunkOut, Vec<u8>)| {
         o.check = xxh3_64(o.raw);
-        // Room for the chunk's size up front: a coded chunk larger than that is dropped below,
-        // and growing from empty copied each chunk's output several times.
         buf.clear();
         buf.reserve(o.raw.len());
-        enc.encode(first + i, o.raw, buf)?;
-        // A chunk that would expand more than MAX_EXPANSION-fold stays raw (only near-constant
-        // data in chunks of megabytes does), so a reader can refuse any larger claim.
+    };
+    // A chunk that would expand more than MAX_EXPANSION-fold stays raw (only near-constant data
+    // in chunks of megabytes does), so a reader can refuse any larger claim.
+    let keep = |i: usize, (o, buf): &mut (ChunkOut, Vec<u8>)| {
         if buf.len() < o.raw.len() && o.raw.len() as u64 <= MAX_EXPANSION * buf.len() as u64 {
             o.coded = Some((std::mem::take(buf), enc.table(first + i)));
         }
         opts.tick(o.raw.len());
-        Ok(())
-    })?;
+    };
+    // Chunks go in pairs to an encoder that codes two at once faster, when there are pairs
+    // enough for every thread.
+    let threads = parallel::effective_threads(opts.threads, work.len());
+    #[cfg(test)]
+    let pairs_off = tests::PAIRS_OFF.with(|p| p.get());
+    #[cfg(not(test))]
+    let pairs_off = false;
+    if enc.pairs() && !pairs_off && work.len() >= 2 * threads {
+        let mut pairs: Vec<&mut [(ChunkOut, Vec<u8>)]> = work.chunks_mut(2).collect();
+        parallel::for_each_mut(&mut pairs, opts.threads, |k, pair| {
+            let i = 2 * k;
+            if let [a, b] = pair {
+                start(a);
+                start(b);
+                enc.encode_pair(first + i, [a.0.raw, b.0.raw], [&mut a.1, &mut b.1])?;
+                keep(i, a);
+                keep(i + 1, b);
+            } else {
+                let a = &mut pair[0];
+                start(a);
+                enc.encode(first + i, a.0.raw, &mut a.1)?;
+                keep(i, a);
+            }
+            Ok(())
+        })?;
+    } else {
+        parallel::for_each_mut(&mut work, opts.threads, |i, w| {
+            start(w);
+            enc.encode(first + i, w.0.raw, &mut w.1)?;
+            keep(i, w);
+            Ok(())
+        })?;
+    }
     Ok(work
         .into_iter()
         .map(|(o, buf)| {
@@ -504,4 +537,76 @@ pub(crate) fn write_frame<W: std::io::Write + std::io::Seek + ?Sized>(
     w.write_all(&frame_head(kind, method, flags, src.len() as u64, chunk_size, &model, &entries)).map_err(io)?;
     w.seek(std::io::SeekFrom::Current(payload as i64)).map_err(io)?;
     Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    thread_local! {
+        /// Chunks are coded one at a time even by encoders that take pairs (set by a test on
+        /// the thread that codes a frame).
+        pub(super) static PAIRS_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Real block streams of every kind whose encoder codes chunks in pairs: Q4_K and Q6_K
+    /// tensors of the Qwen2.5-Coder fixture, MiniLM's FFN matrix in the other types.
+    fn block_streams() -> Vec<(Kind, Vec<u8>)> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/");
+        let file = std::fs::read(format!("{dir}qwen25coder15b-q4km-mini.gguf")).unwrap();
+        let g = crate::gguf::read(&file).unwrap();
+        let mut out = Vec::new();
+        for (ggml, kind) in [(12, Kind::Q4K), (14, Kind::Q6K)] {
+            let mut s = Vec::new();
+            for t in g.tensors.iter().filter(|t| t.ggml_type == ggml) {
+                s.extend_from_slice(&file[t.offset as usize..][..t.len.unwrap() as usize]);
+            }
+            out.push((kind, s));
+        }
+        for (ext, kind) in [
+            ("q5_k", Kind::Q5K),
+            ("q3_k", Kind::Q3K),
+            ("q2_k", Kind::Q2K),
+            ("iq4_xs", Kind::IQ4XS),
+            ("iq4_nl", Kind::IQ4NL),
+        ] {
+            out.push((kind, std::fs::read(format!("{dir}minilm-l6-ffn-down0.{ext}")).unwrap()));
+        }
+        out
+    }
+
+    /// Chunks coded two at a time (`ChunkEncoder::encode_pair`) give the frame that coding them
+    /// one at a time gives: every kind that pairs, at 1 and 2 threads, chunks of a few blocks
+    /// (an odd number of them, the last one shorter) and the default chunks; default and fast
+    /// tables. The frames decode to their input.
+    #[test]
+    fn chunks_coded_in_pairs_give_the_same_frame() {
+        for (kind, mut data) in block_streams() {
+            let es = kind.element_size();
+            // Chunks of the smallest size a frame takes: 9 or more of them, the last one shorter.
+            let small = MIN_CHUNK_SIZE.div_ceil(es as u32) * es as u32;
+            let one = data.clone();
+            while data.len() < 9 * small as usize {
+                data.extend_from_slice(&one);
+            }
+            data.truncate((data.len() / es - 1) * es);
+            let sizes = [small, 0];
+            for chunk_size in sizes {
+                for threads in [1, 2] {
+                    for fast in [false, true] {
+                        let opts = Options { threads, chunk_size, fast, ..Default::default() };
+                        let paired = compress(kind, &data, &opts).unwrap();
+                        PAIRS_OFF.with(|p| p.set(true));
+                        let single = compress(kind, &data, &opts);
+                        PAIRS_OFF.with(|p| p.set(false));
+                        assert!(
+                            paired == single.unwrap(),
+                            "{kind:?}, chunks of {chunk_size}, {threads} threads, fast {fast}"
+                        );
+                        assert_eq!(decompress(&paired, &opts).unwrap(), data, "{kind:?}");
+                    }
+                }
+            }
+        }
+    }
 }

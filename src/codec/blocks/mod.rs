@@ -119,15 +119,15 @@ thread_local! {
     /// A chunk's split, made again for each use in buffers this thread keeps: splitting is cheap
     /// (4% of compressing Q6_K), and keeping every chunk's split from planning to coding cost
     /// the input's size in fresh memory, whose page faults took a quarter of the time.
-    static SPLIT: std::cell::Cell<Split> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+    static SPLIT: crate::memory::Spares<Split> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` on the split of `src` (header symbols, value symbols).
 fn with_split<L: Layout, R>(src: &[u8], f: impl FnOnce(&[u8], &[u8]) -> R) -> R {
-    let (mut h, mut v) = SPLIT.try_with(|s| s.take()).unwrap_or_default();
+    let (mut h, mut v) = crate::memory::take_spare(&SPLIT);
     split_into::<L>(src, &mut h, &mut v);
     let r = f(&h, &v);
-    let _ = SPLIT.try_with(|s| s.set((h, v)));
+    crate::memory::keep_spare(&SPLIT, (h, v));
     r
 }
 
@@ -411,16 +411,51 @@ impl<L: Layout> ChunkEncoder for FrameEncoder<L> {
     /// last symbol first (as rANS requires) a block at a time, and the values a sub-block at a
     /// time: a table is looked up once per run of symbols that share it.
     fn encode(&self, _: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        with_split::<L, _>(src, |h, v| crate::entropy::indexed::with_index_buffer(|idx| self.encode_with(h, v, idx, out)))
+        with_split::<L, _>(src, |h, v| {
+            crate::entropy::indexed::with_index_buffer(|idx| self.encode_headers(h, idx, out))?;
+            let window = self.window();
+            self.enc.values.encode_windows(v.len(), window, out, |start, w| {
+                self.fill_values(h, v, start, w);
+                Ok(())
+            })
+        })
+    }
+
+    fn pairs(&self) -> bool {
+        true
+    }
+
+    /// Two chunks of one length: their value streams coded in turn (`Flat::encode_windows_pair`).
+    fn encode_pair(&self, i: usize, src: [&[u8]; 2], out: [&mut Vec<u8>; 2]) -> Result<()> {
+        let [oa, ob] = out;
+        if src[0].len() != src[1].len() {
+            self.encode(i, src[0], oa)?;
+            return self.encode(i + 1, src[1], ob);
+        }
+        with_split::<L, _>(src[0], |ha, va| {
+            with_split::<L, _>(src[1], |hb, vb| {
+                crate::entropy::indexed::with_index_buffer(|idx| {
+                    self.encode_headers(ha, idx, oa)?;
+                    self.encode_headers(hb, idx, ob)
+                })?;
+                let (h, v) = ([ha, hb], [va, vb]);
+                self.enc.values.encode_windows_pair(va.len(), self.window(), [oa, ob], |k, start, w| {
+                    self.fill_values(h[k], v[k], start, w);
+                    Ok(())
+                })
+            })
+        })
     }
 }
 
 impl<L: Layout> FrameEncoder<L> {
-    /// `encode` of the chunk split into `h` and `v`, with `idx` as the index array (empty, its
-    /// allocation reused).
-    fn encode_with(&self, h: &[u8], v: &[u8], idx: &mut Vec<u32>, out: &mut Vec<u8>) -> Result<()> {
-        let (hn, vn) = (L::HEADER_SYMBOLS, L::VALUES);
-        let run = vn / L::SUB_BLOCKS;
+    /// A chunk's coded form starts with its header stream: its length (u32 LE), then the
+    /// stream of the chunk's header symbols `h`, with `idx` as the index array (any contents,
+    /// its allocation reused). The value stream follows. Both streams are coded last symbol
+    /// first (as rANS requires) a block at a time, and the values a sub-block at a time: a table
+    /// is looked up once per run of symbols that share it.
+    fn encode_headers(&self, h: &[u8], idx: &mut Vec<u32>, out: &mut Vec<u8>) -> Result<()> {
+        let hn = L::HEADER_SYMBOLS;
         // Each symbol as an index into its stream's tables end to end (see entropy::indexed),
         // written in place: `extend` from an iterator per run did not vectorise.
         let offsets = &self.enc.header_offsets;
@@ -434,26 +469,34 @@ impl<L: Layout> FrameEncoder<L> {
         self.enc.header.encode(&idx[..h.len()], &mut hs)?;
         out.extend_from_slice(&(hs.len() as u32).to_le_bytes());
         out.extend_from_slice(&hs);
+        Ok(())
+    }
+
+    /// Values per window of the value stream: its indices are made and coded a window of blocks
+    /// at a time, while they are in the cache (a chunk's whole index array is megabytes); whole
+    /// blocks, and whole groups of lanes (Q6_K's 240 values need blocks in pairs).
+    fn window(&self) -> usize {
+        let vn = L::VALUES;
+        let step = crate::entropy::rans::LANES / gcd(vn, crate::entropy::rans::LANES);
+        (WINDOW_VALUES / vn / step).max(1) * step * vn
+    }
+
+    /// The value indices of symbols `start..start + w.len()` of the chunk split into `h`, `v`
+    /// (`start` at a block's start).
+    fn fill_values(&self, h: &[u8], v: &[u8], start: usize, w: &mut [u32]) {
+        let (hn, vn) = (L::HEADER_SYMBOLS, L::VALUES);
+        let run = vn / L::SUB_BLOCKS;
         let alphabet = L::VALUE_ALPHABET as u32;
-        // The value indices are made and coded a window of blocks at a time, while they are in
-        // the cache (a chunk's whole index array is megabytes).
-        // Whole blocks, and whole groups of lanes (Q6_K's 240 values need blocks in pairs).
-        let lanes = crate::entropy::rans::LANES;
-        let step = lanes / gcd(vn, lanes);
-        let window = (WINDOW_VALUES / vn / step).max(1) * step * vn;
-        self.enc.values.encode_windows(v.len(), window, out, |start, w| {
-            let first = start / vn;
-            let mut ctx = [0u8; 256];
-            let mut bases = [0u32; 256];
-            for (k, (hb, ob)) in h[first * hn..].chunks_exact(hn).zip(w.chunks_exact_mut(vn)).enumerate() {
-                L::sub_block_contexts(hb, &mut ctx[..L::SUB_BLOCKS]);
-                for (b, &c) in bases.iter_mut().zip(&ctx[..L::SUB_BLOCKS]) {
-                    *b = c as u32 * alphabet;
-                }
-                fill_runs(&bases[..L::SUB_BLOCKS], &v[start + k * vn..], ob, run);
+        let first = start / vn;
+        let mut ctx = [0u8; 256];
+        let mut bases = [0u32; 256];
+        for (k, (hb, ob)) in h[first * hn..].chunks_exact(hn).zip(w.chunks_exact_mut(vn)).enumerate() {
+            L::sub_block_contexts(hb, &mut ctx[..L::SUB_BLOCKS]);
+            for (b, &c) in bases.iter_mut().zip(&ctx[..L::SUB_BLOCKS]) {
+                *b = c as u32 * alphabet;
             }
-            Ok(())
-        })
+            fill_runs(&bases[..L::SUB_BLOCKS], &v[start + k * vn..], ob, run);
+        }
     }
 }
 

@@ -97,6 +97,28 @@ impl ChunkEncoder for FrameEncoder {
     fn encode(&self, i: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
         crate::entropy::indexed::with_index_buffer(|idx| encode_chunk_with(&self.enc, src, Some(&self.contexts[i]), idx, out))
     }
+
+    fn pairs(&self) -> bool {
+        true
+    }
+
+    /// Two chunks of one length: their pair streams coded in turn (`Flat::encode_windows_pair`).
+    fn encode_pair(&self, i: usize, src: [&[u8]; 2], out: [&mut Vec<u8>; 2]) -> Result<()> {
+        let [oa, ob] = out;
+        if src[0].len() != src[1].len() {
+            self.encode(i, src[0], oa)?;
+            return self.encode(i + 1, src[1], ob);
+        }
+        let ctx = [&self.contexts[i][..], &self.contexts[i + 1][..]];
+        let blocks = src.map(|s| s.len() / BLOCK);
+        crate::entropy::indexed::with_index_buffer(|idx| {
+            encode_headers(&self.enc, src[0], idx, oa)?;
+            encode_headers(&self.enc, src[1], idx, ob)
+        })?;
+        self.enc.pairs.encode_windows_pair(blocks[0] * PAIRS, WINDOW_BLOCKS * PAIRS, [oa, ob], |k, start, w| {
+            fill_pairs(&self.enc, src[k], Some(ctx[k]), None, start, w)
+        })
+    }
 }
 
 impl super::Model for Model {
@@ -510,9 +532,20 @@ fn encode_chunk_with(
     out: &mut Vec<u8>,
 ) -> Result<()> {
     debug_assert!(src.len().is_multiple_of(BLOCK));
-    let blocks: Vec<&[u8]> = src.chunks_exact(BLOCK).collect();
-    let headers: Vec<[u8; HEADER_SYMBOLS]> = blocks.iter().map(|b| header_symbols(b)).collect();
+    let headers = encode_headers(enc, src, idx, out)?;
+    let level = cpu::detect();
+    // The pair indices are made and coded a window of blocks at a time, while they are in the
+    // cache (a chunk's whole index array is several megabytes).
+    enc.pairs.encode_windows(src.len() / BLOCK * PAIRS, WINDOW_BLOCKS * PAIRS, out, |start, w| {
+        fill_pairs(enc, src, known, Some((&headers, level)), start, w)
+    })
+}
 
+/// Appends the header stream of the chunk `src` (its length, u32 LE, then the stream) to `out`,
+/// with `idx` as the index array (any contents, its allocation reused); returns the blocks'
+/// header symbols.
+fn encode_headers(enc: &Encoder, src: &[u8], idx: &mut Vec<u32>, out: &mut Vec<u8>) -> Result<Vec<[u8; HEADER_SYMBOLS]>> {
+    let headers: Vec<[u8; HEADER_SYMBOLS]> = src.chunks_exact(BLOCK).map(header_symbols).collect();
     // Each symbol as an index into its stream's tables end to end.
     let hidx = index_slice(idx, headers.len() * HEADER_SYMBOLS);
     for (h, o) in headers.iter().zip(hidx.chunks_exact_mut(HEADER_SYMBOLS)) {
@@ -524,29 +557,39 @@ fn encode_chunk_with(
     enc.header.encode(hidx, &mut hs)?;
     out.extend_from_slice(&(hs.len() as u32).to_le_bytes());
     out.extend_from_slice(&hs);
+    Ok(headers)
+}
 
-    let level = cpu::detect();
-    // The pair indices are made and coded a window of blocks at a time, while they are in the
-    // cache (a chunk's whole index array is several megabytes).
-    enc.pairs.encode_windows(blocks.len() * PAIRS, WINDOW_BLOCKS * PAIRS, out, |start, w| {
-        let first = start / PAIRS;
-        for (k, out) in (first..).zip(w.chunks_exact_mut(PAIRS)) {
-            let ctx = match known {
-                Some(c) => c[k],
-                None => contexts_fast(&headers[k], level),
-            };
-            let pairs = block_pairs(&blocks[k][16..]);
-            // The pairs of one sub-block are consecutive (`block_pairs`), so its table is found
-            // once for 16 of them.
-            for ((ps, o), &c) in pairs.chunks_exact(16).zip(out.chunks_exact_mut(16)).zip(&ctx) {
-                let at = enc.pair_offsets[c as usize].ok_or(Error::InvalidArgument)?;
-                for (o, &p) in o.iter_mut().zip(ps) {
-                    *o = at + p as u32;
-                }
+/// The pair indices of pairs `start..start + w.len()` of the chunk `src` (`start` at a block's
+/// start), each sub-block in its context: from `known` (the blocks' contexts counting found) or
+/// computed from the blocks' header symbols.
+fn fill_pairs(
+    enc: &Encoder,
+    src: &[u8],
+    known: Option<&[[u8; 8]]>,
+    headers: Option<(&[[u8; HEADER_SYMBOLS]], Level)>,
+    start: usize,
+    w: &mut [u32],
+) -> Result<()> {
+    let first = start / PAIRS;
+    for (k, out) in (first..).zip(w.chunks_exact_mut(PAIRS)) {
+        let ctx = match (known, headers) {
+            (Some(c), _) => c[k],
+            (None, Some((h, level))) => contexts_fast(&h[k], level),
+            (None, None) => return Err(Error::InvalidArgument),
+        };
+        let block = &src[k * BLOCK..(k + 1) * BLOCK];
+        let pairs = block_pairs(&block[16..]);
+        // The pairs of one sub-block are consecutive (`block_pairs`), so its table is found
+        // once for 16 of them.
+        for ((ps, o), &c) in pairs.chunks_exact(16).zip(out.chunks_exact_mut(16)).zip(&ctx) {
+            let at = enc.pair_offsets[c as usize].ok_or(Error::InvalidArgument)?;
+            for (o, &p) in o.iter_mut().zip(ps) {
+                *o = at + p as u32;
             }
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
 /// Blocks per window of pair indices (`Flat::encode_windows`): 64 KiB of indices.
