@@ -45,6 +45,59 @@ fn minilm_bf16_all_tensors() {
     assert!(ratio >= 1.010 * r_marginal, "ratio {ratio:.4} < 1.010 x R_marginal {r_marginal:.4}");
 }
 
+/// all-MiniLM-L6-v2 as bf16, f16 and f32, each compressed as an archive (matrices with their
+/// rows, as `weightzip compress` does): the tensors of each float type together at or above
+/// their byte-weighted R_marginal (f32: of the high halves, which the codec models; the low
+/// halves are the generic path's), and the archive restores the file.
+///
+///     scripts/fetch_corpora.sh corpus minilm
+#[test]
+#[ignore = "needs the MiniLM corpus: scripts/fetch_corpora.sh"]
+fn minilm_float_archives_at_or_above_r_marginal() {
+    for (name, dtype) in [
+        ("all-minilm-l6-v2-bf16.safetensors", "BF16"),
+        ("all-minilm-l6-v2-f16.safetensors", "F16"),
+        ("all-minilm-l6-v2.safetensors", "F32"),
+    ] {
+        let file = corpus(name);
+        let mut out = std::io::Cursor::new(Vec::new());
+        let w = weightzip::archive::compress_any(&file, &mut out, &Options::default()).unwrap();
+        let archive = out.into_inner();
+        let a = weightzip::archive::Archive::from_bytes(&archive).unwrap();
+        let mut restored = Vec::new();
+        a.restore_to(&mut restored, &Options::default()).unwrap();
+        assert!(restored == file, "{name}: the archive does not restore the file");
+        let tensors: Vec<_> =
+            safetensors::read_tensors(&file).unwrap().into_iter().filter(|t| t.dtype == dtype).collect();
+        let (mut total, mut coded, mut marginal) = (0f64, 0f64, 0f64);
+        for t in &tensors {
+            let e = w.index.tensors.iter().find(|e| e.name == t.name.as_bytes()).unwrap();
+            let data = &file[t.offset as usize..(t.offset + t.len) as usize];
+            let r = if dtype == "F32" {
+                // The byte-marginal bound of the whole f32 values (four byte planes).
+                let mut h = [[0u64; 256]; 4];
+                for v in data.chunks_exact(4) {
+                    for (k, &b) in v.iter().enumerate() {
+                        h[k][b as usize] += 1;
+                    }
+                }
+                let n = (data.len() / 4) as f64;
+                let bits: f64 =
+                    h.iter().flatten().filter(|&&c| c > 0).map(|&c| -(c as f64) * (c as f64 / n).log2()).sum();
+                32.0 * n / bits
+            } else {
+                stats::bf16_stats(data).r_marginal
+            };
+            total += data.len() as f64;
+            coded += e.arc_size as f64;
+            marginal += data.len() as f64 / r;
+        }
+        let (ratio, r_marginal) = (total / coded, total / marginal);
+        println!("{name}, {} {dtype} tensors: ratio {ratio:.4}, byte-weighted R_marginal {r_marginal:.4}, ratio / R_marginal {:.5}", tensors.len(), ratio / r_marginal);
+        assert!(ratio >= r_marginal, "{name}: ratio {ratio:.4} below R_marginal {r_marginal:.4}");
+    }
+}
+
 /// Qwen2.5-Coder-1.5B-Instruct Q4_K_M: every Q4_K and Q6_K tensor roundtrips, and the
 /// byte-weighted ratios reach the floors (Q4_K >= 1.070, Q6_K >= 1.050).
 ///

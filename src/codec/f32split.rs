@@ -40,19 +40,16 @@ impl Codec for F32Codec {
         let rows = bf16::context::takes_rows(p.cols).then_some((Kind::Bf16, p.cols));
         let (sp, hists, row_sums) = bf16::split_and_histograms(&his, p.threads, rows)?;
         let plain = bf16::Tables::draft(&hists);
-        // Matrices: the high halves in their rows' and columns' contexts (method 6) where the
-        // estimate says it is smaller (the low halves cost the same either way).
-        if p.cols > 0 {
-            if let Some(draft) = bf16::context::plan_ctx(Kind::Bf16, &his, p.cols, p.threads, sp, row_sums)? {
-                if draft.bits() < plain.bits {
-                    let ctx = draft.build(p.threads)?;
-                    let starts = bf16::value_starts(&his).collect();
-                    return Ok(Box::new(CtxEncoder { plan: ctx, halves, starts }));
-                }
-            }
-        }
-        let (models, assign) = plain.build(p.threads)?;
-        Ok(Box::new(Encoder { tables: bf16::Tables::of(models, assign, sp), halves }))
+        // Matrices: the high halves in their rows' and columns' contexts (method 6) where that
+        // is smaller (the low halves cost the same either way).
+        let ctx = if p.cols > 0 { bf16::context::plan_ctx(Kind::Bf16, &his, p.cols, p.threads, sp, row_sums)? } else { None };
+        let starts: Vec<usize> = bf16::value_starts(&his).collect();
+        let values = his.iter().map(|c| c.len() / 2).sum();
+        drop(his);
+        Ok(match bf16::choose(plain, ctx, values, p.threads)? {
+            bf16::Chosen::Ctx(plan) => Box::new(CtxEncoder { plan: *plan, halves, starts }),
+            bf16::Chosen::Plain(models, assign) => Box::new(Encoder { tables: bf16::Tables::of(models, assign, sp), halves }),
+        })
     }
 
     fn read_model(&self, _: Kind, flags: u32, model: &[u8]) -> Result<Box<dyn Model>> {

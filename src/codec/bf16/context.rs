@@ -570,9 +570,21 @@ impl CtxDraft {
         self.draft.bits + self.side
     }
 
+    /// The mean number of symbols present in the tables' histograms (`Draft::mean_present`).
+    pub fn mean_present(&self) -> f64 {
+        self.draft.mean_present()
+    }
+
     /// The plan with its tables.
     pub fn build(self, threads: u32) -> Result<CtxPlan> {
-        let (models, _) = self.draft.build(threads)?;
+        Ok(self.build_costed(threads)?.0)
+    }
+
+    /// `build`, and the bits of the frame's symbols, tables and side information under the
+    /// built tables (`Draft::build_costed`).
+    pub fn build_costed(self, threads: u32) -> Result<(CtxPlan, f64)> {
+        let (models, _, bits) = self.draft.build_costed(threads)?;
+        let bits = bits + self.side;
         let encs: Vec<EncTable> = models.iter().map(|m| m.encoder()).collect();
         let offsets = Flat::offsets(&encs);
         let mut index = Vec::with_capacity(encs.len() * SYMBOLS);
@@ -588,7 +600,8 @@ impl CtxDraft {
         let flat = Flat::new(&encs);
         let len = encs.first().map_or(0, |e| e.syms.len());
         let table_len = encs.iter().all(|e| e.syms.len() == len).then_some(len as u32);
-        Ok(CtxPlan { lut: self.layout.lut(), layout: self.layout, models, index, flat, table_len, split: self.split })
+        let plan = CtxPlan { lut: self.layout.lut(), layout: self.layout, models, index, flat, table_len, split: self.split };
+        Ok((plan, bits))
     }
 }
 

@@ -31,11 +31,12 @@ pub struct Model {
 impl Model {
     #[cfg(any(test, feature = "internals"))]
     pub fn from_counts(counts: &[u64]) -> Result<Model> {
-        Model::from_counts_at(counts, SCALE)
+        Ok(Model::from_counts_costed(counts, SCALE)?.0)
     }
 
-    /// `from_counts` at frequency precision `scale`.
-    pub fn from_counts_at(counts: &[u64], scale: u32) -> Result<Model> {
+    /// `from_counts` at frequency precision `scale`, and the bits the model codes `counts` in:
+    /// the symbols (escapes included) under its quantised frequencies, and the table as written.
+    pub fn from_counts_costed(counts: &[u64], scale: u32) -> Result<(Model, f64)> {
         debug_assert_eq!(counts.len(), SYMBOLS);
         let mut best: Option<(f64, FreqTable, Vec<u64>)> = None;
         let mut worse = 0;
@@ -74,16 +75,17 @@ impl Model {
         let (cost, table, merged) = best.ok_or(Error::InvalidArgument)?;
         // At the best threshold, levels that trade a little precision for cheaper deltas, if
         // that is smaller.
-        let mut table = table;
+        let (mut table, mut cost) = (table, cost);
         let esc = merged[SYMBOLS];
         // (Also trying weights 0.002 and 0.0007 per step, and keeping the smallest, gained 196
         // bytes on all-MiniLM-L6-v2 as f16: not worth three times the time.)
         if let Ok(smooth) = FreqTable::from_levels(smooth_levels(&merged, 0.0054), scale) {
-            if cost_of(&smooth, &merged, esc) < cost {
-                table = smooth;
+            let c = cost_of(&smooth, &merged, esc);
+            if c < cost {
+                (table, cost) = (smooth, c);
             }
         }
-        Ok(Model { table })
+        Ok((Model { table }, cost))
     }
 
     pub fn encoder(&self) -> EncTable {
@@ -185,15 +187,30 @@ impl Draft {
     }
 
     /// The runs' tables (built in parallel: they are independent), and each unit's table.
-    pub fn build(mut self, threads: u32) -> Result<(Vec<Model>, Vec<u8>)> {
-        let mut built: Vec<(Vec<u64>, Option<Model>)> = self.hists.drain(..).map(|h| (h, None)).collect();
+    pub fn build(self, threads: u32) -> Result<(Vec<Model>, Vec<u8>)> {
+        let (models, assign, _) = self.build_costed(threads)?;
+        Ok((models, assign))
+    }
+
+    /// `build`, and the bits the tables code the runs in (`Model::from_counts_costed`): where
+    /// `bits` estimates, this is exact but for the chunks' fixed overheads.
+    pub fn build_costed(mut self, threads: u32) -> Result<(Vec<Model>, Vec<u8>, f64)> {
+        let mut built: Vec<(Vec<u64>, Option<Model>, f64)> = self.hists.drain(..).map(|h| (h, None, 0.0)).collect();
         let scale = self.scale;
-        crate::parallel::for_each_mut(&mut built, threads, |_, (hist, model)| {
-            *model = Some(Model::from_counts_at(hist, scale)?);
+        crate::parallel::for_each_mut(&mut built, threads, |_, (hist, model, bits)| {
+            let (m, b) = Model::from_counts_costed(hist, scale)?;
+            (*model, *bits) = (Some(m), b);
             Ok(())
         })?;
-        let models = built.into_iter().map(|(_, m)| m.ok_or(Error::InvalidArgument)).collect::<Result<Vec<_>>>()?;
-        Ok((models, self.assign))
+        let bits = built.iter().map(|b| b.2).sum();
+        let models = built.into_iter().map(|(_, m, _)| m.ok_or(Error::InvalidArgument)).collect::<Result<Vec<_>>>()?;
+        Ok((models, self.assign, bits))
+    }
+
+    /// The mean number of symbols present in the runs' histograms.
+    pub fn mean_present(&self) -> f64 {
+        let present: usize = self.hists.iter().map(|h| h.iter().filter(|&&c| c > 0).count()).sum();
+        present as f64 / self.hists.len().max(1) as f64
     }
 }
 
