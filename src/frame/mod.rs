@@ -549,9 +549,11 @@ mod tests {
         pub(super) static PAIRS_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
 
-    /// Real block streams of every kind whose encoder codes chunks in pairs: Q4_K and Q6_K
-    /// tensors of the Qwen2.5-Coder fixture, MiniLM's FFN matrix in the other types.
-    fn block_streams() -> Vec<(Kind, Vec<u8>)> {
+    /// Real streams of every kind whose encoder codes chunks in pairs, with their row lengths:
+    /// Q4_K and Q6_K tensors of the Qwen2.5-Coder fixture, MiniLM's FFN matrix in the other
+    /// block types, and the MiniLM fixture layer's matrices of 384 columns as bf16 and f16, as
+    /// plain streams (a table per run of chunks) and as matrices (method 6).
+    fn pair_streams() -> Vec<(Kind, Vec<u8>, u64)> {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/");
         let file = std::fs::read(format!("{dir}qwen25coder15b-q4km-mini.gguf")).unwrap();
         let g = crate::gguf::read(&file).unwrap();
@@ -561,7 +563,7 @@ mod tests {
             for t in g.tensors.iter().filter(|t| t.ggml_type == ggml) {
                 s.extend_from_slice(&file[t.offset as usize..][..t.len.unwrap() as usize]);
             }
-            out.push((kind, s));
+            out.push((kind, s, 0));
         }
         for (ext, kind) in [
             ("q5_k", Kind::Q5K),
@@ -570,18 +572,33 @@ mod tests {
             ("iq4_xs", Kind::IQ4XS),
             ("iq4_nl", Kind::IQ4NL),
         ] {
-            out.push((kind, std::fs::read(format!("{dir}minilm-l6-ffn-down0.{ext}")).unwrap()));
+            out.push((kind, std::fs::read(format!("{dir}minilm-l6-ffn-down0.{ext}")).unwrap(), 0));
+        }
+        let file = std::fs::read(format!("{dir}minilm-l6-layer0-bf16.safetensors")).unwrap();
+        let (mut bf16, mut f16) = (Vec::new(), Vec::new());
+        for t in
+            crate::safetensors::read(&file).unwrap().tensors.iter().filter(|t| t.shape.len() == 2 && t.shape[1] == 384)
+        {
+            for v in file[t.offset as usize..][..t.len as usize].chunks_exact(2) {
+                bf16.extend_from_slice(v);
+                let x = half::bf16::from_le_bytes([v[0], v[1]]).to_f32();
+                f16.extend_from_slice(&half::f16::from_f32(x).to_le_bytes());
+            }
+        }
+        for (kind, data) in [(Kind::Bf16, bf16), (Kind::F16, f16)] {
+            out.push((kind, data.clone(), 0));
+            out.push((kind, data, 384));
         }
         out
     }
 
     /// Chunks coded two at a time (`ChunkEncoder::encode_pair`) give the frame that coding them
-    /// one at a time gives: every kind that pairs, at 1 and 2 threads, chunks of a few blocks
-    /// (an odd number of them, the last one shorter) and the default chunks; default and fast
-    /// tables. The frames decode to their input.
+    /// one at a time gives: every kind that pairs, at 1 and 2 threads, chunks of the smallest
+    /// size (an odd number of them, the last one shorter) and the default chunks; default and
+    /// fast tables. The frames decode to their input.
     #[test]
     fn chunks_coded_in_pairs_give_the_same_frame() {
-        for (kind, mut data) in block_streams() {
+        for (kind, mut data, row_len) in pair_streams() {
             let es = kind.element_size();
             // Chunks of the smallest size a frame takes: 9 or more of them, the last one shorter.
             let small = MIN_CHUNK_SIZE.div_ceil(es as u32) * es as u32;
@@ -589,19 +606,21 @@ mod tests {
             while data.len() < 9 * small as usize {
                 data.extend_from_slice(&one);
             }
-            data.truncate((data.len() / es - 1) * es);
+            // The last chunk shorter (by a whole row for a matrix).
+            let cut = if row_len > 0 { 2 * row_len as usize } else { es };
+            data.truncate((data.len() / cut - 1) * cut);
             let sizes = [small, 0];
             for chunk_size in sizes {
                 for threads in [1, 2] {
                     for fast in [false, true] {
-                        let opts = Options { threads, chunk_size, fast, ..Default::default() };
+                        let opts = Options { threads, chunk_size, fast, row_len, ..Default::default() };
                         let paired = compress(kind, &data, &opts).unwrap();
                         PAIRS_OFF.with(|p| p.set(true));
                         let single = compress(kind, &data, &opts);
                         PAIRS_OFF.with(|p| p.set(false));
                         assert!(
                             paired == single.unwrap(),
-                            "{kind:?}, chunks of {chunk_size}, {threads} threads, fast {fast}"
+                            "{kind:?}, rows of {row_len}, chunks of {chunk_size}, {threads} threads, fast {fast}"
                         );
                         assert_eq!(decompress(&paired, &opts).unwrap(), data, "{kind:?}");
                     }

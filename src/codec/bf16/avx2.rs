@@ -6,7 +6,7 @@ use std::arch::x86_64::*;
 use super::context::CTX_SCALE;
 use super::{patch_escapes, ChunkDecode, Cursor, ESC_MARK, SCALE};
 use crate::entropy::avx2::renorm_at;
-use crate::entropy::encode_x86::{put_groups_avx2, VecEncTable};
+use crate::entropy::encode_x86::{put_groups_avx2, put_groups_pair_avx2, PairLeft, VecEncTable};
 use crate::entropy::rans::{RansEncoder, LANES};
 use crate::error::Result;
 
@@ -186,6 +186,51 @@ pub unsafe fn put_groups_ctx(
     let len = _mm256_set1_epi32(table_len as i32);
     put_groups_avx2(e, t, n, |g| {
         let (at, tabs) = (src.add(64 * g), tabs(g));
+        [0, 1, 2, 3].map(|k| {
+            let v = _mm256_cvtepu16_epi32(_mm_loadu_si128(at.add(16 * k) as *const __m128i));
+            let sym = _mm256_and_si256(_mm256_srlv_epi32(v, shift), mask);
+            let tab = _mm256_cvtepu8_epi32(_mm_loadl_epi64(tabs.add(8 * k) as *const __m128i));
+            _mm256_add_epi32(_mm256_mullo_epi32(tab, len), sym)
+        })
+    })
+}
+
+/// `avx512::put_groups_pair` with AVX2.
+///
+/// # Safety
+/// As `put_groups`, for both chunks.
+#[target_feature(enable = "avx2,popcnt")]
+pub unsafe fn put_groups_pair(e: [&mut RansEncoder; 2], t: &VecEncTable, src: [*const u8; 2], n: [usize; 2], shift: u32) -> PairLeft {
+    let mask = _mm256_set1_epi32(0xFFF);
+    let shift = _mm256_set1_epi32(shift as i32);
+    put_groups_pair_avx2(e, t, n, |s, g| {
+        let at = src[s].add(64 * g);
+        [0, 1, 2, 3].map(|k| {
+            let v = _mm256_cvtepu16_epi32(_mm_loadu_si128(at.add(16 * k) as *const __m128i));
+            _mm256_and_si256(_mm256_srlv_epi32(v, shift), mask)
+        })
+    })
+}
+
+/// `avx512::put_groups_ctx_pair` with AVX2.
+///
+/// # Safety
+/// As `put_groups_ctx`, for both chunks.
+#[target_feature(enable = "avx2,popcnt")]
+pub unsafe fn put_groups_ctx_pair(
+    e: [&mut RansEncoder; 2],
+    t: &VecEncTable,
+    src: [*const u8; 2],
+    n: [usize; 2],
+    shift: u32,
+    tabs: impl Fn(usize, usize) -> *const u8,
+    table_len: u32,
+) -> PairLeft {
+    let mask = _mm256_set1_epi32(0xFFF);
+    let shift = _mm256_set1_epi32(shift as i32);
+    let len = _mm256_set1_epi32(table_len as i32);
+    put_groups_pair_avx2(e, t, n, |s, g| {
+        let (at, tabs) = (src[s].add(64 * g), tabs(s, g));
         [0, 1, 2, 3].map(|k| {
             let v = _mm256_cvtepu16_epi32(_mm_loadu_si128(at.add(16 * k) as *const __m128i));
             let sym = _mm256_and_si256(_mm256_srlv_epi32(v, shift), mask);

@@ -7,7 +7,7 @@ use std::arch::x86_64::*;
 use super::context::CTX_SCALE;
 use super::{patch_escapes, ChunkDecode, Cursor, ESC_MARK, SCALE};
 use crate::entropy::avx512::renorm_at;
-use crate::entropy::encode_x86::{put_groups_avx512, VecEncTable};
+use crate::entropy::encode_x86::{put_groups_avx512, put_groups_pair_avx512, PairLeft, VecEncTable};
 use crate::entropy::rans::{RansEncoder, LANES, RANS_L};
 use crate::error::Result;
 
@@ -180,6 +180,55 @@ pub unsafe fn put_groups_ctx(
     let len = _mm512_set1_epi32(table_len as i32);
     put_groups_avx512(e, t, n, |g| {
         let (at, tabs) = (src.add(64 * g), tabs(g));
+        let index = |k: usize| {
+            let v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(at.add(32 * k) as *const __m256i));
+            let sym = _mm512_and_si512(_mm512_srlv_epi32(v, shift), mask);
+            let tab = _mm512_cvtepu8_epi32(_mm_loadu_si128(tabs.add(16 * k) as *const __m128i));
+            _mm512_add_epi32(_mm512_mullo_epi32(tab, len), sym)
+        };
+        [index(0), index(1)]
+    })
+}
+
+/// `put_groups` for two chunks at once, `src[s]` holding `n[s]` groups
+/// (`encode_x86::put_groups_pair_avx512`, which returns as this does).
+///
+/// # Safety
+/// As `put_groups`, for both chunks.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
+pub unsafe fn put_groups_pair(e: [&mut RansEncoder; 2], t: &VecEncTable, src: [*const u8; 2], n: [usize; 2], shift: u32) -> PairLeft {
+    let mask = _mm512_set1_epi32(0xFFF);
+    let shift = _mm512_set1_epi32(shift as i32);
+    let sym = |p: *const u8| {
+        let v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(p as *const __m256i));
+        _mm512_and_si512(_mm512_srlv_epi32(v, shift), mask)
+    };
+    put_groups_pair_avx512(e, t, n, |s, g| {
+        let at = src[s].add(64 * g);
+        [sym(at), sym(at.add(32))]
+    })
+}
+
+/// `put_groups_ctx` for two chunks at once (`tabs(s, g)` the lookup row of group `g` of chunk
+/// `s`).
+///
+/// # Safety
+/// As `put_groups_ctx`, for both chunks.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,popcnt")]
+pub unsafe fn put_groups_ctx_pair(
+    e: [&mut RansEncoder; 2],
+    t: &VecEncTable,
+    src: [*const u8; 2],
+    n: [usize; 2],
+    shift: u32,
+    tabs: impl Fn(usize, usize) -> *const u8,
+    table_len: u32,
+) -> PairLeft {
+    let mask = _mm512_set1_epi32(0xFFF);
+    let shift = _mm512_set1_epi32(shift as i32);
+    let len = _mm512_set1_epi32(table_len as i32);
+    put_groups_pair_avx512(e, t, n, |s, g| {
+        let (at, tabs) = (src[s].add(64 * g), tabs(s, g));
         let index = |k: usize| {
             let v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(at.add(32 * k) as *const __m256i));
             let sym = _mm512_and_si512(_mm512_srlv_epi32(v, shift), mask);

@@ -609,6 +609,36 @@ impl CtxDraft {
     }
 }
 
+/// A chunk of method 6 being coded: as `bf16::Coder`, with the index of its first value.
+struct CtxCoder {
+    first: usize,
+    e: RansEncoder,
+    escapes: Vec<u16>,
+    nib: Vec<u8>,
+    stored: usize,
+    left: usize,
+}
+
+impl CtxCoder {
+    /// Appends the coded chunk to `out`.
+    fn finish(self, out: &mut Vec<u8>) {
+        let CtxCoder { e, mut escapes, nib, stored, .. } = self;
+        out.extend_from_slice(&nib[..stored]);
+        escapes.reverse(); // collected from the last value back
+        write_escapes(&escapes, out);
+        e.finish(out);
+    }
+}
+
+impl super::GroupsLeft for CtxCoder {
+    fn left(&self) -> usize {
+        self.left
+    }
+    fn set_left(&mut self, left: usize) {
+        self.left = left;
+    }
+}
+
 impl CtxPlan {
     /// The model section.
     pub fn write(&self) -> Vec<u8> {
@@ -620,38 +650,81 @@ impl CtxPlan {
     /// where the CPU has one (the group's table indices made in registers from its symbols and
     /// its lookup row), value by value past the last whole group and in a group with an escape.
     pub fn encode_chunk(&self, first: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        let mut c = self.begin(first, src)?;
+        self.groups(&mut c, src)?;
+        c.finish(out);
+        Ok(())
+    }
+
+    /// `encode_chunk` of two chunks (`src[s]`, whose first value is `first[s]`, appended to
+    /// `out[s]`), their whole groups coded in turn (`encode_x86::put_groups_pair_avx512`).
+    pub fn encode_chunk_pair(&self, first: [usize; 2], src: [&[u8]; 2], out: [&mut Vec<u8>; 2]) -> Result<()> {
+        let mut c = [self.begin(first[0], src[0])?, self.begin(first[1], src[1])?];
+        #[cfg(target_arch = "x86_64")]
+        if let (Some((v, level)), Some(len)) = (self.flat.vector(), self.table_len) {
+            let shift = self.split.shift();
+            let ptrs = src.map(|s| s.as_ptr());
+            let tabs = |s: usize, g: usize| self.lut.lanes_at(first[s] + g * LANES);
+            super::pair_groups(
+                &mut c,
+                |c, left| {
+                    let [a, b] = c;
+                    // SAFETY: as in `groups`, for both chunks.
+                    unsafe {
+                        match level {
+                            Level::Avx512 => super::avx512::put_groups_ctx_pair([&mut a.e, &mut b.e], v, ptrs, left, shift, tabs, len),
+                            _ => super::avx2::put_groups_ctx_pair([&mut a.e, &mut b.e], v, ptrs, left, shift, tabs, len),
+                        }
+                    }
+                },
+                |c, s, g| {
+                    let c = &mut c[s];
+                    self.put_values(&mut c.e, &mut c.escapes, first[s], src[s], g * LANES..(g + 1) * LANES)
+                },
+            )?;
+        }
+        for ((mut c, src), out) in c.into_iter().zip(src).zip(out) {
+            self.groups(&mut c, src)?;
+            c.finish(out);
+        }
+        Ok(())
+    }
+
+    /// A chunk's coding begun: its nibbles packed, its encoder with their payloads, and the
+    /// values past its last whole group coded.
+    fn begin(&self, first: usize, src: &[u8]) -> Result<CtxCoder> {
         let n = src.len() / 2;
         let (nib, stored, payload) = nibble_bytes(src, self.split);
-        let mut e = RansEncoder::with_payload(n, payload);
-        let mut escapes = Vec::new();
         let full = n / LANES;
-        self.put_values(&mut e, &mut escapes, first, src, full * LANES..n)?;
-        let mut left = full;
-        while left > 0 {
+        let mut c = CtxCoder { first, e: RansEncoder::with_payload(n, payload), escapes: Vec::new(), nib, stored, left: full };
+        self.put_values(&mut c.e, &mut c.escapes, first, src, full * LANES..n)?;
+        Ok(c)
+    }
+
+    /// Codes the whole groups of `c` left, last to first.
+    fn groups(&self, c: &mut CtxCoder, src: &[u8]) -> Result<()> {
+        let first = c.first;
+        while c.left > 0 {
             #[cfg(target_arch = "x86_64")]
             if let (Some((v, level)), Some(len)) = (self.flat.vector(), self.table_len) {
                 let tabs = |g: usize| self.lut.lanes_at(first + g * LANES);
                 // SAFETY: `level` is what the CPU has, at least AVX2 (`Flat::new`); groups
                 // 0..left lie inside `src`; each group lies in one row (`first` and the row
                 // length are multiples of `LANES`), whose lookup row has `LANES` entries from it.
-                left = unsafe {
+                c.left = unsafe {
                     match level {
-                        Level::Avx512 => super::avx512::put_groups_ctx(&mut e, v, src.as_ptr(), left, self.split.shift(), tabs, len),
-                        _ => super::avx2::put_groups_ctx(&mut e, v, src.as_ptr(), left, self.split.shift(), tabs, len),
+                        Level::Avx512 => super::avx512::put_groups_ctx(&mut c.e, v, src.as_ptr(), c.left, self.split.shift(), tabs, len),
+                        _ => super::avx2::put_groups_ctx(&mut c.e, v, src.as_ptr(), c.left, self.split.shift(), tabs, len),
                     }
                 };
-                if left == 0 {
+                if c.left == 0 {
                     break;
                 }
             }
             // Group left - 1 has an escape (or there is no vector step).
-            left -= 1;
-            self.put_values(&mut e, &mut escapes, first, src, left * LANES..(left + 1) * LANES)?;
+            c.left -= 1;
+            self.put_values(&mut c.e, &mut c.escapes, first, src, c.left * LANES..(c.left + 1) * LANES)?;
         }
-        out.extend_from_slice(&nib[..stored]);
-        escapes.reverse(); // collected from the last value back
-        write_escapes(&escapes, out);
-        e.finish(out);
         Ok(())
     }
 

@@ -262,6 +262,20 @@ impl ChunkEncoder for Tables {
     fn encode(&self, i: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
         encode_chunk(self.encoder(i), src, out)
     }
+
+    fn pairs(&self) -> bool {
+        true
+    }
+
+    /// Two chunks of one table are coded in turn; of two tables, one after the other.
+    fn encode_pair(&self, i: usize, src: [&[u8]; 2], out: [&mut Vec<u8>; 2]) -> Result<()> {
+        let [a, b] = out;
+        if self.assign[i] != self.assign[i + 1] {
+            self.encode(i, src[0], a)?;
+            return self.encode(i + 1, src[1], b);
+        }
+        encode_chunk_pair(self.encoder(i), src, [a, b])
+    }
 }
 
 /// Method 6's encoder: its plan, and the index of every chunk's first value.
@@ -289,6 +303,14 @@ impl ChunkEncoder for CtxEncoder {
 
     fn encode(&self, i: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
         self.plan.encode_chunk(self.starts[i], src, out)
+    }
+
+    fn pairs(&self) -> bool {
+        true
+    }
+
+    fn encode_pair(&self, i: usize, src: [&[u8]; 2], out: [&mut Vec<u8>; 2]) -> Result<()> {
+        self.plan.encode_chunk_pair([self.starts[i], self.starts[i + 1]], src, out)
     }
 }
 
@@ -427,12 +449,16 @@ pub fn min_coded_len(chunk_bytes: u64) -> u64 {
     (nib_len - carried_nibble_bytes(nib_len)) as u64 + 4 + crate::entropy::rans::STATE_BYTES as u64
 }
 
-/// The scalar encoding state of a chunk: its rANS encoder and the escaped symbols so far.
+/// The encoding state of a chunk: its rANS encoder, the escaped symbols so far, its nibbles
+/// (`nibble_bytes`) and the whole groups not yet coded.
 struct Coder<'a> {
     t: &'a EncTable,
     split: Split,
     e: RansEncoder,
     escapes: Vec<u16>,
+    nib: Vec<u8>,
+    stored: usize,
+    left: usize,
 }
 
 impl Coder<'_> {
@@ -470,41 +496,133 @@ pub fn encode_chunk_scalar(enc: &Encoder, src: &[u8], out: &mut Vec<u8>) -> Resu
 }
 
 fn encode_chunk_with(enc: &Encoder, vector: bool, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = vector;
-    debug_assert!(src.len().is_multiple_of(2));
-    let n = src.len() / 2;
-    let (nib, stored, payload) = nibble_bytes(src, enc.split);
-    let mut c =
-        Coder { t: &enc.table, split: enc.split, e: RansEncoder::with_payload(n, payload), escapes: Vec::new() };
-    // Values are coded last to first: the ones past the last whole group, then each group, with
-    // the vector step where the CPU has it (a group with an escaped value takes the scalar one).
-    let full = n / LANES;
-    c.put_values(src, full * LANES..n)?;
-    let mut left = full;
-    while left > 0 {
-        #[cfg(target_arch = "x86_64")]
-        if let Some((v, level)) = enc.vector.as_ref().filter(|_| vector) {
-            // SAFETY: `level` is what the CPU has (`Encoder::new`), at least AVX2; groups
-            // 0..left lie inside `src`.
-            left = match level {
-                Level::Avx512 => unsafe { avx512::put_groups(&mut c.e, v, src.as_ptr(), left, enc.split.shift()) },
-                _ => unsafe { avx2::put_groups(&mut c.e, v, src.as_ptr(), left, enc.split.shift()) },
-            };
-            if left == 0 {
-                break;
-            }
-        }
-        // Group left - 1 has an escape (or there is no vector step).
-        left -= 1;
-        c.put_values(src, left * LANES..(left + 1) * LANES)?;
-    }
-    let Coder { e, mut escapes, .. } = c;
-    out.extend_from_slice(&nib[..stored]);
-    escapes.reverse(); // collected from the last value back
-    write_escapes(&escapes, out);
-    e.finish(out);
+    let mut c = Coder::begin(enc, src)?;
+    c.groups(enc, vector, src)?;
+    c.finish(out);
     Ok(())
+}
+
+/// Encodes two chunks coded with one table (`src[s]` appended to `out[s]`, the bytes
+/// `encode_chunk` gives each), their whole groups in turn with the vector step
+/// (`encode_x86::put_groups_pair_avx512`).
+fn encode_chunk_pair(enc: &Encoder, src: [&[u8]; 2], out: [&mut Vec<u8>; 2]) -> Result<()> {
+    let mut c = [Coder::begin(enc, src[0])?, Coder::begin(enc, src[1])?];
+    #[cfg(target_arch = "x86_64")]
+    if let Some((v, level)) = enc.vector.as_ref() {
+        let shift = enc.split.shift();
+        let ptrs = src.map(|s| s.as_ptr());
+        pair_groups(&mut c, |c, left| {
+            let [a, b] = c;
+            // SAFETY: `level` is what the CPU has (`Encoder::new`), at least AVX2; groups
+            // 0..left[s] lie inside `src[s]`.
+            unsafe {
+                match level {
+                    Level::Avx512 => avx512::put_groups_pair([&mut a.e, &mut b.e], v, ptrs, left, shift),
+                    _ => avx2::put_groups_pair([&mut a.e, &mut b.e], v, ptrs, left, shift),
+                }
+            }
+        }, |c, s, g| c[s].put_values(src[s], g * LANES..(g + 1) * LANES))?;
+    }
+    for ((c, src), out) in c.into_iter().zip(src).zip(out) {
+        let mut c = c;
+        c.groups(enc, true, src)?;
+        c.finish(out);
+    }
+    Ok(())
+}
+
+/// Codes two chunks' whole groups in turn while both have groups left (`Coder::left`, lowered
+/// as they are coded): `pair(c, left)` runs a pair kernel from there, and a group that escapes
+/// goes to `scalar(c, s, g)`. The rest is each chunk's own.
+pub(crate) fn pair_groups<C: GroupsLeft>(
+    c: &mut [C; 2],
+    mut pair: impl FnMut(&mut [C; 2], [usize; 2]) -> crate::entropy::encode_x86::PairLeft,
+    mut scalar: impl FnMut(&mut [C; 2], usize, usize) -> Result<()>,
+) -> Result<()> {
+    while c[0].left() > 0 && c[1].left() > 0 {
+        let stop = pair(c, [c[0].left(), c[1].left()]);
+        for s in 0..2 {
+            let mut left = stop.left[s];
+            if stop.escaped[s] {
+                left -= 1;
+                scalar(c, s, left)?;
+            }
+            c[s].set_left(left);
+        }
+    }
+    Ok(())
+}
+
+/// A chunk being coded a group at a time, last to first: the whole groups not yet coded.
+pub(crate) trait GroupsLeft {
+    fn left(&self) -> usize;
+    fn set_left(&mut self, left: usize);
+}
+
+impl GroupsLeft for Coder<'_> {
+    fn left(&self) -> usize {
+        self.left
+    }
+    fn set_left(&mut self, left: usize) {
+        self.left = left;
+    }
+}
+
+impl<'a> Coder<'a> {
+    /// A chunk's coding begun: its nibbles packed, its encoder with their payloads, and the
+    /// values past its last whole group coded (values are coded last to first).
+    fn begin(enc: &'a Encoder, src: &[u8]) -> Result<Coder<'a>> {
+        debug_assert!(src.len().is_multiple_of(2));
+        let n = src.len() / 2;
+        let (nib, stored, payload) = nibble_bytes(src, enc.split);
+        let full = n / LANES;
+        let mut c = Coder {
+            t: &enc.table,
+            split: enc.split,
+            e: RansEncoder::with_payload(n, payload),
+            escapes: Vec::new(),
+            nib,
+            stored,
+            left: full,
+        };
+        c.put_values(src, full * LANES..n)?;
+        Ok(c)
+    }
+
+    /// Codes the whole groups left, with the vector step where the CPU has it (and `vector`
+    /// allows: the scalar step is the reference); a group with an escaped value takes the
+    /// scalar step.
+    fn groups(&mut self, enc: &Encoder, vector: bool, src: &[u8]) -> Result<()> {
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (enc, vector);
+        while self.left > 0 {
+            #[cfg(target_arch = "x86_64")]
+            if let Some((v, level)) = enc.vector.as_ref().filter(|_| vector) {
+                // SAFETY: `level` is what the CPU has (`Encoder::new`), at least AVX2; groups
+                // 0..left lie inside `src`.
+                self.left = match level {
+                    Level::Avx512 => unsafe { avx512::put_groups(&mut self.e, v, src.as_ptr(), self.left, enc.split.shift()) },
+                    _ => unsafe { avx2::put_groups(&mut self.e, v, src.as_ptr(), self.left, enc.split.shift()) },
+                };
+                if self.left == 0 {
+                    break;
+                }
+            }
+            // Group left - 1 has an escape (or there is no vector step).
+            self.left -= 1;
+            self.put_values(src, self.left * LANES..(self.left + 1) * LANES)?;
+        }
+        Ok(())
+    }
+
+    /// Appends the coded chunk to `out`.
+    fn finish(self, out: &mut Vec<u8>) {
+        let Coder { e, mut escapes, nib, stored, .. } = self;
+        out.extend_from_slice(&nib[..stored]);
+        escapes.reverse(); // collected from the last value back
+        write_escapes(&escapes, out);
+        e.finish(out);
+    }
 }
 
 /// A chunk's nibbles (two per byte, the first value in the low nibble), how many of those bytes
