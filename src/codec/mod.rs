@@ -311,10 +311,16 @@ pub(crate) trait ChunkEncoder: Sync {
     /// Chunks `i` and `i + 1` (`src[0]`, `src[1]`), each appended to its `out`: the bytes
     /// `encode` gives each.
     fn encode_pair(&self, i: usize, src: [&[u8]; 2], out: [&mut Vec<u8>; 2]) -> Result<()> {
-        let [a, b] = out;
-        self.encode(i, src[0], a)?;
-        self.encode(i + 1, src[1], b)
+        encode_each(self, i, src, out)
     }
+}
+
+/// `ChunkEncoder::encode_pair` one chunk after the other: what encoders that pair do with two
+/// chunks they cannot code in turn.
+pub(crate) fn encode_each<E: ChunkEncoder + ?Sized>(enc: &E, i: usize, src: [&[u8]; 2], out: [&mut Vec<u8>; 2]) -> Result<()> {
+    let [a, b] = out;
+    enc.encode(i, src[0], a)?;
+    enc.encode(i + 1, src[1], b)
 }
 
 /// A frame's model, parsed.

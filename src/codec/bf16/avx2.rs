@@ -184,14 +184,18 @@ pub unsafe fn put_groups_ctx(
     let mask = _mm256_set1_epi32(0xFFF);
     let shift = _mm256_set1_epi32(shift as i32);
     let len = _mm256_set1_epi32(table_len as i32);
-    put_groups_avx2(e, t, n, |g| {
-        let (at, tabs) = (src.add(64 * g), tabs(g));
-        [0, 1, 2, 3].map(|k| {
-            let v = _mm256_cvtepu16_epi32(_mm_loadu_si128(at.add(16 * k) as *const __m128i));
-            let sym = _mm256_and_si256(_mm256_srlv_epi32(v, shift), mask);
-            let tab = _mm256_cvtepu8_epi32(_mm_loadl_epi64(tabs.add(8 * k) as *const __m128i));
-            _mm256_add_epi32(_mm256_mullo_epi32(tab, len), sym)
-        })
+    put_groups_avx2(e, t, n, |g| ctx_indices(src.add(64 * g), tabs(g), shift, mask, len))
+}
+
+/// `avx512::ctx_indices` with AVX2: four registers of eight lanes.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn ctx_indices(at: *const u8, tabs: *const u8, shift: __m256i, mask: __m256i, len: __m256i) -> [__m256i; 4] {
+    [0, 1, 2, 3].map(|k| {
+        let v = _mm256_cvtepu16_epi32(_mm_loadu_si128(at.add(16 * k) as *const __m128i));
+        let sym = _mm256_and_si256(_mm256_srlv_epi32(v, shift), mask);
+        let tab = _mm256_cvtepu8_epi32(_mm_loadl_epi64(tabs.add(8 * k) as *const __m128i));
+        _mm256_add_epi32(_mm256_mullo_epi32(tab, len), sym)
     })
 }
 
@@ -229,15 +233,7 @@ pub unsafe fn put_groups_ctx_pair(
     let mask = _mm256_set1_epi32(0xFFF);
     let shift = _mm256_set1_epi32(shift as i32);
     let len = _mm256_set1_epi32(table_len as i32);
-    put_groups_pair_avx2(e, t, n, |s, g| {
-        let (at, tabs) = (src[s].add(64 * g), tabs(s, g));
-        [0, 1, 2, 3].map(|k| {
-            let v = _mm256_cvtepu16_epi32(_mm_loadu_si128(at.add(16 * k) as *const __m128i));
-            let sym = _mm256_and_si256(_mm256_srlv_epi32(v, shift), mask);
-            let tab = _mm256_cvtepu8_epi32(_mm_loadl_epi64(tabs.add(8 * k) as *const __m128i));
-            _mm256_add_epi32(_mm256_mullo_epi32(tab, len), sym)
-        })
-    })
+    put_groups_pair_avx2(e, t, n, |s, g| ctx_indices(src[s].add(64 * g), tabs(s, g), shift, mask, len))
 }
 
 /// `avx512::pack_nibbles` with AVX2: groups of 16 values.

@@ -178,15 +178,19 @@ pub unsafe fn put_groups_ctx(
     let mask = _mm512_set1_epi32(0xFFF);
     let shift = _mm512_set1_epi32(shift as i32);
     let len = _mm512_set1_epi32(table_len as i32);
-    put_groups_avx512(e, t, n, |g| {
-        let (at, tabs) = (src.add(64 * g), tabs(g));
-        let index = |k: usize| {
-            let v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(at.add(32 * k) as *const __m256i));
-            let sym = _mm512_and_si512(_mm512_srlv_epi32(v, shift), mask);
-            let tab = _mm512_cvtepu8_epi32(_mm_loadu_si128(tabs.add(16 * k) as *const __m128i));
-            _mm512_add_epi32(_mm512_mullo_epi32(tab, len), sym)
-        };
-        [index(0), index(1)]
+    put_groups_avx512(e, t, n, |g| ctx_indices(src.add(64 * g), tabs(g), shift, mask, len))
+}
+
+/// The table indices of the group of values at `at` (64 bytes) whose tables are at `tabs` (32
+/// bytes): `tab * table_len + symbol`, `len` holding `table_len`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn ctx_indices(at: *const u8, tabs: *const u8, shift: __m512i, mask: __m512i, len: __m512i) -> [__m512i; 2] {
+    [0, 1].map(|k| {
+        let v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(at.add(32 * k) as *const __m256i));
+        let sym = _mm512_and_si512(_mm512_srlv_epi32(v, shift), mask);
+        let tab = _mm512_cvtepu8_epi32(_mm_loadu_si128(tabs.add(16 * k) as *const __m128i));
+        _mm512_add_epi32(_mm512_mullo_epi32(tab, len), sym)
     })
 }
 
@@ -227,16 +231,7 @@ pub unsafe fn put_groups_ctx_pair(
     let mask = _mm512_set1_epi32(0xFFF);
     let shift = _mm512_set1_epi32(shift as i32);
     let len = _mm512_set1_epi32(table_len as i32);
-    put_groups_pair_avx512(e, t, n, |s, g| {
-        let (at, tabs) = (src[s].add(64 * g), tabs(s, g));
-        let index = |k: usize| {
-            let v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(at.add(32 * k) as *const __m256i));
-            let sym = _mm512_and_si512(_mm512_srlv_epi32(v, shift), mask);
-            let tab = _mm512_cvtepu8_epi32(_mm_loadu_si128(tabs.add(16 * k) as *const __m128i));
-            _mm512_add_epi32(_mm512_mullo_epi32(tab, len), sym)
-        };
-        [index(0), index(1)]
-    })
+    put_groups_pair_avx512(e, t, n, |s, g| ctx_indices(src[s].add(64 * g), tabs(s, g), shift, mask, len))
 }
 
 /// Packs the nibbles of the values of `src` (little-endian 16-bit) two per byte into `out`, the

@@ -269,12 +269,10 @@ impl ChunkEncoder for Tables {
 
     /// Two chunks of one table are coded in turn; of two tables, one after the other.
     fn encode_pair(&self, i: usize, src: [&[u8]; 2], out: [&mut Vec<u8>; 2]) -> Result<()> {
-        let [a, b] = out;
         if self.assign[i] != self.assign[i + 1] {
-            self.encode(i, src[0], a)?;
-            return self.encode(i + 1, src[1], b);
+            return super::encode_each(self, i, src, out);
         }
-        encode_chunk_pair(self.encoder(i), src, [a, b])
+        encode_chunk_pair(self.encoder(i), src, out)
     }
 }
 

@@ -427,11 +427,10 @@ impl<L: Layout> ChunkEncoder for FrameEncoder<L> {
 
     /// Two chunks of one length: their value streams coded in turn (`Flat::encode_windows_pair`).
     fn encode_pair(&self, i: usize, src: [&[u8]; 2], out: [&mut Vec<u8>; 2]) -> Result<()> {
-        let [oa, ob] = out;
         if src[0].len() != src[1].len() {
-            self.encode(i, src[0], oa)?;
-            return self.encode(i + 1, src[1], ob);
+            return super::encode_each(self, i, src, out);
         }
+        let [oa, ob] = out;
         with_split::<L, _>(src[0], |ha, va| {
             with_split::<L, _>(src[1], |hb, vb| {
                 crate::entropy::indexed::with_index_buffer(|idx| {

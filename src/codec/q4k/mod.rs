@@ -104,11 +104,10 @@ impl ChunkEncoder for FrameEncoder {
 
     /// Two chunks of one length: their pair streams coded in turn (`Flat::encode_windows_pair`).
     fn encode_pair(&self, i: usize, src: [&[u8]; 2], out: [&mut Vec<u8>; 2]) -> Result<()> {
-        let [oa, ob] = out;
         if src[0].len() != src[1].len() {
-            self.encode(i, src[0], oa)?;
-            return self.encode(i + 1, src[1], ob);
+            return super::encode_each(self, i, src, out);
         }
+        let [oa, ob] = out;
         let ctx = [&self.contexts[i][..], &self.contexts[i + 1][..]];
         let blocks = src.map(|s| s.len() / BLOCK);
         crate::entropy::indexed::with_index_buffer(|idx| {
