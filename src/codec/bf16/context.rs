@@ -21,7 +21,7 @@
 
 use super::squares;
 use super::model::{plan_at_most, read_models_at, write_models, Draft, Model};
-use super::{nibble_bytes, write_escapes, RowSums, Split, Stretches, ESC, SYMBOLS};
+use super::{Pending, RowSums, Split, Stretches, ESC, SYMBOLS};
 use crate::codec::Kind;
 use crate::entropy::bits::{BitReader, BitWriter};
 use crate::entropy::indexed::Flat;
@@ -609,36 +609,6 @@ impl CtxDraft {
     }
 }
 
-/// A chunk of method 6 being coded: as `bf16::Coder`, with the index of its first value.
-struct CtxCoder {
-    first: usize,
-    e: RansEncoder,
-    escapes: Vec<u16>,
-    nib: Vec<u8>,
-    stored: usize,
-    left: usize,
-}
-
-impl CtxCoder {
-    /// Appends the coded chunk to `out`.
-    fn finish(self, out: &mut Vec<u8>) {
-        let CtxCoder { e, mut escapes, nib, stored, .. } = self;
-        out.extend_from_slice(&nib[..stored]);
-        escapes.reverse(); // collected from the last value back
-        write_escapes(&escapes, out);
-        e.finish(out);
-    }
-}
-
-impl super::GroupsLeft for CtxCoder {
-    fn left(&self) -> usize {
-        self.left
-    }
-    fn set_left(&mut self, left: usize) {
-        self.left = left;
-    }
-}
-
 impl CtxPlan {
     /// The model section.
     pub fn write(&self) -> Vec<u8> {
@@ -651,7 +621,7 @@ impl CtxPlan {
     /// its lookup row), value by value past the last whole group and in a group with an escape.
     pub fn encode_chunk(&self, first: usize, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let mut c = self.begin(first, src)?;
-        self.groups(&mut c, src)?;
+        self.groups(&mut c, first, src)?;
         c.finish(out);
         Ok(())
     }
@@ -683,8 +653,8 @@ impl CtxPlan {
                 },
             )?;
         }
-        for ((mut c, src), out) in c.into_iter().zip(src).zip(out) {
-            self.groups(&mut c, src)?;
+        for (((mut c, first), src), out) in c.into_iter().zip(first).zip(src).zip(out) {
+            self.groups(&mut c, first, src)?;
             c.finish(out);
         }
         Ok(())
@@ -692,18 +662,15 @@ impl CtxPlan {
 
     /// A chunk's coding begun: its nibbles packed, its encoder with their payloads, and the
     /// values past its last whole group coded.
-    fn begin(&self, first: usize, src: &[u8]) -> Result<CtxCoder> {
-        let n = src.len() / 2;
-        let (nib, stored, payload) = nibble_bytes(src, self.split);
-        let full = n / LANES;
-        let mut c = CtxCoder { first, e: RansEncoder::with_payload(n, payload), escapes: Vec::new(), nib, stored, left: full };
-        self.put_values(&mut c.e, &mut c.escapes, first, src, full * LANES..n)?;
+    fn begin(&self, first: usize, src: &[u8]) -> Result<Pending> {
+        let mut c = Pending::new(src, self.split);
+        self.put_values(&mut c.e, &mut c.escapes, first, src, c.left * LANES..src.len() / 2)?;
         Ok(c)
     }
 
-    /// Codes the whole groups of `c` left, last to first.
-    fn groups(&self, c: &mut CtxCoder, src: &[u8]) -> Result<()> {
-        let first = c.first;
+    /// Codes the whole groups of `c` (the chunk `src`, whose first value is `first`) left, last
+    /// to first.
+    fn groups(&self, c: &mut Pending, first: usize, src: &[u8]) -> Result<()> {
         while c.left > 0 {
             #[cfg(target_arch = "x86_64")]
             if let (Some((v, level)), Some(len)) = (self.flat.vector(), self.table_len) {

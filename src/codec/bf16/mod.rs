@@ -447,16 +447,54 @@ pub fn min_coded_len(chunk_bytes: u64) -> u64 {
     (nib_len - carried_nibble_bytes(nib_len)) as u64 + 4 + crate::entropy::rans::STATE_BYTES as u64
 }
 
-/// The encoding state of a chunk: its rANS encoder, the escaped symbols so far, its nibbles
-/// (`nibble_bytes`) and the whole groups not yet coded.
+/// A chunk being coded, values last to first (either method): its rANS encoder, the escaped
+/// symbols so far, its nibbles (`nibble_bytes`, of which `stored` bytes go in the nibble
+/// section) and its whole groups not yet coded.
+pub(crate) struct Pending {
+    pub e: RansEncoder,
+    pub escapes: Vec<u16>,
+    nib: Vec<u8>,
+    stored: usize,
+    pub left: usize,
+}
+
+impl Pending {
+    /// The chunk `src`'s nibbles packed and its encoder made with their payloads; every group
+    /// left (the values past the last whole group are the caller's to code first).
+    pub(crate) fn new(src: &[u8], split: Split) -> Pending {
+        debug_assert!(src.len().is_multiple_of(2));
+        let n = src.len() / 2;
+        let (nib, stored, payload) = nibble_bytes(src, split);
+        Pending { e: RansEncoder::with_payload(n, payload), escapes: Vec::new(), nib, stored, left: n / LANES }
+    }
+
+    /// Appends the coded chunk to `out`: the stored nibbles, the escape list, the rANS stream.
+    pub(crate) fn finish(self, out: &mut Vec<u8>) {
+        let Pending { e, mut escapes, nib, stored, .. } = self;
+        out.extend_from_slice(&nib[..stored]);
+        escapes.reverse(); // collected from the last value back
+        write_escapes(&escapes, out);
+        e.finish(out);
+    }
+}
+
+impl AsMut<Pending> for Pending {
+    fn as_mut(&mut self) -> &mut Pending {
+        self
+    }
+}
+
+/// A chunk of the plain method being coded: its table and split, and its state.
 struct Coder<'a> {
     t: &'a EncTable,
     split: Split,
-    e: RansEncoder,
-    escapes: Vec<u16>,
-    nib: Vec<u8>,
-    stored: usize,
-    left: usize,
+    p: Pending,
+}
+
+impl AsMut<Pending> for Coder<'_> {
+    fn as_mut(&mut self) -> &mut Pending {
+        &mut self.p
+    }
 }
 
 impl Coder<'_> {
@@ -470,10 +508,10 @@ impl Coder<'_> {
                 if esc.freq == 0 {
                     return Err(Error::InvalidArgument); // the model was not built from this data
                 }
-                self.escapes.push(sym as u16);
+                self.p.escapes.push(sym as u16);
                 s = esc;
             }
-            self.e.put(i % LANES, s, self.t.scale);
+            self.p.e.put(i % LANES, s, self.t.scale);
         }
         Ok(())
     }
@@ -496,7 +534,7 @@ pub fn encode_chunk_scalar(enc: &Encoder, src: &[u8], out: &mut Vec<u8>) -> Resu
 fn encode_chunk_with(enc: &Encoder, vector: bool, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
     let mut c = Coder::begin(enc, src)?;
     c.groups(enc, vector, src)?;
-    c.finish(out);
+    c.p.finish(out);
     Ok(())
 }
 
@@ -515,8 +553,8 @@ fn encode_chunk_pair(enc: &Encoder, src: [&[u8]; 2], out: [&mut Vec<u8>; 2]) -> 
             // 0..left[s] lie inside `src[s]`.
             unsafe {
                 match level {
-                    Level::Avx512 => avx512::put_groups_pair([&mut a.e, &mut b.e], v, ptrs, left, shift),
-                    _ => avx2::put_groups_pair([&mut a.e, &mut b.e], v, ptrs, left, shift),
+                    Level::Avx512 => avx512::put_groups_pair([&mut a.p.e, &mut b.p.e], v, ptrs, left, shift),
+                    _ => avx2::put_groups_pair([&mut a.p.e, &mut b.p.e], v, ptrs, left, shift),
                 }
             }
         }, |c, s, g| c[s].put_values(src[s], g * LANES..(g + 1) * LANES))?;
@@ -524,45 +562,33 @@ fn encode_chunk_pair(enc: &Encoder, src: [&[u8]; 2], out: [&mut Vec<u8>; 2]) -> 
     for ((c, src), out) in c.into_iter().zip(src).zip(out) {
         let mut c = c;
         c.groups(enc, true, src)?;
-        c.finish(out);
+        c.p.finish(out);
     }
     Ok(())
 }
 
-/// Codes two chunks' whole groups in turn while both have groups left (`Coder::left`, lowered
-/// as they are coded): `pair(c, left)` runs a pair kernel from there, and a group that escapes
-/// goes to `scalar(c, s, g)`. The rest is each chunk's own.
-pub(crate) fn pair_groups<C: GroupsLeft>(
+/// Codes two chunks' whole groups in turn while both have groups left (`Pending::left`,
+/// lowered as they are coded): `pair(c, left)` runs a pair kernel from there, and a group that
+/// escapes goes to `scalar(c, s, g)`. The rest is each chunk's own.
+pub(crate) fn pair_groups<C: AsMut<Pending>>(
     c: &mut [C; 2],
     mut pair: impl FnMut(&mut [C; 2], [usize; 2]) -> crate::entropy::encode_x86::PairLeft,
     mut scalar: impl FnMut(&mut [C; 2], usize, usize) -> Result<()>,
 ) -> Result<()> {
-    while c[0].left() > 0 && c[1].left() > 0 {
-        let stop = pair(c, [c[0].left(), c[1].left()]);
+    loop {
+        let left = [c[0].as_mut().left, c[1].as_mut().left];
+        if left[0] == 0 || left[1] == 0 {
+            return Ok(());
+        }
+        let stop = pair(c, left);
         for s in 0..2 {
             let mut left = stop.left[s];
             if stop.escaped[s] {
                 left -= 1;
                 scalar(c, s, left)?;
             }
-            c[s].set_left(left);
+            c[s].as_mut().left = left;
         }
-    }
-    Ok(())
-}
-
-/// A chunk being coded a group at a time, last to first: the whole groups not yet coded.
-pub(crate) trait GroupsLeft {
-    fn left(&self) -> usize;
-    fn set_left(&mut self, left: usize);
-}
-
-impl GroupsLeft for Coder<'_> {
-    fn left(&self) -> usize {
-        self.left
-    }
-    fn set_left(&mut self, left: usize) {
-        self.left = left;
     }
 }
 
@@ -570,20 +596,8 @@ impl<'a> Coder<'a> {
     /// A chunk's coding begun: its nibbles packed, its encoder with their payloads, and the
     /// values past its last whole group coded (values are coded last to first).
     fn begin(enc: &'a Encoder, src: &[u8]) -> Result<Coder<'a>> {
-        debug_assert!(src.len().is_multiple_of(2));
-        let n = src.len() / 2;
-        let (nib, stored, payload) = nibble_bytes(src, enc.split);
-        let full = n / LANES;
-        let mut c = Coder {
-            t: &enc.table,
-            split: enc.split,
-            e: RansEncoder::with_payload(n, payload),
-            escapes: Vec::new(),
-            nib,
-            stored,
-            left: full,
-        };
-        c.put_values(src, full * LANES..n)?;
+        let mut c = Coder { t: &enc.table, split: enc.split, p: Pending::new(src, enc.split) };
+        c.put_values(src, c.p.left * LANES..src.len() / 2)?;
         Ok(c)
     }
 
@@ -593,33 +607,26 @@ impl<'a> Coder<'a> {
     fn groups(&mut self, enc: &Encoder, vector: bool, src: &[u8]) -> Result<()> {
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (enc, vector);
-        while self.left > 0 {
+        while self.p.left > 0 {
             #[cfg(target_arch = "x86_64")]
             if let Some((v, level)) = enc.vector.as_ref().filter(|_| vector) {
+                let (e, left) = (&mut self.p.e, self.p.left);
                 // SAFETY: `level` is what the CPU has (`Encoder::new`), at least AVX2; groups
                 // 0..left lie inside `src`.
-                self.left = match level {
-                    Level::Avx512 => unsafe { avx512::put_groups(&mut self.e, v, src.as_ptr(), self.left, enc.split.shift()) },
-                    _ => unsafe { avx2::put_groups(&mut self.e, v, src.as_ptr(), self.left, enc.split.shift()) },
+                self.p.left = match level {
+                    Level::Avx512 => unsafe { avx512::put_groups(e, v, src.as_ptr(), left, enc.split.shift()) },
+                    _ => unsafe { avx2::put_groups(e, v, src.as_ptr(), left, enc.split.shift()) },
                 };
-                if self.left == 0 {
+                if self.p.left == 0 {
                     break;
                 }
             }
             // Group left - 1 has an escape (or there is no vector step).
-            self.left -= 1;
-            self.put_values(src, self.left * LANES..(self.left + 1) * LANES)?;
+            self.p.left -= 1;
+            let g = self.p.left;
+            self.put_values(src, g * LANES..(g + 1) * LANES)?;
         }
         Ok(())
-    }
-
-    /// Appends the coded chunk to `out`.
-    fn finish(self, out: &mut Vec<u8>) {
-        let Coder { e, mut escapes, nib, stored, .. } = self;
-        out.extend_from_slice(&nib[..stored]);
-        escapes.reverse(); // collected from the last value back
-        write_escapes(&escapes, out);
-        e.finish(out);
     }
 }
 
