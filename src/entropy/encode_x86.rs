@@ -261,15 +261,13 @@ struct Step256<'t> {
 }
 
 /// Unsigned a >= b: max(a, b) == a.
-#[inline]
-#[target_feature(enable = "avx2")]
+#[inline(always)]
 unsafe fn ge_epu32(a: __m256i, b: __m256i) -> __m256i {
     _mm256_cmpeq_epi32(_mm256_max_epu32(a, b), a)
 }
 
 impl<'t> Step256<'t> {
-    #[inline]
-    #[target_feature(enable = "avx2")]
+    #[inline(always)]
     unsafe fn new(t: &'t VecEncTable) -> Step256<'t> {
         Step256 {
             t,
@@ -283,15 +281,13 @@ impl<'t> Step256<'t> {
         }
     }
 
-    #[inline]
-    #[target_feature(enable = "avx2")]
+    #[inline(always)]
     unsafe fn load(&self, e: &mut RansEncoder) -> [__m256i; 4] {
         let states = e.states_mut().as_ptr() as *const __m256i;
         [0, 1, 2, 3].map(|k| _mm256_permutevar8x32_epi32(_mm256_loadu_si256(states.add(k)), self.reverse))
     }
 
-    #[inline]
-    #[target_feature(enable = "avx2")]
+    #[inline(always)]
     unsafe fn store(&self, e: &mut RansEncoder, x: &[__m256i; 4]) {
         let states = e.states_mut().as_mut_ptr() as *mut __m256i;
         for (k, x) in x.iter().enumerate() {
@@ -299,8 +295,7 @@ impl<'t> Step256<'t> {
         }
     }
 
-    #[inline]
-    #[target_feature(enable = "avx2")]
+    #[inline(always)]
     unsafe fn lookup(&self, syms: [__m256i; 4]) -> Option<[__m256i; 4]> {
         let zero = _mm256_setzero_si256();
         let mut fc = [zero; 4];
@@ -318,8 +313,7 @@ impl<'t> Step256<'t> {
         Some(fc)
     }
 
-    #[inline]
-    #[target_feature(enable = "avx2,popcnt")]
+    #[inline(always)]
     unsafe fn code(&self, e: &mut RansEncoder, x: &mut [__m256i; 4], fc: [__m256i; 4]) {
         debug_assert!(e.room() >= LANES);
         for k in (0..4).rev() {
