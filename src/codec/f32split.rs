@@ -102,7 +102,7 @@ impl ChunkEncoder for CtxEncoder {
     }
 
     fn flags(&self) -> u32 {
-        self.plan.split.flags()
+        self.plan.flags()
     }
 
     fn model(&self) -> Vec<u8> {

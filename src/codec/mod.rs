@@ -222,7 +222,8 @@ impl Method {
     /// for the others.
     pub fn flags(self) -> u32 {
         match self {
-            Method::Bf16Hist | Method::F32Split | Method::Bf16Ctx => bf16::split::SIGN_IN_SYMBOL,
+            Method::Bf16Hist | Method::F32Split => bf16::split::SIGN_IN_SYMBOL,
+            Method::Bf16Ctx => bf16::split::SIGN_IN_SYMBOL | bf16::context::COLUMN_SIGNS,
             Method::Grouped => grouped::DELTA,
             _ => 0,
         }

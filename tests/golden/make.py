@@ -28,6 +28,9 @@ compressed with `weightzip compress --kind f32`, and the same values rounded to 
 ties to even) with `weightzip compress --kind bf16`.
 bytes-delta.wzf came then too (the header flag DELTA): tests/data/minilm-position-ids.i64 compressed
 with `weightzip compress --kind bytes`.
+bf16-ctx-signs.wzf and f32-ctx-signs.wzf came at revision 10 (the header flag COLUMN_SIGNS): the
+inputs of bf16-ctx.wzf and f32-ctx.wzf compressed with the same commands by the revision-10
+writer, which flips the signs of the columns that lean negative (flags 5).
 
 Usage: python3 tests/golden/make.py WEIGHTZIP_BINARY   (needs numpy and gguf==0.19.0)
 """

@@ -288,7 +288,7 @@ impl ChunkEncoder for CtxEncoder {
     }
 
     fn flags(&self) -> u32 {
-        self.plan.split.flags()
+        self.plan.flags()
     }
 
     fn model(&self) -> Vec<u8> {
@@ -325,7 +325,7 @@ impl Codec for Bf16CtxCodec {
     }
 
     fn read_model(&self, kind: Kind, flags: u32, model: &[u8]) -> Result<Box<dyn super::Model>> {
-        let m = CtxModels::read(model, Split::of_flags(flags))?;
+        let m = CtxModels::read(model, flags)?;
         if kind == Kind::F32 {
             return Ok(Box::new(super::f32split::CtxModels(m)));
         }
@@ -350,9 +350,9 @@ pub(crate) struct CtxModels {
 }
 
 impl CtxModels {
-    pub(crate) fn read(model: &[u8], split: Split) -> Result<CtxModels> {
-        let (layout, models) = context::read(model)?;
-        Ok(CtxModels { lut: std::sync::Arc::new(layout.lut()), models, split })
+    pub(crate) fn read(model: &[u8], flags: u32) -> Result<CtxModels> {
+        let (layout, models) = context::read(model, flags)?;
+        Ok(CtxModels { lut: std::sync::Arc::new(layout.lut()), models, split: Split::of_flags(flags) })
     }
 
     /// The decoder of every table, for kernels up to `level`.
@@ -929,6 +929,10 @@ impl<'a> ChunkDecode<'a> {
             let nibble = (carried[i / 2 - self.stored] >> (4 * (i & 1))) as u32;
             let v = u16::from_le_bytes([self.dst[2 * i], self.dst[2 * i + 1]]) | dec.split.join(0, nibble);
             self.dst[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes());
+        }
+        // Method 6's flipped columns, flipped back (in the chunk, while it is in cache).
+        if let Some(l) = dec.ctx.as_ref().filter(|l| !l.col_sign.is_empty()) {
+            context::flip_columns(self.first, l.cols, &l.col_sign, self.dst);
         }
         Ok(())
     }
