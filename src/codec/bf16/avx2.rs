@@ -93,7 +93,11 @@ unsafe fn step<const CTX: bool>(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()
     let p = c.dst.as_mut_ptr().add(g * 2 * LANES) as *mut __m256i;
     for h in 0..V / 2 {
         // packus interleaves 128-bit halves; permute4x64 puts the 16 values back in order.
-        let packed = _mm256_permute4x64_epi64::<0xD8>(_mm256_packus_epi32(out[2 * h], out[2 * h + 1]));
+        let mut packed = _mm256_permute4x64_epi64::<0xD8>(_mm256_packus_epi32(out[2 * h], out[2 * h + 1]));
+        if CTX {
+            // The lanes' columns' sign flips.
+            packed = _mm256_xor_si256(packed, _mm256_loadu_si256(l.at.signs.add(32 * h) as *const __m256i));
+        }
         _mm256_storeu_si256(p.add(h), packed);
     }
     if escaped != 0 {

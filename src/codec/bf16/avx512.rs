@@ -87,7 +87,12 @@ unsafe fn step<const CTX: bool>(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()
         let v = _mm512_and_si512(v, lo16);
         escaped |= (_mm512_test_epi32_mask(v, one) as u64) << (16 * k);
         let o = _mm512_or_si512(_mm512_or_si512(v, sign), _mm512_and_si512(nv, seven));
-        _mm256_storeu_si256(out.add(32 * k) as *mut __m256i, _mm512_cvtepi32_epi16(o));
+        let mut o = _mm512_cvtepi32_epi16(o);
+        if CTX {
+            // The lanes' columns' sign flips.
+            o = _mm256_xor_si256(o, _mm256_loadu_si256(l.at.signs.add(32 * k) as *const __m256i));
+        }
+        _mm256_storeu_si256(out.add(32 * k) as *mut __m256i, o);
     }
     // `can_step` left a whole group's words.
     l.x = renorm_at(l.at.words, &mut l.at.pos, &xn, &need);

@@ -897,11 +897,15 @@ impl<'a> ChunkDecode<'a> {
                 if *b == ESC_MARK {
                     *b = self.esc.next()?;
                 }
-                let v = dec.split.join(*b, (nb[lane / 2] >> (4 * (lane & 1))) as u32);
+                let mut v = dec.split.join(*b, (nb[lane / 2] >> (4 * (lane & 1))) as u32);
+                if let Some(l) = &dec.ctx {
+                    v ^= l.sign_of(self.first + done + lane);
+                }
                 out[2 * lane..2 * lane + 2].copy_from_slice(&v.to_le_bytes());
             }
             done += LANES;
         }
+        let tail = done;
 
         // Tail: the obviously correct, fully checked path. Values whose nibbles ride in the lane
         // payloads get them once decoding is complete.
@@ -930,9 +934,10 @@ impl<'a> ChunkDecode<'a> {
             let v = u16::from_le_bytes([self.dst[2 * i], self.dst[2 * i + 1]]) | dec.split.join(0, nibble);
             self.dst[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes());
         }
-        // Method 6's flipped columns, flipped back (in the chunk, while it is in cache).
-        if let Some(l) = dec.ctx.as_ref().filter(|l| !l.col_sign.is_empty()) {
-            context::flip_columns(self.first, l.cols, &l.col_sign, self.dst);
+        // Method 6's flipped columns, flipped back in the tail once its values are whole (the
+        // kernels and the loop above flip their groups' values as they write them).
+        if let Some(l) = dec.ctx.as_ref().filter(|l| l.flips) {
+            context::flip_columns(self.first + tail, l.cols, &l.sign_bytes, &mut self.dst[2 * tail..]);
         }
         Ok(())
     }
@@ -955,6 +960,8 @@ struct Cursor {
     /// row and column. Null and unused otherwise.
     lut: *const context::Lut,
     lanes: *const u8,
+    /// Method 6: the sign flips of the group's lanes (`2 * LANES` bytes of `Lut::sign_bytes`).
+    signs: *const u8,
     row: usize,
     col: usize,
     /// `Split::nibble_shift`: where the nibble's bit 3 goes.
@@ -965,11 +972,12 @@ struct Cursor {
 impl Cursor {
     fn of(c: &ChunkDecode) -> Cursor {
         let g = c.done / LANES;
-        let (mut lut, mut lanes, mut row, mut col) = (std::ptr::null(), std::ptr::null(), 0, 0);
+        let (mut lut, mut lanes, mut signs, mut row, mut col) = (std::ptr::null(), std::ptr::null(), std::ptr::null(), 0, 0);
         if let Some(l) = &c.dec.ctx {
             let v = c.first + g * LANES;
             if v < l.rows * l.cols {
                 (lut, lanes, row, col) = (&**l as *const context::Lut, l.lanes_at(v), v / l.cols, v % l.cols);
+                signs = l.sign_bytes[2 * col..].as_ptr();
             }
         }
         Cursor {
@@ -982,6 +990,7 @@ impl Cursor {
             nib: c.nib.as_ptr(),
             lut,
             lanes,
+            signs,
             row,
             col,
             nibble_shift: c.dec.split.nibble_shift(),
@@ -998,9 +1007,11 @@ impl Cursor {
         self.col += LANES;
         if self.col < l.cols {
             self.lanes = self.lanes.add(LANES);
+            self.signs = self.signs.add(2 * LANES);
         } else {
             self.col = 0;
             self.row += 1;
+            self.signs = l.sign_bytes.as_ptr();
             if self.row < l.rows {
                 self.lanes = l.tab.as_ptr().add(l.row_class[self.row] as usize * l.cols);
             }
@@ -1095,7 +1106,10 @@ fn patch_escapes(mut escaped: u64, g: usize, c: &mut ChunkDecode) -> Result<()> 
         let lane = escaped.trailing_zeros() as usize;
         escaped &= escaped - 1;
         let i = g * LANES + lane;
-        let v = c.dec.split.join(esc.next()?, (nib[i / 2] >> (4 * (i & 1))) as u32);
+        let mut v = c.dec.split.join(esc.next()?, (nib[i / 2] >> (4 * (i & 1))) as u32);
+        if let Some(l) = &c.dec.ctx {
+            v ^= l.sign_of(c.first + i);
+        }
         c.dst[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes());
     }
     Ok(())

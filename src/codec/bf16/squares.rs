@@ -77,6 +77,26 @@ pub fn add_weighted_scalar(out: &mut [f64], b: &[u8], w: f64) {
     }
 }
 
+/// Adds 1 to the entry of `neg` at each little-endian 16-bit value's position in `b` whose
+/// sign bit is set (`neg` at least as long as `b` has values): the columns' sign counts of
+/// method 6 (`context::column_signs`), over the same sampled rows as `add_weighted`.
+pub fn add_signs(neg: &mut [u16], b: &[u8]) {
+    assert!(neg.len() >= b.len() / 2);
+    #[cfg(target_arch = "x86_64")]
+    if cpu::detect() >= Level::Avx2 {
+        // SAFETY: the CPU has AVX2; `neg` is long enough (asserted).
+        return unsafe { x86::add_signs_avx2(neg, b) };
+    }
+    add_signs_scalar(neg, b)
+}
+
+/// `add_signs` without vector kernels: the reference.
+pub fn add_signs_scalar(neg: &mut [u16], b: &[u8]) {
+    for (n, v) in neg.iter_mut().zip(b.chunks_exact(2)) {
+        *n = n.wrapping_add((v[1] >> 7) as u16);
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
@@ -138,6 +158,23 @@ mod x86 {
         }
         super::add_weighted_scalar(&mut out[whole..], &b[2 * whole..], w);
     }
+
+    /// `add_signs` with AVX2: sixteen values' sign bits at a time.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `neg` must have at least `b.len() / 2` entries.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn add_signs_avx2(neg: &mut [u16], b: &[u8]) {
+        let n = b.len() / 2;
+        let whole = n / 16 * 16;
+        let o = neg.as_mut_ptr() as *mut __m256i;
+        for i in (0..whole).step_by(16) {
+            let v = _mm256_srli_epi16::<15>(_mm256_loadu_si256(b.as_ptr().add(2 * i) as *const __m256i));
+            let at = o.byte_add(2 * i);
+            _mm256_storeu_si256(at, _mm256_add_epi16(_mm256_loadu_si256(at), v));
+        }
+        super::add_signs_scalar(&mut neg[whole..], &b[2 * whole..]);
+    }
 }
 
 #[cfg(test)]
@@ -173,6 +210,13 @@ mod tests {
             add_weighted(&mut got, &b, 0.37);
             add_weighted_scalar(&mut want, &b, 0.37);
             assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "n {n}");
+            let mut got: Vec<u16> = (0..n).map(|i| i as u16).collect();
+            let mut want = got.clone();
+            add_signs(&mut got, &b);
+            add_signs_scalar(&mut want, &b);
+            assert_eq!(got, want, "n {n}");
+            let negatives = b.chunks_exact(2).filter(|v| v[1] & 0x80 != 0).count();
+            assert_eq!(got.iter().zip(0..n).map(|(&g, i)| (g - i as u16) as usize).sum::<usize>(), negatives, "n {n}");
         }
     }
 }
