@@ -954,6 +954,40 @@ mod tests {
         assert_eq!(flags(&frame(&fair, true)) & COLUMN_SIGNS, 0);
     }
 
+    /// The format lets the flips come with either split (the encoder pairs them with the signed
+    /// one): with the magnitude split the sign rides in the raw nibble, and every decoding path
+    /// (the kernels, the scalar groups, the tail whose nibbles ride in the lane payloads) must
+    /// flip it after the value is whole. Chunks coded from a plan made by hand, decoded at every
+    /// kernel level, chunk starts mid-row included.
+    #[test]
+    fn flips_with_either_split_decode_at_every_level() {
+        let src = ffn_up();
+        let n = src.len() / 2;
+        // Whole groups per chunk (the method's rule), the second starting mid-row, a short last.
+        let cut = [0, 36_992 * 2, 2 * 96 * 384 * 3, src.len() - 2 * 1024, src.len()];
+        let chunks: Vec<&[u8]> = cut.windows(2).map(|w| &src[w[0]..w[1]]).collect();
+        let col_sign: Vec<u16> = (0..384).map(|j| if j % 3 == 1 { 0x8000 } else { 0 }).collect();
+        for split in [Split::Magnitude, Split::Signed] {
+            let draft = plan_ctx(Kind::Bf16, &chunks, 384, 1, split, None).unwrap().unwrap();
+            let layout = Layout { col_sign: col_sign.clone(), ..draft.layout };
+            let plan = draft_of(&chunks, n, 1, layout, split).unwrap().unwrap().build(1).unwrap();
+            assert_eq!(plan.flags() & COLUMN_SIGNS, COLUMN_SIGNS);
+            let models = super::super::CtxModels::read(&plan.write(), plan.flags()).unwrap();
+            let mut at = 0;
+            for c in &chunks {
+                let mut coded = Vec::new();
+                plan.encode_chunk(at / 2, c, &mut coded).unwrap();
+                let levels = [crate::cpu::Level::Scalar, crate::cpu::Level::Avx2, crate::cpu::Level::Avx512];
+                for level in levels.into_iter().filter(|&l| l <= crate::cpu::detect()) {
+                    let mut out = vec![0u8; c.len()];
+                    super::super::decode_chunk(&models.decoder_of(level), at as u64, &coded, &mut out).unwrap();
+                    assert!(out == *c, "{split:?} {level:?} chunk at {at}");
+                }
+                at += c.len();
+            }
+        }
+    }
+
     /// `flip_columns` flips exactly the columns' sign bits, from any first value, and undoes
     /// itself.
     #[test]
