@@ -359,19 +359,22 @@ pub fn ls(mut input: Input, json: bool) -> Result<(), String> {
         Content::Archive => {}
         Content::Frame => {
             let info = frame::read_info(&head).map_err(|e| err(&name, e))?;
+            let flags = flag_names(info.flags);
             if json {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&json!({
                         "frame": true, "kind": info.kind.name(), "method": format!("{:?}", info.method),
+                        "flags": info.flags, "flag_names": flags,
                         "original_size": info.original_size, "frame_size": info.frame_size,
                         "chunk_size": info.chunk_size, "chunks": info.chunk_count,
                         "ratio": ratio(info.original_size, info.frame_size)}))
                     .unwrap_or_default()
                 );
             } else {
+                let flags = if flags.is_empty() { String::new() } else { format!(" ({})", flags.join(", ")) };
                 println!(
-                    "{name}: frame of {}, method {:?}, {} -> {} bytes, ratio {:.4}, {} chunks of {} bytes",
+                    "{name}: frame of {}, method {:?}{flags}, {} -> {} bytes, ratio {:.4}, {} chunks of {} bytes",
                     info.kind.name(),
                     info.method,
                     info.original_size,
@@ -455,4 +458,13 @@ fn extra_method_name(m: u32) -> &'static str {
         weightzip::archive::format::EXTRA_GGUF_COLUMNS => "gguf-columns",
         _ => "zstd",
     }
+}
+
+/// The names of a frame header's flags (docs/FORMAT.md 2.3), in bit order.
+fn flag_names(flags: u32) -> Vec<&'static str> {
+    [(1, "sign in symbol"), (2, "delta"), (4, "column signs")]
+        .into_iter()
+        .filter(|&(bit, _)| flags & bit != 0)
+        .map(|(_, name)| name)
+        .collect()
 }

@@ -674,6 +674,16 @@ fn gguf_ls_and_ls_json() {
         assert_eq!(t["sha256"].as_str().map(str::len), Some(64));
     }
 
+    // A frame's header flags, by number and by name.
+    let golden = common::root().join("tests/golden/bf16-ctx-signs.wzf");
+    let o = run(&["ls", "--json", p(&golden)]);
+    assert_success(&o, "ls --json of a frame");
+    let j = json(&o, "ls --json of a frame");
+    assert_eq!((j["method"].as_str(), j["flags"].as_u64()), (Some("Bf16Ctx"), Some(5)), "{j}");
+    assert_eq!(j["flag_names"], serde_json::json!(["sign in symbol", "column signs"]));
+    let o = run(&["ls", p(&golden)]);
+    assert!(stdout(&o).contains("method Bf16Ctx (sign in symbol, column signs),"), "{}", stdout(&o));
+
     let o = run(&["ls", "--help"]);
     assert_success(&o, "ls --help");
     assert!(stdout(&o).contains("--json"), "{}", stdout(&o));
