@@ -898,7 +898,7 @@ impl<'a> ChunkDecode<'a> {
                     *b = self.esc.next()?;
                 }
                 let mut v = dec.split.join(*b, (nb[lane / 2] >> (4 * (lane & 1))) as u32);
-                if let Some(l) = &dec.ctx {
+                if let Some(l) = dec.ctx.as_ref().filter(|l| l.flips) {
                     v ^= l.sign_of(self.first + done + lane);
                 }
                 out[2 * lane..2 * lane + 2].copy_from_slice(&v.to_le_bytes());
@@ -1107,7 +1107,7 @@ fn patch_escapes(mut escaped: u64, g: usize, c: &mut ChunkDecode) -> Result<()> 
         escaped &= escaped - 1;
         let i = g * LANES + lane;
         let mut v = c.dec.split.join(esc.next()?, (nib[i / 2] >> (4 * (i & 1))) as u32);
-        if let Some(l) = &c.dec.ctx {
+        if let Some(l) = c.dec.ctx.as_ref().filter(|l| l.flips) {
             v ^= l.sign_of(c.first + i);
         }
         c.dst[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes());
