@@ -462,7 +462,8 @@ fn extra_method_name(m: u32) -> &'static str {
 
 /// The names of a frame header's flags (docs/FORMAT.md 2.3), in bit order.
 fn flag_names(flags: u32) -> Vec<&'static str> {
-    [(1, "sign in symbol"), (2, "delta"), (4, "column signs")]
+    use weightzip::codec::{bf16, grouped};
+    [(bf16::split::SIGN_IN_SYMBOL, "sign in symbol"), (grouped::DELTA, "delta"), (bf16::COLUMN_SIGNS, "column signs")]
         .into_iter()
         .filter(|&(bit, _)| flags & bit != 0)
         .map(|(_, name)| name)

@@ -977,8 +977,7 @@ mod tests {
             for c in &chunks {
                 let mut coded = Vec::new();
                 plan.encode_chunk(at / 2, c, &mut coded).unwrap();
-                let levels = [crate::cpu::Level::Scalar, crate::cpu::Level::Avx2, crate::cpu::Level::Avx512];
-                for level in levels.into_iter().filter(|&l| l <= crate::cpu::detect()) {
+                for level in crate::cpu::Level::ALL.into_iter().filter(|&l| l <= crate::cpu::detect()) {
                     let mut out = vec![0u8; c.len()];
                     super::super::decode_chunk(&models.decoder_of(level), at as u64, &coded, &mut out).unwrap();
                     assert!(out == *c, "{split:?} {level:?} chunk at {at}");

@@ -36,6 +36,9 @@ mod squares;
 #[cfg(any(test, feature = "internals"))]
 pub use model::plan;
 pub use model::{read_models, write_models, Model, ESC};
+/// For the tool's `ls`, which names a frame's flags.
+#[cfg(feature = "internals")]
+pub use context::COLUMN_SIGNS;
 pub use split::Split;
 
 /// The bf16 codec (method 1), also used for f16, whose bits 14..3 (5 exponent bits, the top 7
