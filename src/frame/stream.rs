@@ -9,6 +9,7 @@ use super::{check_magic, read_info, Options, HEADER_LEN, MAGIC};
 use crate::codec::Kind;
 use crate::cpu;
 use crate::error::{Error, Result};
+use crate::memory::Window;
 use crate::source::Source;
 
 /// Input bytes per frame when compressing a stream: large enough that a frame's tables cost
@@ -79,13 +80,13 @@ where
     let level = cpu::detect();
     std::thread::scope(|s| {
         let (tx, rx) = sync_channel::<Result<Piece>>(2);
-        let (stored_back, stored_free) = channel::<Vec<u8>>();
+        let (stored_back, stored_free) = channel::<Window>();
         s.spawn(move || read_pieces(input, &tx, &stored_free));
-        let (wtx, wrx) = sync_channel::<(Vec<u8>, usize)>(2);
-        let (out_back, out_free) = channel::<Vec<u8>>();
+        let (wtx, wrx) = sync_channel::<(Window, usize)>(2);
+        let (out_back, out_free) = channel::<Window>();
         let writer = s.spawn(move || -> Result<()> {
             for (buf, n) in wrx {
-                out.write_all(&buf[..n]).map_err(|e| Error::io("write", None, e))?;
+                out.write_all(buf.bytes(n)).map_err(|e| Error::io("write", None, e))?;
                 let _ = out_back.send(buf);
             }
             Ok(())
@@ -95,23 +96,20 @@ where
             for piece in rx {
                 match piece? {
                     Piece::Frame(p) => frame = Some(p),
-                    Piece::Window { first, last, stored } => {
+                    Piece::Window { first, last, stored, len } => {
                         let p: &Parsed = frame.as_ref().ok_or(Error::CorruptHeader)?;
                         let cs = p.info.chunk_size as u64;
                         let n = ((last as u64 * cs).min(p.info.original_size) - first as u64 * cs) as usize;
                         // Three output buffers circulate: one decoding, one queued, one writing.
                         let mut buf = if made < 3 {
                             made += 1;
-                            Vec::new()
+                            Window::default()
                         } else {
                             // The writer hands buffers back; if it stopped on an error, its join
                             // below reports that error.
                             out_free.recv().map_err(|_| Error::Io(crate::IoError::UNKNOWN))?
                         };
-                        if buf.len() < n {
-                            buf = crate::memory::alloc_zeroed(n as u64)?;
-                        }
-                        decode_chunks(&Source::Slice(&stored), 0, p, first, &mut buf[..n], opts, level)?;
+                        decode_chunks(&Source::Slice(stored.bytes(len)), 0, p, first, buf.get(n)?, opts, level)?;
                         let _ = stored_back.send(stored);
                         wtx.send((buf, n)).map_err(|_| Error::Io(crate::IoError::UNKNOWN))?;
                         total += n as u64;
@@ -131,7 +129,7 @@ where
 /// chunk table, then its payload a window of chunks at a time.
 enum Piece {
     Frame(Parsed),
-    Window { first: usize, last: usize, stored: Vec<u8> },
+    Window { first: usize, last: usize, stored: Window, len: usize },
 }
 
 /// The reader thread of `decompress_stream`: frames and windows in order until the input ends;
@@ -139,7 +137,7 @@ enum Piece {
 fn read_pieces<R: Read>(
     mut input: R,
     tx: &std::sync::mpsc::SyncSender<Result<Piece>>,
-    free: &std::sync::mpsc::Receiver<Vec<u8>>,
+    free: &std::sync::mpsc::Receiver<Window>,
 ) {
     let r = (|| -> Result<()> {
         for index in 0u64.. {
@@ -172,9 +170,10 @@ fn read_pieces<R: Read>(
             }
             for (w, size) in sizes.into_iter().enumerate() {
                 let mut stored = free.try_recv().unwrap_or_default();
-                read_window(&mut input, &mut stored, size as usize)?;
+                let len = size as usize;
+                read_window(&mut input, &mut stored, len)?;
                 let first = w * per_window;
-                let piece = Piece::Window { first, last: (first + per_window).min(count), stored };
+                let piece = Piece::Window { first, last: (first + per_window).min(count), stored, len };
                 if tx.send(Ok(piece)).is_err() {
                     return Ok(());
                 }
@@ -187,28 +186,24 @@ fn read_pieces<R: Read>(
     }
 }
 
-/// Reads exactly `size` bytes into `buf` (a recycled window buffer): the buffer keeps its length
-/// between windows and grows only as bytes arrive, so its memory is zeroed once, not at every
-/// window as `read_to_end` would (which cost 5% of a Q4_K restore). An input that ends early is
-/// [TRUNCATED].
-fn read_window<R: Read>(r: &mut R, buf: &mut Vec<u8>, size: usize) -> Result<()> {
-    // Grow at most a 16 MiB step ahead of what has arrived: a window's claimed size alone
+/// Reads exactly `size` bytes into the first `size` bytes of `buf` (a recycled window buffer):
+/// the buffer keeps its room between windows and grows only as bytes arrive, so its memory is
+/// touched once, not zeroed at every window as `read_to_end` would (which cost 5% of a Q4_K
+/// restore). An input that ends early is [TRUNCATED].
+fn read_window<R: Read>(r: &mut R, buf: &mut Window, size: usize) -> Result<()> {
+    // Room at most a 16 MiB step ahead of what has arrived: a window's claimed size alone
     // never allocates.
     const STEP: usize = 16 << 20;
     let mut have = 0;
     while have < size {
-        if buf.len() <= have {
-            buf.resize((have + STEP).min(size).max(buf.len()), 0);
-        }
-        let end = buf.len().min(size);
-        match r.read(&mut buf[have..end]) {
+        let end = size.min(buf.room().max(have + STEP));
+        match r.read(&mut buf.grow(end, have)?[have..end]) {
             Ok(0) => return Err(Error::Truncated),
             Ok(n) => have += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(Error::io("read", None, e)),
         }
     }
-    buf.truncate(size);
     Ok(())
 }
 
