@@ -108,12 +108,7 @@ impl<'a> Source<'a> {
             return Err(Error::Truncated);
         }
         buf.clear();
-        let had = buf.capacity();
         buf.try_reserve_exact(n).map_err(|_| Error::OutOfMemory)?;
-        if buf.capacity() > had {
-            // New room is first touched by the read below: huge pages where the kernel has them.
-            crate::memory::advise_huge(buf.as_mut_ptr(), buf.capacity());
-        }
         // Read straight into the spare capacity: zero-filling it first cost a memset of every
         // stored byte (5% of a Q4_K decode).
         let spare = &mut buf.spare_capacity_mut()[..n];

@@ -203,10 +203,7 @@ pub fn compress(kind: Kind, src: &[u8], opts: &Options) -> Result<Vec<u8>> {
     // `write_frame`): no buffer per chunk of fresh pages, no second copy of the whole frame.
     let mut opts = std::borrow::Cow::Borrowed(opts);
     if src.len() >= STRONG_FALLBACK_MAX {
-        let mut v = Vec::with_capacity(compress_bound(src.len()).unwrap_or(0));
-        // Written once, front to back: huge pages where the kernel has them (`advise_huge`).
-        crate::memory::advise_huge(v.as_mut_ptr(), v.capacity());
-        let mut c = std::io::Cursor::new(v);
+        let mut c = std::io::Cursor::new(Vec::with_capacity(compress_bound(src.len()).unwrap_or(0)));
         let size = write_frame(kind, src, &opts, &mut c)?;
         let out = c.into_inner();
         if (size as usize) < frame_len(0, le_u32(&out, 20) as usize, src.len()) {
