@@ -144,11 +144,9 @@ pub fn compress(mut input: Input, out: &Output, kind: Option<Kind>, s: &Settings
     let wo = s.write_options(&input);
     let (original, compressed, frames) = match input {
         // A file: one frame, the bytes `weightzip::compress` gives.
+        // (`read_all` fails when the file is no longer `len` bytes long.)
         Input::File { len, .. } => {
             let src = input.read_all()?;
-            if src.len() as u64 != len {
-                return Err(format!("{name}: the file changed size while it was read"));
-            }
             // Written as it is laid out, not assembled in memory first: to a file a window of
             // chunks at a time (frame::compress_seekable), to standard output in one piece.
             let mut size = 0;
