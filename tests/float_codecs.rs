@@ -830,6 +830,17 @@ fn avx2_kernel_decodes_the_same() {
     common::rerun_with_kernel("avx2", &KERNEL_TESTS);
 }
 
+/// The AVX2 kernels with each way of looking up their tables (`entropy::gather`).
+#[test]
+fn avx2_kernel_decodes_the_same_with_either_gather() {
+    if std::env::var_os("WZ_SIMD").is_some() {
+        return;
+    }
+    for mode in ["hardware", "loads"] {
+        common::rerun_with_gather(mode, &KERNEL_TESTS);
+    }
+}
+
 // The C API and the CLI ------------------------------------------------------------------------
 
 #[test]

@@ -194,6 +194,12 @@ fn scalar_and_avx2_pair_kernel_decodes_the_same() {
     for level in ["scalar", "avx2"] {
         common::rerun_with_kernel(level, &["chunks_decoded_in_pairs_equal_the_original"]);
     }
+    for mode in ["hardware", "loads"] {
+        common::rerun_with_gather(
+            mode,
+            &["chunks_decoded_in_pairs_equal_the_original", "fast_variant_roundtrips_at_every_kernel_level"],
+        );
+    }
 }
 
 /// The fast variant (`Options::fast`): block kinds write tables at the coarser scale, which

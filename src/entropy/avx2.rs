@@ -2,6 +2,7 @@
 
 use std::arch::x86_64::*;
 
+use super::gather::{self, Gather, Hardware, Loads, Mode};
 use super::packed::{with_scale, Cursor, PackedPart};
 use super::rans::{LANES, RANS_L};
 
@@ -108,7 +109,7 @@ impl<'a> Part<'a> {
 
     /// Decodes the next group with tables of scale `S`. The caller has checked `can_step`.
     #[inline(always)]
-    unsafe fn step<const S: i32>(&mut self) {
+    unsafe fn step<G: Gather, const S: i32>(&mut self) {
         let slot_mask = _mm256_set1_epi32((1 << S) - 1);
         let f_mask = _mm256_set1_epi32(0xFFF);
         let one = _mm256_set1_epi32(1);
@@ -132,7 +133,7 @@ impl<'a> Part<'a> {
                 }
                 _ => _mm256_loadu_si256(offs.add(8 * k) as *const __m256i),
             };
-            let e = _mm256_i32gather_epi32::<4>(self.table, _mm256_add_epi32(off, _mm256_and_si256(self.x[k], slot_mask)));
+            let e = G::g32(self.table, _mm256_add_epi32(off, _mm256_and_si256(self.x[k], slot_mask)));
             let f = _mm256_add_epi32(_mm256_and_si256(e, f_mask), one);
             let bias = _mm256_and_si256(_mm256_srli_epi32::<12>(e), f_mask);
             *xn = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32::<S>(self.x[k])), bias);
@@ -165,15 +166,18 @@ impl<'a> Part<'a> {
 /// The CPU must support AVX2 and POPCNT; every offset must leave a whole table inside `p.packed`,
 /// and `Tables::Runs` must hold an offset for every run of `p.out` and `RUN_PAD` more.
 pub unsafe fn decode_packed(p: &mut PackedPart) {
-    with_scale!(p.scale, packed(p))
+    match gather::mode() {
+        Mode::Hardware => with_scale!(p.scale, packed::<Hardware>(p)),
+        Mode::Loads => with_scale!(p.scale, packed::<Loads>(p)),
+    }
 }
 
 #[target_feature(enable = "avx2,popcnt")]
-unsafe fn packed<const S: i32>(p: &mut PackedPart) {
+unsafe fn packed<G: Gather, const S: i32>(p: &mut PackedPart) {
     debug_assert_eq!(p.scale as i32, S);
     let mut a = Part::load(p);
     while a.can_step() {
-        a.step::<S>();
+        a.step::<G, S>();
     }
     a.store(p);
 }
@@ -186,7 +190,10 @@ unsafe fn packed<const S: i32>(p: &mut PackedPart) {
 /// As `decode_packed`, for both.
 pub unsafe fn decode_packed_pair(pa: &mut PackedPart, pb: &mut PackedPart) {
     if pa.scale == pb.scale {
-        with_scale!(pa.scale, packed_pair(pa, pb))
+        match gather::mode() {
+            Mode::Hardware => with_scale!(pa.scale, packed_pair::<Hardware>(pa, pb)),
+            Mode::Loads => with_scale!(pa.scale, packed_pair::<Loads>(pa, pb)),
+        }
     } else {
         decode_packed(pa);
         decode_packed(pb);
@@ -194,12 +201,13 @@ pub unsafe fn decode_packed_pair(pa: &mut PackedPart, pb: &mut PackedPart) {
 }
 
 #[target_feature(enable = "avx2,popcnt")]
-unsafe fn packed_pair<const S: i32>(pa: &mut PackedPart, pb: &mut PackedPart) {
+unsafe fn packed_pair<G: Gather, const S: i32>(pa: &mut PackedPart, pb: &mut PackedPart) {
     let (mut a, mut b) = (Part::load(pa), Part::load(pb));
     while a.can_step() && b.can_step() {
-        a.step::<S>();
-        b.step::<S>();
+        a.step::<G, S>();
+        b.step::<G, S>();
     }
     a.store(pa);
     b.store(pb);
 }
+

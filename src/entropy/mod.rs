@@ -10,6 +10,8 @@ pub mod avx2;
 pub mod avx512;
 #[cfg(target_arch = "x86_64")]
 pub mod encode_x86;
+#[cfg(target_arch = "x86_64")]
+pub mod gather;
 pub mod bits;
 pub mod indexed;
 pub mod packed;

@@ -199,20 +199,27 @@ pub fn zeros_frame(n: u64) -> Vec<u8> {
 /// capped at `level` (`scalar`, `avx2`), so the lower kernels decode the same data the best
 /// kernel does in the parent. Each must pass and must have run.
 pub fn rerun_with_kernel(level: &str, tests: &[&str]) {
+    rerun_with(&[("WZ_SIMD", level)], tests);
+}
+
+/// `rerun_with_kernel("avx2", tests)` with the AVX2 kernels' table lookups fixed to `mode`
+/// (`WZ_GATHER`: `hardware` gathers or scalar `loads`), so both ways are checked whichever this
+/// CPU would pick.
+pub fn rerun_with_gather(mode: &str, tests: &[&str]) {
+    rerun_with(&[("WZ_SIMD", "avx2"), ("WZ_GATHER", mode)], tests);
+}
+
+fn rerun_with(env: &[(&str, &str)], tests: &[&str]) {
     let exe = std::env::current_exe().expect("test binary");
     for name in tests {
         let o = std::process::Command::new(&exe)
             .args(["--exact", name, "--test-threads=1"])
-            .env("WZ_SIMD", level)
+            .envs(env.iter().copied())
             .output()
             .expect("run the test binary");
         let out = String::from_utf8_lossy(&o.stdout);
-        assert!(
-            o.status.success(),
-            "{name} under WZ_SIMD={level} failed:\n{out}\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(out.contains("1 passed"), "{name} under WZ_SIMD={level} did not run:\n{out}");
+        assert!(o.status.success(), "{name} under {env:?} failed:\n{out}\n{}", String::from_utf8_lossy(&o.stderr));
+        assert!(out.contains("1 passed"), "{name} under {env:?} did not run:\n{out}");
     }
 }
 

@@ -6,6 +6,7 @@ use std::arch::x86_64::*;
 use super::context::CTX_SCALE;
 use super::{patch_escapes, ChunkDecode, Cursor, ESC_MARK, SCALE};
 use crate::entropy::avx2::renorm_at;
+use crate::entropy::gather::{self, Gather, Hardware, Loads, Mode};
 use crate::entropy::encode_x86::{put_groups_avx2, put_groups_pair_avx2, PairLeft, VecEncTable};
 use crate::entropy::rans::{RansEncoder, LANES};
 use crate::error::Result;
@@ -39,7 +40,7 @@ unsafe fn store(c: &mut ChunkDecode, l: &Lanes) {
 /// Decodes group `l.at.g` of chunk `c`. The caller has checked `Cursor::can_step`.
 /// With `CTX` (method 6) each lane's table is the one `l.at.lanes` names.
 #[inline(always)]
-unsafe fn step<const CTX: bool>(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
+unsafe fn step<G: Gather, const CTX: bool>(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()> {
     // Gathered u64 entries of lanes 0..4 and 4..8 -> low halves (frequency and bias) and high
     // halves (output bits), each as eight u32 in lane order.
     let evens = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
@@ -64,8 +65,8 @@ unsafe fn step<const CTX: bool>(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()
             let t = _mm256_cvtepu8_epi32(_mm_loadl_epi64(l.at.lanes.add(8 * k) as *const __m128i));
             slot = _mm256_or_si256(slot, _mm256_slli_epi32::<{ CTX_SCALE as i32 }>(t));
         }
-        let e0 = _mm256_i32gather_epi64::<8>(l.at.table, _mm256_castsi256_si128(slot));
-        let e1 = _mm256_i32gather_epi64::<8>(l.at.table, _mm256_extracti128_si256::<1>(slot));
+        let e0 = G::g64(l.at.table, _mm256_castsi256_si128(slot));
+        let e1 = G::g64(l.at.table, _mm256_extracti128_si256::<1>(slot));
         // Per 128-bit half, put the low dwords first: [l0 l1 h0 h1 | l2 l3 h2 h3] -> then
         // unpack the 64-bit halves of e0 and e1 into lows and highs.
         let p0 = _mm256_permutevar8x32_epi32(e0, evens); // l0 l1 l2 l3 h0 h1 h2 h3
@@ -114,12 +115,19 @@ unsafe fn step<const CTX: bool>(c: &mut ChunkDecode, l: &mut Lanes) -> Result<()
 ///
 /// # Safety
 /// The CPU must support AVX2.
-#[target_feature(enable = "avx2,popcnt")]
 pub unsafe fn decode_groups<const CTX: bool>(c: &mut ChunkDecode) -> Result<()> {
+    match gather::mode() {
+        Mode::Hardware => groups::<Hardware, CTX>(c),
+        Mode::Loads => groups::<Loads, CTX>(c),
+    }
+}
+
+#[target_feature(enable = "avx2,popcnt")]
+unsafe fn groups<G: Gather, const CTX: bool>(c: &mut ChunkDecode) -> Result<()> {
     let mut l = load(c);
     let r = (|| {
         while l.at.can_step() {
-            step::<CTX>(c, &mut l)?;
+            step::<G, CTX>(c, &mut l)?;
         }
         Ok(())
     })();
@@ -132,19 +140,26 @@ pub unsafe fn decode_groups<const CTX: bool>(c: &mut ChunkDecode) -> Result<()> 
 ///
 /// # Safety
 /// The CPU must support AVX2.
-#[target_feature(enable = "avx2,popcnt")]
 pub unsafe fn decode_pair<const CTX: bool>(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()> {
+    match gather::mode() {
+        Mode::Hardware => pair::<Hardware, CTX>(a, b),
+        Mode::Loads => pair::<Loads, CTX>(a, b),
+    }
+}
+
+#[target_feature(enable = "avx2,popcnt")]
+unsafe fn pair<G: Gather, const CTX: bool>(a: &mut ChunkDecode, b: &mut ChunkDecode) -> Result<()> {
     let (mut la, mut lb) = (load(a), load(b));
     let r = (|| {
         while la.at.can_step() && lb.at.can_step() {
-            step::<CTX>(a, &mut la)?;
-            step::<CTX>(b, &mut lb)?;
+            step::<G, CTX>(a, &mut la)?;
+            step::<G, CTX>(b, &mut lb)?;
         }
         while la.at.can_step() {
-            step::<CTX>(a, &mut la)?;
+            step::<G, CTX>(a, &mut la)?;
         }
         while lb.at.can_step() {
-            step::<CTX>(b, &mut lb)?;
+            step::<G, CTX>(b, &mut lb)?;
         }
         Ok(())
     })();

@@ -4,8 +4,9 @@
 use std::arch::x86_64::*;
 
 use super::{ChunkDecode, BLOCK};
-use crate::entropy::packed::with_scale;
 use crate::entropy::avx2::renorm_at;
+use crate::entropy::gather::{self, Gather, Hardware, Loads, Mode};
+use crate::entropy::packed::with_scale;
 use crate::entropy::rans::LANES;
 
 /// A chunk's lane states and stream position in registers (through a reference they would be
@@ -43,7 +44,7 @@ fn can_step(c: &ChunkDecode, l: &Lanes) -> bool {
 /// Decodes the chunk's next group of 32 pairs with tables of scale `S` (the chunk's). The caller
 /// has checked `can_step`.
 #[inline(always)]
-unsafe fn step<const S: i32>(c: &mut ChunkDecode, l: &mut Lanes) {
+unsafe fn step<G: Gather, const S: i32>(c: &mut ChunkDecode, l: &mut Lanes) {
     let slot_mask = _mm256_set1_epi32((1 << S) - 1);
     let f_mask = _mm256_set1_epi32(0xFFF);
     let one = _mm256_set1_epi32(1);
@@ -56,7 +57,7 @@ unsafe fn step<const S: i32>(c: &mut ChunkDecode, l: &mut Lanes) {
     let mut xn = [_mm256_setzero_si256(); 4];
     for k in 0..4 {
         let base = table.add((ctx[2 * j + k / 2] as usize) << S);
-        let e = _mm256_i32gather_epi32::<4>(base, _mm256_and_si256(l.x[k], slot_mask));
+        let e = G::g32(base, _mm256_and_si256(l.x[k], slot_mask));
         let f = _mm256_add_epi32(_mm256_and_si256(e, f_mask), one);
         let bias = _mm256_and_si256(_mm256_srli_epi32::<12>(e), f_mask);
         xn[k] = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32::<S>(l.x[k])), bias);
@@ -83,15 +84,18 @@ unsafe fn step<const S: i32>(c: &mut ChunkDecode, l: &mut Lanes) {
 /// # Safety
 /// The CPU must support AVX2 and POPCNT; every context must have a table.
 pub unsafe fn decode_groups(c: &mut ChunkDecode) {
-    with_scale!(c.dec.scale, groups(c))
+    match gather::mode() {
+        Mode::Hardware => with_scale!(c.dec.scale, groups::<Hardware>(c)),
+        Mode::Loads => with_scale!(c.dec.scale, groups::<Loads>(c)),
+    }
 }
 
 #[target_feature(enable = "avx2,popcnt")]
-unsafe fn groups<const S: i32>(c: &mut ChunkDecode) {
+unsafe fn groups<G: Gather, const S: i32>(c: &mut ChunkDecode) {
     debug_assert_eq!(c.dec.scale as i32, S);
     let mut l = load(c);
     while can_step(c, &l) {
-        step::<S>(c, &mut l);
+        step::<G, S>(c, &mut l);
     }
     store(c, &l);
 }
@@ -104,7 +108,10 @@ unsafe fn groups<const S: i32>(c: &mut ChunkDecode) {
 /// As `decode_groups`, for both chunks.
 pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) {
     if a.dec.scale == b.dec.scale {
-        with_scale!(a.dec.scale, pair(a, b))
+        match gather::mode() {
+            Mode::Hardware => with_scale!(a.dec.scale, pair::<Hardware>(a, b)),
+            Mode::Loads => with_scale!(a.dec.scale, pair::<Loads>(a, b)),
+        }
     } else {
         decode_groups(a);
         decode_groups(b);
@@ -112,17 +119,17 @@ pub unsafe fn decode_pair(a: &mut ChunkDecode, b: &mut ChunkDecode) {
 }
 
 #[target_feature(enable = "avx2,popcnt")]
-unsafe fn pair<const S: i32>(a: &mut ChunkDecode, b: &mut ChunkDecode) {
+unsafe fn pair<G: Gather, const S: i32>(a: &mut ChunkDecode, b: &mut ChunkDecode) {
     let (mut la, mut lb) = (load(a), load(b));
     while can_step(a, &la) && can_step(b, &lb) {
-        step::<S>(a, &mut la);
-        step::<S>(b, &mut lb);
+        step::<G, S>(a, &mut la);
+        step::<G, S>(b, &mut lb);
     }
     while can_step(a, &la) {
-        step::<S>(a, &mut la);
+        step::<G, S>(a, &mut la);
     }
     while can_step(b, &lb) {
-        step::<S>(b, &mut lb);
+        step::<G, S>(b, &mut lb);
     }
     store(a, &la);
     store(b, &lb);
