@@ -164,7 +164,8 @@ fn ctx_frames_digest_of_this_level() {
 }
 
 /// The encoder's vector steps (which make a group's table indices in registers) write the
-/// scalar step's bytes: the same frames with AVX-512, AVX2 and no vector kernel.
+/// scalar step's bytes: the same frames with AVX-512, AVX2 (with either way of looking up its
+/// tables) and no vector kernel.
 #[test]
 fn encoder_writes_the_same_bytes_at_every_kernel_level() {
     if std::env::var_os("WZ_SIMD").is_some() {
@@ -173,17 +174,18 @@ fn encoder_writes_the_same_bytes_at_every_kernel_level() {
     let want = ctx_frames_digest();
     let dir = std::env::temp_dir().join(format!("wz-ctx-digest-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for level in ["scalar", "avx2", "avx512"] {
-        let out = dir.join(level);
+    for (level, gather) in [("scalar", ""), ("avx2", "hardware"), ("avx2", "loads"), ("avx512", "")] {
+        let out = dir.join(format!("{level}{gather}"));
         let o = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "ctx_frames_digest_of_this_level", "--test-threads=1"])
             .env("WZ_SIMD", level)
+            .env("WZ_GATHER", gather)
             .env("WZ_DIGEST_OUT", &out)
             .output()
             .unwrap();
-        assert!(o.status.success(), "{level}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "{level} {gather}: {}", String::from_utf8_lossy(&o.stderr));
         let got: u64 = std::fs::read_to_string(&out).unwrap().parse().unwrap();
-        assert_eq!(got, want, "method-6 frames under WZ_SIMD={level} differ");
+        assert_eq!(got, want, "method-6 frames under WZ_SIMD={level} WZ_GATHER={gather} differ");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -20,6 +20,7 @@
 use std::arch::x86_64::*;
 
 use super::avx2::COMPRESS8;
+use super::gather::{self, Gather, Hardware, Loads, Mode};
 use super::rans::{EncSymbol, RansEncoder, LANES};
 
 /// An encoding table in the form the vector step gathers from: per symbol `freq | cum << 16`.
@@ -249,8 +250,9 @@ unsafe fn quotient_estimate_avx512(x: __m512i, f: __m512i) -> __m512i {
 }
 
 /// `Step512` with AVX2: four registers of eight lanes, each in reverse order.
-struct Step256<'t> {
+struct Step256<'t, G> {
     t: &'t VecEncTable,
+    gather: std::marker::PhantomData<G>,
     lo16: __m256i,
     reverse: __m256i,
     scale: __m128i,
@@ -266,11 +268,12 @@ unsafe fn ge_epu32(a: __m256i, b: __m256i) -> __m256i {
     _mm256_cmpeq_epi32(_mm256_max_epu32(a, b), a)
 }
 
-impl<'t> Step256<'t> {
+impl<'t, G: Gather> Step256<'t, G> {
     #[inline(always)]
-    unsafe fn new(t: &'t VecEncTable) -> Step256<'t> {
+    unsafe fn new(t: &'t VecEncTable) -> Step256<'t, G> {
         Step256 {
             t,
+            gather: std::marker::PhantomData,
             lo16: _mm256_set1_epi32(0xFFFF),
             reverse: _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0),
             scale: _mm_cvtsi32_si128(t.scale as i32),
@@ -305,7 +308,7 @@ impl<'t> Step256<'t> {
                 return None;
             }
             let rev = _mm256_permutevar8x32_epi32(syms[k], self.reverse);
-            fc[k] = _mm256_i32gather_epi32::<4>(self.t.packed.as_ptr() as *const i32, rev);
+            fc[k] = G::g32(self.t.packed.as_ptr() as *const i32, rev);
             if _mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_and_si256(fc[k], self.lo16), zero)) != 0 {
                 return None;
             }
@@ -350,8 +353,17 @@ impl<'t> Step256<'t> {
 /// The CPU must support AVX2 and POPCNT; `e` must have room as for `put_groups_avx512`.
 #[inline]
 #[target_feature(enable = "avx2,popcnt")]
-pub unsafe fn put_groups_avx2(e: &mut RansEncoder, t: &VecEncTable, n: usize, mut group: impl FnMut(usize) -> [__m256i; 4]) -> usize {
-    let s = Step256::new(t);
+pub unsafe fn put_groups_avx2(e: &mut RansEncoder, t: &VecEncTable, n: usize, group: impl FnMut(usize) -> [__m256i; 4]) -> usize {
+    match gather::mode() {
+        Mode::Hardware => groups_avx2::<Hardware>(e, t, n, group),
+        Mode::Loads => groups_avx2::<Loads>(e, t, n, group),
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,popcnt")]
+unsafe fn groups_avx2<G: Gather>(e: &mut RansEncoder, t: &VecEncTable, n: usize, mut group: impl FnMut(usize) -> [__m256i; 4]) -> usize {
+    let s = Step256::<G>::new(t);
     let mut x = s.load(e);
     for g in (0..n).rev() {
         let Some(fc) = s.lookup(group(g)) else {
@@ -374,9 +386,23 @@ pub unsafe fn put_groups_pair_avx2(
     e: [&mut RansEncoder; 2],
     t: &VecEncTable,
     n: [usize; 2],
+    group: impl FnMut(usize, usize) -> [__m256i; 4],
+) -> PairLeft {
+    match gather::mode() {
+        Mode::Hardware => groups_pair_avx2::<Hardware>(e, t, n, group),
+        Mode::Loads => groups_pair_avx2::<Loads>(e, t, n, group),
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,popcnt")]
+unsafe fn groups_pair_avx2<G: Gather>(
+    e: [&mut RansEncoder; 2],
+    t: &VecEncTable,
+    n: [usize; 2],
     mut group: impl FnMut(usize, usize) -> [__m256i; 4],
 ) -> PairLeft {
-    let s = Step256::new(t);
+    let s = Step256::<G>::new(t);
     let [ea, eb] = e;
     let (mut xa, mut xb) = (s.load(ea), s.load(eb));
     let mut left = n;

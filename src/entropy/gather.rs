@@ -1,15 +1,17 @@
-//! The table lookups of the AVX2 decode kernels: eight (or four 64-bit) entries at the lanes'
-//! indices, by `vpgatherdd`/`vpgatherdq` or by scalar loads, whichever this CPU does faster.
+//! The table lookups of the AVX2 kernels (the decoders', and the encoder's step): eight (or four
+//! 64-bit) entries at the lanes' indices, by `vpgatherdd`/`vpgatherdq` or by scalar loads,
+//! whichever this CPU does faster.
 //!
 //! Why both: the kernels are bound by these lookups, and CPUs differ in how they run a gather.
 //! On AMD Zen 3 (an AVX2 VM here) eight scalar loads and inserts decoded Q6_K 1.10-1.25x, Q4_K
-//! 1.10-1.17x and bf16 1.14-1.18x faster than `vpgatherdd` (paired runs in one process); Intel
-//! client cores run gathers in a few cycles, and the microcode fix for Intel's gather data
-//! sampling made them slow again on others. No rule by vendor or model would stay right, so the
-//! choice is measured once, on first use: a few thousand lookups each way in a loop shaped like
-//! the kernels' (four independent chains of table lookups), the faster wins. `WZ_GATHER=hardware`
-//! or `WZ_GATHER=loads` fixes it instead (for comparisons). Both give the same bytes; only the
-//! speed differs.
+//! 1.10-1.17x and bf16 1.06-1.18x faster than `vpgatherdd`, and compressed 1.05-1.06x faster
+//! (paired runs in one process); Intel client cores run gathers in a few cycles, and the
+//! microcode fix for Intel's gather data sampling made them slow again on others. No rule by
+//! vendor or model would stay right, so the choice is measured once, on first use: a few
+//! thousand lookups each way in a loop shaped like the kernels' (four independent chains of table
+//! lookups), the faster wins. `WZ_GATHER=hardware` or `WZ_GATHER=loads` fixes it instead (for
+//! comparisons). Both give the same bytes; only the speed differs. (The AVX-512 kernels keep
+//! their gathers: no AVX-512 CPU was at hand to measure the alternative on.)
 
 use std::arch::x86_64::*;
 use std::sync::OnceLock;
