@@ -104,28 +104,12 @@ pub fn with_mode<R>(mode: Mode, f: impl FnOnce() -> R) -> R {
     r
 }
 
-/// Fixes the mode of every thread that `with_mode` does not (None: back to the measured or
-/// `WZ_GATHER` choice), for a benchmark that compares both in one process.
-#[cfg(feature = "internals")]
-pub fn set_process_mode(mode: Option<Mode>) {
-    PROCESS.store(mode.map_or(0, |m| m as u8 + 1), std::sync::atomic::Ordering::Relaxed);
-}
-
-#[cfg(feature = "internals")]
-static PROCESS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-
 /// The mode the AVX2 kernels use: `WZ_GATHER` if set, otherwise the faster one measured on first
 /// use. Call it only where AVX2 was detected.
 pub fn mode() -> Mode {
     #[cfg(any(test, feature = "internals"))]
     if let Some(m) = FORCED.with(|c| c.get()) {
         return m;
-    }
-    #[cfg(feature = "internals")]
-    match PROCESS.load(std::sync::atomic::Ordering::Relaxed) {
-        1 => return Mode::Hardware,
-        2 => return Mode::Loads,
-        _ => {}
     }
     static MODE: OnceLock<Mode> = OnceLock::new();
     *MODE.get_or_init(|| match std::env::var("WZ_GATHER").as_deref() {
