@@ -210,4 +210,3 @@ unsafe fn packed_pair<G: Gather, const S: i32>(pa: &mut PackedPart, pb: &mut Pac
     a.store(pa);
     b.store(pb);
 }
-

@@ -127,7 +127,7 @@ pub fn mode() -> Mode {
 /// # Safety
 /// AVX2.
 #[target_feature(enable = "avx2")]
-pub unsafe fn measure() -> (Mode, [f64; 2]) {
+unsafe fn measure() -> (Mode, [f64; 2]) {
     const ENTRIES: usize = 1 << 14;
     const STEPS: usize = 1024;
     // Entries that are indices of other entries, scattered (a multiplicative step modulo the size).
