@@ -13,7 +13,7 @@ const HUGE_PAGE: usize = 2 << 20;
 /// kernels grant huge pages only where they are asked for (`enabled` = `madvise`, the default
 /// on Debian and Ubuntu). Only a hint: contents are unchanged, and where the kernel has no
 /// huge pages (or another OS) nothing happens. The range must be memory the caller owns.
-fn advise_huge(p: *mut u8, n: usize) {
+pub(crate) fn advise_huge(p: *mut u8, n: usize) {
     #[cfg(target_os = "linux")]
     {
         let start = (p as usize).next_multiple_of(HUGE_PAGE);

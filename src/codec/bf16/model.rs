@@ -223,6 +223,9 @@ pub fn plan_at_most(chunk_hists: &[Vec<u64>], max_tables: usize, scale: u32) -> 
     struct Run {
         end: usize, // exclusive chunk index
         hist: Vec<u64>,
+        /// The histogram's total and the span of its present symbols (None: empty).
+        n: u64,
+        span: Option<(usize, usize)>,
         bits: f64,
         alive: bool,
     }
@@ -230,22 +233,30 @@ pub fn plan_at_most(chunk_hists: &[Vec<u64>], max_tables: usize, scale: u32) -> 
     let mut runs: Vec<Run> = chunk_hists
         .iter()
         .enumerate()
-        .map(|(i, h)| Run { end: i + 1, hist: h.clone(), bits: estimate_bits(h), alive: true })
+        .map(|(i, h)| Run { end: i + 1, hist: h.clone(), n: h.iter().sum(), span: span(h), bits: estimate_bits(h), alive: true })
         .collect();
     // Runs are identified by their first chunk; `next[i]` is the run after run i.
     let mut next: Vec<usize> = (1..=n).collect();
     let mut prev: Vec<Option<usize>> = (0..n).map(|i| i.checked_sub(1)).collect();
     let mut version = vec![0u32; n];
-    let merged = |a: &Run, b: &Run| -> (Vec<u64>, f64) {
-        let h: Vec<u64> = a.hist.iter().zip(&b.hist).map(|(x, y)| x + y).collect();
-        let bits = estimate_bits(&h);
-        (h, bits)
+    // The span of two runs' merged histogram: counts add, so its present symbols are theirs.
+    let joined = |a: &Run, b: &Run| match (a.span, b.span) {
+        (Some((l0, h0)), Some((l1, h1))) => Some((l0.min(l1), h0.max(h1))),
+        (s, None) | (None, s) => s,
+    };
+    // The estimate of two runs merged, without making their histogram: every candidate merge
+    // is estimated and few are made (the same bits as `estimate_bits` of the sum).
+    let merged_bits = |a: &Run, b: &Run| match joined(a, b) {
+        Some((lo, hi)) => {
+            estimate_span(a.n + b.n, a.hist[lo..=hi].iter().zip(&b.hist[lo..=hi]).map(|(x, y)| x + y))
+        }
+        None => 0.0,
     };
     // Heap entries: (saving in millibits, tie-break on position, left run, versions).
     let key = |saving: f64| (saving * 1000.0).round() as i64;
     let mut heap = BinaryHeap::new();
     for i in 0..n.saturating_sub(1) {
-        let (_, bits) = merged(&runs[i], &runs[i + 1]);
+        let bits = merged_bits(&runs[i], &runs[i + 1]);
         heap.push((key(runs[i].bits + runs[i + 1].bits - bits), std::cmp::Reverse(i), 0u32, 0u32));
     }
     let mut count = n;
@@ -257,12 +268,19 @@ pub fn plan_at_most(chunk_hists: &[Vec<u64>], max_tables: usize, scale: u32) -> 
         if saving <= 0 && count <= max_tables {
             break;
         }
-        let (h, bits) = merged(&runs[a], &runs[b]);
-        runs[a].hist = h;
+        let bits = merged_bits(&runs[a], &runs[b]);
+        let hist_b = std::mem::take(&mut runs[b].hist);
+        let span = joined(&runs[a], &runs[b]);
+        if let Some((lo, hi)) = span {
+            for (x, y) in runs[a].hist[lo..=hi].iter_mut().zip(&hist_b[lo..=hi]) {
+                *x += y;
+            }
+        }
+        runs[a].n += runs[b].n;
+        runs[a].span = span;
         runs[a].bits = bits;
         runs[a].end = runs[b].end;
         runs[b].alive = false;
-        runs[b].hist = Vec::new();
         next[a] = next[b];
         if next[a] < n {
             prev[next[a]] = Some(a);
@@ -270,12 +288,12 @@ pub fn plan_at_most(chunk_hists: &[Vec<u64>], max_tables: usize, scale: u32) -> 
         version[a] += 1;
         count -= 1;
         if let Some(p) = prev[a] {
-            let (_, bits) = merged(&runs[p], &runs[a]);
+            let bits = merged_bits(&runs[p], &runs[a]);
             heap.push((key(runs[p].bits + runs[a].bits - bits), std::cmp::Reverse(p), version[p], version[a]));
         }
         if next[a] < n {
             let c = next[a];
-            let (_, bits) = merged(&runs[a], &runs[c]);
+            let bits = merged_bits(&runs[a], &runs[c]);
             heap.push((key(runs[a].bits + runs[c].bits - bits), std::cmp::Reverse(a), version[a], version[c]));
         }
     }
@@ -294,27 +312,37 @@ pub fn plan_at_most(chunk_hists: &[Vec<u64>], max_tables: usize, scale: u32) -> 
     Draft { hists, assign, scale, bits }
 }
 
+/// The first and last present symbols of `h` (None: none is).
+fn span(h: &[u64]) -> Option<(usize, usize)> {
+    Some((h.iter().position(|&c| c > 0)?, h.iter().rposition(|&c| c > 0)?))
+}
+
 /// Bits to code histogram `h` with a table of its own: order-0 entropy, the raw nibbles, and the
 /// table's levels as `FreqTable::write` sends them (run lengths and level deltas, computed here
 /// without writing them: the planner calls this for every candidate merge). An estimate for
 /// planning only.
 pub(super) fn estimate_bits(h: &[u64]) -> f64 {
+    match span(h) {
+        Some((lo, hi)) => estimate_span(h.iter().sum(), h[lo..=hi].iter().copied()),
+        None => 0.0,
+    }
+}
+
+/// `estimate_bits` of a histogram of total `n` whose counts from its first present symbol to its
+/// last are `counts`.
+#[inline(always)]
+fn estimate_span(n: u64, counts: impl Iterator<Item = u64>) -> f64 {
     fn eg(x: u64) -> u32 {
         2 * (63 - (x + 1).leading_zeros()) + 1
     }
     fn seg(d: i64) -> u32 {
         eg(((d << 1) ^ (d >> 63)) as u64)
     }
-    let n: u64 = h.iter().sum();
-    if n == 0 {
-        return 0.0;
-    }
     let nf = n as f64;
-    let (Some(lo), Some(hi)) = (h.iter().position(|&c| c > 0), h.iter().rposition(|&c| c > 0)) else { return 0.0 };
     let mut data = 0.0;
     let mut table = 3 + 13 + eg(0); // scale, first index, end mark
     let (mut prev, mut run, mut gap) = (0i64, 0u64, 0u64);
-    for &c in &h[lo..=hi] {
+    for c in counts {
         if c == 0 {
             if run > 0 {
                 table += eg(run - 1);
